@@ -1,0 +1,159 @@
+//! Command-line definitions. Every action input `foo-bar` is also the flag `--foo-bar` and the
+//! environment variable `SHIPGATE_FOO_BAR` (action.yml sets those); a flag wins over the variable.
+
+use crate::detect::OnMissingHistory;
+use crate::detect::outputs::ListFiles;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shipgate",
+    about = "The whole deploy pipeline of a monorepo: detect, branch policy, plan, build, deploy.",
+    long_about = "The whole deploy pipeline of a monorepo: detect which services changed, enforce a \
+branch-name policy, plan tags, build and deploy.\n\nRuns as a GitHub Action (outputs, job summary, \
+annotations) or in any terminal.",
+    after_help = "Examples:\n  shipgate detect --base main\n  shipgate detect --format json\n  shipgate branch-policy --branch users/octocat/fix-login --actor octocat\n  shipgate config check",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Config file, relative to --repo unless absolute.
+    #[arg(long, global = true, env = "SHIPGATE_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// The repository to work in (like `git -C`).
+    #[arg(
+        long,
+        global = true,
+        visible_alias = "working-directory",
+        env = "SHIPGATE_WORKING_DIRECTORY",
+        default_value = "."
+    )]
+    pub repo: PathBuf,
+
+    /// Output format on stdout.
+    #[arg(long, global = true, value_enum, env = "SHIPGATE_FORMAT", default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Print the version (with --verbose: the source digest the binary was built from).
+    #[arg(short = 'V', long)]
+    pub version: bool,
+
+    /// With --version: also print the source digest and build target.
+    #[arg(long, requires = "version")]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable text (in Actions: also outputs, summary and annotations).
+    Human,
+    /// The machine-readable result as JSON on stdout.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tell which services changed, and why.
+    #[command(
+        after_help = "Examples:\n  shipgate detect --base main\n  shipgate detect --services auth,web --format json\n  shipgate detect --list-files shell"
+    )]
+    Detect(DetectArgs),
+    /// Check the pull request's branch name against the configured patterns.
+    #[command(
+        name = "branch-policy",
+        after_help = "Examples:\n  shipgate branch-policy                       # in a pull_request workflow\n  shipgate branch-policy --branch feature/x --actor octocat"
+    )]
+    BranchPolicy(PolicyArgs),
+    /// Compute image tags and labels for the changed services (not yet available).
+    Plan(LaterArgs),
+    /// Build the planned images (not yet available).
+    Build(LaterArgs),
+    /// Deploy the planned images to Kubernetes (not yet available).
+    Deploy(LaterArgs),
+    /// Run the pipeline's stages in one step (available now: detect, branch-policy).
+    #[command(
+        after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy"
+    )]
+    Run(RunArgs),
+    /// Check the config or print its JSON Schema.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DetectArgs {
+    /// Compare from the merge-base of this revision (branch, tag or SHA); overrides the event.
+    #[arg(long, env = "SHIPGATE_BASE")]
+    pub base: Option<String>,
+
+    /// Compare up to this revision (default: the event's head, or HEAD).
+    #[arg(long, env = "SHIPGATE_HEAD")]
+    pub head: Option<String>,
+
+    /// `all` or a comma list of services: select exactly these instead of detecting.
+    #[arg(long, env = "SHIPGATE_SERVICES")]
+    pub services: Option<String>,
+
+    /// Also output the changed files: none, json, csv or shell.
+    #[arg(long, value_enum, env = "SHIPGATE_LIST_FILES", default_value_t = ListFiles::None)]
+    pub list_files: ListFiles,
+
+    /// When the event's commits are missing even after deepening: all (select everything, warn) or error.
+    #[arg(long, value_enum, env = "SHIPGATE_ON_MISSING_HISTORY", default_value_t = OnMissingHistory::All)]
+    pub on_missing_history: OnMissingHistory,
+
+    /// Token for the GitHub API fallback when the clone lacks history.
+    #[arg(long, env = "SHIPGATE_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PolicyArgs {
+    /// The branch to check (default: the pull request's head branch from the event payload).
+    #[arg(long)]
+    pub branch: Option<String>,
+
+    /// The login `{actor}` must equal (default: the pull request's author).
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub detect: DetectArgs,
+
+    /// Comma list of stages to run (default: every available stage).
+    #[arg(long, env = "SHIPGATE_STAGES")]
+    pub stages: Option<String>,
+
+    /// Decide everything, change nothing.
+    #[arg(long, env = "SHIPGATE_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub dry_run: bool,
+}
+
+/// Arguments of the stages later versions fill in; accepted so the action's environment never
+/// breaks parsing, and refused with a clear message.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LaterArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config: syntax, keys, names, globs, dependencies, and paths that match nothing.
+    #[command(visible_alias = "validate")]
+    Check,
+    /// Print the config's JSON Schema (for editors and check-jsonschema).
+    Schema,
+}
+
+/// Normalises empty environment values (an unset action input arrives as "") to "absent".
+pub fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}

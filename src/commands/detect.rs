@@ -1,0 +1,99 @@
+//! `shipgate detect`.
+
+use super::Session;
+use crate::cli::{DetectArgs, non_empty};
+use crate::config::Config;
+use crate::detect::git::GitRepository;
+use crate::detect::outputs::{self, ListFiles};
+use crate::detect::range::RangeFlags;
+use crate::detect::{ChangeSet, DetectOptions};
+use crate::error::Failure;
+use crate::report;
+use crate::runner::Summary;
+use serde_json::json;
+
+pub fn execute(session: &Session, args: &DetectArgs) -> Result<u8, Failure> {
+    let (changes, _config, _context) = run_detect(session, args)?;
+    let mut summary = Summary::default();
+    report::detect::summary(&changes, &mut summary);
+    emit(session, &changes, args.list_files, &summary)?;
+    Ok(0)
+}
+
+/// Detection with everything loaded; shared with `run`.
+pub fn run_detect(
+    session: &Session,
+    args: &DetectArgs,
+) -> Result<(ChangeSet, Config, crate::context::Context), Failure> {
+    let token = non_empty(args.github_token.clone());
+    if let Some(token) = &token {
+        session.runner.mask(token);
+    }
+    let context = session.context()?;
+    let mut repo = GitRepository::open(&session.repo, "origin")?;
+    let config = session.load_config(Some(repo.root()))?;
+    if config.detect.remote != "origin" {
+        repo = GitRepository::open(&session.repo, &config.detect.remote)?;
+    }
+    let options = DetectOptions {
+        range: RangeFlags {
+            base: non_empty(args.base.clone()),
+            head: non_empty(args.head.clone()),
+        },
+        services: non_empty(args.services.clone()),
+        on_missing_history: args.on_missing_history,
+        github_token: token,
+    };
+    let changes = crate::detect::detect(&config, &context, &mut repo, &options)?;
+    if !repo.fetches.is_empty() {
+        session
+            .runner
+            .group("shipgate: fetched history", &repo.fetches.join("\n"));
+    }
+    Ok((changes, config, context))
+}
+
+/// Reports a change set: diagnostics, outputs, stdout, and (for a standalone detect) the summary.
+pub fn emit(
+    session: &Session,
+    changes: &ChangeSet,
+    list_files: ListFiles,
+    summary: &Summary,
+) -> Result<(), Failure> {
+    session.report_diagnostics(&changes.diagnostics);
+    session.publish(&outputs::outputs(changes, list_files), summary)?;
+    if session.runner.mode.is_actions() && !changes.files.is_empty() {
+        let files: Vec<String> = changes
+            .files
+            .iter()
+            .map(|f| format!("{} {}", f.kind.letter(), f.path))
+            .collect();
+        session.runner.group(
+            &format!("shipgate: {} changed files", files.len()),
+            &files.join("\n"),
+        );
+    }
+    session.print_result(
+        &report::detect::terminal(changes, session.color()),
+        &json_result(changes, list_files),
+    );
+    Ok(())
+}
+
+/// The `--format json` document of detect.
+pub fn json_result(changes: &ChangeSet, list_files: ListFiles) -> serde_json::Value {
+    let mut value = json!({
+        "range": changes.range,
+        "services": outputs::services(changes),
+        "changes": outputs::changes_map(changes),
+        "matrix": outputs::matrix(changes),
+        "any_changed": !changes.affected.is_empty(),
+        "affected": changes.affected,
+        "files": changes.files,
+        "diagnostics": changes.diagnostics,
+    });
+    if let Some(files) = outputs::changed_files(changes, list_files) {
+        value["changed_files"] = json!(files);
+    }
+    value
+}

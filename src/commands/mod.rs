@@ -1,0 +1,153 @@
+//! The imperative shell: each command gathers its inputs (files, env, git), calls the pure core,
+//! and hands the result to the runner protocol.
+
+mod branch_policy;
+mod config;
+mod detect;
+mod run;
+
+use crate::cli::{Cli, Command, Format};
+use crate::config::Config;
+use crate::context::Context;
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use crate::runner::{Mode, Runner, Summary};
+use std::path::{Path, PathBuf};
+
+/// What every command needs: where to look and how to report.
+pub struct Session {
+    pub runner: Runner,
+    pub format: Format,
+    pub repo: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Session {
+    /// The config file's absolute path (a relative `--config` is resolved against `--repo`).
+    pub fn config_path(&self) -> PathBuf {
+        if self.config.is_absolute() {
+            self.config.clone()
+        } else {
+            self.repo.join(&self.config)
+        }
+    }
+
+    /// Loads the config, naming it relative to `root` (the git work tree) in messages, so that
+    /// annotations land on the right file.
+    pub fn load_config(&self, root: Option<&Path>) -> Result<Config, Failure> {
+        let path = self.config_path();
+        let display = root
+            .and_then(|root| {
+                let absolute = path.canonicalize().ok()?;
+                let root = root.canonicalize().ok()?;
+                absolute
+                    .strip_prefix(root)
+                    .ok()
+                    .map(|p| p.to_string_lossy().replace('\\', "/"))
+            })
+            .unwrap_or_else(|| self.config.to_string_lossy().into_owned());
+        crate::config::load(&path, &display)
+    }
+
+    pub fn context(&self) -> Result<Context, Failure> {
+        Context::load(|name| std::env::var(name).ok())
+    }
+
+    pub fn report_diagnostics(&self, diagnostics: &[Diagnostic]) {
+        for diagnostic in diagnostics {
+            self.runner.diagnostic(diagnostic);
+        }
+    }
+
+    /// Prints the command's result on stdout (human text or JSON).
+    pub fn print_result(&self, human: &str, json: &serde_json::Value) {
+        match self.format {
+            Format::Human => print!("{human}"),
+            Format::Json => println!("{}", serde_json::to_string_pretty(json).unwrap_or_default()),
+        }
+    }
+
+    pub fn color(&self) -> bool {
+        matches!(self.runner.mode, Mode::Terminal { color: true })
+    }
+
+    /// Writes outputs and summary; a failure to write them is itself a failure.
+    pub fn publish(&self, outputs: &[(String, String)], summary: &Summary) -> Result<(), Failure> {
+        self.runner.outputs(outputs).map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                "shipgate",
+                format!("cannot write step outputs: {e}"),
+            ))
+        })?;
+        self.runner.summary(summary).map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                "shipgate",
+                format!("cannot write the job summary: {e}"),
+            ))
+        })
+    }
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn execute(cli: Cli) -> u8 {
+    if cli.version {
+        print!("{}", crate::version::describe(cli.verbose));
+        return 0;
+    }
+    let session = Session {
+        runner: Runner::new(Mode::from_env(), cli.format == Format::Json),
+        format: cli.format,
+        repo: cli.repo,
+        config: cli.config,
+    };
+    let Some(command) = cli.command else {
+        eprintln!("shipgate: no command given; try `shipgate --help`");
+        return 2;
+    };
+    let result = match command {
+        Command::Detect(args) => detect::execute(&session, &args),
+        Command::BranchPolicy(args) => branch_policy::execute(&session, &args),
+        Command::Run(args) => run::execute(&session, &args),
+        Command::Config(command) => config::execute(&session, command),
+        Command::Plan(_) => Err(not_yet("plan")),
+        Command::Build(_) => Err(not_yet("build")),
+        Command::Deploy(_) => Err(not_yet("deploy")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            session.report_diagnostics(failure.diagnostics());
+            let mut summary = Summary::default();
+            let heading = match failure {
+                Failure::Usage(_) => "### ❌ shipgate could not run",
+                Failure::Gate(_) => "### ❌ shipgate: a gate failed",
+            };
+            let mut text = format!("{heading}\n\n");
+            for diagnostic in failure.diagnostics() {
+                let location = diagnostic
+                    .location
+                    .as_ref()
+                    .map(|l| format!("{} ", crate::runner::summary::code_span(&l.to_string())))
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "- {location}{}\n",
+                    crate::runner::summary::escape_markdown(&diagnostic.full_message())
+                ));
+            }
+            summary.push(text);
+            let _ = session.runner.summary(&summary);
+            failure.exit_code()
+        }
+    }
+}
+
+/// The stages later versions implement.
+pub fn not_yet(stage: &str) -> Failure {
+    Failure::usage(
+        Diagnostic::error(
+            "shipgate",
+            format!("`{stage}` is not yet available in shipgate {}", crate::version::VERSION),
+        )
+        .with_help("available now: detect, branch-policy, run (detect + branch-policy), config check|schema"),
+    )
+}

@@ -1,0 +1,96 @@
+//! `shipgate run`: the pipeline's stages in one step, with one job summary.
+
+use super::{Session, branch_policy, detect};
+use crate::cli::{PolicyArgs, RunArgs, non_empty};
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use crate::report;
+use crate::runner::Summary;
+
+/// Every stage, in pipeline order.
+const STAGES: &[&str] = &["detect", "branch-policy", "plan", "build", "deploy"];
+/// The stages this version implements.
+const AVAILABLE: &[&str] = &["detect", "branch-policy"];
+
+/// Parses `stages`; unknown names and stages not yet available are usage errors.
+pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(AVAILABLE.to_vec());
+    };
+    let mut stages = Vec::new();
+    for name in text
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let Some(stage) = STAGES.iter().find(|s| **s == name) else {
+            return Err(Failure::usage(
+                Diagnostic::error("shipgate run", format!("unknown stage `{name}`"))
+                    .with_help(format!("stages: {}", STAGES.join(", "))),
+            ));
+        };
+        if !AVAILABLE.contains(stage) {
+            return Err(super::not_yet(stage));
+        }
+        if !stages.contains(stage) {
+            stages.push(*stage);
+        }
+    }
+    stages.sort_by_key(|s| STAGES.iter().position(|x| x == s));
+    Ok(stages)
+}
+
+pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
+    let stages = parse_stages(non_empty(args.stages.clone()).as_deref())?;
+    let (changes, config, context) = detect::run_detect(session, &args.detect)?;
+    let mut summary = Summary::default();
+    let mode = if args.dry_run {
+        " (dry run: nothing is changed)"
+    } else {
+        ""
+    };
+    summary.push(format!(
+        "## 🚦 shipgate run{mode}\n\nStages: {}",
+        stages.join(" → ")
+    ));
+    let mut violated = false;
+    let mut policy_text = String::new();
+    if stages.contains(&"branch-policy") {
+        let outcome = branch_policy::check(&config, &context, &PolicyArgs::default());
+        if let branch_policy::Outcome::Checked { branch, verdict } = &outcome {
+            violated = branch_policy::report(session, &config, &outcome, &mut summary);
+            if let Some(policy) = &config.branch_policy {
+                policy_text = report::policy::terminal(policy, branch, verdict);
+            }
+        }
+    }
+    if stages.contains(&"detect") {
+        report::detect::summary(&changes, &mut summary);
+    }
+    detect::emit(session, &changes, args.detect.list_files, &summary)?;
+    if !policy_text.is_empty() && session.format == crate::cli::Format::Human {
+        print!("{policy_text}");
+    }
+    Ok(if violated { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_validated_and_ordered() {
+        assert_eq!(parse_stages(None).unwrap(), vec!["detect", "branch-policy"]);
+        assert_eq!(
+            parse_stages(Some("branch-policy, detect")).unwrap(),
+            vec!["detect", "branch-policy"]
+        );
+        assert_eq!(parse_stages(Some("nope")).unwrap_err().exit_code(), 2);
+        assert!(
+            parse_stages(Some("detect,deploy"))
+                .unwrap_err()
+                .to_string()
+                .contains("not yet available")
+        );
+    }
+}

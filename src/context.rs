@@ -1,0 +1,292 @@
+//! The GitHub Actions context: which event ran, its payload, and the run's identity.
+//!
+//! Read once from the environment and the event payload into plain data. Values that come from
+//! the payload (branch names, titles, logins) are attacker-controlled: they are never put into a
+//! shell command and are escaped wherever they are rendered.
+
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use serde_json::Value;
+
+/// The all-zero SHA GitHub sends for "no commit" (a created or deleted branch).
+pub const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+
+/// What triggered the run, reduced to what shipgate decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// No event: a terminal on a laptop.
+    Local,
+    /// `pull_request`, `pull_request_target` and the review events, which carry a pull request.
+    PullRequest(PullRequest),
+    MergeGroup {
+        base_sha: String,
+        head_sha: String,
+    },
+    Push(Push),
+    WorkflowDispatch {
+        /// The dispatch's `services` input, if the workflow defines one.
+        services: Option<String>,
+    },
+    Schedule,
+    /// Any other event (release, workflow_run, repository_dispatch…).
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub base_sha: String,
+    pub head_sha: String,
+    pub base_ref: String,
+    pub head_ref: String,
+    /// `pull_request.user.login`: the author, which `{actor}` binds to.
+    pub author: String,
+    pub title: String,
+    /// `pull_request.changed_files`, used to detect a truncated PR-files API answer.
+    pub changed_files: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub before: String,
+    pub after: String,
+    pub git_ref: String,
+    pub forced: bool,
+    pub created: bool,
+    pub deleted: bool,
+}
+
+/// Everything shipgate reads from the runner's environment and the event payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub event_name: Option<String>,
+    pub event: Event,
+    pub sha: Option<String>,
+    pub git_ref: Option<String>,
+    pub head_ref: Option<String>,
+    pub base_ref: Option<String>,
+    pub repository: Option<String>,
+    pub default_branch: Option<String>,
+    pub server_url: String,
+    pub api_url: String,
+    pub run_id: Option<String>,
+    pub run_attempt: Option<String>,
+    pub actor: Option<String>,
+}
+
+impl Context {
+    /// Reads the context through `env` (so tests can pass a map) and the payload file it names.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, Failure> {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        let event_name = get("GITHUB_EVENT_NAME");
+        let payload = match get("GITHUB_EVENT_PATH") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Failure::usage(
+                        Diagnostic::error(
+                            "shipgate context",
+                            format!("cannot read the event payload GITHUB_EVENT_PATH={path}: {e}"),
+                        )
+                        .with_help("run inside GitHub Actions, or unset GITHUB_EVENT_PATH and pass --base/--head"),
+                    )
+                })?;
+                Some(serde_json::from_str::<Value>(&text).map_err(|e| {
+                    Failure::usage(Diagnostic::error(
+                        "shipgate context",
+                        format!("the event payload {path} is not valid JSON: {e}"),
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        Self::from_parts(&get, event_name, payload)
+    }
+
+    /// Builds the context from environment values and an already parsed payload.
+    pub fn from_parts(
+        env: &dyn Fn(&str) -> Option<String>,
+        event_name: Option<String>,
+        payload: Option<Value>,
+    ) -> Result<Self, Failure> {
+        let needs_payload = matches!(
+            event_name.as_deref(),
+            Some("pull_request" | "pull_request_target" | "push" | "merge_group")
+        );
+        if needs_payload && payload.is_none() {
+            return Err(Failure::usage(
+                Diagnostic::error(
+                    "shipgate context",
+                    format!(
+                        "GITHUB_EVENT_NAME is `{}` but no event payload was found (GITHUB_EVENT_PATH is not set)",
+                        event_name.as_deref().unwrap_or_default()
+                    ),
+                )
+                .with_help("pass --base and --head to choose the range yourself"),
+            ));
+        }
+        let payload = payload.unwrap_or(Value::Null);
+        let event = parse_event(event_name.as_deref(), &payload)?;
+        let default_branch = str_at(&payload, "/repository/default_branch");
+        Ok(Context {
+            event_name,
+            event,
+            sha: env("GITHUB_SHA"),
+            git_ref: env("GITHUB_REF"),
+            head_ref: env("GITHUB_HEAD_REF"),
+            base_ref: env("GITHUB_BASE_REF"),
+            repository: env("GITHUB_REPOSITORY")
+                .or_else(|| str_at(&payload, "/repository/full_name")),
+            default_branch,
+            server_url: env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
+            api_url: env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            run_id: env("GITHUB_RUN_ID"),
+            run_attempt: env("GITHUB_RUN_ATTEMPT"),
+            actor: env("GITHUB_ACTOR"),
+        })
+    }
+
+    /// The run's URL, for summaries and annotations.
+    pub fn run_url(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            self.server_url,
+            self.repository.as_deref()?,
+            self.run_id.as_deref()?
+        ))
+    }
+}
+
+fn str_at(payload: &Value, pointer: &str) -> Option<String> {
+    payload
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn required(payload: &Value, pointer: &str, event: &str) -> Result<String, Failure> {
+    str_at(payload, pointer).ok_or_else(|| {
+        Failure::usage(Diagnostic::error(
+            "shipgate context",
+            format!(
+                "the `{event}` payload has no `{}`",
+                pointer.trim_start_matches('/').replace('/', ".")
+            ),
+        ))
+    })
+}
+
+fn parse_event(name: Option<&str>, payload: &Value) -> Result<Event, Failure> {
+    let Some(name) = name else {
+        return Ok(Event::Local);
+    };
+    Ok(match name {
+        "pull_request"
+        | "pull_request_target"
+        | "pull_request_review"
+        | "pull_request_review_comment" => {
+            if payload.pointer("/pull_request").is_none() {
+                return Err(Failure::usage(Diagnostic::error(
+                    "shipgate context",
+                    format!("the `{name}` payload has no `pull_request` object"),
+                )));
+            }
+            Event::PullRequest(PullRequest {
+                number: payload
+                    .pointer("/pull_request/number")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                base_sha: required(payload, "/pull_request/base/sha", name)?,
+                head_sha: required(payload, "/pull_request/head/sha", name)?,
+                base_ref: str_at(payload, "/pull_request/base/ref").unwrap_or_default(),
+                head_ref: required(payload, "/pull_request/head/ref", name)?,
+                author: str_at(payload, "/pull_request/user/login").unwrap_or_default(),
+                title: str_at(payload, "/pull_request/title").unwrap_or_default(),
+                changed_files: payload
+                    .pointer("/pull_request/changed_files")
+                    .and_then(Value::as_u64),
+            })
+        }
+        "merge_group" => Event::MergeGroup {
+            base_sha: required(payload, "/merge_group/base_sha", name)?,
+            head_sha: required(payload, "/merge_group/head_sha", name)?,
+        },
+        "push" => Event::Push(Push {
+            before: str_at(payload, "/before").unwrap_or_else(|| ZERO_SHA.into()),
+            after: required(payload, "/after", name)?,
+            git_ref: str_at(payload, "/ref").unwrap_or_default(),
+            forced: payload
+                .pointer("/forced")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            created: payload
+                .pointer("/created")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            deleted: payload
+                .pointer("/deleted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }),
+        "workflow_dispatch" => Event::WorkflowDispatch {
+            services: str_at(payload, "/inputs/services"),
+        },
+        "schedule" => Event::Schedule,
+        _ => Event::Other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn pull_request_payload() {
+        let payload = json!({"pull_request": {"number": 7, "title": "t", "changed_files": 3,
+            "base": {"sha": "b", "ref": "main"}, "head": {"sha": "h", "ref": "users/x/y"},
+            "user": {"login": "octocat"}}, "repository": {"default_branch": "main"}});
+        let context =
+            Context::from_parts(&no_env, Some("pull_request".into()), Some(payload)).unwrap();
+        let Event::PullRequest(pr) = context.event else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                pr.base_sha.as_str(),
+                pr.head_sha.as_str(),
+                pr.author.as_str()
+            ),
+            ("b", "h", "octocat")
+        );
+        assert_eq!(context.default_branch.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn a_push_without_payload_is_a_usage_error() {
+        let error = Context::from_parts(&no_env, Some("push".into()), None).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_pull_request_payload_missing_its_head_is_a_usage_error() {
+        let payload = json!({"pull_request": {"base": {"sha": "b"}}});
+        let error =
+            Context::from_parts(&no_env, Some("pull_request".into()), Some(payload)).unwrap_err();
+        assert!(
+            error.to_string().contains("pull_request.head.sha"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn no_event_is_local() {
+        let context = Context::from_parts(&no_env, None, None).unwrap();
+        assert_eq!(context.event, Event::Local);
+        assert_eq!(context.run_url(), None);
+    }
+}

@@ -1,0 +1,354 @@
+//! The git edge: git2 for reading history and diffs, the `git` CLI for fetching (it knows the
+//! runner's credentials and protocol settings).
+
+use super::range::History;
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use git2::{Delta, DiffOptions, ErrorCode, Oid, Repository};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How a file changed between two commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum ChangeKind {
+    #[serde(rename = "added")]
+    Added,
+    #[serde(rename = "modified")]
+    Modified,
+    #[serde(rename = "deleted")]
+    Deleted,
+    #[serde(rename = "type-changed")]
+    TypeChanged,
+}
+
+impl ChangeKind {
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Modified => 'M',
+            ChangeKind::Deleted => 'D',
+            ChangeKind::TypeChanged => 'T',
+        }
+    }
+}
+
+/// One changed path. A rename is a deletion of the old path and an addition of the new one, so
+/// both sides count for matching.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct FileChange {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// An opened repository plus the remote to deepen from.
+pub struct GitRepository {
+    repo: Repository,
+    root: PathBuf,
+    remote: String,
+    /// Set when the owner check had to be skipped; `git` then needs it too.
+    trusted_by_us: bool,
+    /// The `git fetch` commands run, for the log.
+    pub fetches: Vec<String>,
+}
+
+impl GitRepository {
+    /// Opens the repository at or above `path`.
+    ///
+    /// libgit2 refuses a repository owned by another user unless `safe.directory` allows it
+    /// (container jobs). Inside Actions, the workspace is trusted like `actions/checkout` does.
+    pub fn open(path: &Path, remote: &str) -> Result<Self, Failure> {
+        let mut trusted_by_us = false;
+        let repo = match Repository::discover(path) {
+            Ok(repo) => repo,
+            Err(e) if e.code() == ErrorCode::Owner && in_actions_workspace(path) => {
+                // SAFETY of intent: only the job's own workspace, which the runner checked out.
+                unsafe_disable_owner_check();
+                trusted_by_us = true;
+                Repository::discover(path).map_err(|e| open_error(path, &e))?
+            }
+            Err(e) => return Err(open_error(path, &e)),
+        };
+        let root = repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo.path().to_path_buf());
+        Ok(GitRepository {
+            repo,
+            root,
+            remote: remote.to_string(),
+            trusted_by_us,
+            fetches: Vec::new(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The files that differ between two commits' trees, sorted by path.
+    pub fn diff(&self, base: &str, head: &str) -> Result<Vec<FileChange>, git2::Error> {
+        let base_tree = self.repo.find_commit(Oid::from_str(base)?)?.tree()?;
+        let head_tree = self.repo.find_commit(Oid::from_str(head)?)?.tree()?;
+        let mut options = DiffOptions::new();
+        options.include_typechange(true).ignore_submodules(false);
+        let diff =
+            self.repo
+                .diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut options))?;
+        let mut changes = Vec::with_capacity(diff.deltas().len());
+        for delta in diff.deltas() {
+            let path = |file: git2::DiffFile| {
+                file.path()
+                    .map(|p| p.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default()
+            };
+            match delta.status() {
+                Delta::Added => changes.push(FileChange {
+                    path: path(delta.new_file()),
+                    kind: ChangeKind::Added,
+                }),
+                Delta::Deleted => changes.push(FileChange {
+                    path: path(delta.old_file()),
+                    kind: ChangeKind::Deleted,
+                }),
+                Delta::Typechange => changes.push(FileChange {
+                    path: path(delta.new_file()),
+                    kind: ChangeKind::TypeChanged,
+                }),
+                Delta::Renamed | Delta::Copied => {
+                    changes.push(FileChange {
+                        path: path(delta.old_file()),
+                        kind: ChangeKind::Deleted,
+                    });
+                    changes.push(FileChange {
+                        path: path(delta.new_file()),
+                        kind: ChangeKind::Added,
+                    });
+                }
+                _ => changes.push(FileChange {
+                    path: path(delta.new_file()),
+                    kind: ChangeKind::Modified,
+                }),
+            }
+        }
+        changes.sort();
+        Ok(changes)
+    }
+
+    /// Every file path in a commit's tree (for "this service's paths match nothing").
+    pub fn tree_files(&self, commit: &str) -> Result<Vec<String>, git2::Error> {
+        let tree = self.repo.find_commit(Oid::from_str(commit)?)?.tree()?;
+        let mut files = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                files.push(format!("{dir}{}", entry.name().unwrap_or_default()));
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        Ok(files)
+    }
+
+    /// The default branch as the remote's HEAD says, else `main` or `master` if they exist.
+    pub fn guess_default_branch(&self) -> Option<String> {
+        let head_ref = format!("refs/remotes/{}/HEAD", self.remote);
+        if let Ok(reference) = self.repo.find_reference(&head_ref)
+            && let Ok(Some(target)) = reference.symbolic_target()
+        {
+            let prefix = format!("refs/remotes/{}/", self.remote);
+            return target.strip_prefix(&prefix).map(str::to_string);
+        }
+        ["main", "master"]
+            .into_iter()
+            .map(str::to_string)
+            .find(|name| {
+                self.repo
+                    .find_reference(&format!("refs/heads/{name}"))
+                    .is_ok()
+                    || self
+                        .repo
+                        .find_reference(&format!("refs/remotes/{}/{name}", self.remote))
+                        .is_ok()
+            })
+    }
+
+    fn has_remote(&self) -> bool {
+        self.repo.find_remote(&self.remote).is_ok()
+    }
+
+    /// Runs `git fetch` with fixed, validated arguments (never a shell).
+    fn git_fetch(&mut self, args: &[String]) -> bool {
+        if !self.has_remote() {
+            return false;
+        }
+        let mut command = Command::new("git");
+        command.arg("-C").arg(&self.root);
+        if self.trusted_by_us {
+            command
+                .arg("-c")
+                .arg(format!("safe.directory={}", self.root.display()));
+        }
+        command
+            .args([
+                "fetch",
+                "--no-tags",
+                "--quiet",
+                "--no-write-fetch-head",
+                "--no-recurse-submodules",
+            ])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null());
+        self.fetches.push(format!("git fetch {}", args.join(" ")));
+        let ok = command
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        // Reopen so libgit2 sees new packs and the new shallow boundary.
+        if let Ok(repo) = Repository::open(self.repo.path()) {
+            self.repo = repo;
+        }
+        ok
+    }
+
+    fn shallow_boundary(&self) -> String {
+        std::fs::read_to_string(self.repo.path().join("shallow")).unwrap_or_default()
+    }
+}
+
+fn in_actions_workspace(path: &Path) -> bool {
+    let Some(workspace) = std::env::var_os("GITHUB_WORKSPACE") else {
+        return false;
+    };
+    let (Ok(path), Ok(workspace)) = (path.canonicalize(), PathBuf::from(workspace).canonicalize())
+    else {
+        return false;
+    };
+    std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") && path.starts_with(workspace)
+}
+
+#[allow(unsafe_code)]
+fn unsafe_disable_owner_check() {
+    // libgit2's global option; called before any other repository is opened by this process.
+    // SAFETY: set once, single-threaded, before concurrent libgit2 use.
+    unsafe {
+        let _ = git2::opts::set_verify_owner_validation(false);
+    }
+}
+
+fn open_error(path: &Path, error: &git2::Error) -> Failure {
+    let diagnostic = if error.code() == ErrorCode::Owner {
+        Diagnostic::error(
+            "shipgate git",
+            format!(
+                "git refuses {}: it is owned by another user",
+                path.display()
+            ),
+        )
+        .with_help(format!(
+            "run `git config --global --add safe.directory {}` first",
+            path.display()
+        ))
+    } else {
+        Diagnostic::error(
+            "shipgate git",
+            format!(
+                "{} is not inside a git repository ({})",
+                path.display(),
+                error.message()
+            ),
+        )
+        .with_help(
+            "pass --repo (working-directory) pointing at a checkout, e.g. after actions/checkout",
+        )
+    };
+    Failure::usage(diagnostic)
+}
+
+fn is_full_hex(text: &str) -> bool {
+    (7..=64).contains(&text.len()) && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+impl History for GitRepository {
+    fn resolve(&self, rev: &str) -> Option<String> {
+        let found = self
+            .repo
+            .revparse_single(rev)
+            .or_else(|_| self.repo.revparse_single(&format!("{}/{rev}", self.remote)))
+            .ok()?;
+        found.peel_to_commit().ok().map(|c| c.id().to_string())
+    }
+
+    fn default_branch(&mut self, name: &str) -> Option<String> {
+        let tracking = format!("refs/remotes/{}/{name}", self.remote);
+        let lookup = |repo: &Repository| {
+            repo.revparse_single(&tracking)
+                .or_else(|_| repo.revparse_single(&format!("refs/heads/{name}")))
+                .ok()
+                .and_then(|o| o.peel_to_commit().ok())
+                .map(|c| c.id().to_string())
+        };
+        if let Some(found) = lookup(&self.repo) {
+            return Some(found);
+        }
+        if crate::policy::check_ref_format(name).is_err() {
+            return None;
+        }
+        let mut args = Vec::new();
+        if self.repo.is_shallow() {
+            args.push("--depth=32".to_string());
+        }
+        args.push(self.remote.clone());
+        args.push(format!("+refs/heads/{name}:{tracking}"));
+        self.git_fetch(&args);
+        lookup(&self.repo)
+    }
+
+    fn merge_base(&self, a: &str, b: &str) -> Option<String> {
+        let a = Oid::from_str(a).ok()?;
+        let b = Oid::from_str(b).ok()?;
+        self.repo.merge_base(a, b).ok().map(|o| o.to_string())
+    }
+
+    fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
+        let (Ok(a), Ok(d)) = (Oid::from_str(ancestor), Oid::from_str(descendant)) else {
+            return false;
+        };
+        a == d || self.repo.graph_descendant_of(d, a).unwrap_or(false)
+    }
+
+    fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
+    }
+
+    fn fetch_commits(&mut self, shas: &[&str]) -> bool {
+        let missing: Vec<String> = shas
+            .iter()
+            .filter(|s| self.resolve(s).is_none())
+            .map(|s| s.to_string())
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        if !missing.iter().all(|s| is_full_hex(s)) {
+            return false;
+        }
+        let mut args = Vec::new();
+        if self.repo.is_shallow() {
+            args.push("--depth=32".to_string());
+        }
+        args.push(self.remote.clone());
+        args.extend(missing.iter().cloned());
+        self.git_fetch(&args);
+        missing.iter().all(|s| self.resolve(s).is_some())
+    }
+
+    fn deepen(&mut self, tips: &[&str], by: u32) -> bool {
+        if !self.repo.is_shallow() || !tips.iter().all(|t| is_full_hex(t)) {
+            return false;
+        }
+        let before = self.shallow_boundary();
+        let mut args = vec![format!("--deepen={by}"), self.remote.clone()];
+        args.extend(tips.iter().map(|t| t.to_string()));
+        let fetched = self.git_fetch(&args);
+        fetched && self.shallow_boundary() != before
+    }
+}

@@ -1,0 +1,259 @@
+//! Path patterns of every service, compiled once into one matcher.
+//!
+//! A service's `paths` are globs read in list order with gitignore semantics: a file belongs to
+//! the service when the *last* pattern that matches it is not a `!` exclusion. So
+//! `["a/**", "!a/docs/**", "a/docs/api.md"]` keeps `a/docs/api.md` and drops the other docs.
+//! `*` stays inside one path segment, `**` crosses segments, dotfiles match like any file.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// One pattern as written in the config, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    /// The text as written, e.g. `!services/auth/docs/**`.
+    pub text: String,
+    /// A `!` pattern removes files that earlier patterns added.
+    pub negated: bool,
+    /// The glob actually matched, relative to the repository root.
+    pub glob: String,
+}
+
+impl PathPattern {
+    /// Parses a pattern: `!` for exclusion, a leading `./` or `/` is dropped, a trailing `/`
+    /// means "everything below".
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (negated, rest) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let mut glob = rest
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_string();
+        if glob.is_empty() {
+            return Err(format!("pattern `{text}` is empty"));
+        }
+        if glob.ends_with('/') {
+            glob.push_str("**");
+        }
+        compile(&glob).map_err(|e| format!("invalid glob `{text}`: {e}"))?;
+        Ok(PathPattern {
+            text: text.to_string(),
+            negated,
+            glob,
+        })
+    }
+}
+
+fn compile(glob: &str) -> Result<globset::Glob, globset::Error> {
+    GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .empty_alternates(true)
+        .build()
+}
+
+/// Whose patterns these are: the `global` list or one service (by index in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    Global,
+    Service(usize),
+}
+
+/// A positive match: which owner took the file, through which of its patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub owner: Owner,
+    /// Index into that owner's pattern list.
+    pub pattern: usize,
+}
+
+/// All owners' patterns in one `GlobSet`, so each file is matched once.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    set: GlobSet,
+    /// For each glob in the set: its owner, the index in the owner's list, and whether negated.
+    slots: Vec<(Owner, usize, bool)>,
+}
+
+impl Matcher {
+    /// Builds the matcher; patterns must already be valid (see [`PathPattern::parse`]).
+    pub fn new<'a>(
+        owners: impl IntoIterator<Item = (Owner, &'a [PathPattern])>,
+    ) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        let mut slots = Vec::new();
+        for (owner, patterns) in owners {
+            for (index, pattern) in patterns.iter().enumerate() {
+                builder.add(compile(&pattern.glob)?);
+                slots.push((owner, index, pattern.negated));
+            }
+        }
+        Ok(Matcher {
+            set: builder.build()?,
+            slots,
+        })
+    }
+
+    /// The owners that take `path`, each with the pattern that decided it.
+    ///
+    /// `scratch` is reused between calls to avoid an allocation per file.
+    pub fn hits(&self, path: &str, scratch: &mut Vec<usize>, out: &mut Vec<Hit>) {
+        out.clear();
+        self.set.matches_into(path, scratch);
+        // `scratch` is in ascending glob order; an owner's globs are contiguous, so the last
+        // matching glob of each owner decides for it.
+        let mut index = 0;
+        while index < scratch.len() {
+            let (owner, _, _) = self.slots[scratch[index]];
+            let mut last = index;
+            while last + 1 < scratch.len() && self.slots[scratch[last + 1]].0 == owner {
+                last += 1;
+            }
+            let (_, pattern, negated) = self.slots[scratch[last]];
+            if !negated {
+                out.push(Hit { owner, pattern });
+            }
+            index = last + 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(texts: &[&str]) -> Vec<PathPattern> {
+        texts
+            .iter()
+            .map(|t| PathPattern::parse(t).unwrap())
+            .collect()
+    }
+
+    fn owners_of(matcher: &Matcher, path: &str) -> Vec<Hit> {
+        let mut scratch = Vec::new();
+        let mut out = Vec::new();
+        matcher.hits(path, &mut scratch, &mut out);
+        out
+    }
+
+    fn single(texts: &[&str]) -> Matcher {
+        let p = patterns(texts);
+        Matcher::new([(Owner::Service(0), p.as_slice())]).unwrap()
+    }
+
+    #[test]
+    fn double_star_crosses_segments_and_star_does_not() {
+        let m = single(&["src/**/*.js"]);
+        assert_eq!(owners_of(&m, "src/app/module/file.js").len(), 1);
+        assert_eq!(owners_of(&m, "not_src/other_file.js").len(), 0);
+        let m = single(&["src/*.js"]);
+        assert_eq!(owners_of(&m, "src/a.js").len(), 1);
+        assert_eq!(owners_of(&m, "src/app/a.js").len(), 0);
+    }
+
+    #[test]
+    fn dotfiles_match() {
+        let m = single(&["**/*.js"]);
+        assert_eq!(owners_of(&m, ".test/.test.js").len(), 1);
+        let m = single(&["services/auth/**"]);
+        assert_eq!(owners_of(&m, "services/auth/.env.example").len(), 1);
+    }
+
+    #[test]
+    fn exclusions_apply_in_list_order() {
+        let m = single(&["a/**", "!a/docs/**", "a/docs/api.md"]);
+        assert_eq!(
+            owners_of(&m, "a/docs/api.md"),
+            vec![Hit {
+                owner: Owner::Service(0),
+                pattern: 2
+            }]
+        );
+        assert!(owners_of(&m, "a/docs/guide.md").is_empty());
+        assert_eq!(
+            owners_of(&m, "a/src/main.rs"),
+            vec![Hit {
+                owner: Owner::Service(0),
+                pattern: 0
+            }]
+        );
+        // An exclusion before the inclusion excludes nothing (it is overridden).
+        let m = single(&["!a/docs/**", "a/**"]);
+        assert_eq!(owners_of(&m, "a/docs/guide.md").len(), 1);
+    }
+
+    #[test]
+    fn exclusions_are_real_exclusions_not_everything_else() {
+        // dorny/paths-filter treats `!docs/**` as "anything outside docs"; here an exclusion
+        // alone matches nothing.
+        let m = single(&["!docs/**"]);
+        assert!(owners_of(&m, "src/main.rs").is_empty());
+        // The paths-filter case `every: ['pkg/a/b/c/**','!**/*.jpeg','!**/*.md']`.
+        let m = single(&["pkg/a/b/c/**", "!**/*.jpeg", "!**/*.md"]);
+        for yes in [
+            "pkg/a/b/c/some-class.ts",
+            "pkg/a/b/c/src/main/some-class.ts",
+        ] {
+            assert_eq!(owners_of(&m, yes).len(), 1, "{yes}");
+        }
+        for no in [
+            "pkg/x/y/z/some-class.ts",
+            "pkg/x/y/z/some-pic.jpeg",
+            "pkg/a/b/c/some-pics.jpeg",
+            "pkg/a/b/c/src/main/some-docs.md",
+        ] {
+            assert!(owners_of(&m, no).is_empty(), "{no}");
+        }
+    }
+
+    #[test]
+    fn trailing_slash_and_leading_dot_slash() {
+        let m = single(&["./libs/common/"]);
+        assert_eq!(owners_of(&m, "libs/common/x/y.rs").len(), 1);
+        assert!(owners_of(&m, "libs/commonx/y.rs").is_empty());
+    }
+
+    #[test]
+    fn braces_and_classes() {
+        let m = single(&["web/**/*.{ts,tsx}", "Dockerfile.[a-z]*"]);
+        assert_eq!(owners_of(&m, "web/src/App.tsx").len(), 1);
+        assert_eq!(owners_of(&m, "Dockerfile.prod").len(), 1);
+        assert!(owners_of(&m, "web/src/App.css").is_empty());
+    }
+
+    #[test]
+    fn many_owners_each_decide_for_themselves() {
+        let a = patterns(&["libs/**"]);
+        let b = patterns(&["libs/**", "!libs/b/**"]);
+        let g = patterns(&["Cargo.lock"]);
+        let m = Matcher::new([
+            (Owner::Global, g.as_slice()),
+            (Owner::Service(0), a.as_slice()),
+            (Owner::Service(1), b.as_slice()),
+        ])
+        .unwrap();
+        assert_eq!(
+            owners_of(&m, "libs/b/x"),
+            vec![Hit {
+                owner: Owner::Service(0),
+                pattern: 0
+            }]
+        );
+        assert_eq!(owners_of(&m, "libs/c/x").len(), 2);
+        assert_eq!(
+            owners_of(&m, "Cargo.lock"),
+            vec![Hit {
+                owner: Owner::Global,
+                pattern: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn invalid_globs_are_reported() {
+        let error = PathPattern::parse("src/[a-").unwrap_err();
+        assert!(error.contains("invalid glob `src/[a-`"), "{error}");
+        assert!(PathPattern::parse("!").is_err());
+    }
+}

@@ -1,0 +1,269 @@
+//! Which services changed, and why.
+//!
+//! The range comes from the event (or `--base/--head`), is resolved against git history
+//! (deepening shallow clones), and the diff's files are matched against every service's paths in
+//! one pass; `depends-on` then pulls in dependents.
+
+pub mod changes;
+pub mod git;
+pub mod github_api;
+pub mod graph;
+pub mod matcher;
+pub mod outputs;
+pub mod range;
+
+use crate::config::Config;
+use crate::context::{Context, Event};
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use changes::{Affected, Reason};
+use git::{FileChange, GitRepository};
+use range::{RangeError, RangeFlags, Resolution};
+use serde::Serialize;
+
+/// What to do when the event's commits cannot be found, even after deepening.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnMissingHistory {
+    /// Select every service, with a warning (fail safe: deploy too much rather than too little).
+    #[default]
+    All,
+    /// Fail the step (exit 2).
+    Error,
+}
+
+/// Detection inputs beyond the config and context.
+#[derive(Debug, Clone, Default)]
+pub struct DetectOptions {
+    pub range: RangeFlags,
+    /// `--services`: `all` or a list; overrides detection.
+    pub services: Option<String>,
+    pub on_missing_history: OnMissingHistory,
+    /// Used for the GitHub API fallback when history is missing.
+    pub github_token: Option<String>,
+}
+
+/// The compared range, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RangeInfo {
+    pub base: Option<String>,
+    pub head: Option<String>,
+    pub description: String,
+}
+
+/// The result of detection.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeSet {
+    pub range: RangeInfo,
+    pub files: Vec<FileChange>,
+    pub affected: Vec<Affected>,
+    /// Every configured service name, sorted (for the `changes` output).
+    pub all_services: Vec<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ChangeSet {
+    pub fn is_affected(&self, name: &str) -> bool {
+        self.affected.iter().any(|a| a.name == name)
+    }
+}
+
+const TITLE: &str = "shipgate detect";
+
+/// Runs detection.
+pub fn detect(
+    config: &Config,
+    context: &Context,
+    repo: &mut GitRepository,
+    options: &DetectOptions,
+) -> Result<ChangeSet, Failure> {
+    let mut all_services: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+    all_services.sort();
+    let mut diagnostics = config.warnings.clone();
+
+    // An explicit selection wins over any range.
+    let dispatch_selection = match &context.event {
+        Event::WorkflowDispatch { services } => services
+            .clone()
+            .map(|s| (s, "the workflow_dispatch input `services`")),
+        _ => None,
+    };
+    let selection = options
+        .services
+        .clone()
+        .map(|s| (s, "--services"))
+        .or(dispatch_selection);
+    if let Some((selection, by)) = selection {
+        match changes::select(config, &selection, by) {
+            Ok(Some(affected)) => {
+                return Ok(ChangeSet {
+                    range: RangeInfo {
+                        base: None,
+                        head: None,
+                        description: format!("services selected by {by}"),
+                    },
+                    files: Vec::new(),
+                    affected,
+                    all_services,
+                    diagnostics,
+                });
+            }
+            Ok(None) => {}
+            Err(unknown) => {
+                return Err(Failure::usage(
+                    Diagnostic::error(
+                        TITLE,
+                        format!("unknown service(s) in {by}: {}", unknown.unknown.join(", ")),
+                    )
+                    .with_help(format!(
+                        "configured services: {} (or `all`)",
+                        unknown.known.join(", ")
+                    )),
+                ));
+            }
+        }
+    }
+
+    let default_branch = context
+        .default_branch
+        .clone()
+        .or_else(|| repo.guess_default_branch());
+    let request = range::request(
+        &context.event,
+        &options.range,
+        default_branch.as_deref(),
+        context.sha.as_deref(),
+    );
+    let resolution = match range::resolve(&request, repo, config.detect.max_fetch_depth) {
+        Ok(resolution) => resolution,
+        Err(RangeError::UnknownRevision(message)) => {
+            return Err(Failure::usage(
+                Diagnostic::error(TITLE, message)
+                    .with_help("check --base/--head; in Actions use actions/checkout with `fetch-depth: 0` or pass SHAs that exist"),
+            ));
+        }
+        Err(RangeError::MissingHistory(message)) => {
+            match github_api::changed_files(context, options.github_token.as_deref()) {
+                Ok(Some((files, description))) => {
+                    diagnostics.push(Diagnostic::notice(
+                        TITLE,
+                        format!(
+                            "{message}; the changed files were taken from the GitHub API instead"
+                        ),
+                    ));
+                    let affected = changes::affected_by_files(config, &files);
+                    return Ok(ChangeSet {
+                        range: RangeInfo {
+                            base: None,
+                            head: None,
+                            description,
+                        },
+                        files,
+                        affected,
+                        all_services,
+                        diagnostics,
+                    });
+                }
+                Ok(None) => {}
+                Err(api_problem) => diagnostics.push(Diagnostic::warning(TITLE, api_problem)),
+            }
+            missing_history(&message, options.on_missing_history)?;
+            diagnostics.push(
+                Diagnostic::warning(TITLE, format!("{message}: every service is selected"))
+                    .with_help("use actions/checkout with `fetch-depth: 0`, or pass `github-token` so the GitHub API can be asked"),
+            );
+            Resolution::All {
+                why: format!("history unavailable ({message})"),
+                notes: Vec::new(),
+            }
+        }
+    };
+
+    match resolution {
+        Resolution::All { why, notes } => {
+            diagnostics.extend(notes);
+            let affected = changes::all_services(config, &Reason::All { why: why.clone() });
+            Ok(ChangeSet {
+                range: RangeInfo {
+                    base: None,
+                    head: None,
+                    description: why,
+                },
+                files: Vec::new(),
+                affected,
+                all_services,
+                diagnostics,
+            })
+        }
+        Resolution::Nothing { why } => {
+            diagnostics.push(Diagnostic::notice(
+                TITLE,
+                format!("{why}: no service changed"),
+            ));
+            Ok(ChangeSet {
+                range: RangeInfo {
+                    base: None,
+                    head: None,
+                    description: why,
+                },
+                files: Vec::new(),
+                affected: Vec::new(),
+                all_services,
+                diagnostics,
+            })
+        }
+        Resolution::Diff {
+            base,
+            head,
+            description,
+            notes,
+        } => {
+            diagnostics.extend(notes);
+            let files = repo.diff(&base, &head).map_err(|e| {
+                Failure::usage(Diagnostic::error(
+                    TITLE,
+                    format!("cannot diff {base}..{head}: {}", e.message()),
+                ))
+            })?;
+            let affected = changes::affected_by_files(config, &files);
+            // A config change is when typos in paths are made: check them against the new tree.
+            let config_changed = files.iter().any(|f| f.path == config.path);
+            if config_changed && let Ok(tree) = repo.tree_files(&head) {
+                for index in changes::unmatched_services(config, tree.iter().map(String::as_str)) {
+                    let service = &config.services[index];
+                    diagnostics.push(
+                        Diagnostic::warning(
+                            "shipgate config",
+                            format!(
+                                "the paths of service `{}` match no file in the repository",
+                                service.name
+                            ),
+                        )
+                        .at(service.paths.first().map(|p| p.location.clone())),
+                    );
+                }
+            }
+            Ok(ChangeSet {
+                range: RangeInfo {
+                    base: Some(base),
+                    head: Some(head),
+                    description,
+                },
+                files,
+                affected,
+                all_services,
+                diagnostics,
+            })
+        }
+    }
+}
+
+fn missing_history(message: &str, policy: OnMissingHistory) -> Result<(), Failure> {
+    match policy {
+        OnMissingHistory::All => Ok(()),
+        OnMissingHistory::Error => Err(Failure::usage(
+            Diagnostic::error(TITLE, format!("{message} (on-missing-history: error)"))
+                .with_help("use actions/checkout with `fetch-depth: 0`, or pass `github-token` so the GitHub API can be asked"),
+        )),
+    }
+}

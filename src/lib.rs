@@ -1,0 +1,17 @@
+//! shipgate: the deploy pipeline of a monorepo as one GitHub Action.
+//!
+//! The deciding parts (`detect::changes`, `detect::range`, `policy`, `report`) are pure and
+//! unit-tested; git, the runner files and the GitHub API are thin edges around them.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod detect;
+pub mod diagnostic;
+pub mod error;
+pub mod policy;
+pub mod quote;
+pub mod report;
+pub mod runner;
+pub mod version;

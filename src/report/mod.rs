@@ -1,0 +1,4 @@
+//! Rendering results for people: job-summary markdown and terminal text (pure functions).
+
+pub mod detect;
+pub mod policy;

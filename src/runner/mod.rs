@@ -1,0 +1,183 @@
+//! The GitHub Actions runner protocol: outputs, step summary, annotations, groups and masks.
+//!
+//! Everything a command wants to tell the world goes through [`Runner`], which knows whether it
+//! is inside Actions (`GITHUB_ACTIONS=true`: workflow commands and the runner's files) or in a
+//! terminal (readable lines, colour only on a TTY).
+
+pub mod commands;
+pub mod output;
+pub mod summary;
+
+use crate::diagnostic::{Diagnostic, Level};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+pub use summary::{Block, Summary};
+
+/// Where the process runs, as far as presentation is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Inside a GitHub Actions job: workflow commands on stdout, files for outputs and summary.
+    Actions {
+        output_file: Option<PathBuf>,
+        summary_file: Option<PathBuf>,
+    },
+    /// A terminal or a pipe: plain lines, colour when `color` is set.
+    Terminal { color: bool },
+}
+
+impl Mode {
+    /// Detects the mode from the environment.
+    pub fn from_env() -> Self {
+        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            let path = |name: &str| {
+                std::env::var_os(name)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            };
+            Mode::Actions {
+                output_file: path("GITHUB_OUTPUT"),
+                summary_file: path("GITHUB_STEP_SUMMARY"),
+            }
+        } else {
+            let color = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            Mode::Terminal { color }
+        }
+    }
+
+    pub fn is_actions(&self) -> bool {
+        matches!(self, Mode::Actions { .. })
+    }
+}
+
+/// Writes what a command produced, in the form the current [`Mode`] calls for.
+pub struct Runner {
+    pub mode: Mode,
+    /// Workflow commands go to stderr when stdout carries JSON (the runner reads both).
+    pub commands_on_stderr: bool,
+}
+
+impl Runner {
+    pub fn new(mode: Mode, commands_on_stderr: bool) -> Self {
+        Runner {
+            mode,
+            commands_on_stderr,
+        }
+    }
+
+    /// Writes one workflow-command line where the runner will read it.
+    fn command_line(&self, line: &str) {
+        if self.commands_on_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// Masks a secret in all later log output (Actions only; a terminal shows nothing anyway).
+    pub fn mask(&self, secret: &str) {
+        if self.mode.is_actions() {
+            for line in commands::add_mask(secret) {
+                self.command_line(&line);
+            }
+        }
+    }
+
+    /// Reports a diagnostic: an annotation in Actions, `file:line:col: level: message` elsewhere.
+    pub fn diagnostic(&self, diagnostic: &Diagnostic) {
+        match &self.mode {
+            Mode::Actions { .. } => self.command_line(&commands::annotation(diagnostic)),
+            Mode::Terminal { color } => {
+                let (start, end) = match (color, diagnostic.level) {
+                    (false, _) => ("", ""),
+                    (true, Level::Error) => ("\x1b[1;31m", "\x1b[0m"),
+                    (true, Level::Warning) => ("\x1b[1;33m", "\x1b[0m"),
+                    (true, Level::Notice) => ("\x1b[1;36m", "\x1b[0m"),
+                };
+                let location = diagnostic
+                    .location
+                    .as_ref()
+                    .map(|l| format!("{l}: "))
+                    .unwrap_or_default();
+                let mut text = format!(
+                    "{location}{start}{}{end}: {}",
+                    diagnostic.level.as_str(),
+                    diagnostic.message
+                );
+                if let Some(help) = &diagnostic.help {
+                    text.push_str(&format!("\n  help: {help}"));
+                }
+                eprintln!("{text}");
+            }
+        }
+    }
+
+    /// Prints a block of log text; in Actions inside a collapsible group.
+    ///
+    /// Untrusted text (file names, branch names) is fenced with `::stop-commands::` so a line
+    /// like `::add-mask::` inside it is printed, not executed.
+    pub fn group(&self, title: &str, body: &str) {
+        match &self.mode {
+            Mode::Actions { .. } => {
+                let token = output::random_delimiter();
+                let mut text = format!(
+                    "::group::{}\n::stop-commands::{token}\n{body}",
+                    commands::escape_data(title)
+                );
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(&format!("::{token}::\n::endgroup::"));
+                self.command_line(&text);
+            }
+            Mode::Terminal { .. } => {
+                let mut stderr = std::io::stderr().lock();
+                let _ = write!(stderr, "{body}");
+                if !body.ends_with('\n') {
+                    let _ = writeln!(stderr);
+                }
+            }
+        }
+    }
+
+    /// Writes step outputs to `$GITHUB_OUTPUT` (Actions only).
+    pub fn outputs(&self, outputs: &[(String, String)]) -> std::io::Result<()> {
+        if let Mode::Actions {
+            output_file: Some(path),
+            ..
+        } = &self.mode
+        {
+            let text = output::format_outputs(outputs)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            append(path, &text)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the job summary to `$GITHUB_STEP_SUMMARY` (Actions only), under the size limit.
+    pub fn summary(&self, summary: &Summary) -> std::io::Result<()> {
+        if let Mode::Actions {
+            summary_file: Some(path),
+            ..
+        } = &self.mode
+            && !summary.is_empty()
+        {
+            let existing = std::fs::metadata(path)
+                .map(|m| m.len() as usize)
+                .unwrap_or(0);
+            let limit = summary::SUMMARY_LIMIT.saturating_sub(existing);
+            append(path, &summary.render(limit))?;
+        }
+        Ok(())
+    }
+}
+
+fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+}
