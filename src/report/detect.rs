@@ -168,7 +168,8 @@ pub fn terminal(changes: &ChangeSet, color: bool) -> String {
         }
     }
     if !changes.files.is_empty() {
-        text.push_str(&format!("{} files changed\n", changes.files.len()));
+        let plural = if changes.files.len() == 1 { "" } else { "s" };
+        text.push_str(&format!("{} file{plural} changed\n", changes.files.len()));
     }
     text
 }
