@@ -429,7 +429,24 @@ fn differences(pattern: &BranchPattern, branch: &str, actor: Option<&str>) -> Ve
             segments.len()
         ));
     }
-    for (parts, actual) in segments.iter().zip(&branch_segments) {
+    // With as many parts as the pattern, compare part by part; otherwise only the first parts
+    // (the prefix) and the last parts (the description) line up meaningfully.
+    let pairs: Vec<(&Vec<Part>, &&str)> = if branch_segments.len() == segments.len() {
+        segments.iter().zip(&branch_segments).collect()
+    } else {
+        let mut pairs = Vec::new();
+        if let (Some(first), Some(actual)) = (segments.first(), branch_segments.first()) {
+            pairs.push((first, actual));
+        }
+        if segments.len() > 1
+            && branch_segments.len() > 1
+            && let (Some(last), Some(actual)) = (segments.last(), branch_segments.last())
+        {
+            pairs.push((last, actual));
+        }
+        pairs
+    };
+    for (parts, actual) in pairs {
         let expected: String = parts
             .iter()
             .map(|p| match p {

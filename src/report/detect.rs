@@ -132,10 +132,10 @@ fn dependency_graph(changes: &ChangeSet) -> Option<String> {
         ));
     }
     for (from, to) in edges {
-        text.push_str(&format!("  {} -->|depends-on| {}\n", id(&from), id(&to)));
+        text.push_str(&format!("  {} -->|used by| {}\n", id(&from), id(&to)));
     }
     text.push_str("  classDef changed fill:#ffe8a3,stroke:#9a6700\n  classDef pulled fill:#ddf4ff,stroke:#0969da\n```\n");
-    text.push_str("_Yellow: changed directly · blue: pulled in through `depends-on`._");
+    text.push_str("_Yellow: changed directly · blue: pulled in through `depends-on` (an arrow points from a service to the ones that use it)._");
     Some(text)
 }
 
@@ -225,7 +225,7 @@ mod tests {
         assert!(text.contains(
             "| **payments** | `payments` | payments ← common ← `libs/common/<b>\\|x.rs` |"
         ));
-        assert!(text.contains("s0 -->|depends-on| s1"));
+        assert!(text.contains("s0 -->|used by| s1"));
         assert!(text.contains("<summary>Unchanged services (1)</summary>"));
         assert!(
             !text.contains("|x.rs |"),

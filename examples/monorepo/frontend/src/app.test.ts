@@ -1,0 +1,2 @@
+import { App } from "./app";
+console.assert(App() === "hello");

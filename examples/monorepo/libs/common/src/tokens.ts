@@ -1,0 +1,3 @@
+export function tokenLifetimeSeconds(): number {
+  return 15 * 60;
+}

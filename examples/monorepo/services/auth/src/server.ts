@@ -1,0 +1,3 @@
+import { tokenLifetimeSeconds } from "@acme/common";
+
+export const config = { port: 8080, tokenLifetime: tokenLifetimeSeconds() };

@@ -1,0 +1,2 @@
+def handle(event):
+    return {"ok": True, "type": event.get("type")}
