@@ -70,10 +70,14 @@ pub fn request(
 ) -> RangeRequest {
     let head_flag = flags.head.clone().map(Rev::User);
     if let Some(base) = &flags.base {
+        let why = match &flags.head {
+            Some(head) => format!("compared with --base {base} --head {head}"),
+            None => format!("compared with --base {base}"),
+        };
         return RangeRequest::MergeBase {
             base: Rev::User(base.clone()),
             head: head_flag.unwrap_or(Rev::Head),
-            why: "--base/--head given".into(),
+            why,
         };
     }
     let default = |why: &str| match default_branch {
