@@ -4,23 +4,28 @@
 //! must ask the API; a truncated answer (the PR-files endpoint stops at 3000 files) must not be
 //! trusted.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+/// Each request's path and `Authorization` header.
+type SeenRequests = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A one-thread HTTP/1.1 server answering each request with `respond(path)`.
 struct ApiStandIn {
     url: String,
-    requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    requests: SeenRequests,
 }
 
 impl ApiStandIn {
     fn start(respond: impl Fn(&str) -> (u16, String) + Send + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let requests: SeenRequests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().take(200) {

@@ -2,6 +2,8 @@
 //! its workflow examples are the files CI validates, and its input and output tables list exactly
 //! what action.yml declares.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
 use std::collections::BTreeSet;
 
 fn readme() -> String {
@@ -15,9 +17,16 @@ fn blocks(text: &str, language: &str) -> Vec<(String, String)> {
     let mut rest = text;
     while let Some(start) = rest.find(&fence) {
         let body_start = start + fence.len();
-        let Some(length) = rest[body_start..].find("```") else { break };
+        let Some(length) = rest[body_start..].find("```") else {
+            break;
+        };
         let body = &rest[body_start..body_start + length];
-        let label = body.lines().next().unwrap_or_default().trim_start_matches("# ").to_string();
+        let label = body
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("# ")
+            .to_string();
         out.push((label, body.to_string()));
         rest = &rest[body_start + length + 3..];
     }
@@ -32,8 +41,13 @@ fn the_config_reference_is_a_valid_config() {
         .filter(|(label, _)| label.starts_with(".github/shipgate.yml"))
         .map(|(_, body)| body)
         .collect();
-    assert_eq!(configs.len(), 1, "the README has one config reference block");
-    let config = shipgate::config::load::parse(&configs[0], "README.md").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        configs.len(),
+        1,
+        "the README has one config reference block"
+    );
+    let config =
+        shipgate::config::load::parse(&configs[0], "README.md").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.service_names(), vec!["common", "auth"]);
     assert!(config.branch_policy.is_some());
 }
@@ -45,7 +59,10 @@ fn workflow_examples_are_the_validated_files() {
         .into_iter()
         .filter(|(label, _)| label.starts_with("examples/workflows/"))
         .collect();
-    assert!(!examples.is_empty(), "the README shows the example workflows");
+    assert!(
+        !examples.is_empty(),
+        "the README shows the example workflows"
+    );
     for (label, body) in examples {
         let path = format!("{}/{label}", env!("CARGO_MANIFEST_DIR"));
         let file = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -58,7 +75,12 @@ fn workflow_examples_are_the_validated_files() {
 fn table_names(readme: &str, heading: &str) -> BTreeSet<String> {
     let section = readme.split(heading).nth(1).unwrap_or_default();
     let mut names = BTreeSet::new();
-    for line in section.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).skip(2) {
+    for line in section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+    {
         let cell = line.split('|').nth(1).unwrap_or_default();
         for name in cell.split(',') {
             let name = name.trim().trim_matches('`');
@@ -72,9 +94,13 @@ fn table_names(readme: &str, heading: &str) -> BTreeSet<String> {
 
 #[test]
 fn input_and_output_tables_match_action_yml() {
-    let action: serde_json::Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml")).unwrap()).unwrap();
-    let declared = |key: &str| -> BTreeSet<String> { action[key].as_object().unwrap().keys().cloned().collect() };
+    let action: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml")).unwrap(),
+    )
+    .unwrap();
+    let declared = |key: &str| -> BTreeSet<String> {
+        action[key].as_object().unwrap().keys().cloned().collect()
+    };
     let readme = readme();
     assert_eq!(table_names(&readme, "\n## Inputs\n"), declared("inputs"));
     assert_eq!(table_names(&readme, "\n## Outputs\n"), declared("outputs"));
@@ -87,8 +113,15 @@ fn every_input_is_mapped_to_its_environment_variable() {
     let env = &action["runs"]["steps"][0]["env"];
     for input in action["inputs"].as_object().unwrap().keys() {
         let variable = format!("SHIPGATE_{}", input.to_uppercase().replace('-', "_"));
-        assert_eq!(env[&variable], format!("${{{{ inputs.{input} }}}}"), "{variable}");
+        assert_eq!(
+            env[&variable],
+            format!("${{{{ inputs.{input} }}}}"),
+            "{variable}"
+        );
     }
     let run = action["runs"]["steps"][0]["run"].as_str().unwrap();
-    assert!(!run.contains("${{"), "no expression may be interpolated into the shell script");
+    assert!(
+        !run.contains("${{"),
+        "no expression may be interpolated into the shell script"
+    );
 }
