@@ -11,7 +11,7 @@ use serde_json::json;
 pub fn execute(session: &Session, command: ConfigCommand) -> Result<u8, Failure> {
     match command {
         ConfigCommand::Schema => {
-            print!("{}", crate::config::schema::SCHEMA);
+            crate::runner::write_stdout(crate::config::schema::SCHEMA);
             Ok(0)
         }
         ConfigCommand::Check => check(session),
@@ -45,11 +45,12 @@ fn check(session: &Session) -> Result<u8, Failure> {
         );
     }
     session.report_diagnostics(&diagnostics);
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let human = format!(
-        "{}: ok ({} services, {} warnings)\n",
+        "{}: ok ({}, {})\n",
         config.path,
-        config.services.len(),
-        diagnostics.len()
+        plural(config.services.len(), "service"),
+        plural(diagnostics.len(), "warning")
     );
     session.print_result(
         &human,

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
-use crate::runner::{Mode, Runner, Summary};
+use crate::runner::{Mode, Runner, Summary, write_stdout};
 use std::path::{Path, PathBuf};
 
 /// What every command needs: where to look and how to report.
@@ -62,8 +62,8 @@ impl Session {
     /// Prints the command's result on stdout (human text or JSON).
     pub fn print_result(&self, human: &str, json: &serde_json::Value) {
         match self.format {
-            Format::Human => print!("{human}"),
-            Format::Json => println!("{}", serde_json::to_string_pretty(json).unwrap_or_default()),
+            Format::Human => write_stdout(human),
+            Format::Json => write_stdout(&format!("{}\n", serde_json::to_string_pretty(json).unwrap_or_default())),
         }
     }
 
@@ -91,7 +91,7 @@ impl Session {
 /// Runs the parsed command line and returns the process exit code.
 pub fn execute(cli: Cli) -> u8 {
     if cli.version {
-        print!("{}", crate::version::describe(cli.verbose));
+        write_stdout(&crate::version::describe(cli.verbose));
         return 0;
     }
     let session = Session {
@@ -101,7 +101,7 @@ pub fn execute(cli: Cli) -> u8 {
         config: cli.config,
     };
     let Some(command) = cli.command else {
-        eprintln!("shipgate: no command given; try `shipgate --help`");
+        crate::runner::write_stderr("shipgate: no command given; try `shipgate --help`\n");
         return 2;
     };
     let result = match command {

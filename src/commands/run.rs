@@ -69,7 +69,7 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
     }
     detect::emit(session, &changes, args.detect.list_files, &summary)?;
     if !policy_text.is_empty() && session.format == crate::cli::Format::Human {
-        print!("{policy_text}");
+        crate::runner::write_stdout(&policy_text);
     }
     Ok(if violated { 1 } else { 0 })
 }

@@ -101,6 +101,15 @@ fn explain(message: &str) -> (String, Option<String>) {
         );
         return (message, Some(help));
     }
+    let duplicate = regex::Regex::new(r"^duplicate mapping key: (.*?)(?:, set DuplicateKeyPolicy.*)?$");
+    if let Ok(re) = duplicate
+        && let Some(captures) = re.captures(message)
+    {
+        return (
+            format!("`{}` is defined twice", &captures[1]),
+            Some("each name may appear once in a mapping; merge the two entries".into()),
+        );
+    }
     (message.to_string(), None)
 }
 
@@ -133,11 +142,7 @@ mod tests {
     #[test]
     fn duplicate_service_names_are_refused() {
         let d = error_of("version: 1\nservices:\n  auth: {}\n  auth: {}\n");
-        assert!(
-            d.message.to_lowercase().contains("duplicate"),
-            "{}",
-            d.message
-        );
+        assert_eq!(d.message, "`auth` is defined twice");
         assert_eq!(d.location.unwrap().line, 4);
     }
 

@@ -252,7 +252,7 @@ fn open_error(path: &Path, error: &git2::Error) -> Failure {
             "shipgate git",
             format!(
                 "{} is not inside a git repository ({})",
-                path.display(),
+                path.canonicalize().unwrap_or_else(|_| path.to_path_buf()).display(),
                 error.message()
             ),
         )

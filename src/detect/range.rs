@@ -109,14 +109,18 @@ pub fn request(
             why: "merge queue: base_sha..head_sha".into(),
         },
         Event::Push(push) => {
+            if push.deleted || push.after == ZERO_SHA {
+                let what = match push.git_ref.strip_prefix("refs/tags/") {
+                    Some(tag) => format!("tag {tag}"),
+                    None => format!("branch {}", push.git_ref),
+                };
+                return RangeRequest::Nothing {
+                    why: format!("{what} was deleted"),
+                };
+            }
             if push.git_ref.starts_with("refs/tags/") {
                 return RangeRequest::All {
                     why: format!("tag push ({})", push.git_ref),
-                };
-            }
-            if push.deleted || push.after == ZERO_SHA {
-                return RangeRequest::Nothing {
-                    why: format!("branch {} was deleted", push.git_ref),
                 };
             }
             if push.before == ZERO_SHA || push.created {

@@ -69,9 +69,9 @@ impl Runner {
     /// Writes one workflow-command line where the runner will read it.
     fn command_line(&self, line: &str) {
         if self.commands_on_stderr {
-            eprintln!("{line}");
+            write_stderr(&format!("{line}\n"));
         } else {
-            println!("{line}");
+            write_stdout(&format!("{line}\n"));
         }
     }
 
@@ -108,7 +108,7 @@ impl Runner {
                 if let Some(help) = &diagnostic.help {
                     text.push_str(&format!("\n  help: {help}"));
                 }
-                eprintln!("{text}");
+                write_stderr(&format!("{text}\n"));
             }
         }
     }
@@ -171,6 +171,17 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic.
+pub fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// Writes to stderr, ignoring a closed stream.
+pub fn write_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
