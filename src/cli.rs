@@ -68,8 +68,11 @@ pub enum Command {
         after_help = "Examples:\n  shipgate branch-policy                       # in a pull_request workflow\n  shipgate branch-policy --branch feature/x --actor octocat"
     )]
     BranchPolicy(PolicyArgs),
-    /// Compute image tags and labels for the changed services (not yet available).
-    Plan(LaterArgs),
+    /// Compute every changed service's image, tags, OCI labels and build inputs.
+    #[command(
+        after_help = "Examples:\n  shipgate plan --base main\n  shipgate plan --services auth --format json > plan.json\n  SOURCE_DATE_EPOCH=1766836944 shipgate plan --services all"
+    )]
+    Plan(PlanArgs),
     /// Build the planned images (not yet available).
     Build(LaterArgs),
     /// Deploy the planned images to Kubernetes (not yet available).
@@ -109,6 +112,16 @@ pub struct DetectArgs {
     /// Token for the GitHub API fallback when the clone lacks history.
     #[arg(long, env = "SHIPGATE_GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub detect: DetectArgs,
+
+    /// The environment `{environment}` tags name (default: `defaults.environment`).
+    #[arg(long, env = "SHIPGATE_ENVIRONMENT")]
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

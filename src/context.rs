@@ -66,11 +66,15 @@ pub struct Context {
     pub head_ref: Option<String>,
     pub base_ref: Option<String>,
     pub repository: Option<String>,
+    /// `repository.description` and `repository.license.spdx_id` from the payload (for labels).
+    pub repository_description: Option<String>,
+    pub license: Option<String>,
     pub default_branch: Option<String>,
     pub server_url: String,
     pub api_url: String,
     pub run_id: Option<String>,
     pub run_attempt: Option<String>,
+    pub run_number: Option<String>,
     pub actor: Option<String>,
 }
 
@@ -136,11 +140,14 @@ impl Context {
             base_ref: env("GITHUB_BASE_REF"),
             repository: env("GITHUB_REPOSITORY")
                 .or_else(|| str_at(&payload, "/repository/full_name")),
+            repository_description: str_at(&payload, "/repository/description"),
+            license: str_at(&payload, "/repository/license/spdx_id").filter(|l| l != "NOASSERTION"),
             default_branch,
             server_url: env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
             api_url: env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             run_id: env("GITHUB_RUN_ID"),
             run_attempt: env("GITHUB_RUN_ATTEMPT"),
+            run_number: env("GITHUB_RUN_NUMBER"),
             actor: env("GITHUB_ACTOR"),
         })
     }

@@ -10,6 +10,7 @@ pub mod context;
 pub mod detect;
 pub mod diagnostic;
 pub mod error;
+pub mod plan;
 pub mod policy;
 pub mod quote;
 pub mod report;

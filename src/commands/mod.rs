@@ -4,6 +4,7 @@
 mod branch_policy;
 mod config;
 mod detect;
+mod plan;
 mod run;
 
 use crate::cli::{Cli, Command, Format};
@@ -63,7 +64,10 @@ impl Session {
     pub fn print_result(&self, human: &str, json: &serde_json::Value) {
         match self.format {
             Format::Human => write_stdout(human),
-            Format::Json => write_stdout(&format!("{}\n", serde_json::to_string_pretty(json).unwrap_or_default())),
+            Format::Json => write_stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(json).unwrap_or_default()
+            )),
         }
     }
 
@@ -109,7 +113,7 @@ pub fn execute(cli: Cli) -> u8 {
         Command::BranchPolicy(args) => branch_policy::execute(&session, &args),
         Command::Run(args) => run::execute(&session, &args),
         Command::Config(command) => config::execute(&session, command),
-        Command::Plan(_) => Err(not_yet("plan")),
+        Command::Plan(args) => plan::execute(&session, &args),
         Command::Build(_) => Err(not_yet("build")),
         Command::Deploy(_) => Err(not_yet("deploy")),
     };

@@ -101,7 +101,8 @@ fn explain(message: &str) -> (String, Option<String>) {
         );
         return (message, Some(help));
     }
-    let duplicate = regex::Regex::new(r"^duplicate mapping key: (.*?)(?:, set DuplicateKeyPolicy.*)?$");
+    let duplicate =
+        regex::Regex::new(r"^duplicate mapping key: (.*?)(?:, set DuplicateKeyPolicy.*)?$");
     if let Ok(re) = duplicate
         && let Some(captures) = re.captures(message)
     {

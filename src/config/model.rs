@@ -68,6 +68,19 @@ pub struct Defaults {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub build: Option<BuildSettings>,
+    /// When `latest`-like tags are pushed (default: only from the default branch).
+    pub latest: Option<LatestPolicy>,
+}
+
+/// When `latest`-like tags (`latest`, `{environment}-latest`) are produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatestPolicy {
+    /// Only for builds of the default branch (never for pull requests or other branches).
+    #[default]
+    DefaultBranch,
+    Always,
+    Never,
 }
 
 /// How dependents of a changed service are pulled in.
@@ -141,6 +154,7 @@ pub struct ServiceSettings {
     pub labels: BTreeMap<String, String>,
     pub build: Option<BuildSettings>,
     pub version: Option<Spanned<VersionSource>>,
+    pub latest: Option<LatestPolicy>,
     pub deploy: Option<DeploySettings>,
 }
 

@@ -147,6 +147,64 @@ impl GitRepository {
         Ok(files)
     }
 
+    /// Every file of a commit's tree with its mode and blob id (for `{content}`), sorted.
+    pub fn tree_entries(
+        &self,
+        commit: &str,
+    ) -> Result<Vec<crate::plan::content::TreeEntry>, git2::Error> {
+        let tree = self.repo.find_commit(Oid::from_str(commit)?)?.tree()?;
+        let mut entries = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                entries.push(crate::plan::content::TreeEntry {
+                    path: format!("{dir}{}", entry.name().unwrap_or_default()),
+                    mode: entry.filemode() as u32,
+                    blob: entry.id().to_string(),
+                });
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        entries.sort();
+        Ok(entries)
+    }
+
+    /// A file's text in a commit, if it exists and is UTF-8.
+    pub fn read_file(&self, commit: &str, path: &str) -> Option<String> {
+        let tree = self
+            .repo
+            .find_commit(Oid::from_str(commit).ok()?)
+            .ok()?
+            .tree()
+            .ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = self.repo.find_blob(entry.id()).ok()?;
+        String::from_utf8(blob.content().to_vec()).ok()
+    }
+
+    /// Every tag name of the repository.
+    pub fn tag_names(&self) -> Vec<String> {
+        self.repo
+            .tag_names(None)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.ok().flatten())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The checked-out branch, if HEAD is on one.
+    pub fn current_branch(&self) -> Option<String> {
+        let head = self.repo.head().ok()?;
+        if head.is_branch() {
+            head.shorthand().ok().map(str::to_string)
+        } else {
+            None
+        }
+    }
+
     /// The default branch as the remote's HEAD says, else `main` or `master` if they exist.
     pub fn guess_default_branch(&self) -> Option<String> {
         let head_ref = format!("refs/remotes/{}/HEAD", self.remote);
@@ -235,20 +293,21 @@ fn unsafe_disable_owner_check() {
 }
 
 fn open_error(path: &Path, error: &git2::Error) -> Failure {
-    let diagnostic = if error.code() == ErrorCode::Owner {
-        Diagnostic::error(
-            "shipgate git",
-            format!(
-                "git refuses {}: it is owned by another user",
+    let diagnostic =
+        if error.code() == ErrorCode::Owner {
+            Diagnostic::error(
+                "shipgate git",
+                format!(
+                    "git refuses {}: it is owned by another user",
+                    path.display()
+                ),
+            )
+            .with_help(format!(
+                "run `git config --global --add safe.directory {}` first",
                 path.display()
-            ),
-        )
-        .with_help(format!(
-            "run `git config --global --add safe.directory {}` first",
-            path.display()
-        ))
-    } else {
-        Diagnostic::error(
+            ))
+        } else {
+            Diagnostic::error(
             "shipgate git",
             format!(
                 "{} is not inside a git repository ({})",
@@ -259,7 +318,7 @@ fn open_error(path: &Path, error: &git2::Error) -> Failure {
         .with_help(
             "pass --repo (working-directory) pointing at a checkout, e.g. after actions/checkout",
         )
-    };
+        };
     Failure::usage(diagnostic)
 }
 

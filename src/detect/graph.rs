@@ -75,6 +75,22 @@ impl DependencyGraph {
         None
     }
 
+    /// `service` and everything it depends on, transitively (cycles are refused earlier).
+    pub fn dependencies(&self, service: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.names.len()];
+        let mut stack = vec![service];
+        let mut out = Vec::new();
+        while let Some(node) = stack.pop() {
+            if std::mem::replace(&mut seen[node], true) {
+                continue;
+            }
+            out.push(node);
+            stack.extend(&self.depends_on[node]);
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// Every service pulled in by the `changed` ones through `depends-on`, with the chain that
     /// pulled it in: `payments → [payments, common]` means payments depends on common.
     /// Services already in `changed` are not returned.

@@ -1,4 +1,5 @@
 //! Rendering results for people: job-summary markdown and terminal text (pure functions).
 
 pub mod detect;
+pub mod plan;
 pub mod policy;

@@ -176,7 +176,9 @@ impl Runner {
 /// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic.
 pub fn write_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Writes to stderr, ignoring a closed stream.

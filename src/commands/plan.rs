@@ -1,0 +1,163 @@
+//! `shipgate plan`.
+
+use super::{Session, detect};
+use crate::cli::{PlanArgs, non_empty};
+use crate::context::{Context, Event};
+use crate::detect::ChangeSet;
+use crate::detect::git::GitRepository;
+use crate::detect::range::History;
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use crate::plan::content::{self, BuildInputs};
+use crate::plan::{Plan, PlanContext, ServiceFacts, version};
+use crate::report;
+use crate::runner::Summary;
+
+pub fn execute(session: &Session, args: &PlanArgs) -> Result<u8, Failure> {
+    let (changes, config, context) = detect::run_detect(session, &args.detect)?;
+    let repo = GitRepository::open(&session.repo, &config.detect.remote)?;
+    let (plan, notes) = make_plan(
+        &config,
+        &context,
+        &changes,
+        repo,
+        non_empty(args.environment.clone()),
+    )?;
+    let mut summary = Summary::default();
+    report::plan::summary(&plan, &mut summary);
+    report::detect::summary(&changes, &mut summary);
+    session.report_diagnostics(&changes.diagnostics);
+    session.report_diagnostics(&notes);
+    let mut outputs = crate::detect::outputs::outputs(&changes, args.detect.list_files);
+    outputs.retain(|(name, _)| name != "matrix");
+    outputs.extend(crate::plan::outputs::outputs(&plan));
+    session.publish(&outputs, &summary)?;
+    session.print_result(
+        &report::plan::terminal(&plan, session.color()),
+        &serde_json::to_value(&plan).unwrap_or_default(),
+    );
+    Ok(0)
+}
+
+/// The commit a run builds: the pull request's head, the pushed commit, else GITHUB_SHA or HEAD.
+fn planned_commit(
+    context: &Context,
+    changes: &ChangeSet,
+    repo: &mut GitRepository,
+) -> Result<String, Failure> {
+    let wanted = match &context.event {
+        Event::PullRequest(pr) => Some(pr.head_sha.clone()),
+        Event::Push(push) => Some(push.after.clone()),
+        Event::MergeGroup { head_sha, .. } => Some(head_sha.clone()),
+        _ => changes.range.head.clone().or_else(|| context.sha.clone()),
+    };
+    let wanted = wanted.unwrap_or_else(|| "HEAD".into());
+    if let Some(sha) = repo.resolve(&wanted) {
+        return Ok(sha);
+    }
+    if repo.fetch_commits(&[&wanted])
+        && let Some(sha) = repo.resolve(&wanted)
+    {
+        return Ok(sha);
+    }
+    Err(Failure::usage(Diagnostic::error(
+        "shipgate plan",
+        format!("the commit to plan ({wanted}) is not in the clone and could not be fetched"),
+    )))
+}
+
+/// Reads versions and content digests from git, then plans.
+pub fn make_plan(
+    config: &crate::config::Config,
+    context: &Context,
+    changes: &ChangeSet,
+    mut repo: GitRepository,
+    environment: Option<String>,
+) -> Result<(Plan, Vec<Diagnostic>), Failure> {
+    let head = planned_commit(context, changes, &mut repo)?;
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(value) => Some(value.trim().parse::<i64>().map_err(|_| {
+            Failure::usage(Diagnostic::error(
+                "shipgate plan",
+                format!("SOURCE_DATE_EPOCH={value} is not a number of seconds"),
+            ))
+        })?),
+        None => None,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let environment = environment.or_else(|| config.defaults.environment.clone());
+    let mut context = context.clone();
+    if context.default_branch.is_none() {
+        context.default_branch = repo.guess_default_branch();
+    }
+    let plan_context = PlanContext::new(
+        &context,
+        &head,
+        repo.current_branch(),
+        environment,
+        source_date_epoch,
+        now,
+    );
+
+    let files = CommitFiles {
+        repo: &repo,
+        commit: head.clone(),
+    };
+    let tree = repo.tree_entries(&head).map_err(|e| {
+        Failure::usage(Diagnostic::error(
+            "shipgate plan",
+            format!("cannot read the tree of {head}: {}", e.message()),
+        ))
+    })?;
+    let inputs: Vec<BuildInputs> = (0..config.services.len())
+        .map(|index| {
+            let spec = crate::plan::build_spec(config, index);
+            BuildInputs {
+                dockerfile: Some(spec.dockerfile),
+                target: spec.target,
+                args: spec.args.into_iter().collect(),
+            }
+        })
+        .collect();
+    let digests = content::digests(config, &tree, &inputs);
+    let facts: Vec<ServiceFacts> = config
+        .services
+        .iter()
+        .zip(digests)
+        .map(|(service, content)| ServiceFacts {
+            version: (changes.is_affected(&service.name) && service.image.is_some())
+                .then(|| {
+                    service
+                        .settings
+                        .version
+                        .as_ref()
+                        .map(|v| version::resolve(&v.value, &files))
+                })
+                .flatten(),
+            content,
+        })
+        .collect();
+    crate::plan::plan(config, plan_context, &changes.affected, &facts)
+}
+
+/// Files of one commit, for version sources.
+struct CommitFiles<'a> {
+    repo: &'a GitRepository,
+    commit: String,
+}
+
+impl version::Files for CommitFiles<'_> {
+    fn read(&self, path: &str) -> Option<String> {
+        self.repo
+            .read_file(&self.commit, path.trim_start_matches("./"))
+    }
+    fn tags(&self) -> Vec<String> {
+        self.repo.tag_names()
+    }
+}

@@ -1,0 +1,151 @@
+//! OCI labels (and annotations) for an image: the `org.opencontainers.image.*` keys, with the
+//! values docker/metadata-action writes for the same event, plus traceability labels.
+
+use super::PlanContext;
+use std::collections::BTreeMap;
+
+/// Everything a service contributes to its labels.
+pub struct LabelInputs<'a> {
+    pub service: &'a str,
+    pub description: Option<&'a str>,
+    /// The first tag: metadata-action's `version` output and label.
+    pub primary_tag: &'a str,
+    /// `defaults.labels` then the service's `labels`; they override generated keys.
+    pub custom: Vec<&'a BTreeMap<String, String>>,
+}
+
+/// The labels of one image, sorted by key.
+pub fn labels(context: &PlanContext, inputs: &LabelInputs) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut put = |key: &str, value: String| {
+        labels.insert(key.to_string(), value);
+    };
+    let created = super::time::rfc3339_millis(context.timestamp);
+    put("org.opencontainers.image.created", created.clone());
+    put("org.opencontainers.image.revision", context.sha.clone());
+    if let Some(url) = &context.repository_url {
+        put("org.opencontainers.image.source", url.clone());
+        put("org.opencontainers.image.url", url.clone());
+    }
+    put(
+        "org.opencontainers.image.version",
+        inputs.primary_tag.to_string(),
+    );
+    put("org.opencontainers.image.title", inputs.service.to_string());
+    put(
+        "org.opencontainers.image.ref.name",
+        inputs.primary_tag.to_string(),
+    );
+    if let Some(description) = inputs
+        .description
+        .or(context.repository_description.as_deref())
+    {
+        put(
+            "org.opencontainers.image.description",
+            description.to_string(),
+        );
+    }
+    if let Some(license) = &context.license {
+        put("org.opencontainers.image.licenses", license.clone());
+    }
+    put("git.commit", context.sha.clone());
+    if let Some(branch) = &context.branch {
+        put("git.branch", branch.clone());
+    }
+    put("build.date", created);
+    for custom in &inputs.custom {
+        for (key, value) in custom.iter() {
+            labels.insert(key.clone(), value.clone());
+        }
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// metadata-action's `push_dev` fixture: `created` pinned to 2020-01-10T00:30:00.000Z.
+    fn context() -> PlanContext {
+        PlanContext {
+            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
+            git_ref: "refs/heads/dev".into(),
+            event: "push".into(),
+            timestamp: 1_578_616_200,
+            branch: Some("dev".into()),
+            pr: None,
+            default_branch: Some("master".into()),
+            is_default_branch: false,
+            repository: Some("octocat/Hello-World".into()),
+            repository_url: Some("https://github.com/octocat/Hello-World".into()),
+            repository_description: Some("This your first repo!".into()),
+            license: Some("MIT".into()),
+            run_number: None,
+            run_url: None,
+            environment: None,
+            sha_note: None,
+        }
+    }
+
+    #[test]
+    fn same_values_as_metadata_action_for_the_same_event() {
+        let custom = BTreeMap::from([(
+            "org.opencontainers.image.vendor".to_string(),
+            "Acme".to_string(),
+        )]);
+        let labels = labels(
+            &context(),
+            &LabelInputs {
+                service: "app",
+                description: None,
+                primary_tag: "dev",
+                custom: vec![&custom],
+            },
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.created"],
+            "2020-01-10T00:30:00.000Z"
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.revision"],
+            "860c1904a1ce19322e91ac35af1ab07466440c37"
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.source"],
+            "https://github.com/octocat/Hello-World"
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.url"],
+            "https://github.com/octocat/Hello-World"
+        );
+        assert_eq!(labels["org.opencontainers.image.version"], "dev");
+        assert_eq!(labels["org.opencontainers.image.licenses"], "MIT");
+        assert_eq!(
+            labels["org.opencontainers.image.description"],
+            "This your first repo!"
+        );
+        assert_eq!(labels["org.opencontainers.image.title"], "app");
+        assert_eq!(labels["git.branch"], "dev");
+        assert_eq!(labels["build.date"], "2020-01-10T00:30:00.000Z");
+        assert_eq!(labels["org.opencontainers.image.vendor"], "Acme");
+    }
+
+    #[test]
+    fn custom_keys_override_generated_ones() {
+        let custom = BTreeMap::from([(
+            "org.opencontainers.image.title".to_string(),
+            "Auth API".to_string(),
+        )]);
+        let labels = labels(
+            &context(),
+            &LabelInputs {
+                service: "auth",
+                description: Some("Tokens"),
+                primary_tag: "1.0",
+                custom: vec![&custom],
+            },
+        );
+        assert_eq!(labels["org.opencontainers.image.title"], "Auth API");
+        assert_eq!(labels["org.opencontainers.image.description"], "Tokens");
+    }
+}

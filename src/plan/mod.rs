@@ -1,0 +1,481 @@
+//! The plan: per service the image, its tags and labels, and how to build it.
+//!
+//! Everything is decided here, once, from the config, the context and git objects; the plan is
+//! plain data that build and deploy (possibly on other runners) take back with `--plan` and never
+//! recompute.
+
+pub mod content;
+pub mod image;
+pub mod labels;
+pub mod outputs;
+pub mod tags;
+pub mod time;
+pub mod version;
+
+use crate::config::Config;
+use crate::config::model::{Builder, CachePolicy, LatestPolicy};
+use crate::context::{Context, Event};
+use crate::detect::changes::Affected;
+use crate::diagnostic::{Diagnostic, Location};
+use crate::error::Failure;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tags::{Skip, TagTemplate, TagValues};
+
+/// The run-wide facts every service's tags and labels come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanContext {
+    /// The commit built: the pull request's head commit on `pull_request`, not the merge commit.
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub event: String,
+    /// Unix seconds, taken once per run (`SOURCE_DATE_EPOCH` overrides).
+    pub timestamp: i64,
+    pub branch: Option<String>,
+    pub pr: Option<u64>,
+    pub default_branch: Option<String>,
+    pub is_default_branch: bool,
+    pub repository: Option<String>,
+    pub repository_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    pub run_number: Option<String>,
+    pub run_url: Option<String>,
+    pub environment: Option<String>,
+    /// Said in the summary when `sha` is not `GITHUB_SHA` (pull requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha_note: Option<String>,
+}
+
+impl PlanContext {
+    /// Derives the plan context. `head` is the commit being planned, `current_branch` the local
+    /// branch (terminal runs), `now` the run time when `SOURCE_DATE_EPOCH` is not set.
+    pub fn new(
+        context: &Context,
+        head: &str,
+        current_branch: Option<String>,
+        environment: Option<String>,
+        source_date_epoch: Option<i64>,
+        now: i64,
+    ) -> Self {
+        let git_ref = context
+            .git_ref
+            .clone()
+            .or_else(|| current_branch.as_ref().map(|b| format!("refs/heads/{b}")))
+            .unwrap_or_default();
+        let (branch, pr, sha_note) = match &context.event {
+            Event::PullRequest(pr) => (
+                Some(pr.head_ref.clone()),
+                Some(pr.number),
+                Some(format!(
+                    "pull request #{}: tags and labels use its head commit {}, not the merge commit GITHUB_SHA",
+                    pr.number,
+                    &pr.head_sha.get(..7).unwrap_or(&pr.head_sha)
+                )),
+            ),
+            _ => (
+                git_ref
+                    .strip_prefix("refs/heads/")
+                    .map(str::to_string)
+                    .or(current_branch),
+                None,
+                None,
+            ),
+        };
+        let default_branch = context.default_branch.clone();
+        let is_default_branch = match &context.event {
+            Event::PullRequest(_) | Event::MergeGroup { .. } => false,
+            Event::Schedule => true,
+            _ => branch.is_some() && branch == default_branch,
+        };
+        PlanContext {
+            sha: head.to_string(),
+            git_ref,
+            event: context.event_name.clone().unwrap_or_else(|| "local".into()),
+            timestamp: source_date_epoch.unwrap_or(now),
+            branch,
+            pr,
+            default_branch,
+            is_default_branch,
+            repository: context.repository.clone(),
+            repository_url: context
+                .repository
+                .as_ref()
+                .map(|r| format!("{}/{r}", context.server_url)),
+            repository_description: context.repository_description.clone(),
+            license: context.license.clone(),
+            run_number: context.run_number.clone(),
+            run_url: context.run_url(),
+            environment,
+            sha_note,
+        }
+    }
+}
+
+/// How one image is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSpec {
+    pub context: String,
+    pub dockerfile: String,
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
+    pub platforms: Vec<String>,
+    pub builder: String,
+    pub cache: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+}
+
+/// One service of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedService {
+    pub name: String,
+    /// Registry and repository, no tag.
+    pub image: String,
+    /// Bare tags, primary first.
+    pub tags: Vec<String>,
+    /// `image:tag` for each tag.
+    pub refs: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub build: BuildSpec,
+    /// Why the service is in the plan.
+    pub reason: String,
+    pub version: Option<String>,
+    /// The `{content}` digest (sha256 of the build inputs).
+    pub content: String,
+    /// The tag `skip-existing` looks up: the `{content}` tag if there is one, else the primary.
+    pub lookup_tag: String,
+    /// Whether every tag is mutable (`latest`-like or without a unique value).
+    pub mutable_only: bool,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    pub context: PlanContext,
+    pub services: Vec<PlannedService>,
+}
+
+impl Plan {
+    /// Reads a plan given as JSON text or as the path of a file holding it.
+    pub fn load(value: &str) -> Result<Plan, Failure> {
+        let text = if value.trim_start().starts_with('{') {
+            value.to_string()
+        } else {
+            std::fs::read_to_string(value).map_err(|e| {
+                Failure::usage(Diagnostic::error(
+                    "shipgate plan",
+                    format!("cannot read the plan file {value}: {e}"),
+                ))
+            })?
+        };
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                "shipgate plan",
+                format!("the plan is not a shipgate plan: {e}"),
+            ))
+        })?;
+        if plan.version != 1 {
+            return Err(Failure::usage(Diagnostic::error(
+                "shipgate plan",
+                format!(
+                    "plan version {} is not supported by this shipgate (expects 1)",
+                    plan.version
+                ),
+            )));
+        }
+        Ok(plan)
+    }
+}
+
+/// Per planned service, what the edges computed: its version and content digest.
+pub struct ServiceFacts {
+    pub version: Option<Result<String, String>>,
+    pub content: String,
+}
+
+const TITLE: &str = "shipgate plan";
+
+/// The default tags when neither the service nor `defaults` set any.
+pub fn default_tags(has_version: bool) -> Vec<&'static str> {
+    if has_version {
+        vec!["{version}-{timestamp}", "sha-{sha7}"]
+    } else {
+        vec!["sha-{sha7}-{timestamp}", "sha-{sha7}"]
+    }
+}
+
+/// Builds the plan for the affected services that have an image. `facts` is indexed like
+/// `config.services`. Every problem is collected; any error fails the whole plan.
+pub fn plan(
+    config: &Config,
+    context: PlanContext,
+    affected: &[Affected],
+    facts: &[ServiceFacts],
+) -> Result<(Plan, Vec<Diagnostic>), Failure> {
+    let mut errors = Vec::new();
+    let mut notes = Vec::new();
+    let mut skipped_latest: Vec<String> = Vec::new();
+    let mut services = Vec::new();
+    let defaults = &config.defaults;
+    let registry = defaults.registry.as_ref().map(|r| r.value.as_str());
+
+    for affected in affected {
+        let Some(index) = config.service_index(&affected.name) else {
+            continue;
+        };
+        let service = &config.services[index];
+        let settings = &service.settings;
+        let Some(image_setting) = &settings.image else {
+            continue;
+        };
+        let at = |spanned_location: Option<Location>| {
+            spanned_location.or_else(|| Some(service.location.clone()))
+        };
+        let image_location = at(crate::config::validate::locate(image_setting, &config.path));
+        let image = match image::image_name(registry, &image_setting.value) {
+            Ok(image) => image,
+            Err(message) => {
+                errors.push(Diagnostic::error(TITLE, message).at(image_location));
+                continue;
+            }
+        };
+
+        let fact = &facts[index];
+        let version = match &fact.version {
+            None => None,
+            Some(Ok(version)) => Some(version.clone()),
+            Some(Err(message)) => {
+                let location = settings
+                    .version
+                    .as_ref()
+                    .and_then(|v| crate::config::validate::locate(v, &config.path));
+                errors.push(
+                    Diagnostic::error(TITLE, format!("service `{}`: {message}", service.name))
+                        .at(at(location)),
+                );
+                continue;
+            }
+        };
+
+        // Templates: the service's own list replaces the defaults.
+        let written: Vec<(String, Option<Location>)> =
+            match settings.tags.as_ref().or(defaults.tags.as_ref()) {
+                Some(list) => list
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.value.clone(),
+                            crate::config::validate::locate(t, &config.path),
+                        )
+                    })
+                    .collect(),
+                None => default_tags(version.is_some())
+                    .into_iter()
+                    .map(|t| (t.to_string(), None))
+                    .collect(),
+            };
+        let latest = settings.latest.or(defaults.latest).unwrap_or_default();
+        let values = TagValues {
+            version: version.clone(),
+            timestamp: context.timestamp,
+            sha: Some(context.sha.clone()),
+            branch: context.branch.clone(),
+            pr: context.pr,
+            environment: context.environment.clone(),
+            run_number: context.run_number.clone(),
+            content: Some(fact.content.chars().take(16).collect()),
+        };
+        let mut tags: Vec<String> = Vec::new();
+        let mut lookup_tag = None;
+        let mut all_mutable = true;
+        let mut failed = false;
+        for (text, location) in &written {
+            let template = match TagTemplate::parse(text) {
+                Ok(template) => template,
+                Err(message) => {
+                    errors.push(Diagnostic::error(TITLE, message).at(at(location.clone())));
+                    failed = true;
+                    continue;
+                }
+            };
+            if template.uses_version() && version.is_none() {
+                errors.push(
+                    Diagnostic::error(TITLE, format!("service `{}` uses {{version}} in `{text}` but has no `version:`", service.name))
+                        .at(at(location.clone()))
+                        .with_help("add `version: { from: path/to/package.json }` (or pyproject.toml, Cargo.toml, VERSION), `version: { git-tag: \"svc/v*\" }`, or a literal"),
+                );
+                failed = true;
+                continue;
+            }
+            if template.is_latest() {
+                let allowed = match latest {
+                    LatestPolicy::Always => true,
+                    LatestPolicy::Never => false,
+                    LatestPolicy::DefaultBranch => context.is_default_branch,
+                };
+                if !allowed {
+                    skipped_latest.push(format!("{} `{text}`", service.name));
+                    continue;
+                }
+            }
+            match template.render(&values) {
+                Ok(tag) => {
+                    if !template.is_mutable() {
+                        all_mutable = false;
+                    }
+                    if template.uses_content() && lookup_tag.is_none() {
+                        lookup_tag = Some(tag.clone());
+                    }
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
+                    }
+                }
+                Err(Skip::Missing(what)) => notes.push(Diagnostic::notice(
+                    TITLE,
+                    format!(
+                        "service `{}`: tag `{text}` skipped: this run has no {what}",
+                        service.name
+                    ),
+                )),
+            }
+        }
+        if failed {
+            continue;
+        }
+        if tags.is_empty() {
+            errors.push(
+                Diagnostic::error(
+                    TITLE,
+                    format!("service `{}` gets no tag in this run", service.name),
+                )
+                .at(Some(service.location.clone()))
+                .with_help("add a tag that always applies, e.g. `sha-{sha7}`"),
+            );
+            continue;
+        }
+        if all_mutable {
+            notes.push(
+                Diagnostic::warning(
+                    TITLE,
+                    format!(
+                        "service `{}` only gets mutable tags ({}): such an image cannot be traced or rolled back, and `imagePullPolicy: IfNotPresent` will run stale code",
+                        service.name,
+                        tags.join(", ")
+                    ),
+                )
+                .at(Some(service.location.clone()))
+                .with_help("add a unique tag such as `sha-{sha7}` or `{version}-{timestamp}`"),
+            );
+        }
+
+        let build = build_spec(config, index);
+        let primary = tags[0].clone();
+        let custom: Vec<&BTreeMap<String, String>> = vec![&defaults.labels, &settings.labels];
+        let labels = labels::labels(
+            &context,
+            &labels::LabelInputs {
+                service: &service.name,
+                description: settings.description.as_deref(),
+                primary_tag: &primary,
+                custom,
+            },
+        );
+        services.push(PlannedService {
+            name: service.name.clone(),
+            refs: tags.iter().map(|t| format!("{image}:{t}")).collect(),
+            image,
+            lookup_tag: lookup_tag.unwrap_or_else(|| primary.clone()),
+            tags,
+            labels,
+            build,
+            reason: affected.reason.describe(),
+            version,
+            content: fact.content.clone(),
+            mutable_only: all_mutable,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(Failure::Usage(errors));
+    }
+    if !skipped_latest.is_empty() {
+        notes.push(Diagnostic::notice(
+            TITLE,
+            format!(
+                "latest-like tags are only pushed from the default branch; skipped: {}",
+                skipped_latest.join(", ")
+            ),
+        ));
+    }
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((
+        Plan {
+            version: 1,
+            context,
+            services,
+        },
+        notes,
+    ))
+}
+
+/// The build settings of a service over `defaults.build`.
+pub fn build_spec(config: &Config, index: usize) -> BuildSpec {
+    let own = config.services[index].settings.build.as_ref();
+    let defaults = config.defaults.build.as_ref();
+    let pick = |f: &dyn Fn(&crate::config::model::BuildSettings) -> Option<String>| {
+        own.and_then(f).or_else(|| defaults.and_then(f))
+    };
+    let context = pick(&|b| b.context.clone()).unwrap_or_else(|| ".".into());
+    let dockerfile = pick(&|b| b.dockerfile.clone()).unwrap_or_else(|| {
+        if context == "." {
+            "Dockerfile".into()
+        } else {
+            format!("{}/Dockerfile", context.trim_end_matches('/'))
+        }
+    });
+    let mut args = defaults.map(|b| b.args.clone()).unwrap_or_default();
+    args.extend(own.map(|b| b.args.clone()).unwrap_or_default());
+    let platforms = own
+        .filter(|b| !b.platforms.is_empty())
+        .or(defaults)
+        .map(|b| b.platforms.clone())
+        .unwrap_or_default();
+    let builder = own
+        .and_then(|b| b.builder)
+        .or_else(|| defaults.and_then(|b| b.builder))
+        .unwrap_or(Builder::Buildx);
+    let cache = own
+        .and_then(|b| b.cache)
+        .or_else(|| defaults.and_then(|b| b.cache))
+        .unwrap_or(CachePolicy::Fresh);
+    BuildSpec {
+        context,
+        dockerfile,
+        target: pick(&|b| b.target.clone()),
+        args,
+        platforms,
+        builder: match builder {
+            Builder::Buildx => "buildx",
+            Builder::Command => "command",
+            Builder::Workflow => "workflow",
+            Builder::None => "none",
+        }
+        .into(),
+        cache: match cache {
+            CachePolicy::Fresh => "fresh",
+            CachePolicy::Registry => "registry",
+            CachePolicy::Gha => "gha",
+        }
+        .into(),
+        command: own
+            .and_then(|b| b.command.clone())
+            .or_else(|| defaults.and_then(|b| b.command.clone())),
+        workflow: pick(&|b| b.workflow.clone()),
+    }
+}
