@@ -319,7 +319,7 @@ fn bad_flag_values_are_usage_errors() {
         &["detect", "--list-files", "xml"][..],
         &["detect", "--on-missing-history", "maybe"],
         &["detect", "--format", "yaml"],
-        &["plan"],
+        &["build"],
         &["run", "--stages", "detect,nope"],
         &[],
     ] {
@@ -327,10 +327,10 @@ fn bad_flag_values_are_usage_errors() {
         assert!(!run.stderr.trim().is_empty(), "{args:?} explains itself");
     }
     Shipgate::new(&repo)
-        .args(["plan"])
+        .args(["deploy"])
         .run()
         .code(2)
-        .stderr_has("`plan` is not yet available");
+        .stderr_has("`deploy` is not yet available");
 }
 
 #[test]
