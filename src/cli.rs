@@ -77,7 +77,7 @@ pub enum Command {
     Build(LaterArgs),
     /// Deploy the planned images to Kubernetes (not yet available).
     Deploy(LaterArgs),
-    /// Run the pipeline's stages in one step (available now: detect, branch-policy).
+    /// Run the pipeline's stages in one step (available now: detect, branch-policy, plan).
     #[command(
         after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy"
     )]
@@ -143,6 +143,10 @@ pub struct RunArgs {
     /// Comma list of stages to run (default: every available stage).
     #[arg(long, env = "SHIPGATE_STAGES")]
     pub stages: Option<String>,
+
+    /// The environment `{environment}` tags name (default: `defaults.environment`).
+    #[arg(long, env = "SHIPGATE_ENVIRONMENT")]
+    pub environment: Option<String>,
 
     /// Decide everything, change nothing.
     #[arg(long, env = "SHIPGATE_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]

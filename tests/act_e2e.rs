@@ -105,6 +105,7 @@ jobs:
         uses: ./.shipgate-action
         with:
           command: ${{ vars.SHIPGATE_COMMAND || 'run' }}
+          stages: detect,branch-policy
           list-files: json
       - id: show
         if: always()

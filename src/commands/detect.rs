@@ -16,7 +16,7 @@ pub fn execute(session: &Session, args: &DetectArgs) -> Result<u8, Failure> {
     let (changes, _config, _context) = run_detect(session, args)?;
     let mut summary = Summary::default();
     report::detect::summary(&changes, &mut summary);
-    emit(session, &changes, args.list_files, &summary)?;
+    emit(session, &changes, args.list_files, &summary, Vec::new())?;
     Ok(0)
 }
 
@@ -53,15 +53,20 @@ pub fn run_detect(
     Ok((changes, config, context))
 }
 
-/// Reports a change set: diagnostics, outputs, stdout, and (for a standalone detect) the summary.
+/// Reports a change set: diagnostics, outputs (later stages' `extra` outputs replace same-named
+/// ones), the summary, and the result on stdout.
 pub fn emit(
     session: &Session,
     changes: &ChangeSet,
     list_files: ListFiles,
     summary: &Summary,
+    extra: Vec<(String, String)>,
 ) -> Result<(), Failure> {
     session.report_diagnostics(&changes.diagnostics);
-    session.publish(&outputs::outputs(changes, list_files), summary)?;
+    let mut all = outputs::outputs(changes, list_files);
+    all.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+    all.extend(extra);
+    session.publish(&all, summary)?;
     if session.runner.mode.is_actions() && !changes.files.is_empty() {
         let files: Vec<String> = changes
             .files

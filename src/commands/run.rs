@@ -1,6 +1,6 @@
 //! `shipgate run`: the pipeline's stages in one step, with one job summary.
 
-use super::{Session, branch_policy, detect};
+use super::{Session, branch_policy, detect, plan};
 use crate::cli::{PolicyArgs, RunArgs, non_empty};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -10,7 +10,7 @@ use crate::runner::Summary;
 /// Every stage, in pipeline order.
 const STAGES: &[&str] = &["detect", "branch-policy", "plan", "build", "deploy"];
 /// The stages this version implements.
-const AVAILABLE: &[&str] = &["detect", "branch-policy"];
+const AVAILABLE: &[&str] = &["detect", "branch-policy", "plan"];
 
 /// Parses `stages`; unknown names and stages not yet available are usage errors.
 pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
@@ -64,10 +64,29 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             }
         }
     }
+    let mut extra = Vec::new();
+    let mut plan_text = String::new();
+    if stages.contains(&"plan") {
+        let repo = crate::detect::git::GitRepository::open(&session.repo, &config.detect.remote)?;
+        let (plan, notes) = plan::make_plan(
+            &config,
+            &context,
+            &changes,
+            repo,
+            non_empty(args.environment.clone()),
+        )?;
+        session.report_diagnostics(&notes);
+        report::plan::summary(&plan, &mut summary);
+        extra = crate::plan::outputs::outputs(&plan);
+        plan_text = report::plan::terminal(&plan, session.color());
+    }
     if stages.contains(&"detect") {
         report::detect::summary(&changes, &mut summary);
     }
-    detect::emit(session, &changes, args.detect.list_files, &summary)?;
+    detect::emit(session, &changes, args.detect.list_files, &summary, extra)?;
+    if !plan_text.is_empty() && session.format == crate::cli::Format::Human {
+        crate::runner::write_stdout(&plan_text);
+    }
     if !policy_text.is_empty() && session.format == crate::cli::Format::Human {
         crate::runner::write_stdout(&policy_text);
     }
@@ -80,7 +99,10 @@ mod tests {
 
     #[test]
     fn stages_are_validated_and_ordered() {
-        assert_eq!(parse_stages(None).unwrap(), vec!["detect", "branch-policy"]);
+        assert_eq!(
+            parse_stages(None).unwrap(),
+            vec!["detect", "branch-policy", "plan"]
+        );
         assert_eq!(
             parse_stages(Some("branch-policy, detect")).unwrap(),
             vec!["detect", "branch-policy"]

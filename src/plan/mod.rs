@@ -479,3 +479,226 @@ pub fn build_spec(config: &Config, index: usize) -> BuildSpec {
         workflow: pick(&|b| b.workflow.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load::parse;
+    use crate::detect::changes::Reason;
+
+    const CONFIG: &str = "version: 1
+defaults:
+  registry: ghcr.io/Acme
+  environment: prod
+  tags: [\"{version}-{timestamp}\", \"sha-{sha7}\", \"{environment}-latest\"]
+  labels: { org.opencontainers.image.vendor: Acme }
+services:
+  common: { paths: [libs/**] }
+  auth: { paths: [auth/**], depends-on: [common], image: Auth-Service, version: { from: auth/package.json }, description: Tokens }
+  web: { paths: [web/**], image: web, tags: [\"{branch}\", latest] }
+";
+
+    fn context(is_default_branch: bool) -> PlanContext {
+        PlanContext {
+            sha: "3370e228a1ce19322e91ac35af1ab07466440c37".into(),
+            git_ref: "refs/heads/main".into(),
+            event: "push".into(),
+            timestamp: 1_766_836_944,
+            branch: Some("main".into()),
+            pr: None,
+            default_branch: Some("main".into()),
+            is_default_branch,
+            repository: Some("acme/shop".into()),
+            repository_url: Some("https://github.com/acme/shop".into()),
+            repository_description: None,
+            license: None,
+            run_number: Some("7".into()),
+            run_url: None,
+            environment: Some("prod".into()),
+            sha_note: None,
+        }
+    }
+
+    fn affected(names: &[&str]) -> Vec<Affected> {
+        names
+            .iter()
+            .map(|n| Affected {
+                name: n.to_string(),
+                image: None,
+                reason: Reason::Selected { by: "test".into() },
+            })
+            .collect()
+    }
+
+    fn facts(version: Option<Result<String, String>>) -> Vec<ServiceFacts> {
+        vec![
+            ServiceFacts {
+                version: None,
+                content: "c0".repeat(32),
+            },
+            ServiceFacts {
+                version,
+                content: "a1".repeat(32),
+            },
+            ServiceFacts {
+                version: None,
+                content: "b2".repeat(32),
+            },
+        ]
+    }
+
+    #[test]
+    fn tags_refs_and_labels_on_the_default_branch() {
+        let config = parse(CONFIG, "c.yml").unwrap();
+        let (plan, notes) = plan(
+            &config,
+            context(true),
+            &affected(&["common", "auth"]),
+            &facts(Some(Ok("1.1.0".into()))),
+        )
+        .unwrap();
+        assert_eq!(plan.services.len(), 1, "libraries are not planned");
+        let auth = &plan.services[0];
+        assert_eq!(auth.image, "ghcr.io/acme/auth-service");
+        assert_eq!(
+            auth.tags,
+            vec!["1.1.0-1766836944", "sha-3370e22", "prod-latest"]
+        );
+        assert_eq!(auth.refs[0], "ghcr.io/acme/auth-service:1.1.0-1766836944");
+        assert_eq!(
+            auth.labels["org.opencontainers.image.version"],
+            "1.1.0-1766836944"
+        );
+        assert_eq!(
+            auth.labels["org.opencontainers.image.description"],
+            "Tokens"
+        );
+        assert_eq!(auth.labels["org.opencontainers.image.vendor"], "Acme");
+        assert_eq!(auth.build.dockerfile, "Dockerfile");
+        assert!(!auth.mutable_only);
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn latest_is_skipped_off_the_default_branch_and_mutable_only_warns() {
+        let config = parse(CONFIG, "c.yml").unwrap();
+        let mut off = context(false);
+        off.branch = Some("my/feature#1245".into());
+        let (plan, notes) = plan(
+            &config,
+            off,
+            &affected(&["auth", "web"]),
+            &facts(Some(Ok("1.1.0".into()))),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.services[0].tags,
+            vec!["1.1.0-1766836944", "sha-3370e22"]
+        );
+        assert_eq!(plan.services[1].tags, vec!["my-feature-1245"]);
+        assert!(plan.services[1].mutable_only);
+        assert!(notes.iter().any(|n| {
+            n.message
+                .contains("skipped: auth `{environment}-latest`, web `latest`")
+        }));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.level == crate::diagnostic::Level::Warning
+                    && n.message.contains("service `web` only gets mutable tags"))
+        );
+    }
+
+    #[test]
+    fn a_version_problem_is_located_at_the_version_key() {
+        let config = parse(CONFIG, "c.yml").unwrap();
+        let error = plan(
+            &config,
+            context(true),
+            &affected(&["auth"]),
+            &facts(Some(Err("no version".into()))),
+        )
+        .unwrap_err();
+        let d = &error.diagnostics()[0];
+        assert!(d.message.contains("service `auth`: no version"));
+        assert_eq!(d.location.as_ref().map(|l| l.line), Some(9));
+    }
+
+    #[test]
+    fn a_version_placeholder_without_a_version_source_is_an_error() {
+        let config = parse(
+            &CONFIG.replace(", version: { from: auth/package.json }", ""),
+            "c.yml",
+        )
+        .unwrap();
+        let error = plan(&config, context(true), &affected(&["auth"]), &facts(None)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("uses {version} in `{version}-{timestamp}` but has no `version:`")
+        );
+        assert_eq!(
+            error.diagnostics()[0].location.as_ref().map(|l| l.line),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn plans_round_trip_through_json() {
+        let config = parse(CONFIG, "c.yml").unwrap();
+        let (plan, _) = plan(
+            &config,
+            context(true),
+            &affected(&["auth", "web"]),
+            &facts(Some(Ok("1.1.0".into()))),
+        )
+        .unwrap();
+        let text = serde_json::to_string(&plan).unwrap();
+        assert_eq!(Plan::load(&text).unwrap(), plan);
+        assert!(Plan::load("{\"version\": 2, \"context\": {}, \"services\": []}").is_err());
+        assert!(
+            Plan::load("/nonexistent/plan.json")
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read the plan file")
+        );
+    }
+
+    #[test]
+    fn the_plan_context_uses_the_pull_request_head() {
+        let payload = serde_json::json!({"pull_request": {"number": 15, "base": {"sha": "b", "ref": "master"},
+            "head": {"sha": "3370e228a1ce19322e91ac35af1ab07466440c37", "ref": "feature"}, "user": {"login": "o"}},
+            "repository": {"default_branch": "master"}});
+        let env = |name: &str| match name {
+            "GITHUB_SHA" => Some("a9c8c58bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".to_string()),
+            "GITHUB_REPOSITORY" => Some("octocat/Hello-World".to_string()),
+            "GITHUB_REF" => Some("refs/pull/15/merge".to_string()),
+            _ => None,
+        };
+        let context =
+            Context::from_parts(&env, Some("pull_request".into()), Some(payload)).unwrap();
+        let plan_context = PlanContext::new(
+            &context,
+            "3370e228a1ce19322e91ac35af1ab07466440c37",
+            None,
+            None,
+            Some(1),
+            2,
+        );
+        assert_eq!(plan_context.sha, "3370e228a1ce19322e91ac35af1ab07466440c37");
+        assert_eq!(plan_context.pr, Some(15));
+        assert_eq!(plan_context.branch.as_deref(), Some("feature"));
+        assert!(!plan_context.is_default_branch);
+        assert_eq!(plan_context.timestamp, 1);
+        assert!(
+            plan_context
+                .sha_note
+                .unwrap()
+                .contains("not the merge commit")
+        );
+        assert_eq!(
+            plan_context.repository_url.as_deref(),
+            Some("https://github.com/octocat/Hello-World")
+        );
+    }
+}
