@@ -2,9 +2,8 @@
 
 use super::Session;
 use crate::cli::ConfigCommand;
-use crate::detect::changes::unmatched_services;
+use crate::detect::changes::unmatched_path_warnings;
 use crate::detect::git::GitRepository;
-use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
 use serde_json::json;
 
@@ -31,19 +30,10 @@ fn check(session: &Session) -> Result<u8, Failure> {
         Some(files) => files,
         None => walk(&session.repo),
     };
-    for index in unmatched_services(&config, files.iter().map(String::as_str)) {
-        let service = &config.services[index];
-        diagnostics.push(
-            Diagnostic::warning(
-                "shipgate config",
-                format!(
-                    "the paths of service `{}` match no file in the repository",
-                    service.name
-                ),
-            )
-            .at(service.paths.first().map(|p| p.location.clone())),
-        );
-    }
+    diagnostics.extend(unmatched_path_warnings(
+        &config,
+        files.iter().map(String::as_str),
+    ));
     session.report_diagnostics(&diagnostics);
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let human = format!(

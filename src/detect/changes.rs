@@ -28,9 +28,15 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// One line for tables and logs: `services/auth/x.ts (services/auth/**)`,
+    /// One line for tables and logs: `services/auth/x.ts matched services/auth/**`,
     /// `payments ← common ← libs/common/x.rs`.
     pub fn describe(&self) -> String {
+        self.render(&|path| path.to_string(), &|text| text.to_string())
+    }
+
+    /// The same line with paths and free text passed through `path` and `text` (markdown uses
+    /// code spans and escaping).
+    pub fn render(&self, path: &dyn Fn(&str) -> String, text: &dyn Fn(&str) -> String) -> String {
         match self {
             Reason::Paths {
                 file,
@@ -42,12 +48,17 @@ impl Reason {
                 } else {
                     String::new()
                 };
-                format!("{file} matched {pattern}{more}")
+                format!("{} matched {}{more}", path(file), path(pattern))
             }
-            Reason::Global { file, pattern } => format!("global: {file} matched {pattern}"),
-            Reason::Dependency { chain, file } => format!("{} ← {file}", chain.join(" ← ")),
-            Reason::Selected { by } => format!("selected by {by}"),
-            Reason::All { why } => format!("all services: {why}"),
+            Reason::Global { file, pattern } => {
+                format!("global: {} matched {}", path(file), path(pattern))
+            }
+            Reason::Dependency { chain, file } => {
+                let chain: Vec<String> = chain.iter().map(|s| text(s)).collect();
+                format!("{} ← {}", chain.join(" ← "), path(file))
+            }
+            Reason::Selected { by } => format!("selected by {}", text(by)),
+            Reason::All { why } => format!("all services: {}", text(why)),
         }
     }
 }
@@ -211,6 +222,27 @@ pub fn select(
         }
     }
     Ok(Some(selected.into_values().collect()))
+}
+
+/// A warning, located at the first pattern, for every service whose paths match no file.
+pub fn unmatched_path_warnings<'a>(
+    config: &Config,
+    files: impl Iterator<Item = &'a str>,
+) -> Vec<crate::diagnostic::Diagnostic> {
+    unmatched_services(config, files)
+        .into_iter()
+        .map(|index| {
+            let service = &config.services[index];
+            crate::diagnostic::Diagnostic::warning(
+                "shipgate config",
+                format!(
+                    "the paths of service `{}` match no file in the repository",
+                    service.name
+                ),
+            )
+            .at(service.paths.first().map(|p| p.location.clone()))
+        })
+        .collect()
 }
 
 /// Services none of whose positive patterns match any file of `files` (likely a typo).

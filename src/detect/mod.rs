@@ -63,6 +63,26 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
+    /// A result that compared no commits (a selection, "all services", "nothing").
+    fn without_range(
+        description: String,
+        affected: Vec<Affected>,
+        all_services: Vec<String>,
+        diagnostics: Vec<Diagnostic>,
+    ) -> Self {
+        ChangeSet {
+            range: RangeInfo {
+                base: None,
+                head: None,
+                description,
+            },
+            files: Vec::new(),
+            affected,
+            all_services,
+            diagnostics,
+        }
+    }
+
     pub fn is_affected(&self, name: &str) -> bool {
         self.affected.iter().any(|a| a.name == name)
     }
@@ -183,34 +203,24 @@ pub fn detect(
         Resolution::All { why, notes } => {
             diagnostics.extend(notes);
             let affected = changes::all_services(config, &Reason::All { why: why.clone() });
-            Ok(ChangeSet {
-                range: RangeInfo {
-                    base: None,
-                    head: None,
-                    description: why,
-                },
-                files: Vec::new(),
+            Ok(ChangeSet::without_range(
+                why,
                 affected,
                 all_services,
                 diagnostics,
-            })
+            ))
         }
         Resolution::Nothing { why } => {
             diagnostics.push(Diagnostic::notice(
                 TITLE,
                 format!("{why}: no service changed"),
             ));
-            Ok(ChangeSet {
-                range: RangeInfo {
-                    base: None,
-                    head: None,
-                    description: why,
-                },
-                files: Vec::new(),
-                affected: Vec::new(),
+            Ok(ChangeSet::without_range(
+                why,
+                Vec::new(),
                 all_services,
                 diagnostics,
-            })
+            ))
         }
         Resolution::Diff {
             base,
@@ -229,19 +239,10 @@ pub fn detect(
             // A config change is when typos in paths are made: check them against the new tree.
             let config_changed = files.iter().any(|f| f.path == config.path);
             if config_changed && let Ok(tree) = repo.tree_files(&head) {
-                for index in changes::unmatched_services(config, tree.iter().map(String::as_str)) {
-                    let service = &config.services[index];
-                    diagnostics.push(
-                        Diagnostic::warning(
-                            "shipgate config",
-                            format!(
-                                "the paths of service `{}` match no file in the repository",
-                                service.name
-                            ),
-                        )
-                        .at(service.paths.first().map(|p| p.location.clone())),
-                    );
-                }
+                diagnostics.extend(changes::unmatched_path_warnings(
+                    config,
+                    tree.iter().map(String::as_str),
+                ));
             }
             Ok(ChangeSet {
                 range: RangeInfo {

@@ -70,29 +70,7 @@ pub fn summary(changes: &ChangeSet, summary: &mut Summary) {
 }
 
 fn reason_markdown(reason: &Reason) -> String {
-    match reason {
-        Reason::Paths {
-            file,
-            pattern,
-            files,
-        } => {
-            let more = if *files > 1 {
-                format!(" and {} more", files - 1)
-            } else {
-                String::new()
-            };
-            format!("{} matched {}{more}", code_span(file), code_span(pattern))
-        }
-        Reason::Global { file, pattern } => {
-            format!("global: {} matched {}", code_span(file), code_span(pattern))
-        }
-        Reason::Dependency { chain, file } => {
-            let chain: Vec<String> = chain.iter().map(|s| escape_markdown(s)).collect();
-            format!("{} ← {}", chain.join(" ← "), code_span(file))
-        }
-        Reason::Selected { by } => format!("selected by {}", escape_markdown(by)),
-        Reason::All { why } => format!("all services: {}", escape_markdown(why)),
-    }
+    reason.render(&code_span, &escape_markdown)
 }
 
 /// A Mermaid flowchart of what changed and what it pulled in, when anything was pulled in.
