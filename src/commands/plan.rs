@@ -158,6 +158,6 @@ impl version::Files for CommitFiles<'_> {
             .read_file(&self.commit, path.trim_start_matches("./"))
     }
     fn tags(&self) -> Vec<String> {
-        self.repo.tag_names()
+        self.repo.tags_reachable_from(&self.commit)
     }
 }

@@ -181,6 +181,27 @@ impl GitRepository {
         String::from_utf8(blob.content().to_vec()).ok()
     }
 
+    /// The tags whose commit is `commit` or one of its ancestors (a release tagged on another
+    /// branch, or later, does not count).
+    pub fn tags_reachable_from(&self, commit: &str) -> Vec<String> {
+        let Ok(head) = Oid::from_str(commit) else {
+            return Vec::new();
+        };
+        self.tag_names()
+            .into_iter()
+            .filter(|name| {
+                let tagged = self
+                    .repo
+                    .revparse_single(&format!("refs/tags/{name}"))
+                    .and_then(|o| o.peel_to_commit())
+                    .map(|c| c.id());
+                tagged.is_ok_and(|t| {
+                    t == head || self.repo.graph_descendant_of(head, t).unwrap_or(false)
+                })
+            })
+            .collect()
+    }
+
     /// Every tag name of the repository.
     pub fn tag_names(&self) -> Vec<String> {
         self.repo

@@ -116,10 +116,18 @@ pub fn detect(
     if let Some((selection, by)) = selection {
         match changes::select(config, &selection, by) {
             Ok(Some(affected)) => {
+                // An explicit --head still names the commit later stages work on.
+                let head = match &options.range.head {
+                    Some(head) => Some(
+                        range::resolve_head(repo, head)
+                            .map_err(|message| Failure::usage(Diagnostic::error(TITLE, message)))?,
+                    ),
+                    None => None,
+                };
                 return Ok(ChangeSet {
                     range: RangeInfo {
                         base: None,
-                        head: None,
+                        head,
                         description: format!("services selected by {by}"),
                     },
                     files: Vec::new(),

@@ -359,6 +359,13 @@ fn resolve_rev(history: &mut dyn History, rev: &Rev) -> Result<String, RangeErro
     }
 }
 
+/// Resolves a user's `--head` (fetching it when it is a SHA the clone lacks).
+pub fn resolve_head(history: &mut dyn History, head: &str) -> Result<String, String> {
+    resolve_rev(history, &Rev::User(head.to_string())).map_err(|e| match e {
+        RangeError::UnknownRevision(m) | RangeError::MissingHistory(m) => m,
+    })
+}
+
 fn looks_like_sha(text: &str) -> bool {
     (7..=40).contains(&text.len()) && text.chars().all(|c| c.is_ascii_hexdigit())
 }
