@@ -13,6 +13,7 @@ pub mod error;
 pub mod plan;
 pub mod policy;
 pub mod quote;
+pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod version;

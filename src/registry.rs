@@ -1,0 +1,1411 @@
+//! An OCI distribution API client: does a tag exist (and under which digest), and point more tags
+//! at an existing manifest without rebuilding or uploading a layer.
+//!
+//! Auth follows the registry's lead: every request goes out anonymously (or with what this client
+//! cached for the same host and scope), and a `401` is answered from its `WWW-Authenticate`
+//! challenge: `Bearer` fetches a token from the realm (with basic credentials when configured),
+//! `Basic` retries with the credentials. Tokens are cached per host and scope.
+//!
+//! Safety rails: every request has a timeout; credentials go over plain http only to hosts listed
+//! as insecure; a redirect to another host never carries the `Authorization` header (reqwest
+//! strips it) and an https → http redirect is refused; no error message carries a password or a
+//! token.
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode, Url};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Environment variable with the registry user name.
+pub const USERNAME_VARIABLE: &str = "SHIPGATE_REGISTRY_USERNAME";
+/// Environment variable with the registry password or token.
+pub const PASSWORD_VARIABLE: &str = "SHIPGATE_REGISTRY_PASSWORD";
+
+/// Docker Hub's API host, used for names without a registry host.
+pub const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
+
+/// The manifest media types this client accepts: OCI index and manifest, Docker list and manifest.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_REDIRECTS: usize = 10;
+/// Token lifetime when the token service does not say (the distribution spec's default).
+const DEFAULT_TOKEN_SECONDS: u64 = 60;
+const DIGEST_HEADER: &str = "docker-content-digest";
+
+/// Registry credentials. `Debug` never prints the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl Credentials {
+    /// Credentials from `SHIPGATE_REGISTRY_USERNAME` and `SHIPGATE_REGISTRY_PASSWORD`; none unless
+    /// both are set and non-empty.
+    pub fn from_env() -> Option<Credentials> {
+        Credentials::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
+        let username = lookup(USERNAME_VARIABLE).filter(|value| !value.is_empty())?;
+        let password = lookup(PASSWORD_VARIABLE).filter(|value| !value.is_empty())?;
+        Some(Credentials { username, password })
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A repository in a registry: `ghcr.io/acme/auth` → host `ghcr.io`, repository `acme/auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// The registry's API host, with the port when there is one.
+    pub host: String,
+    /// The repository path inside the registry.
+    pub repository: String,
+}
+
+impl ImageName {
+    /// Splits `host[:port]/path` the way Docker does: the first component is a host when it has a
+    /// `.` or a `:` or is `localhost`; otherwise the name is on Docker Hub, where a single
+    /// component gets the `library/` prefix. No tag or digest is allowed.
+    pub fn parse(image: &str) -> Result<ImageName, RegistryError> {
+        let invalid = |reason: &str| RegistryError::InvalidImage {
+            image: image.to_string(),
+            reason: reason.to_string(),
+        };
+        if image.is_empty() {
+            return Err(invalid("the name is empty"));
+        }
+        if image.contains('@') {
+            return Err(invalid(
+                "a digest (`@sha256:…`) is not allowed here: give `host/repository` only",
+            ));
+        }
+        let (host, path) = match image.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first, rest)
+            }
+            _ => (DOCKER_HUB_HOST, image),
+        };
+        if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        {
+            return Err(invalid(
+                "the registry host has characters a host name cannot have",
+            ));
+        }
+        let host = match host {
+            "docker.io" | "index.docker.io" => DOCKER_HUB_HOST,
+            other => other,
+        };
+        if let Some((_, tag)) = path.rsplit_once(':') {
+            return Err(invalid(&format!(
+                "a tag (`:{tag}`) is not allowed here: give `host/repository` only"
+            )));
+        }
+        for component in path.split('/') {
+            check_path_component(component).map_err(|reason| invalid(&reason))?;
+        }
+        let repository = if host == DOCKER_HUB_HOST && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path.to_string()
+        };
+        Ok(ImageName {
+            host: host.to_string(),
+            repository,
+        })
+    }
+}
+
+fn check_path_component(component: &str) -> Result<(), String> {
+    if component.is_empty() {
+        return Err("the repository path has an empty component (`//` or a trailing `/`)".into());
+    }
+    if let Some(bad) = component
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "`{component}` has `{bad}`: repository paths are lower-case letters, digits, `.`, `_` and `-`"
+        ));
+    }
+    let alphanumeric = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !alphanumeric(component.chars().next()) || !alphanumeric(component.chars().last()) {
+        return Err(format!(
+            "`{component}` must start and end with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// A tag as Docker allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_valid_tag(tag: &str) -> bool {
+    let mut chars = tag.chars();
+    tag.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A digest reference such as `sha256:0123…`.
+fn is_valid_digest(reference: &str) -> bool {
+    reference.split_once(':').is_some_and(|(algorithm, hex)| {
+        !algorithm.is_empty()
+            && algorithm.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-')
+            })
+            && hex.len() >= 32
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+/// One challenge of a `WWW-Authenticate` header: its scheme (lower-cased) and parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    /// A parameter by name (case-insensitive, as RFC 9110 says).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Parses a `WWW-Authenticate` value into its challenges (RFC 9110 §11.6.1): `Bearer
+/// realm="…",service="…",scope="…"`, several challenges separated by commas, quoted strings with
+/// commas and `\"` escapes, tokens unquoted.
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let mut parser = ChallengeParser {
+        bytes: header.as_bytes(),
+        text: header,
+        position: 0,
+    };
+    let mut challenges = Vec::new();
+    loop {
+        parser.skip(|b| b == b',' || b.is_ascii_whitespace());
+        let scheme = parser.token();
+        if scheme.is_empty() {
+            break;
+        }
+        let mut challenge = Challenge {
+            scheme: scheme.to_ascii_lowercase(),
+            params: Vec::new(),
+        };
+        loop {
+            parser.skip(|b| b == b',' || b.is_ascii_whitespace());
+            let start = parser.position;
+            let name = parser.token();
+            if name.is_empty() {
+                break;
+            }
+            parser.skip(|b| b == b' ' || b == b'\t');
+            if parser.peek() != Some(b'=') {
+                // Not `name=value`: the next challenge's scheme (or a token68, which we skip).
+                parser.position = start;
+                break;
+            }
+            parser.position += 1;
+            parser.skip(|b| b == b' ' || b == b'\t');
+            let value = if parser.peek() == Some(b'"') {
+                parser.quoted()
+            } else {
+                parser.token().to_string()
+            };
+            challenge.params.push((name.to_string(), value));
+        }
+        challenges.push(challenge);
+        if parser.position >= parser.bytes.len() {
+            break;
+        }
+        // The inner loop stopped at a name that is no parameter: it is the next scheme, unless it
+        // was a token68 (`Basic dXNlcg==`), which has no use here and is skipped.
+        if parser.peek_token_followed_by_equals() {
+            parser.token();
+            parser.skip(|b| b == b'=');
+        }
+    }
+    challenges
+}
+
+struct ChallengeParser<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    position: usize,
+}
+
+impl<'a> ChallengeParser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.position).copied()
+    }
+
+    fn skip(&mut self, predicate: impl Fn(u8) -> bool) {
+        while self.peek().is_some_and(&predicate) {
+            self.position += 1;
+        }
+    }
+
+    /// Reads up to a delimiter (`=`, `,`, whitespace, `"`). Delimiters are ASCII, so the slice
+    /// always falls on character boundaries.
+    fn token(&mut self) -> &'a str {
+        let start = self.position;
+        self.skip(|b| !(b == b'=' || b == b',' || b == b'"' || b.is_ascii_whitespace()));
+        self.text.get(start..self.position).unwrap_or_default()
+    }
+
+    /// Reads a quoted string starting at `"`, unescaping `\x`; an unterminated one runs to the end.
+    fn quoted(&mut self) -> String {
+        self.position += 1;
+        let mut value = Vec::new();
+        while let Some(byte) = self.peek() {
+            self.position += 1;
+            match byte {
+                b'"' => break,
+                b'\\' => {
+                    if let Some(escaped) = self.peek() {
+                        value.push(escaped);
+                        self.position += 1;
+                    }
+                }
+                other => value.push(other),
+            }
+        }
+        String::from_utf8_lossy(&value).into_owned()
+    }
+
+    /// After a stop on a bare word: is it a token68 (`abc==` then end or comma)?
+    fn peek_token_followed_by_equals(&self) -> bool {
+        let rest = self.bytes.get(self.position..).unwrap_or_default();
+        let word = rest
+            .iter()
+            .take_while(|b| !(**b == b'=' || **b == b',' || b.is_ascii_whitespace()))
+            .count();
+        let after = rest.get(word..).unwrap_or_default();
+        let equals = after.iter().take_while(|b| **b == b'=').count();
+        equals > 0
+            && after
+                .get(equals..)
+                .is_none_or(|tail| tail.first().is_none_or(|b| *b == b','))
+    }
+}
+
+/// What a registry call was doing, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `HEAD /v2/<name>/manifests/<tag>`.
+    LookUpManifest,
+    /// `GET /v2/<name>/manifests/<tag>`.
+    FetchManifest,
+    /// `PUT /v2/<name>/manifests/<tag>`.
+    PushManifest,
+}
+
+impl Operation {
+    fn access(self) -> Access {
+        match self {
+            Operation::LookUpManifest | Operation::FetchManifest => Access::Pull,
+            Operation::PushManifest => Access::PullPush,
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::LookUpManifest => "looking up the manifest (HEAD)",
+            Operation::FetchManifest => "fetching the manifest (GET)",
+            Operation::PushManifest => "pushing the manifest (PUT)",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Pull,
+    PullPush,
+}
+
+impl Access {
+    fn scope(self, repository: &str) -> String {
+        match self {
+            Access::Pull => format!("repository:{repository}:pull"),
+            Access::PullPush => format!("repository:{repository}:pull,push"),
+        }
+    }
+
+    fn needs(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::PullPush => "pull and push",
+        }
+    }
+}
+
+/// Why a registry call failed. Messages name the registry, the repository and the tag, say what
+/// to do, and never contain a password or a token.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid image name `{image}`: {reason}")]
+    InvalidImage { image: String, reason: String },
+
+    #[error("invalid tag `{tag}`: tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}`")]
+    InvalidTag { tag: String },
+
+    #[error("could not set up the HTTP client for registries: {detail}")]
+    Client { detail: String },
+
+    #[error(
+        "could not reach registry {host} while {operation}: {detail}; check the host name and the network, and list the host as insecure if it only speaks plain http (a local test registry)"
+    )]
+    Transport {
+        host: String,
+        operation: Operation,
+        detail: String,
+    },
+
+    #[error("{status} from {place} while {operation}{code}: {hint}")]
+    Unauthorized {
+        place: Box<Place>,
+        operation: Operation,
+        status: u16,
+        code: ErrorCode,
+        hint: String,
+    },
+
+    #[error("{place} does not exist{code}: nothing to retag; build and push it first")]
+    ManifestNotFound { place: Box<Place>, code: ErrorCode },
+
+    #[error("HTTP {status} from {place} while {operation}{code}{message}: {hint}")]
+    UnexpectedStatus {
+        place: Box<Place>,
+        operation: Operation,
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        hint: String,
+    },
+
+    #[error("the token service {realm} (for {host}) failed: {detail}; {hint}")]
+    Token {
+        host: String,
+        realm: String,
+        detail: String,
+        hint: String,
+    },
+
+    #[error(
+        "{host} sent an authentication challenge shipgate cannot answer ({challenge}): {detail}"
+    )]
+    Challenge {
+        host: String,
+        challenge: String,
+        detail: String,
+    },
+
+    #[error(
+        "refusing to send credentials to {target} over plain http: use https, or list its host as insecure (only for a local test registry)"
+    )]
+    PlainHttpCredentials { target: String },
+
+    #[error("unexpected answer from {place}: {detail}")]
+    UnexpectedResponse { place: Box<Place>, detail: String },
+}
+
+/// What a registry call was about: `host/repository:tag` (or `@digest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub host: String,
+    pub repository: String,
+    pub reference: String,
+}
+
+impl Place {
+    fn boxed(name: &ImageName, reference: &str) -> Box<Place> {
+        Box::new(Place {
+            host: name.host.clone(),
+            repository: name.repository.clone(),
+            reference: reference.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let separator = if is_valid_digest(&self.reference) {
+            '@'
+        } else {
+            ':'
+        };
+        write!(
+            f,
+            "{}/{}{separator}{}",
+            self.host, self.repository, self.reference
+        )
+    }
+}
+
+/// The registry's error code (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `DENIED`, …) when it sent one;
+/// displays as ` (CODE)` or nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorCode(pub Option<String>);
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(code) => write!(f, " ({code})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What was learned about authenticating to one host for one scope.
+#[derive(Clone)]
+enum Authorization {
+    Bearer { token: String, expires: Instant },
+    Basic,
+}
+
+impl Authorization {
+    fn is_fresh(&self) -> bool {
+        match self {
+            Authorization::Bearer { expires, .. } => Instant::now() < *expires,
+            Authorization::Basic => true,
+        }
+    }
+}
+
+type CacheKey = (String, String);
+
+/// Talks to OCI registries over the distribution API. Cheap to clone; clones share the token
+/// cache.
+#[derive(Clone)]
+pub struct RegistryClient {
+    http: Result<reqwest::Client, String>,
+    credentials: Option<Credentials>,
+    insecure_hosts: Vec<String>,
+    cache: Arc<Mutex<HashMap<CacheKey, Authorization>>>,
+}
+
+impl fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("credentials", &self.credentials)
+            .field("insecure_hosts", &self.insecure_hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request, replayable after a challenge.
+struct Request<'a> {
+    name: &'a ImageName,
+    reference: &'a str,
+    operation: Operation,
+    method: Method,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+}
+
+impl RegistryClient {
+    /// `insecure_hosts`: registry hosts to reach over plain http (e.g. `127.0.0.1:5000`,
+    /// `localhost:5000`); everything else is https.
+    pub fn new(credentials: Option<Credentials>, insecure_hosts: Vec<String>) -> Self {
+        // reqwest is built without a crypto provider; main installs ring, and so does this for
+        // library users and tests (a second install is refused, harmlessly).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(redirect_policy())
+            .build()
+            .map_err(|error| error_chain(&error));
+        RegistryClient {
+            http,
+            credentials,
+            insecure_hosts,
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Credentials from the environment: `SHIPGATE_REGISTRY_USERNAME` /
+    /// `SHIPGATE_REGISTRY_PASSWORD`, else none; no insecure hosts.
+    pub fn from_env() -> Self {
+        RegistryClient::new(Credentials::from_env(), Vec::new())
+    }
+
+    /// The digest of `image:tag` (`Docker-Content-Digest` of a `HEAD`), `None` when the tag or the
+    /// repository does not exist (404).
+    pub async fn manifest_digest(
+        &self,
+        image: &str,
+        tag: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let name = ImageName::parse(image)?;
+        check_reference(tag)?;
+        let response = self
+            .send(Request {
+                name: &name,
+                reference: tag,
+                operation: Operation::LookUpManifest,
+                method: Method::HEAD,
+                headers: accept_manifests(),
+                body: None,
+            })
+            .await?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self
+                .status_error(&name, tag, Operation::LookUpManifest, response)
+                .await);
+        }
+        if let Some(digest) = digest_header(&response) {
+            return Ok(Some(digest));
+        }
+        // A registry that does not say: the digest is the sha256 of the manifest's bytes.
+        match self.fetch_manifest(&name, tag).await? {
+            Fetched::Manifest(manifest) => Ok(Some(manifest.digest)),
+            Fetched::Missing(_) => Ok(None),
+        }
+    }
+
+    /// Points each of `to_tags` at the manifest of `from_tag`: fetches the manifest's exact bytes
+    /// and media type and pushes them unchanged under every tag. No rebuild, no layer upload.
+    /// Returns the manifest's digest.
+    pub async fn retag(
+        &self,
+        image: &str,
+        from_tag: &str,
+        to_tags: &[String],
+    ) -> Result<String, RegistryError> {
+        let name = ImageName::parse(image)?;
+        check_reference(from_tag)?;
+        if let Some(tag) = to_tags.iter().find(|tag| !is_valid_tag(tag)) {
+            return Err(RegistryError::InvalidTag { tag: tag.clone() });
+        }
+        let manifest = match self.fetch_manifest(&name, from_tag).await? {
+            Fetched::Manifest(manifest) => manifest,
+            Fetched::Missing(code) => {
+                return Err(RegistryError::ManifestNotFound {
+                    place: Place::boxed(&name, from_tag),
+                    code,
+                });
+            }
+        };
+        for tag in to_tags {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, manifest.media_type.clone());
+            let response = self
+                .send(Request {
+                    name: &name,
+                    reference: tag,
+                    operation: Operation::PushManifest,
+                    method: Method::PUT,
+                    headers,
+                    body: Some(manifest.bytes.clone()),
+                })
+                .await?;
+            if !response.status().is_success() {
+                return Err(self
+                    .status_error(&name, tag, Operation::PushManifest, response)
+                    .await);
+            }
+        }
+        Ok(manifest.digest)
+    }
+
+    /// `GET` a manifest: its bytes, media type and digest, or the error code of a 404.
+    async fn fetch_manifest(
+        &self,
+        name: &ImageName,
+        reference: &str,
+    ) -> Result<Fetched, RegistryError> {
+        let response = self
+            .send(Request {
+                name,
+                reference,
+                operation: Operation::FetchManifest,
+                method: Method::GET,
+                headers: accept_manifests(),
+                body: None,
+            })
+            .await?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            let body = response.text().await.unwrap_or_default();
+            return Ok(Fetched::Missing(ErrorCode(registry_error(&body).0)));
+        }
+        if !status.is_success() {
+            return Err(self
+                .status_error(name, reference, Operation::FetchManifest, response)
+                .await);
+        }
+        let header_digest = digest_header(&response);
+        let header_type = response.headers().get(CONTENT_TYPE).cloned();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| self.transport_error(name, Operation::FetchManifest, &error))?
+            .to_vec();
+        let unexpected = |detail: String| RegistryError::UnexpectedResponse {
+            place: Place::boxed(name, reference),
+            detail,
+        };
+        let media_type = match header_type {
+            Some(value) if !value.as_bytes().is_empty() => value,
+            _ => media_type_from_body(&bytes).ok_or_else(|| {
+                unexpected("the manifest has no Content-Type and no mediaType field".into())
+            })?,
+        };
+        let digest = header_digest.unwrap_or_else(|| sha256_digest(&bytes));
+        Ok(Fetched::Manifest(Manifest {
+            bytes,
+            media_type,
+            digest,
+        }))
+    }
+
+    /// Sends a request; on a 401 answers the challenge once and sends it again. Any other status,
+    /// and a 401 that survives, is returned for the caller to judge.
+    async fn send(&self, request: Request<'_>) -> Result<Response, RegistryError> {
+        let name = request.name;
+        let scope = request.operation.access().scope(&name.repository);
+        let key: CacheKey = (name.host.clone(), scope.clone());
+        let cached = self.cached(&key);
+        let response = self.attempt(&request, cached.as_ref()).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        self.forget(&key);
+        let challenges: Vec<Challenge> = response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(parse_challenges)
+            .collect();
+        let Some(authorization) = self.answer(name, &scope, &challenges).await? else {
+            return Ok(response);
+        };
+        let retried = self.attempt(&request, Some(&authorization)).await?;
+        if retried.status() != StatusCode::UNAUTHORIZED {
+            self.remember(key, authorization);
+        }
+        Ok(retried)
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request<'_>,
+        authorization: Option<&Authorization>,
+    ) -> Result<Response, RegistryError> {
+        let http = self.http()?;
+        let name = request.name;
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{}",
+            self.scheme(&name.host),
+            name.host,
+            name.repository,
+            request.reference
+        );
+        let mut builder = http
+            .request(request.method.clone(), &url)
+            .headers(request.headers.clone());
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        match authorization {
+            Some(Authorization::Bearer { token, .. }) => builder = builder.bearer_auth(token),
+            Some(Authorization::Basic) => {
+                let credentials = self.credentials_for(&url, &name.host)?;
+                if let Some(credentials) = credentials {
+                    builder =
+                        builder.basic_auth(&credentials.username, Some(&credentials.password));
+                }
+            }
+            None => {}
+        }
+        builder
+            .send()
+            .await
+            .map_err(|error| self.transport_error(name, request.operation, &error))
+    }
+
+    /// Turns a challenge into an authorization; `None` when there is nothing to answer with (the
+    /// caller then reports the 401).
+    async fn answer(
+        &self,
+        name: &ImageName,
+        scope: &str,
+        challenges: &[Challenge],
+    ) -> Result<Option<Authorization>, RegistryError> {
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            return self.fetch_token(name, scope, bearer).await.map(Some);
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") && self.credentials.is_some() {
+            return Ok(Some(Authorization::Basic));
+        }
+        Ok(None)
+    }
+
+    /// The bearer token flow: `GET <realm>?service=…&scope=…`, with basic credentials when
+    /// configured; the answer's `token` (or `access_token`).
+    async fn fetch_token(
+        &self,
+        name: &ImageName,
+        scope: &str,
+        challenge: &Challenge,
+    ) -> Result<Authorization, RegistryError> {
+        let challenge_text = || {
+            format!(
+                "Bearer {}",
+                challenge
+                    .params
+                    .iter()
+                    .map(|(key, value)| format!("{key}=\"{value}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        };
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| RegistryError::Challenge {
+                host: name.host.clone(),
+                challenge: challenge_text(),
+                detail: "the Bearer challenge has no realm to ask for a token".into(),
+            })?;
+        let mut url = Url::parse(realm).map_err(|error| RegistryError::Challenge {
+            host: name.host.clone(),
+            challenge: challenge_text(),
+            detail: format!("the realm is not a URL: {error}"),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(RegistryError::Challenge {
+                host: name.host.clone(),
+                challenge: challenge_text(),
+                detail: "the realm is neither http nor https".into(),
+            });
+        }
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = challenge.param("service") {
+                query.append_pair("service", service);
+            }
+            query.append_pair("scope", challenge.param("scope").unwrap_or(scope));
+        }
+        let realm_host = host_with_port(&url);
+        let token_error = |detail: String, hint: &str| RegistryError::Token {
+            host: name.host.clone(),
+            realm: realm.to_string(),
+            detail,
+            hint: hint.to_string(),
+        };
+        let http = self.http()?;
+        let mut builder = http.get(url.clone());
+        if let Some(credentials) = self.credentials_for(url.as_str(), &realm_host)? {
+            builder = builder.basic_auth(&credentials.username, Some(&credentials.password));
+        }
+        let response = builder.send().await.map_err(|error| {
+            token_error(
+                self.redact(&error_chain(&error)),
+                "check the network; the registry names this token service in its 401 challenge",
+            )
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            let detail = format!("HTTP {}{}", status.as_u16(), self.error_summary(&body));
+            let hint = match (status.as_u16(), &self.credentials) {
+                (401 | 403, None) => format!(
+                    "the registry allows no anonymous access to {}: set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}",
+                    name.repository
+                ),
+                (401 | 403, Some(_)) => format!(
+                    "the credentials from {USERNAME_VARIABLE}/{PASSWORD_VARIABLE} were refused: check the user name, the password or token, and its access to {}",
+                    name.repository
+                ),
+                _ => "retry later, or check the token service".to_string(),
+            };
+            return Err(token_error(detail, &hint));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| token_error(self.redact(&error_chain(&error)), "retry later"))?;
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|error| {
+            token_error(
+                format!("its answer is not the expected JSON ({error})"),
+                "check that the realm is a Docker token service",
+            )
+        })?;
+        let token = answer
+            .token
+            .filter(|token| !token.is_empty())
+            .or(answer.access_token.filter(|token| !token.is_empty()))
+            .ok_or_else(|| {
+                token_error(
+                    "its answer has neither `token` nor `access_token`".into(),
+                    "check that the realm is a Docker token service",
+                )
+            })?;
+        let seconds = answer
+            .expires_in
+            .filter(|seconds| *seconds > 0)
+            .unwrap_or(DEFAULT_TOKEN_SECONDS);
+        // Renew a little early so a token never expires between the check and the request.
+        let lifetime = Duration::from_secs(seconds).mul_f64(0.9);
+        Ok(Authorization::Bearer {
+            token,
+            expires: Instant::now() + lifetime,
+        })
+    }
+
+    /// The credentials to send to `target`, refusing plain http unless the host is insecure.
+    fn credentials_for(
+        &self,
+        target: &str,
+        host: &str,
+    ) -> Result<Option<&Credentials>, RegistryError> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(None);
+        };
+        if target.starts_with("http://") && !self.is_insecure(host) {
+            return Err(RegistryError::PlainHttpCredentials {
+                target: target.split('?').next().unwrap_or(target).to_string(),
+            });
+        }
+        Ok(Some(credentials))
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, RegistryError> {
+        self.http.as_ref().map_err(|detail| RegistryError::Client {
+            detail: detail.clone(),
+        })
+    }
+
+    fn is_insecure(&self, host: &str) -> bool {
+        self.insecure_hosts
+            .iter()
+            .any(|insecure| insecure.eq_ignore_ascii_case(host))
+    }
+
+    fn scheme(&self, host: &str) -> &'static str {
+        if self.is_insecure(host) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    fn cached(&self, key: &CacheKey) -> Option<Authorization> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        cache.get(key).filter(|entry| entry.is_fresh()).cloned()
+    }
+
+    fn remember(&self, key: CacheKey, authorization: Authorization) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        cache.insert(key, authorization);
+    }
+
+    fn forget(&self, key: &CacheKey) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        cache.remove(key);
+    }
+
+    fn transport_error(
+        &self,
+        name: &ImageName,
+        operation: Operation,
+        error: &reqwest::Error,
+    ) -> RegistryError {
+        RegistryError::Transport {
+            host: name.host.clone(),
+            operation,
+            detail: self.redact(&error_chain(error)),
+        }
+    }
+
+    /// The error for a status the caller did not expect, with the registry's error code.
+    async fn status_error(
+        &self,
+        name: &ImageName,
+        reference: &str,
+        operation: Operation,
+        response: Response,
+    ) -> RegistryError {
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let (code, message) = registry_error(&body);
+        let code = ErrorCode(code);
+        let access = operation.access();
+        let repository = &name.repository;
+        match status {
+            401 => RegistryError::Unauthorized {
+                place: Place::boxed(name, reference),
+                operation,
+                status,
+                code,
+                hint: match &self.credentials {
+                    None => format!(
+                        "the registry wants credentials: set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE} (a user and a password or token with {} access to {repository}; `docker login` alone is not read)",
+                        access.needs()
+                    ),
+                    Some(_) => format!(
+                        "the registry refused the credentials from {USERNAME_VARIABLE}/{PASSWORD_VARIABLE}: check them and their {} access to {repository} (or the repository may not exist)",
+                        access.needs()
+                    ),
+                },
+            },
+            403 => RegistryError::Unauthorized {
+                place: Place::boxed(name, reference),
+                operation,
+                status,
+                code,
+                hint: format!(
+                    "access denied: the credentials need {} access to {repository}",
+                    access.needs()
+                ),
+            },
+            _ => RegistryError::UnexpectedStatus {
+                place: Place::boxed(name, reference),
+                operation,
+                status,
+                code,
+                message: message
+                    .map(|message| format!(": {}", self.redact(&message)))
+                    .unwrap_or_default(),
+                hint: if status >= 500 {
+                    "the registry failed; retry later".to_string()
+                } else if operation == Operation::PushManifest {
+                    "the registry refused the manifest; check that it accepts this media type and allows overwriting tags".to_string()
+                } else {
+                    "check the image name and that the host is an OCI registry".to_string()
+                },
+            },
+        }
+    }
+
+    /// ` (CODE: message)` from a token service's or registry's error body, redacted and short.
+    fn error_summary(&self, body: &str) -> String {
+        let (code, message) = registry_error(body);
+        match (code, message) {
+            (Some(code), Some(message)) => format!(" ({code}: {})", self.redact(&message)),
+            (Some(code), None) => format!(" ({code})"),
+            (None, Some(message)) => format!(" ({})", self.redact(&message)),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Removes the password from text a server or a library produced, in case it echoes it.
+    fn redact(&self, text: &str) -> String {
+        match &self.credentials {
+            Some(credentials) if !credentials.password.is_empty() => {
+                text.replace(&credentials.password, "<redacted>")
+            }
+            _ => text.to_string(),
+        }
+    }
+}
+
+enum Fetched {
+    Manifest(Manifest),
+    Missing(ErrorCode),
+}
+
+struct Manifest {
+    bytes: Vec<u8>,
+    media_type: HeaderValue,
+    digest: String,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    token: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+fn check_reference(reference: &str) -> Result<(), RegistryError> {
+    if is_valid_tag(reference) || is_valid_digest(reference) {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidTag {
+            tag: reference.to_string(),
+        })
+    }
+}
+
+fn accept_manifests() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static(
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json",
+        ),
+    );
+    headers
+}
+
+fn digest_header(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(HeaderName::from_static(DIGEST_HEADER))
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|digest| is_valid_digest(digest))
+        .map(str::to_string)
+}
+
+fn media_type_from_body(bytes: &[u8]) -> Option<HeaderValue> {
+    let manifest: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let media_type = manifest.get("mediaType")?.as_str()?;
+    HeaderValue::from_str(media_type).ok()
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The first error code and message of a distribution API error body (`{"errors": [{"code",
+/// "message"}]}`), or of a token service's `{"error", "error_description"}`; messages are cut to
+/// 200 characters.
+fn registry_error(body: &str) -> (Option<String>, Option<String>) {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let text = |value: Option<&serde_json::Value>| {
+        value
+            .and_then(serde_json::Value::as_str)
+            .filter(|text| !text.is_empty())
+            .map(|text| text.chars().take(200).collect::<String>())
+    };
+    if let Some(first) = value
+        .get("errors")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|errors| errors.first())
+    {
+        return (text(first.get("code")), text(first.get("message")));
+    }
+    (
+        text(value.get("error")),
+        text(value.get("error_description").or(value.get("details"))),
+    )
+}
+
+/// `host[:port]` of a URL, as insecure hosts are listed.
+fn host_with_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// An error and its causes on one line (reqwest's own message alone says little).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Follow at most a few redirects and never from https down to http. reqwest drops the
+/// `Authorization` header on any redirect to another host, port or scheme.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt
+                .previous()
+                .last()
+                .is_some_and(|previous| previous.scheme() == "https");
+        if downgrade {
+            attempt.error("refusing a redirect from https to plain http")
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    fn image(host: &str, repository: &str) -> ImageName {
+        ImageName {
+            host: host.into(),
+            repository: repository.into(),
+        }
+    }
+
+    #[test]
+    fn names_without_a_host_are_on_docker_hub() {
+        assert_eq!(
+            ImageName::parse("nginx").unwrap(),
+            image(DOCKER_HUB_HOST, "library/nginx")
+        );
+        assert_eq!(
+            ImageName::parse("acme/auth").unwrap(),
+            image(DOCKER_HUB_HOST, "acme/auth")
+        );
+        assert_eq!(
+            ImageName::parse("docker.io/nginx").unwrap(),
+            image(DOCKER_HUB_HOST, "library/nginx")
+        );
+        assert_eq!(
+            ImageName::parse("index.docker.io/acme/auth").unwrap(),
+            image(DOCKER_HUB_HOST, "acme/auth")
+        );
+    }
+
+    #[test]
+    fn hosts_are_recognised_by_dot_port_or_localhost() {
+        assert_eq!(
+            ImageName::parse("ghcr.io/acme/auth-service").unwrap(),
+            image("ghcr.io", "acme/auth-service")
+        );
+        assert_eq!(
+            ImageName::parse("127.0.0.1:5000/acme/auth").unwrap(),
+            image("127.0.0.1:5000", "acme/auth")
+        );
+        assert_eq!(
+            ImageName::parse("localhost:5000/auth").unwrap(),
+            image("localhost:5000", "auth")
+        );
+        assert_eq!(
+            ImageName::parse("localhost/auth").unwrap(),
+            image("localhost", "auth")
+        );
+        assert_eq!(
+            ImageName::parse("registry:5000/a/b/c").unwrap(),
+            image("registry:5000", "a/b/c")
+        );
+        // Single-component names on another registry get no `library/` prefix.
+        assert_eq!(
+            ImageName::parse("myregistry.azurecr.io/auth").unwrap(),
+            image("myregistry.azurecr.io", "auth")
+        );
+    }
+
+    #[test]
+    fn names_with_tags_digests_or_bad_characters_are_refused_with_the_reason() {
+        let message = |name: &str| ImageName::parse(name).unwrap_err().to_string();
+        assert!(message("ghcr.io/acme/auth:1.0").contains("a tag (`:1.0`)"));
+        assert!(message("nginx:latest").contains("a tag (`:latest`)"));
+        assert!(message("ghcr.io/acme/auth@sha256:abc").contains("digest"));
+        assert!(message("ghcr.io/Acme/auth").contains("lower-case"));
+        assert!(message("ghcr.io/acme//auth").contains("empty component"));
+        assert!(message("ghcr.io/acme/").contains("empty component"));
+        assert!(message("ghcr.io/-acme/auth").contains("start and end"));
+        assert!(message("").contains("empty"));
+    }
+
+    #[test]
+    fn tags_follow_the_docker_grammar() {
+        assert!(is_valid_tag("1.1.0-1766836944"));
+        assert!(is_valid_tag("_x"));
+        assert!(is_valid_tag(&"a".repeat(128)));
+        assert!(!is_valid_tag(&"a".repeat(129)));
+        assert!(!is_valid_tag(".hidden"));
+        assert!(!is_valid_tag("-x"));
+        assert!(!is_valid_tag("a/b"));
+        assert!(!is_valid_tag(""));
+        assert!(is_valid_digest(&sha256_digest(b"")));
+        assert!(!is_valid_digest("sha256:xyz"));
+    }
+
+    #[test]
+    fn bearer_challenge_with_commas_inside_quotes() {
+        let challenges = parse_challenges(
+            r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:acme/auth:pull,push""#,
+        );
+        assert_eq!(challenges.len(), 1);
+        let bearer = &challenges[0];
+        assert_eq!(bearer.scheme, "bearer");
+        assert_eq!(bearer.param("realm"), Some("https://ghcr.io/token"));
+        assert_eq!(bearer.param("service"), Some("ghcr.io"));
+        assert_eq!(
+            bearer.param("scope"),
+            Some("repository:acme/auth:pull,push")
+        );
+        assert_eq!(
+            bearer.param("SCOPE"),
+            Some("repository:acme/auth:pull,push")
+        );
+    }
+
+    #[test]
+    fn challenge_params_with_spaces_escapes_and_bare_tokens() {
+        let challenges = parse_challenges(
+            r#"Bearer  realm = "https://auth.example/token" , service=registry.example, error="insufficient_scope", note="say \"hi\", then go""#,
+        );
+        assert_eq!(challenges.len(), 1);
+        let bearer = &challenges[0];
+        assert_eq!(bearer.param("realm"), Some("https://auth.example/token"));
+        assert_eq!(bearer.param("service"), Some("registry.example"));
+        assert_eq!(bearer.param("error"), Some("insufficient_scope"));
+        assert_eq!(bearer.param("note"), Some(r#"say "hi", then go"#));
+        assert_eq!(bearer.param("scope"), None);
+    }
+
+    #[test]
+    fn several_challenges_in_one_header() {
+        let challenges = parse_challenges(
+            r#"Basic realm="Registry Realm", Bearer realm="https://a/token",service="a", Negotiate"#,
+        );
+        let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
+        assert_eq!(schemes, ["basic", "bearer", "negotiate"]);
+        assert_eq!(challenges[0].param("realm"), Some("Registry Realm"));
+        assert_eq!(challenges[1].param("realm"), Some("https://a/token"));
+        assert_eq!(challenges[1].param("service"), Some("a"));
+        assert!(challenges[2].params.is_empty());
+    }
+
+    #[test]
+    fn token68_and_odd_input_do_not_confuse_the_parser() {
+        let challenges = parse_challenges("Basic dXNlcjpwYXNz==, Bearer realm=x");
+        let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
+        assert_eq!(schemes, ["basic", "bearer"]);
+        assert_eq!(challenges[1].param("realm"), Some("x"));
+        assert!(parse_challenges("").is_empty());
+        assert!(parse_challenges(" , ,").is_empty());
+        let unterminated = parse_challenges(r#"Bearer realm="https://a/token"#);
+        assert_eq!(unterminated[0].param("realm"), Some("https://a/token"));
+        let unicode = parse_challenges(r#"Basic realm="Régistre, privé""#);
+        assert_eq!(unicode[0].param("realm"), Some("Régistre, privé"));
+    }
+
+    #[test]
+    fn credentials_need_both_variables() {
+        let lookup = |values: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                values
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+            }
+        };
+        let both = Credentials::from_lookup(lookup(&[
+            (USERNAME_VARIABLE, "bot"),
+            (PASSWORD_VARIABLE, "s3cret"),
+        ]));
+        assert_eq!(
+            both,
+            Some(Credentials {
+                username: "bot".into(),
+                password: "s3cret".into()
+            })
+        );
+        assert_eq!(
+            Credentials::from_lookup(lookup(&[(USERNAME_VARIABLE, "bot")])),
+            None
+        );
+        assert_eq!(
+            Credentials::from_lookup(lookup(&[
+                (USERNAME_VARIABLE, "bot"),
+                (PASSWORD_VARIABLE, "")
+            ])),
+            None
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let credentials = Credentials {
+            username: "bot".into(),
+            password: "hunter2-secret".into(),
+        };
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+        let client = RegistryClient::new(Some(credentials), vec!["127.0.0.1:5000".into()]);
+        let debug = format!("{client:?}");
+        assert!(
+            debug.contains("bot") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+        assert_eq!(client.redact("echo hunter2-secret"), "echo <redacted>");
+    }
+
+    #[test]
+    fn registry_and_token_error_bodies() {
+        assert_eq!(
+            registry_error(
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#
+            ),
+            (
+                Some("MANIFEST_UNKNOWN".into()),
+                Some("manifest unknown".into())
+            )
+        );
+        assert_eq!(
+            registry_error(r#"{"error":"invalid_grant","error_description":"bad password"}"#),
+            (Some("invalid_grant".into()), Some("bad password".into()))
+        );
+        assert_eq!(registry_error("<html>"), (None, None));
+    }
+
+    #[test]
+    fn the_accept_header_lists_every_manifest_media_type() {
+        assert_eq!(
+            accept_manifests()[ACCEPT].to_str().unwrap(),
+            MANIFEST_MEDIA_TYPES.join(", ")
+        );
+    }
+
+    #[test]
+    fn futures_can_run_on_a_multi_threaded_runtime() {
+        fn assert_send<T: Send>(_: &T) {}
+        let client = RegistryClient::new(None, Vec::new());
+        assert_send(&client.manifest_digest("a/b", "t"));
+        assert_send(&client.retag("a/b", "t", &[]));
+    }
+}
