@@ -73,8 +73,11 @@ pub enum Command {
         after_help = "Examples:\n  shipgate plan --base main\n  shipgate plan --services auth --format json > plan.json\n  SOURCE_DATE_EPOCH=1766836944 shipgate plan --services all"
     )]
     Plan(PlanArgs),
-    /// Build the planned images (not yet available).
-    Build(LaterArgs),
+    /// Build the planned images: buildx, a command template, a build workflow, or elsewhere.
+    #[command(
+        after_help = "Examples:\n  shipgate build --plan plan.json\n  shipgate build --services auth --dry-run\n  shipgate build --max-parallel 4 --fail-fast --skip-existing"
+    )]
+    Build(BuildArgs),
     /// Deploy the planned images to Kubernetes (not yet available).
     Deploy(LaterArgs),
     /// Run the pipeline's stages in one step (available now: detect, branch-policy, plan).
@@ -151,6 +154,60 @@ pub struct RunArgs {
     /// Decide everything, change nothing.
     #[arg(long, env = "SHIPGATE_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BuildArgs {
+    /// Plan inputs, used only when --plan is not given (the build then plans itself).
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// The plan to build: a file written by `shipgate plan --format json`, or the JSON itself
+    /// (e.g. the `plan` output of an earlier step). Default: plan now, like `shipgate plan`.
+    #[arg(long = "plan", env = "SHIPGATE_PLAN", value_name = "FILE|JSON")]
+    pub plan_input: Option<String>,
+
+    /// At most this many builds at once.
+    #[arg(long, env = "SHIPGATE_MAX_PARALLEL", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: u16,
+
+    /// Look each image up in the registry first; if it exists, push its other tags onto it
+    /// instead of building (default: `defaults.build.skip-existing`, else false).
+    #[arg(long, env = "SHIPGATE_SKIP_EXISTING", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub skip_existing: Option<bool>,
+
+    /// On the first failed build, cancel the others (default: `defaults.build.fail-fast`, else
+    /// false: finish them all).
+    #[arg(long, env = "SHIPGATE_FAIL_FAST", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub fail_fast: Option<bool>,
+
+    /// Print the exact commands, run nothing.
+    #[arg(long, env = "SHIPGATE_DRY_RUN", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub dry_run: bool,
+
+    /// Push the images (default: yes, except on pull requests, which show what would be pushed).
+    #[arg(long, env = "SHIPGATE_PUSH", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", overrides_with = "no_push")]
+    pub push: Option<bool>,
+
+    /// Build without pushing (same as --push false).
+    #[arg(long, overrides_with = "push")]
+    pub no_push: bool,
+
+    /// Passed to `docker buildx build --provenance` (e.g. `mode=max`, `false`).
+    #[arg(long, env = "SHIPGATE_PROVENANCE")]
+    pub provenance: Option<String>,
+
+    /// Passed to `docker buildx build --sbom` (e.g. `true`, `false`).
+    #[arg(long, env = "SHIPGATE_SBOM")]
+    pub sbom: Option<String>,
+
+    /// How long a build workflow may take, from dispatch to conclusion.
+    #[arg(long, env = "SHIPGATE_WORKFLOW_TIMEOUT", default_value = "60m", value_parser = crate::config::model::parse_duration)]
+    pub workflow_timeout: std::time::Duration,
+
+    /// How often a build workflow's run is looked at; the first API retry waits as long (at most 1s).
+    #[arg(long, env = "SHIPGATE_POLL_INTERVAL", default_value = "10s", value_parser = crate::config::model::parse_duration, hide = true)]
+    pub poll_interval: std::time::Duration,
 }
 
 /// Arguments of the stages later versions fill in; accepted so the action's environment never

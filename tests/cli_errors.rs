@@ -319,7 +319,9 @@ fn bad_flag_values_are_usage_errors() {
         &["detect", "--list-files", "xml"][..],
         &["detect", "--on-missing-history", "maybe"],
         &["detect", "--format", "yaml"],
-        &["build"],
+        &["build", "--max-parallel", "0"],
+        &["build", "--fail-fast", "maybe"],
+        &["deploy"],
         &["run", "--stages", "detect,nope"],
         &[],
     ] {

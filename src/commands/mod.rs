@@ -2,6 +2,7 @@
 //! and hands the result to the runner protocol.
 
 mod branch_policy;
+mod build;
 mod config;
 mod detect;
 mod plan;
@@ -114,7 +115,7 @@ pub fn execute(cli: Cli) -> u8 {
         Command::Run(args) => run::execute(&session, &args),
         Command::Config(command) => config::execute(&session, command),
         Command::Plan(args) => plan::execute(&session, &args),
-        Command::Build(_) => Err(not_yet("build")),
+        Command::Build(args) => build::execute(&session, &args),
         Command::Deploy(_) => Err(not_yet("deploy")),
     };
     match result {

@@ -1,0 +1,105 @@
+//! The build stage: run (or hand off) the builds of the planned services and report each one.
+//!
+//! Builders, chosen per service by `build.builder`:
+//! - `buildx` ([`buildx`]): `docker buildx build`, fresh by default, digest from its metadata file;
+//! - `command` ([`command`]): an argv template for remote builders, run without a shell;
+//! - `workflow` ([`workflow`]): a `workflow_dispatch` of a build workflow in the same repository;
+//! - `none`: planned only, built elsewhere (e.g. matrix legs running docker/build-push-action).
+//!
+//! [`jobs`] turns the plan into jobs (validating everything first), [`runner`] runs them with
+//! bounded parallelism, [`existing`] implements `skip-existing`, [`report`] renders the outcome.
+
+pub mod buildx;
+pub mod command;
+pub mod existing;
+pub mod jobs;
+pub mod log;
+pub mod process;
+pub mod report;
+pub mod runner;
+pub mod workflow;
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// How one service's build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Built and pushed.
+    Built,
+    /// Built but not pushed (pull requests, `--push false`): what *would* be pushed.
+    BuiltNotPushed,
+    /// `skip-existing`: the image already exists; its other tags were pushed onto it.
+    Existing,
+    /// `builder: none`: planned here, built elsewhere.
+    Elsewhere,
+    /// `--dry-run`: the command was printed, nothing ran.
+    DryRun,
+    /// Not run, for a stated reason (e.g. a remote builder on a run that does not push).
+    Skipped,
+    Failed,
+    /// Stopped or never started because another build failed (`fail-fast`).
+    Cancelled,
+}
+
+impl Outcome {
+    /// The words the summary and the terminal use.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Outcome::Built => "built",
+            Outcome::BuiltNotPushed => "built, not pushed",
+            Outcome::Existing => "exists, re-tagged",
+            Outcome::Elsewhere => "built elsewhere",
+            Outcome::DryRun => "dry run",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the service's image is usable by later stages.
+    pub fn produced_image(self) -> bool {
+        matches!(
+            self,
+            Outcome::Built
+                | Outcome::BuiltNotPushed
+                | Outcome::Existing
+                | Outcome::Elsewhere
+                | Outcome::DryRun
+        )
+    }
+
+    /// Whether the outcome fails the step.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Cancelled)
+    }
+}
+
+/// What happened to one planned service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceReport {
+    pub name: String,
+    pub image: String,
+    pub tags: Vec<String>,
+    pub refs: Vec<String>,
+    pub builder: String,
+    pub outcome: Outcome,
+    pub digest: Option<String>,
+    #[serde(serialize_with = "seconds")]
+    pub duration: Duration,
+    /// One line on why (exit code, workflow run URL, what was re-tagged…).
+    pub note: Option<String>,
+    /// The command line that ran (or would run), shell-quoted for reading.
+    pub command: Option<String>,
+    /// The last lines of a failed build's output.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<String>,
+}
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((duration.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// How many output lines of a failed build the summary keeps.
+pub const TAIL_LINES: usize = 30;

@@ -1,0 +1,326 @@
+//! One build process: spawned without a shell, its output streamed line by line, its last lines
+//! kept, and stopped (with everything it started) when the run is cancelled.
+//!
+//! The child gets its own process group so that cancelling reaches the processes it started too
+//! (`docker` runs the buildx plugin; a shell script runs its commands): SIGTERM to the group,
+//! SIGKILL after a grace period.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::{mpsc, watch};
+
+/// How long a cancelled build may take to stop after SIGTERM before it is killed.
+const TERMINATE_GRACE: Duration = Duration::from_secs(10);
+/// How long output is still read after the process exited (a daemon it started may hold the
+/// pipe open forever).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// Environment variables a build never inherits.
+const SECRET_VARIABLES: &[&str] = &["SHIPGATE_GITHUB_TOKEN", crate::registry::PASSWORD_VARIABLE];
+
+/// A signal that a run was cancelled; cheap to clone into every build.
+#[derive(Clone)]
+pub struct Cancel(watch::Receiver<bool>);
+
+/// The sending half: [`Canceller::cancel`] stops every build holding a [`Cancel`].
+pub struct Canceller(watch::Sender<bool>);
+
+/// A linked pair.
+pub fn cancellation() -> (Canceller, Cancel) {
+    let (sender, receiver) = watch::channel(false);
+    (Canceller(sender), Cancel(receiver))
+}
+
+impl Canceller {
+    pub fn cancel(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Cancel {
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the run is cancelled (never, if the sender is gone without cancelling).
+    pub async fn cancelled(&mut self) {
+        loop {
+            if *self.0.borrow_and_update() {
+                return;
+            }
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// Non-zero exit or killed by a signal; says which.
+    Failed(String),
+    /// Stopped because the run was cancelled.
+    Cancelled,
+    /// Could not be started at all.
+    NotStarted(String),
+}
+
+/// What a finished process left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub exit: Exit,
+    /// The last output lines (stdout and stderr interleaved as they came).
+    pub tail: Vec<String>,
+}
+
+/// Runs `program args` in `cwd`, calling `on_line` for every output line.
+pub async fn run(
+    program: &str,
+    args: &[String],
+    cwd: &Path,
+    keep_lines: usize,
+    mut on_line: impl FnMut(&str),
+    mut cancel: Cancel,
+) -> Finished {
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(keep_lines + 1);
+    let mut remember = |line: String, on_line: &mut dyn FnMut(&str)| {
+        on_line(&line);
+        tail.push_back(line);
+        if tail.len() > keep_lines {
+            tail.pop_front();
+        }
+    };
+    if cancel.is_cancelled() {
+        return Finished {
+            exit: Exit::Cancelled,
+            tail: Vec::new(),
+        };
+    }
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for name in SECRET_VARIABLES {
+        command.env_remove(name);
+    }
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let reason = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("`{program}` was not found on PATH")
+            } else {
+                format!("cannot start `{program}`: {e}")
+            };
+            return Finished {
+                exit: Exit::NotStarted(reason),
+                tail: Vec::new(),
+            };
+        }
+    };
+    let (sender, mut lines) = mpsc::unbounded_channel::<String>();
+    if let Some(stdout) = child.stdout.take() {
+        spawn_reader(stdout, sender.clone());
+    }
+    if let Some(stderr) = child.stderr.take() {
+        spawn_reader(stderr, sender.clone());
+    }
+    drop(sender);
+
+    let mut cancelled = false;
+    let status = loop {
+        tokio::select! {
+            line = lines.recv() => match line {
+                Some(line) => remember(line, &mut on_line),
+                // Both pipes closed: only the exit status is left to wait for.
+                None => break wait(&mut child, &mut cancel, &mut cancelled).await,
+            },
+            status = child.wait() => break status,
+            () = cancel.cancelled(), if !cancelled => {
+                cancelled = true;
+                terminate(&mut child).await;
+            }
+        }
+    };
+    // Output written just before the exit is still in the pipe.
+    let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, lines.recv()).await {
+        remember(line, &mut on_line);
+    }
+    let exit = if cancelled {
+        Exit::Cancelled
+    } else {
+        match status {
+            Ok(status) if status.success() => Exit::Success,
+            Ok(status) => Exit::Failed(describe_status(status)),
+            Err(e) => Exit::Failed(format!("lost track of the process: {e}")),
+        }
+    };
+    Finished {
+        exit,
+        tail: tail.into_iter().collect(),
+    }
+}
+
+/// Waits for the exit once the output is closed, still honouring a cancellation.
+async fn wait(
+    child: &mut tokio::process::Child,
+    cancel: &mut Cancel,
+    cancelled: &mut bool,
+) -> std::io::Result<std::process::ExitStatus> {
+    if !*cancelled {
+        tokio::select! {
+            status = child.wait() => return status,
+            () = cancel.cancelled() => {
+                *cancelled = true;
+                terminate(child).await;
+            }
+        }
+    }
+    child.wait().await
+}
+
+fn spawn_reader(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    sender: mpsc::UnboundedSender<String>,
+) {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stream);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buffer);
+                    let line = text.trim_end_matches(['\n', '\r']).to_string();
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// SIGTERM to the process group, then SIGKILL to it if it is still there after the grace period.
+async fn terminate(child: &mut tokio::process::Child) {
+    let Some(pid) = child.id() else { return };
+    signal_group(pid, "TERM").await;
+    if tokio::time::timeout(TERMINATE_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        signal_group(pid, "KILL").await;
+        let _ = child.start_kill();
+    }
+    // Whatever the leader left behind in its group goes too.
+    signal_group(pid, "KILL").await;
+}
+
+/// Signals a whole process group through kill(1) (no libc binding needed).
+async fn signal_group(pid: u32, signal: &str) {
+    let _ = tokio::process::Command::new("kill")
+        .args([format!("-{signal}"), "--".into(), format!("-{pid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+}
+
+fn describe_status(status: std::process::ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit code {code}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("killed by signal {signal}");
+        }
+    }
+    "ended without an exit code".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["-c".into(), script.into()]
+    }
+
+    #[test]
+    fn output_is_streamed_and_the_tail_kept() {
+        let (_canceller, cancel) = cancellation();
+        let mut seen = Vec::new();
+        let finished = runtime().block_on(run(
+            "sh",
+            &sh("for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; exit 3"),
+            Path::new("."),
+            3,
+            |line| seen.push(line.to_string()),
+            cancel,
+        ));
+        assert_eq!(finished.exit, Exit::Failed("exit code 3".into()));
+        assert_eq!(seen.len(), 6);
+        assert_eq!(finished.tail.len(), 3);
+        assert!(finished.tail.contains(&"oops".to_string()));
+    }
+
+    #[test]
+    fn a_missing_program_is_named() {
+        let (_canceller, cancel) = cancellation();
+        let finished = runtime().block_on(run(
+            "shipgate-no-such-program",
+            &[],
+            Path::new("."),
+            3,
+            |_| {},
+            cancel,
+        ));
+        assert_eq!(
+            finished.exit,
+            Exit::NotStarted("`shipgate-no-such-program` was not found on PATH".into())
+        );
+    }
+
+    #[test]
+    fn cancelling_stops_the_process_and_its_children() {
+        let (canceller, cancel) = cancellation();
+        let started = std::time::Instant::now();
+        let script = sh("echo started; sleep 30; echo never");
+        let finished = runtime().block_on(async {
+            let build = run("sh", &script, Path::new("."), 30, |_| {}, cancel);
+            let stop = async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                canceller.cancel();
+            };
+            tokio::join!(build, stop).0
+        });
+        assert_eq!(finished.exit, Exit::Cancelled);
+        assert_eq!(finished.tail, ["started"]);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

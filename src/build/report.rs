@@ -1,0 +1,292 @@
+//! How the build reads: the `images` output, the job summary table, the terminal lines and the
+//! annotations of failed builds.
+
+use super::{Outcome, ServiceReport};
+use crate::diagnostic::Diagnostic;
+use crate::runner::summary::{Summary, code_span, escape_markdown};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// `{"<name>": {"refs": [...], "digest": "sha256:..." | null}}` for every service whose image is
+/// usable (built, already there, built elsewhere, or a dry run); failed, cancelled and skipped
+/// services are absent.
+pub fn images(reports: &[ServiceReport]) -> Value {
+    let mut map = Map::new();
+    for report in reports.iter().filter(|r| r.outcome.produced_image()) {
+        map.insert(
+            report.name.clone(),
+            json!({ "refs": report.refs, "digest": report.digest }),
+        );
+    }
+    Value::Object(map)
+}
+
+/// `1.2s`, `42s`, `3m 05s`.
+pub fn duration(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 60.0 {
+        format!("{}s", seconds.round() as u64)
+    } else {
+        let whole = seconds.round() as u64;
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    }
+}
+
+fn icon(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Built | Outcome::BuiltNotPushed | Outcome::Existing => "✅",
+        Outcome::Elsewhere | Outcome::DryRun | Outcome::Skipped => "➖",
+        Outcome::Failed => "❌",
+        Outcome::Cancelled => "⏹️",
+    }
+}
+
+/// Whether any build failed or was cancelled.
+pub fn failed(reports: &[ServiceReport]) -> bool {
+    reports.iter().any(|r| r.outcome.is_failure())
+}
+
+/// The summary section: one table row per service, then the tail of every failed build.
+/// `pushing` is false on runs that only show what *would* be pushed.
+pub fn summary(
+    reports: &[ServiceReport],
+    pushing: bool,
+    no_push_reason: &str,
+    dry_run: bool,
+    summary: &mut Summary,
+) {
+    let failures = reports.iter().filter(|r| r.outcome.is_failure()).count();
+    let verdict = if failures > 0 {
+        format!("❌ {failures} of {} failed", reports.len())
+    } else {
+        format!(
+            "{} image{}",
+            reports.len(),
+            if reports.len() == 1 { "" } else { "s" }
+        )
+    };
+    let mut text = format!("### 🏗️ Build: {verdict}\n\n");
+    if dry_run {
+        text.push_str("_Dry run: the commands were printed, nothing was built or pushed._\n\n");
+    } else if !pushing {
+        text.push_str(&format!(
+            "_Nothing is pushed: {}. The tags below are what **would** be pushed._\n\n",
+            escape_markdown(no_push_reason)
+        ));
+    }
+    if reports.is_empty() {
+        text.push_str("No planned image to build.\n");
+        summary.push(text);
+        return;
+    }
+    let tags_heading = if pushing && !dry_run {
+        "Tags"
+    } else {
+        "Would push"
+    };
+    text.push_str(&format!(
+        "| Service | Image | {tags_heading} | Digest | Duration | Result |\n| --- | --- | --- | --- | --- | --- |\n"
+    ));
+    for report in reports {
+        let tags: Vec<String> = report.tags.iter().map(|t| code_span(t)).collect();
+        let result = match &report.note {
+            Some(note) => format!(
+                "{} {}<br>{}",
+                icon(report.outcome),
+                report.outcome.describe(),
+                escape_markdown(note)
+            ),
+            None => format!("{} {}", icon(report.outcome), report.outcome.describe()),
+        };
+        text.push_str(&format!(
+            "| **{}** | {} | {} | {} | {} | {} |\n",
+            escape_markdown(&report.name),
+            code_span(&report.image),
+            tags.join(" "),
+            report
+                .digest
+                .as_deref()
+                .map(|d| code_span(short_digest(d)))
+                .unwrap_or_else(|| "—".into()),
+            duration(report.duration),
+            result,
+        ));
+    }
+    summary.push(text);
+    for report in reports.iter().filter(|r| !r.tail.is_empty()) {
+        summary.details(
+            format!(
+                "Last {} lines of {}",
+                report.tail.len(),
+                escape_markdown(&report.name)
+            ),
+            fenced("text", &report.tail.join("\n")),
+        );
+    }
+}
+
+/// A fenced code block that backticks inside `text` cannot close.
+pub fn fenced(language: &str, text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{language}\n{text}\n{fence}")
+}
+
+/// `sha256:` and the first 12 hex digits.
+fn short_digest(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+/// The terminal rendering: one line per service.
+pub fn terminal(reports: &[ServiceReport], color: bool) -> String {
+    let (bold, red, reset) = if color {
+        ("\x1b[1m", "\x1b[31m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    let width = reports.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let mut text = format!("{bold}build{reset}  {} image(s)\n", reports.len());
+    for report in reports {
+        let (start, end) = if report.outcome.is_failure() {
+            (red, reset)
+        } else {
+            ("", "")
+        };
+        text.push_str(&format!(
+            "  {bold}{:<width$}{reset}  {start}{}{end}  {}",
+            report.name,
+            report.outcome.describe(),
+            duration(report.duration),
+        ));
+        if let Some(digest) = &report.digest {
+            text.push_str(&format!("  {digest}"));
+        }
+        text.push('\n');
+        for reference in &report.refs {
+            text.push_str(&format!("      {reference}\n"));
+        }
+        if let Some(note) = &report.note {
+            text.push_str(&format!("      {note}\n"));
+        }
+    }
+    text
+}
+
+/// An error annotation for every failed or cancelled build.
+pub fn diagnostics(reports: &[ServiceReport]) -> Vec<Diagnostic> {
+    reports
+        .iter()
+        .filter(|r| r.outcome.is_failure())
+        .map(|r| {
+            let message = format!(
+                "service `{}`: build {}{}",
+                r.name,
+                r.outcome.describe(),
+                r.note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            );
+            let diagnostic = Diagnostic::error("shipgate build", message);
+            if r.outcome == Outcome::Failed {
+                diagnostic.with_help(
+                    "its output is in the build log (the job summary keeps its last 30 lines)",
+                )
+            } else {
+                diagnostic
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str, outcome: Outcome, digest: Option<&str>) -> ServiceReport {
+        ServiceReport {
+            name: name.into(),
+            image: format!("ghcr.io/acme/{name}"),
+            tags: vec!["1.0.0".into()],
+            refs: vec![format!("ghcr.io/acme/{name}:1.0.0")],
+            builder: "buildx".into(),
+            outcome,
+            digest: digest.map(str::to_string),
+            duration: Duration::from_millis(65_400),
+            note: None,
+            command: None,
+            tail: if outcome == Outcome::Failed {
+                vec!["ERROR: failed to solve".into(), "```".into()]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn images_has_the_contract_shape() {
+        let reports = [
+            report("auth", Outcome::Built, Some("sha256:abc")),
+            report("web", Outcome::BuiltNotPushed, None),
+            report("api", Outcome::Failed, None),
+        ];
+        assert_eq!(
+            images(&reports),
+            json!({
+                "auth": { "refs": ["ghcr.io/acme/auth:1.0.0"], "digest": "sha256:abc" },
+                "web": { "refs": ["ghcr.io/acme/web:1.0.0"], "digest": null }
+            })
+        );
+    }
+
+    #[test]
+    fn the_summary_has_a_row_per_service_and_the_failed_tail() {
+        let reports = [
+            report(
+                "auth",
+                Outcome::Built,
+                Some(&format!("sha256:{}", "a".repeat(64))),
+            ),
+            report("api", Outcome::Failed, None),
+        ];
+        let mut out = Summary::default();
+        summary(&reports, true, "", false, &mut out);
+        let text = out.render(usize::MAX);
+        assert!(text.contains("### 🏗️ Build: ❌ 1 of 2 failed"), "{text}");
+        assert!(text.contains("| Service | Image | Tags | Digest | Duration | Result |"));
+        assert!(text.contains("| **auth** | `ghcr.io/acme/auth` | `1.0.0` | `sha256:aaaaaaaaaaaa` | 1m 05s | ✅ built |"), "{text}");
+        assert!(
+            text.contains("<summary>Last 2 lines of api</summary>"),
+            "{text}"
+        );
+        // The tail's own backticks cannot close the fence.
+        assert!(
+            text.contains("````text\nERROR: failed to solve\n```\n````"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn pull_requests_show_what_would_be_pushed() {
+        let mut out = Summary::default();
+        summary(
+            &[report("auth", Outcome::BuiltNotPushed, None)],
+            false,
+            "pull request runs do not push",
+            false,
+            &mut out,
+        );
+        let text = out.render(usize::MAX);
+        assert!(text.contains("**would** be pushed"), "{text}");
+        assert!(text.contains("| Service | Image | Would push |"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(Duration::from_millis(1234)), "1.2s");
+        assert_eq!(duration(Duration::from_secs(42)), "42s");
+        assert_eq!(duration(Duration::from_secs(185)), "3m 05s");
+    }
+}

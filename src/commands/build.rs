@@ -1,0 +1,278 @@
+//! `shipgate build`: builds the plan's images (given with `--plan`, or planned here), reports
+//! every service, and outputs `images`.
+
+use super::{Session, detect, plan};
+use crate::build::jobs::{self, Action, Job};
+use crate::build::log::{Layout, Log};
+use crate::build::runner::{self, Clients};
+use crate::build::workflow::{GitHub, RetryPolicy, Timing};
+use crate::build::{ServiceReport, report};
+use crate::cli::{BuildArgs, non_empty};
+use crate::config::Config;
+use crate::detect::git::GitRepository;
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use crate::plan::Plan;
+use crate::registry::RegistryClient;
+use crate::runner::Summary;
+use serde_json::json;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+const TITLE: &str = "shipgate build";
+
+pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
+    let token = non_empty(args.plan.detect.github_token.clone());
+    if let Some(token) = &token {
+        session.runner.mask(token);
+    }
+    if let Some(password) = non_empty(std::env::var(crate::registry::PASSWORD_VARIABLE).ok()) {
+        session.runner.mask(&password);
+    }
+    let (plan, config) = load_plan(session, args)?;
+    let defaults = config.as_ref().and_then(|c| c.defaults.build.as_ref());
+    let fail_fast = args
+        .fail_fast
+        .or(defaults.and_then(|d| d.fail_fast))
+        .unwrap_or(false);
+    let (push, no_push_reason) = push_decision(args, &plan.context.event);
+    let metadata_dir = metadata_dir();
+    let settings = jobs::Settings {
+        push,
+        no_push_reason: no_push_reason.clone(),
+        provenance: non_empty(args.provenance.clone()),
+        sbom: non_empty(args.sbom.clone()),
+        metadata_dir: metadata_dir.clone(),
+        workflow_ref: workflow_ref(&plan),
+    };
+    let skip_existing = |name: &str| {
+        let own = config
+            .as_ref()
+            .and_then(|c| c.service_index(name).map(|i| &c.services[i]))
+            .and_then(|s| s.settings.build.as_ref())
+            .and_then(|b| b.skip_existing);
+        args.skip_existing
+            .or(own)
+            .or(defaults.and_then(|d| d.skip_existing))
+            .unwrap_or(false)
+    };
+    let jobs = jobs::prepare(&plan, &settings, &skip_existing).map_err(Failure::Usage)?;
+
+    // Groups cannot nest: one group per build only when builds never overlap.
+    let active = jobs.iter().filter(|j| j.is_active()).count();
+    let layout = if args.max_parallel > 1 && active > 1 {
+        Layout::Prefixed {
+            width: jobs.iter().map(|j| j.service.name.len()).max().unwrap_or(0),
+        }
+    } else {
+        Layout::Grouped
+    };
+    let log = Log::for_runner(&session.runner, layout);
+    let reports = if args.dry_run {
+        runner::dry_run(&jobs)
+    } else {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Failure::usage(Diagnostic::error(
+                    TITLE,
+                    format!("cannot start the build runtime: {e}"),
+                ))
+            })?;
+        // The GitHub client starts its worker on the runtime it is built in.
+        let github = {
+            let _inside = runtime.enter();
+            github_client(&jobs, token.as_deref(), &plan, args)?
+        };
+        std::fs::create_dir_all(&metadata_dir).map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                TITLE,
+                format!("cannot create {}: {e}", metadata_dir.display()),
+            ))
+        })?;
+        let settings = runner::Settings {
+            max_parallel: usize::from(args.max_parallel),
+            fail_fast,
+            push,
+            workdir: workdir(session),
+            timing: Timing {
+                timeout: args.workflow_timeout,
+                poll_interval: args.poll_interval,
+            },
+        };
+        let clients = Clients {
+            registry: Some(RegistryClient::from_env()),
+            github,
+        };
+        let local = tokio::task::LocalSet::new();
+        let reports = local.block_on(&runtime, runner::run(jobs, settings, Rc::new(log), clients));
+        let _ = std::fs::remove_dir_all(&metadata_dir);
+        reports
+    };
+
+    let mut summary = Summary::default();
+    report::summary(&reports, push, &no_push_reason, args.dry_run, &mut summary);
+    if args.dry_run {
+        let commands: Vec<String> = reports
+            .iter()
+            .filter_map(|r| r.command.as_ref().map(|c| format!("# {}\n{c}", r.name)))
+            .collect();
+        if !commands.is_empty() {
+            summary.details("Commands", report::fenced("sh", &commands.join("\n")));
+        }
+    }
+    session.report_diagnostics(&report::diagnostics(&reports));
+    let images = report::images(&reports);
+    session.publish(&[("images".to_string(), images.to_string())], &summary)?;
+    session.print_result(
+        &terminal(&reports, session.color()),
+        &json!({ "images": images, "services": reports }),
+    );
+    Ok(if report::failed(&reports) { 1 } else { 0 })
+}
+
+/// The plan from `--plan`, else planned here; plus the config when there is one (for
+/// `defaults.build`).
+fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Config>), Failure> {
+    if let Some(value) = non_empty(args.plan_input.clone()) {
+        let plan = Plan::load(&value)?;
+        // The plan decided everything else; the config, when present, only adds build defaults.
+        let root = GitRepository::open(&session.repo, "origin").ok();
+        let config = if session.config_path().exists() {
+            Some(session.load_config(root.as_ref().map(|r| r.root()))?)
+        } else {
+            None
+        };
+        return Ok((plan, config));
+    }
+    let (changes, config, context) = detect::run_detect(session, &args.plan.detect)?;
+    let repo = GitRepository::open(&session.repo, &config.detect.remote)?;
+    let (plan, notes) = plan::make_plan(
+        &config,
+        &context,
+        &changes,
+        repo,
+        non_empty(args.plan.environment.clone()),
+    )?;
+    session.report_diagnostics(&changes.diagnostics);
+    session.report_diagnostics(&notes);
+    Ok((plan, Some(config)))
+}
+
+/// Whether to push, and when not, why (said in the summary).
+fn push_decision(args: &BuildArgs, event: &str) -> (bool, String) {
+    if args.no_push || args.push == Some(false) {
+        return (false, "this run was told not to push (--push false)".into());
+    }
+    if let Some(push) = args.push {
+        return (push, String::new());
+    }
+    if matches!(event, "pull_request" | "pull_request_target") {
+        return (
+            false,
+            "pull request runs do not push (pass --push to push anyway)".into(),
+        );
+    }
+    (true, String::new())
+}
+
+/// The ref a build workflow is dispatched on: the branch or tag being built.
+fn workflow_ref(plan: &Plan) -> String {
+    let context = &plan.context;
+    if context.git_ref.starts_with("refs/heads/") || context.git_ref.starts_with("refs/tags/") {
+        return context.git_ref.clone();
+    }
+    context
+        .branch
+        .clone()
+        .or_else(|| context.default_branch.clone())
+        .map(|b| format!("refs/heads/{b}"))
+        .unwrap_or_else(|| context.git_ref.clone())
+}
+
+/// A private directory for buildx metadata files, under `RUNNER_TEMP` in Actions.
+fn metadata_dir() -> PathBuf {
+    let base = std::env::var_os("RUNNER_TEMP")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let random = crate::runner::output::random_delimiter();
+    let suffix = random.trim_start_matches("ghadelimiter_");
+    base.join(format!(
+        "shipgate-build-{}",
+        &suffix[..12.min(suffix.len())]
+    ))
+}
+
+/// Builds run at the repository root: the plan's paths are relative to it.
+fn workdir(session: &Session) -> PathBuf {
+    GitRepository::open(&session.repo, "origin")
+        .map(|r| r.root().to_path_buf())
+        .unwrap_or_else(|_| session.repo.clone())
+}
+
+/// The GitHub client, when a job dispatches a workflow; a usage error when it cannot be built.
+fn github_client(
+    jobs: &[Job],
+    token: Option<&str>,
+    plan: &Plan,
+    args: &BuildArgs,
+) -> Result<Option<GitHub>, Failure> {
+    let Some(first) = jobs
+        .iter()
+        .find(|j| matches!(j.action, Action::Workflow(_)))
+    else {
+        return Ok(None);
+    };
+    let service = &first.service.name;
+    let missing = |what: &str, help: &str| {
+        Failure::usage(
+            Diagnostic::error(
+                TITLE,
+                format!("service `{service}` is built by a workflow, which needs {what}"),
+            )
+            .with_help(help.to_string()),
+        )
+    };
+    let Some(token) = token else {
+        return Err(missing(
+            "a GitHub token",
+            "pass --github-token (the action input `github-token`), with `actions: write` permission",
+        ));
+    };
+    let repository = plan
+        .context
+        .repository
+        .clone()
+        .or_else(|| non_empty(std::env::var("GITHUB_REPOSITORY").ok()));
+    let Some(repository) = repository else {
+        return Err(missing(
+            "the repository",
+            "run inside GitHub Actions, or set GITHUB_REPOSITORY=owner/name",
+        ));
+    };
+    let api_url = non_empty(std::env::var("GITHUB_API_URL").ok())
+        .unwrap_or_else(|| "https://api.github.com".into());
+    let retry = RetryPolicy {
+        base: args.poll_interval.min(Duration::from_secs(1)),
+        ..RetryPolicy::default()
+    };
+    GitHub::new(&api_url, token, &repository, retry)
+        .map(Some)
+        .map_err(|message| Failure::usage(Diagnostic::error(TITLE, message)))
+}
+
+/// The terminal result; a dry run also lists the commands it would run.
+fn terminal(reports: &[ServiceReport], color: bool) -> String {
+    let mut text = report::terminal(reports, color);
+    for report in reports {
+        if report.outcome == crate::build::Outcome::DryRun
+            && let Some(command) = &report.command
+        {
+            text.push_str(&format!("\n# {}\n{command}\n", report.name));
+        }
+    }
+    text
+}
