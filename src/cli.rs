@@ -80,7 +80,7 @@ pub enum Command {
     Build(BuildArgs),
     /// Deploy the planned images to Kubernetes (not yet available).
     Deploy(LaterArgs),
-    /// Run the pipeline's stages in one step (available now: detect, branch-policy, plan).
+    /// Run the pipeline's stages in one step (available now: detect, branch-policy, plan, build).
     #[command(
         after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy"
     )]
@@ -138,22 +138,15 @@ pub struct PolicyArgs {
     pub actor: Option<String>,
 }
 
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct RunArgs {
+    /// Everything detect, plan and build take (`--dry-run` decides everything, changes nothing).
     #[command(flatten)]
-    pub detect: DetectArgs,
+    pub build: BuildArgs,
 
     /// Comma list of stages to run (default: every available stage).
     #[arg(long, env = "SHIPGATE_STAGES")]
     pub stages: Option<String>,
-
-    /// The environment `{environment}` tags name (default: `defaults.environment`).
-    #[arg(long, env = "SHIPGATE_ENVIRONMENT")]
-    pub environment: Option<String>,
-
-    /// Decide everything, change nothing.
-    #[arg(long, env = "SHIPGATE_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub dry_run: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -23,6 +23,31 @@ use std::time::Duration;
 const TITLE: &str = "shipgate build";
 
 pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
+    let (plan, config) = load_plan(session, args)?;
+    let mut summary = Summary::default();
+    let stage = run_builds(session, &plan, config.as_ref(), args, &mut summary)?;
+    session.publish(&stage.outputs, &summary)?;
+    session.print_result(&stage.terminal, &stage.json);
+    Ok(if stage.failed { 1 } else { 0 })
+}
+
+/// What the build stage produced, for `build` alone or as a stage of `run`.
+pub struct BuildStage {
+    /// `images`.
+    pub outputs: Vec<(String, String)>,
+    pub failed: bool,
+    pub terminal: String,
+    pub json: serde_json::Value,
+}
+
+/// Builds the plan's images; adds the build section to `summary` and reports diagnostics.
+pub fn run_builds(
+    session: &Session,
+    plan: &Plan,
+    config: Option<&Config>,
+    args: &BuildArgs,
+    summary: &mut Summary,
+) -> Result<BuildStage, Failure> {
     let token = non_empty(args.plan.detect.github_token.clone());
     if let Some(token) = &token {
         session.runner.mask(token);
@@ -30,8 +55,8 @@ pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
     if let Some(password) = non_empty(std::env::var(crate::registry::PASSWORD_VARIABLE).ok()) {
         session.runner.mask(&password);
     }
-    let (plan, config) = load_plan(session, args)?;
-    let defaults = config.as_ref().and_then(|c| c.defaults.build.as_ref());
+    let plan = plan.clone();
+    let defaults = config.and_then(|c| c.defaults.build.as_ref());
     let fail_fast = args
         .fail_fast
         .or(defaults.and_then(|d| d.fail_fast))
@@ -48,7 +73,6 @@ pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
     };
     let skip_existing = |name: &str| {
         let own = config
-            .as_ref()
             .and_then(|c| c.service_index(name).map(|i| &c.services[i]))
             .and_then(|s| s.settings.build.as_ref())
             .and_then(|b| b.skip_existing);
@@ -112,8 +136,7 @@ pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
         reports
     };
 
-    let mut summary = Summary::default();
-    report::summary(&reports, push, &no_push_reason, args.dry_run, &mut summary);
+    report::summary(&reports, push, &no_push_reason, args.dry_run, summary);
     if args.dry_run {
         let commands: Vec<String> = reports
             .iter()
@@ -125,17 +148,17 @@ pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
     }
     session.report_diagnostics(&report::diagnostics(&reports));
     let images = report::images(&reports);
-    session.publish(&[("images".to_string(), images.to_string())], &summary)?;
-    session.print_result(
-        &terminal(&reports, session.color()),
-        &json!({ "images": images, "services": reports }),
-    );
-    Ok(if report::failed(&reports) { 1 } else { 0 })
+    Ok(BuildStage {
+        outputs: vec![("images".to_string(), images.to_string())],
+        failed: report::failed(&reports),
+        terminal: terminal(&reports, session.color()),
+        json: json!({ "images": images, "services": reports }),
+    })
 }
 
 /// The plan from `--plan`, else planned here; plus the config when there is one (for
 /// `defaults.build`).
-fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Config>), Failure> {
+pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Config>), Failure> {
     if let Some(value) = non_empty(args.plan_input.clone()) {
         let plan = Plan::load(&value)?;
         // The plan decided everything else; the config, when present, only adds build defaults.

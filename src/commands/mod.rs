@@ -153,6 +153,6 @@ pub fn not_yet(stage: &str) -> Failure {
             "shipgate",
             format!("`{stage}` is not yet available in shipgate {}", crate::version::VERSION),
         )
-        .with_help("available now: detect, branch-policy, plan, run (detect, branch-policy, plan), config check|schema"),
+        .with_help("available now: detect, branch-policy, plan, build, run (detect, branch-policy, plan, build), config check|schema"),
     )
 }

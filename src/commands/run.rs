@@ -1,6 +1,6 @@
 //! `shipgate run`: the pipeline's stages in one step, with one job summary.
 
-use super::{Session, branch_policy, detect, plan};
+use super::{Session, branch_policy, build, detect, plan};
 use crate::cli::{PolicyArgs, RunArgs, non_empty};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -10,7 +10,7 @@ use crate::runner::Summary;
 /// Every stage, in pipeline order.
 const STAGES: &[&str] = &["detect", "branch-policy", "plan", "build", "deploy"];
 /// The stages this version implements.
-const AVAILABLE: &[&str] = &["detect", "branch-policy", "plan"];
+const AVAILABLE: &[&str] = &["detect", "branch-policy", "plan", "build"];
 
 /// Parses `stages`; unknown names and stages not yet available are usage errors.
 pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
@@ -42,9 +42,9 @@ pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
 
 pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
     let stages = parse_stages(non_empty(args.stages.clone()).as_deref())?;
-    let (changes, config, context) = detect::run_detect(session, &args.detect)?;
+    let (changes, config, context) = detect::run_detect(session, &args.build.plan.detect)?;
     let mut summary = Summary::default();
-    let mode = if args.dry_run {
+    let mode = if args.build.dry_run {
         " (dry run: nothing is changed)"
     } else {
         ""
@@ -64,8 +64,12 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             }
         }
     }
+    if stages.contains(&"detect") {
+        report::detect::summary(&changes, &mut summary);
+    }
     let mut extra = Vec::new();
-    let mut plan_text = String::new();
+    let mut texts = Vec::new();
+    let mut planned = None;
     if stages.contains(&"plan") {
         let repo = crate::detect::git::GitRepository::open(&session.repo, &config.detect.remote)?;
         let (plan, notes) = plan::make_plan(
@@ -73,24 +77,44 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             &context,
             &changes,
             repo,
-            non_empty(args.environment.clone()),
+            non_empty(args.build.plan.environment.clone()),
         )?;
         session.report_diagnostics(&notes);
         report::plan::summary(&plan, &mut summary);
         extra = crate::plan::outputs::outputs(&plan);
-        plan_text = report::plan::terminal(&plan, session.color());
+        texts.push(report::plan::terminal(&plan, session.color()));
+        planned = Some(plan);
     }
-    if stages.contains(&"detect") {
-        report::detect::summary(&changes, &mut summary);
+    let mut failed = false;
+    if stages.contains(&"build") {
+        let plan = match (planned, non_empty(args.build.plan_input.clone())) {
+            (Some(plan), _) => plan,
+            (None, Some(value)) => crate::plan::Plan::load(&value)?,
+            (None, None) => {
+                return Err(Failure::usage(
+                    Diagnostic::error("shipgate run", "the build stage needs a plan")
+                        .with_help("add the plan stage to `stages`, or pass the plan of an earlier step with `plan`"),
+                ));
+            }
+        };
+        let stage = build::run_builds(session, &plan, Some(&config), &args.build, &mut summary)?;
+        extra.extend(stage.outputs);
+        failed = stage.failed;
+        texts.push(stage.terminal);
     }
-    detect::emit(session, &changes, args.detect.list_files, &summary, extra)?;
-    if !plan_text.is_empty() && session.format == crate::cli::Format::Human {
-        crate::runner::write_stdout(&plan_text);
+    detect::emit(
+        session,
+        &changes,
+        args.build.plan.detect.list_files,
+        &summary,
+        extra,
+    )?;
+    if session.format == crate::cli::Format::Human {
+        for text in texts.iter().chain(std::iter::once(&policy_text)) {
+            crate::runner::write_stdout(text);
+        }
     }
-    if !policy_text.is_empty() && session.format == crate::cli::Format::Human {
-        crate::runner::write_stdout(&policy_text);
-    }
-    Ok(if violated { 1 } else { 0 })
+    Ok(if violated || failed { 1 } else { 0 })
 }
 
 #[cfg(test)]
@@ -101,7 +125,7 @@ mod tests {
     fn stages_are_validated_and_ordered() {
         assert_eq!(
             parse_stages(None).unwrap(),
-            vec!["detect", "branch-policy", "plan"]
+            vec!["detect", "branch-policy", "plan", "build"]
         );
         assert_eq!(
             parse_stages(Some("branch-policy, detect")).unwrap(),
