@@ -24,6 +24,9 @@ pub const USERNAME_VARIABLE: &str = "SHIPGATE_REGISTRY_USERNAME";
 /// Environment variable with the registry password or token.
 pub const PASSWORD_VARIABLE: &str = "SHIPGATE_REGISTRY_PASSWORD";
 
+/// Environment variable listing registry hosts reached over plain http (`127.0.0.1:5000`).
+pub const INSECURE_VARIABLE: &str = "SHIPGATE_REGISTRY_INSECURE";
+
 /// Docker Hub's API host, used for names without a registry host.
 pub const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
 
@@ -556,7 +559,14 @@ impl RegistryClient {
     /// Credentials from the environment: `SHIPGATE_REGISTRY_USERNAME` /
     /// `SHIPGATE_REGISTRY_PASSWORD`, else none; no insecure hosts.
     pub fn from_env() -> Self {
-        RegistryClient::new(Credentials::from_env(), Vec::new())
+        let insecure = std::env::var(INSECURE_VARIABLE)
+            .unwrap_or_default()
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|host| !host.is_empty())
+            .map(str::to_string)
+            .collect();
+        RegistryClient::new(Credentials::from_env(), insecure)
     }
 
     /// The digest of `image:tag` (`Docker-Content-Digest` of a `HEAD`), `None` when the tag or the
