@@ -65,11 +65,36 @@ pub struct Defaults {
     pub registry: Option<Spanned<String>>,
     pub environment: Option<String>,
     pub tags: Option<Vec<Spanned<String>>>,
+    /// A ready-made tag set, used when no `tags` are given.
+    pub tag_preset: Option<TagPreset>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub build: Option<BuildSettings>,
     /// When `latest`-like tags are pushed (default: only from the default branch).
     pub latest: Option<LatestPolicy>,
+}
+
+/// Tag sets that reproduce what teams do by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagPreset {
+    /// `1.1.0-1766836944`, `sha-983315b`, `latest`.
+    VersionTimestamp,
+    /// `prod-v0.8.8`, `prod-<sha>`, `prod-latest`.
+    Environment,
+}
+
+impl TagPreset {
+    pub fn templates(self) -> &'static [&'static str] {
+        match self {
+            TagPreset::VersionTimestamp => &["{version}-{timestamp}", "sha-{sha7}", "latest"],
+            TagPreset::Environment => &[
+                "{environment}-v{version}",
+                "{environment}-{sha}",
+                "{environment}-latest",
+            ],
+        }
+    }
 }
 
 /// When `latest`-like tags (`latest`, `{environment}-latest`) are produced.
@@ -150,6 +175,7 @@ pub struct ServiceSettings {
     pub image: Option<Spanned<String>>,
     pub description: Option<String>,
     pub tags: Option<Vec<Spanned<String>>>,
+    pub tag_preset: Option<TagPreset>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub build: Option<BuildSettings>,

@@ -264,23 +264,39 @@ pub fn plan(
             }
         };
 
-        // Templates: the service's own list replaces the defaults.
-        let written: Vec<(String, Option<Location>)> =
-            match settings.tags.as_ref().or(defaults.tags.as_ref()) {
-                Some(list) => list
-                    .iter()
+        // The service's own tags or preset, then the defaults' tags or preset, then built-in.
+        let listed =
+            |list: &Vec<serde_saphyr::Spanned<String>>| -> Vec<(String, Option<Location>)> {
+                list.iter()
                     .map(|t| {
                         (
                             t.value.clone(),
                             crate::config::validate::locate(t, &config.path),
                         )
                     })
-                    .collect(),
-                None => default_tags(version.is_some())
-                    .into_iter()
-                    .map(|t| (t.to_string(), None))
-                    .collect(),
+                    .collect()
             };
+        let preset = |preset: crate::config::model::TagPreset| -> Vec<(String, Option<Location>)> {
+            preset
+                .templates()
+                .iter()
+                .map(|t| (t.to_string(), Some(service.location.clone())))
+                .collect()
+        };
+        let written: Vec<(String, Option<Location>)> = if let Some(list) = &settings.tags {
+            listed(list)
+        } else if let Some(own) = settings.tag_preset {
+            preset(own)
+        } else if let Some(list) = &defaults.tags {
+            listed(list)
+        } else if let Some(shared) = defaults.tag_preset {
+            preset(shared)
+        } else {
+            default_tags(version.is_some())
+                .into_iter()
+                .map(|t| (t.to_string(), None))
+                .collect()
+        };
         let latest = settings.latest.or(defaults.latest).unwrap_or_default();
         let values = TagValues {
             version: version.clone(),
@@ -699,6 +715,71 @@ services:
         assert_eq!(
             plan_context.repository_url.as_deref(),
             Some("https://github.com/octocat/Hello-World")
+        );
+    }
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+    use crate::config::load::parse;
+    use crate::detect::changes::Reason;
+
+    #[test]
+    fn ready_made_tag_sets() {
+        let config = parse(
+            "version: 1\ndefaults: { environment: prod, tag-preset: environment }\nservices:\n  events: { paths: [e/**], image: events, version: \"0.8.8\" }\n  auth: { paths: [a/**], image: auth, version: \"1.1.0\", tag-preset: version-timestamp }\n",
+            "c.yml",
+        )
+        .unwrap();
+        let context = PlanContext {
+            sha: "983315b4f53e5c5d4c8a4e9b0f0e3d3e1c2b1a09".into(),
+            git_ref: "refs/heads/main".into(),
+            event: "push".into(),
+            timestamp: 1_766_836_944,
+            branch: Some("main".into()),
+            pr: None,
+            default_branch: Some("main".into()),
+            is_default_branch: true,
+            repository: None,
+            repository_url: None,
+            repository_description: None,
+            license: None,
+            run_number: None,
+            run_url: None,
+            environment: Some("prod".into()),
+            sha_note: None,
+        };
+        let affected: Vec<Affected> = ["events", "auth"]
+            .iter()
+            .map(|n| Affected {
+                name: n.to_string(),
+                image: None,
+                reason: Reason::Selected { by: "t".into() },
+            })
+            .collect();
+        let facts = vec![
+            ServiceFacts {
+                version: Some(Ok("0.8.8".into())),
+                content: "0".repeat(64),
+            },
+            ServiceFacts {
+                version: Some(Ok("1.1.0".into())),
+                content: "1".repeat(64),
+            },
+        ];
+        let (plan, _) = plan(&config, context, &affected, &facts).unwrap();
+        assert_eq!(
+            plan.services[0].tags,
+            vec!["1.1.0-1766836944", "sha-983315b", "latest"]
+        );
+        assert_eq!(
+            plan.services[1].tags,
+            vec![
+                "prod-v0.8.8",
+                "prod-983315b4f53e5c5d4c8a4e9b0f0e3d3e1c2b1a09",
+                "prod-latest"
+            ]
         );
     }
 }
