@@ -4,7 +4,7 @@
 use super::range::History;
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
-use git2::{Delta, DiffOptions, ErrorCode, Oid, Repository};
+use git2::{ErrorCode, Oid, Repository};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -86,50 +86,20 @@ impl GitRepository {
     }
 
     /// The files that differ between two commits' trees, sorted by path.
+    ///
+    /// Walks both trees together and skips every subtree whose id is unchanged, like `git diff`
+    /// does, so the cost follows the size of the change, not of the repository.
     pub fn diff(&self, base: &str, head: &str) -> Result<Vec<FileChange>, git2::Error> {
         let base_tree = self.repo.find_commit(Oid::from_str(base)?)?.tree()?;
         let head_tree = self.repo.find_commit(Oid::from_str(head)?)?.tree()?;
-        let mut options = DiffOptions::new();
-        options.include_typechange(true).ignore_submodules(false);
-        let diff =
-            self.repo
-                .diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut options))?;
-        let mut changes = Vec::with_capacity(diff.deltas().len());
-        for delta in diff.deltas() {
-            let path = |file: git2::DiffFile| {
-                file.path()
-                    .map(|p| p.to_string_lossy().replace('\\', "/"))
-                    .unwrap_or_default()
-            };
-            match delta.status() {
-                Delta::Added => changes.push(FileChange {
-                    path: path(delta.new_file()),
-                    kind: ChangeKind::Added,
-                }),
-                Delta::Deleted => changes.push(FileChange {
-                    path: path(delta.old_file()),
-                    kind: ChangeKind::Deleted,
-                }),
-                Delta::Typechange => changes.push(FileChange {
-                    path: path(delta.new_file()),
-                    kind: ChangeKind::TypeChanged,
-                }),
-                Delta::Renamed | Delta::Copied => {
-                    changes.push(FileChange {
-                        path: path(delta.old_file()),
-                        kind: ChangeKind::Deleted,
-                    });
-                    changes.push(FileChange {
-                        path: path(delta.new_file()),
-                        kind: ChangeKind::Added,
-                    });
-                }
-                _ => changes.push(FileChange {
-                    path: path(delta.new_file()),
-                    kind: ChangeKind::Modified,
-                }),
-            }
-        }
+        let mut changes = Vec::new();
+        diff_trees(
+            &self.repo,
+            "",
+            Some(&base_tree),
+            Some(&head_tree),
+            &mut changes,
+        )?;
         changes.sort();
         Ok(changes)
     }
@@ -431,4 +401,75 @@ impl History for GitRepository {
         let fetched = self.git_fetch(&args);
         fetched && self.shallow_boundary() != before
     }
+}
+
+/// A tree's entries by name: (id, file mode).
+type Entries = std::collections::BTreeMap<Vec<u8>, (Oid, i32)>;
+
+const TREE_MODE: i32 = 0o040000;
+const LINK_MODE: i32 = 0o120000;
+
+fn entries(tree: Option<&git2::Tree>) -> Entries {
+    let mut map = Entries::new();
+    if let Some(tree) = tree {
+        for entry in tree.iter() {
+            map.insert(entry.name_bytes().to_vec(), (entry.id(), entry.filemode()));
+        }
+    }
+    map
+}
+
+/// Appends the changes between two (possibly absent) trees under `prefix`. A rename is a
+/// deletion plus an addition; a directory replaced by a file lists both sides.
+fn diff_trees(
+    repo: &Repository,
+    prefix: &str,
+    old: Option<&git2::Tree>,
+    new: Option<&git2::Tree>,
+    out: &mut Vec<FileChange>,
+) -> Result<(), git2::Error> {
+    let old_entries = entries(old);
+    let new_entries = entries(new);
+    let mut names: Vec<&Vec<u8>> = old_entries.keys().chain(new_entries.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let before = old_entries.get(name).copied();
+        let after = new_entries.get(name).copied();
+        if before == after {
+            continue;
+        }
+        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+        let subtree = |entry: Option<(Oid, i32)>| entry.filter(|(_, mode)| *mode == TREE_MODE);
+        let file = |entry: Option<(Oid, i32)>| entry.filter(|(_, mode)| *mode != TREE_MODE);
+        if subtree(before).is_some() || subtree(after).is_some() {
+            let old_tree = subtree(before)
+                .map(|(id, _)| repo.find_tree(id))
+                .transpose()?;
+            let new_tree = subtree(after)
+                .map(|(id, _)| repo.find_tree(id))
+                .transpose()?;
+            diff_trees(
+                repo,
+                &format!("{path}/"),
+                old_tree.as_ref(),
+                new_tree.as_ref(),
+                out,
+            )?;
+        }
+        let kind = match (file(before), file(after)) {
+            (Some(_), None) => ChangeKind::Deleted,
+            (None, Some(_)) => ChangeKind::Added,
+            (Some((_, old_mode)), Some((_, new_mode))) => {
+                if (old_mode == LINK_MODE) != (new_mode == LINK_MODE) {
+                    ChangeKind::TypeChanged
+                } else {
+                    ChangeKind::Modified
+                }
+            }
+            (None, None) => continue,
+        };
+        out.push(FileChange { path, kind });
+    }
+    Ok(())
 }

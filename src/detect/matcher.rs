@@ -5,7 +5,9 @@
 //! `["a/**", "!a/docs/**", "a/docs/api.md"]` keeps `a/docs/api.md` and drops the other docs.
 //! `*` stays inside one path segment, `**` crosses segments, dotfiles match like any file.
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// One pattern as written in the config, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +47,7 @@ impl PathPattern {
     }
 }
 
-fn compile(glob: &str) -> Result<globset::Glob, globset::Error> {
+fn compile(glob: &str) -> Result<Glob, globset::Error> {
     GlobBuilder::new(glob)
         .literal_separator(true)
         .backslash_escape(true)
@@ -68,12 +70,73 @@ pub struct Hit {
     pub pattern: usize,
 }
 
-/// All owners' patterns in one `GlobSet`, so each file is matched once.
-#[derive(Debug, Clone)]
+/// All owners' patterns, grouped by their literal directory prefix (`services/auth/` for
+/// `services/auth/**/*.rs`). A path is only tested against the groups of its ancestor
+/// directories (and the root group), and each group's `GlobSet` is compiled the first time a
+/// path reaches it: a 200-file pull request in a 200-service repository compiles a handful of
+/// small sets instead of one set of a thousand globs.
+#[derive(Debug)]
 pub struct Matcher {
-    set: GlobSet,
-    /// For each glob in the set: its owner, the index in the owner's list, and whether negated.
+    groups: HashMap<String, Group>,
+    /// For each glob, by global index: its owner, the index in the owner's list, and whether
+    /// negated. Global indices follow config order, which decides "last match wins".
     slots: Vec<(Owner, usize, bool)>,
+}
+
+#[derive(Debug)]
+struct Group {
+    /// (global index, glob).
+    globs: Vec<(usize, Glob)>,
+    compiled: OnceLock<Compiled>,
+}
+
+#[derive(Debug)]
+enum Compiled {
+    Set(GlobSet),
+    /// Only if the combined set exceeds the regex size limit: one matcher per glob.
+    Each(Vec<globset::GlobMatcher>),
+}
+
+/// The directory part of a glob before its first wildcard, with its trailing `/`.
+fn literal_directory(glob: &str) -> &str {
+    let wildcard = glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len());
+    match glob[..wildcard].rfind('/') {
+        Some(slash) => &glob[..=slash],
+        None => "",
+    }
+}
+
+impl Group {
+    fn matches_into(&self, path: &str, local: &mut Vec<usize>, out: &mut Vec<usize>) {
+        let compiled = self.compiled.get_or_init(|| {
+            let mut builder = GlobSetBuilder::new();
+            for (_, glob) in &self.globs {
+                builder.add(glob.clone());
+            }
+            match builder.build() {
+                Ok(set) => Compiled::Set(set),
+                Err(_) => Compiled::Each(
+                    self.globs
+                        .iter()
+                        .map(|(_, g)| g.compile_matcher())
+                        .collect(),
+                ),
+            }
+        });
+        match compiled {
+            Compiled::Set(set) => {
+                set.matches_into(path, local);
+                out.extend(local.iter().map(|&i| self.globs[i].0));
+            }
+            Compiled::Each(matchers) => {
+                for (i, matcher) in matchers.iter().enumerate() {
+                    if matcher.is_match(path) {
+                        out.push(self.globs[i].0);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Matcher {
@@ -81,18 +144,23 @@ impl Matcher {
     pub fn new<'a>(
         owners: impl IntoIterator<Item = (Owner, &'a [PathPattern])>,
     ) -> Result<Self, globset::Error> {
-        let mut builder = GlobSetBuilder::new();
+        let mut groups: HashMap<String, Group> = HashMap::new();
         let mut slots = Vec::new();
         for (owner, patterns) in owners {
             for (index, pattern) in patterns.iter().enumerate() {
-                builder.add(compile(&pattern.glob)?);
+                let glob = compile(&pattern.glob)?;
+                groups
+                    .entry(literal_directory(&pattern.glob).to_string())
+                    .or_insert_with(|| Group {
+                        globs: Vec::new(),
+                        compiled: OnceLock::new(),
+                    })
+                    .globs
+                    .push((slots.len(), glob));
                 slots.push((owner, index, pattern.negated));
             }
         }
-        Ok(Matcher {
-            set: builder.build()?,
-            slots,
-        })
+        Ok(Matcher { groups, slots })
     }
 
     /// The owners that take `path`, each with the pattern that decided it.
@@ -100,9 +168,20 @@ impl Matcher {
     /// `scratch` is reused between calls to avoid an allocation per file.
     pub fn hits(&self, path: &str, scratch: &mut Vec<usize>, out: &mut Vec<Hit>) {
         out.clear();
-        self.set.matches_into(path, scratch);
-        // `scratch` is in ascending glob order; an owner's globs are contiguous, so the last
-        // matching glob of each owner decides for it.
+        scratch.clear();
+        let mut local = Vec::new();
+        if let Some(group) = self.groups.get("") {
+            group.matches_into(path, &mut local, scratch);
+        }
+        for (position, c) in path.char_indices() {
+            if c == '/'
+                && let Some(group) = self.groups.get(&path[..=position])
+            {
+                group.matches_into(path, &mut local, scratch);
+            }
+        }
+        // In global order, an owner's globs are contiguous: its last matching glob decides.
+        scratch.sort_unstable();
         let mut index = 0;
         while index < scratch.len() {
             let (owner, _, _) = self.slots[scratch[index]];
@@ -247,6 +326,39 @@ mod tests {
                 owner: Owner::Global,
                 pattern: 0
             }]
+        );
+    }
+
+    #[test]
+    fn globs_are_grouped_by_their_literal_directory() {
+        assert_eq!(literal_directory("services/auth/**/*.rs"), "services/auth/");
+        assert_eq!(
+            literal_directory("services/auth/package.json"),
+            "services/auth/"
+        );
+        assert_eq!(literal_directory("**/*.md"), "");
+        assert_eq!(literal_directory("Cargo.lock"), "");
+        assert_eq!(literal_directory("web/{a,b}/x"), "web/");
+        assert_eq!(literal_directory("a/b[0-9]/c"), "a/");
+        // A glob in a group deeper than the path's directory never matches it anyway, and one in
+        // an ancestor's group is found.
+        let p: Vec<PathPattern> = ["a/b/**", "a/**", "**/x.rs"]
+            .iter()
+            .map(|t| PathPattern::parse(t).unwrap())
+            .collect();
+        let m = Matcher::new([
+            (Owner::Service(0), &p[..1]),
+            (Owner::Service(1), &p[1..2]),
+            (Owner::Service(2), &p[2..]),
+        ])
+        .unwrap();
+        let owners: Vec<Owner> = owners_of(&m, "a/b/c/x.rs")
+            .iter()
+            .map(|h| h.owner)
+            .collect();
+        assert_eq!(
+            owners,
+            vec![Owner::Service(0), Owner::Service(1), Owner::Service(2)]
         );
     }
 
