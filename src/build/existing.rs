@@ -73,7 +73,8 @@ pub async fn lookup(registry: &impl Registry, service: &PlannedService, push: bo
         Err(e) => {
             return Lookup::Build {
                 note: Some(format!(
-                    "could not ask the registry whether {image}:{tag} exists ({e}); built instead"
+                    "{}{image}:{tag} exists ({e}); built instead",
+                    super::LOOKUP_FAILED
                 )),
             };
         }

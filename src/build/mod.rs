@@ -76,6 +76,9 @@ impl Outcome {
     }
 }
 
+/// How the note of a build starts when the registry could not be asked (it becomes a warning).
+pub const LOOKUP_FAILED: &str = "could not ask the registry whether ";
+
 /// What happened to one planned service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceReport {

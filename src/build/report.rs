@@ -176,29 +176,35 @@ pub fn terminal(reports: &[ServiceReport], color: bool) -> String {
 
 /// An error annotation for every failed or cancelled build.
 pub fn diagnostics(reports: &[ServiceReport]) -> Vec<Diagnostic> {
-    reports
-        .iter()
-        .filter(|r| r.outcome.is_failure())
-        .map(|r| {
-            let message = format!(
-                "service `{}`: build {}{}",
-                r.name,
-                r.outcome.describe(),
-                r.note
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            );
-            let diagnostic = Diagnostic::error("shipgate build", message);
-            if r.outcome == Outcome::Failed {
-                diagnostic.with_help(
-                    "its output is in the build log (the job summary keeps its last 30 lines)",
-                )
-            } else {
-                diagnostic
-            }
+    // A failed registry lookup does not fail the build, but it must not go unnoticed: wrong
+    // credentials would otherwise silently turn every skip-existing run into full rebuilds.
+    let lookups = reports.iter().filter_map(|r| {
+        let note = r.note.as_deref()?;
+        note.starts_with(super::LOOKUP_FAILED).then(|| {
+            Diagnostic::warning("shipgate build", format!("service `{}`: {note}", r.name))
+                .with_help("check SHIPGATE_REGISTRY_USERNAME/SHIPGATE_REGISTRY_PASSWORD (inputs registry-username/registry-password)")
         })
-        .collect()
+    });
+    let failures = reports.iter().filter(|r| r.outcome.is_failure()).map(|r| {
+        let message = format!(
+            "service `{}`: build {}{}",
+            r.name,
+            r.outcome.describe(),
+            r.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+        let diagnostic = Diagnostic::error("shipgate build", message);
+        if r.outcome == Outcome::Failed {
+            diagnostic.with_help(
+                "its output is in the build log (the job summary keeps its last 30 lines)",
+            )
+        } else {
+            diagnostic
+        }
+    });
+    lookups.chain(failures).collect()
 }
 
 #[cfg(test)]
