@@ -10,7 +10,6 @@ use crate::detect::{ChangeSet, DetectOptions};
 use crate::error::Failure;
 use crate::report;
 use crate::runner::Summary;
-use serde_json::json;
 
 pub fn execute(session: &Session, args: &DetectArgs) -> Result<u8, Failure> {
     let (changes, _config, _context) = run_detect(session, args)?;
@@ -85,20 +84,32 @@ pub fn emit(
     Ok(())
 }
 
+/// The `--format json` document of detect, borrowing the change set (files can be many).
+#[derive(serde::Serialize)]
+pub struct DetectJson<'a> {
+    range: &'a crate::detect::RangeInfo,
+    services: serde_json::Value,
+    changes: serde_json::Value,
+    matrix: serde_json::Value,
+    any_changed: bool,
+    affected: &'a [crate::detect::changes::Affected],
+    files: &'a [crate::detect::git::FileChange],
+    diagnostics: &'a [crate::diagnostic::Diagnostic],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed_files: Option<String>,
+}
+
 /// The `--format json` document of detect.
-pub fn json_result(changes: &ChangeSet, list_files: ListFiles) -> serde_json::Value {
-    let mut value = json!({
-        "range": changes.range,
-        "services": outputs::services(changes),
-        "changes": outputs::changes_map(changes),
-        "matrix": outputs::matrix(changes),
-        "any_changed": !changes.affected.is_empty(),
-        "affected": changes.affected,
-        "files": changes.files,
-        "diagnostics": changes.diagnostics,
-    });
-    if let Some(files) = outputs::changed_files(changes, list_files) {
-        value["changed_files"] = json!(files);
+pub fn json_result(changes: &ChangeSet, list_files: ListFiles) -> DetectJson<'_> {
+    DetectJson {
+        range: &changes.range,
+        services: outputs::services(changes),
+        changes: outputs::changes_map(changes),
+        matrix: outputs::matrix(changes),
+        any_changed: !changes.affected.is_empty(),
+        affected: &changes.affected,
+        files: &changes.files,
+        diagnostics: &changes.diagnostics,
+        changed_files: outputs::changed_files(changes, list_files),
     }
-    value
 }

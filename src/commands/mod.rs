@@ -62,13 +62,18 @@ impl Session {
     }
 
     /// Prints the command's result on stdout (human text or JSON).
-    pub fn print_result(&self, human: &str, json: &serde_json::Value) {
+    pub fn print_result<T: serde::Serialize + ?Sized>(&self, human: &str, json: &T) {
         match self.format {
             Format::Human => write_stdout(human),
-            Format::Json => write_stdout(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(json).unwrap_or_default()
-            )),
+            Format::Json => {
+                // Streamed: a 10,000-file result is never held as one string.
+                use std::io::Write;
+                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                let _ = serde_json::to_writer_pretty(&mut stdout, json)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| stdout.write_all(b"\n"))
+                    .and_then(|()| stdout.flush());
+            }
         }
     }
 

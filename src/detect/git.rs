@@ -87,21 +87,60 @@ impl GitRepository {
 
     /// The files that differ between two commits' trees, sorted by path.
     ///
-    /// Walks both trees together and skips every subtree whose id is unchanged, like `git diff`
-    /// does, so the cost follows the size of the change, not of the repository.
+    /// `git diff --name-status -z --no-renames` when the `git` program is there: on large
+    /// diffs it reads trees about three times faster than libgit2 (see `scripts/bench-detect`).
+    /// Otherwise both trees are walked with libgit2, skipping every unchanged subtree; the two
+    /// give the same list (`tests/git_diff_parity.rs`).
     pub fn diff(&self, base: &str, head: &str) -> Result<Vec<FileChange>, git2::Error> {
-        let base_tree = self.repo.find_commit(Oid::from_str(base)?)?.tree()?;
-        let head_tree = self.repo.find_commit(Oid::from_str(head)?)?.tree()?;
+        let base_commit = self.repo.find_commit(Oid::from_str(base)?)?;
+        let head_commit = self.repo.find_commit(Oid::from_str(head)?)?;
+        let (base, head) = (base_commit.id().to_string(), head_commit.id().to_string());
+        if let Some(mut changes) = self.diff_with_git(&base, &head) {
+            changes.sort();
+            return Ok(changes);
+        }
         let mut changes = Vec::new();
-        diff_trees(
-            &self.repo,
-            "",
-            Some(&base_tree),
-            Some(&head_tree),
-            &mut changes,
-        )?;
+        let (old, new) = (base_commit.tree()?, head_commit.tree()?);
+        diff_trees(&self.repo, "", Some(&old), Some(&new), &mut changes)?;
         changes.sort();
         Ok(changes)
+    }
+
+    /// The diff by the `git` program; `None` when it is missing or fails.
+    fn diff_with_git(&self, base: &str, head: &str) -> Option<Vec<FileChange>> {
+        let mut command = Command::new("git");
+        command.arg("-C").arg(&self.root);
+        if self.trusted_by_us {
+            command
+                .arg("-c")
+                .arg(format!("safe.directory={}", self.root.display()));
+        }
+        let output = command
+            .args([
+                "-c",
+                "core.quotepath=false",
+                "diff",
+                "--name-status",
+                "-z",
+                "--no-renames",
+            ])
+            .args([
+                "--no-ext-diff",
+                "--ignore-submodules=none",
+                base,
+                head,
+                "--",
+            ])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_NO_LAZY_FETCH", "1")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        parse_name_status(&output.stdout)
     }
 
     /// Every file path in a commit's tree (for "this service's paths match nothing").
@@ -403,6 +442,24 @@ impl History for GitRepository {
     }
 }
 
+/// Parses `git diff --name-status -z --no-renames` output: `STATUS NUL PATH NUL` pairs.
+pub fn parse_name_status(output: &[u8]) -> Option<Vec<FileChange>> {
+    let mut fields = output.split(|b| *b == 0).filter(|f| !f.is_empty());
+    let mut changes = Vec::new();
+    while let Some(status) = fields.next() {
+        let path = String::from_utf8_lossy(fields.next()?).into_owned();
+        let kind = match status.first()? {
+            b'A' => ChangeKind::Added,
+            b'D' => ChangeKind::Deleted,
+            b'T' => ChangeKind::TypeChanged,
+            b'M' | b'U' | b'X' => ChangeKind::Modified,
+            _ => return None,
+        };
+        changes.push(FileChange { path, kind });
+    }
+    Some(changes)
+}
+
 /// A tree's entries by name: (id, file mode).
 type Entries = std::collections::BTreeMap<Vec<u8>, (Oid, i32)>;
 
@@ -472,4 +529,31 @@ fn diff_trees(
         out.push(FileChange { path, kind });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_status_output_is_parsed() {
+        let changes = parse_name_status(b"M\0a b.txt\0A\0new\0D\0gone\0T\0link\0").unwrap();
+        let kinds: Vec<(&str, ChangeKind)> =
+            changes.iter().map(|c| (c.path.as_str(), c.kind)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("a b.txt", ChangeKind::Modified),
+                ("new", ChangeKind::Added),
+                ("gone", ChangeKind::Deleted),
+                ("link", ChangeKind::TypeChanged)
+            ]
+        );
+        assert_eq!(parse_name_status(b"").unwrap(), vec![]);
+        assert!(parse_name_status(b"M\0").is_none());
+        assert!(
+            parse_name_status(b"R100\0a\0b\0").is_none(),
+            "renames are never asked for"
+        );
+    }
 }

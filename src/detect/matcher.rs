@@ -85,9 +85,64 @@ pub struct Matcher {
 
 #[derive(Debug)]
 struct Group {
-    /// (global index, glob).
+    /// The common shapes, matched with string comparisons: (global index, shape).
+    simple: Vec<(usize, Simple)>,
+    /// Everything else: (global index, glob).
     globs: Vec<(usize, Glob)>,
     compiled: OnceLock<Compiled>,
+}
+
+/// Glob shapes that need no regex; most monorepo patterns are one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Simple {
+    /// `Cargo.lock`, `services/auth/package.json`.
+    Exact(String),
+    /// `services/auth/**` (`prefix` ends with `/`; empty for `**`).
+    Below(String),
+    /// `services/auth/**/*.rs`: below `prefix`, a name ending in `.rs` (`suffix` = `.rs`).
+    BelowWithSuffix { prefix: String, suffix: String },
+}
+
+impl Simple {
+    fn parse(glob: &str) -> Option<Simple> {
+        let plain = |s: &str| !s.contains(['*', '?', '[', ']', '{', '}', '\\']);
+        if plain(glob) {
+            return Some(Simple::Exact(glob.to_string()));
+        }
+        if glob == "**" {
+            return Some(Simple::Below(String::new()));
+        }
+        if let Some(prefix) = glob.strip_suffix("/**")
+            && plain(prefix)
+        {
+            return Some(Simple::Below(format!("{prefix}/")));
+        }
+        let (prefix, extension) = match glob.strip_prefix("**/*.") {
+            Some(extension) => ("", extension),
+            None => {
+                let at = glob.find("/**/*.")?;
+                (&glob[..=at], &glob[at + "/**/*.".len()..])
+            }
+        };
+        (plain(prefix) && plain(extension) && !extension.contains('/')).then(|| {
+            Simple::BelowWithSuffix {
+                prefix: prefix.to_string(),
+                suffix: format!(".{extension}"),
+            }
+        })
+    }
+
+    fn is_match(&self, path: &str) -> bool {
+        match self {
+            Simple::Exact(literal) => path == literal,
+            Simple::Below(prefix) => path.starts_with(prefix.as_str()),
+            Simple::BelowWithSuffix { prefix, suffix } => {
+                path.starts_with(prefix.as_str())
+                    && path.ends_with(suffix.as_str())
+                    && path.len() >= prefix.len() + suffix.len()
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -108,6 +163,14 @@ fn literal_directory(glob: &str) -> &str {
 
 impl Group {
     fn matches_into(&self, path: &str, local: &mut Vec<usize>, out: &mut Vec<usize>) {
+        for (index, simple) in &self.simple {
+            if simple.is_match(path) {
+                out.push(*index);
+            }
+        }
+        if self.globs.is_empty() {
+            return;
+        }
         let compiled = self.compiled.get_or_init(|| {
             let mut builder = GlobSetBuilder::new();
             for (_, glob) in &self.globs {
@@ -148,15 +211,17 @@ impl Matcher {
         let mut slots = Vec::new();
         for (owner, patterns) in owners {
             for (index, pattern) in patterns.iter().enumerate() {
-                let glob = compile(&pattern.glob)?;
-                groups
+                let group = groups
                     .entry(literal_directory(&pattern.glob).to_string())
                     .or_insert_with(|| Group {
+                        simple: Vec::new(),
                         globs: Vec::new(),
                         compiled: OnceLock::new(),
-                    })
-                    .globs
-                    .push((slots.len(), glob));
+                    });
+                match Simple::parse(&pattern.glob) {
+                    Some(simple) => group.simple.push((slots.len(), simple)),
+                    None => group.globs.push((slots.len(), compile(&pattern.glob)?)),
+                }
                 slots.push((owner, index, pattern.negated));
             }
         }
@@ -360,6 +425,70 @@ mod tests {
             owners,
             vec![Owner::Service(0), Owner::Service(1), Owner::Service(2)]
         );
+    }
+
+    #[test]
+    fn simple_shapes_match_exactly_like_the_glob_engine() {
+        let globs = [
+            "Cargo.lock",
+            "services/auth/package.json",
+            "**",
+            "services/auth/**",
+            "a/**/*.rs",
+            "**/*.md",
+            "a/**/*.tar.gz",
+            "a/b/**/*.x",
+            ".github/**",
+            "x/**/*.",
+        ];
+        let paths = [
+            "Cargo.lock",
+            "sub/Cargo.lock",
+            "services/auth/package.json",
+            "services/auth/x/package.json",
+            "services/auth",
+            "services/auth/",
+            "services/auth/a.ts",
+            "services/authx/a.ts",
+            "a/x.rs",
+            "a/b/c/x.rs",
+            "a/.rs",
+            "a/x.rsx",
+            "b/a/x.rs",
+            "README.md",
+            "docs/a/b.md",
+            ".md",
+            "a/x.tar.gz",
+            "a/b/y.x",
+            "a/b/x",
+            ".github/workflows/ci.yml",
+            ".github",
+            "x/y.",
+            "x/.",
+        ];
+        for text in globs {
+            let simple = Simple::parse(text).unwrap_or_else(|| panic!("{text} is a simple shape"));
+            let glob = compile(text).unwrap().compile_matcher();
+            for path in paths {
+                assert_eq!(
+                    simple.is_match(path),
+                    glob.is_match(path),
+                    "{text} on {path}"
+                );
+            }
+        }
+        for complex in [
+            "*.md",
+            "a/*/b",
+            "a/{b,c}/**",
+            "a/**/x",
+            "a/**/*.{ts,tsx}",
+            "a/[bc]/**",
+            "a/b?/**",
+            "**/*.d/x",
+        ] {
+            assert_eq!(Simple::parse(complex), None, "{complex}");
+        }
     }
 
     #[test]
