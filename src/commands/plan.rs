@@ -109,12 +109,6 @@ pub fn make_plan(
         repo: &repo,
         commit: head.clone(),
     };
-    let tree = repo.tree_entries(&head).map_err(|e| {
-        Failure::usage(Diagnostic::error(
-            "shipgate plan",
-            format!("cannot read the tree of {head}: {}", e.message()),
-        ))
-    })?;
     let inputs: Vec<BuildInputs> = (0..config.services.len())
         .map(|index| {
             let spec = crate::plan::build_spec(config, index);
@@ -125,6 +119,18 @@ pub fn make_plan(
             }
         })
         .collect();
+    let dockerfiles: Vec<&str> = inputs
+        .iter()
+        .filter_map(|i| i.dockerfile.as_deref())
+        .collect();
+    let tree = repo
+        .tree_entries_below(&head, &config.matcher.directories(), &dockerfiles)
+        .map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                "shipgate plan",
+                format!("cannot read the tree of {head}: {}", e.message()),
+            ))
+        })?;
     let digests = content::digests(config, &tree, &inputs);
     let facts: Vec<ServiceFacts> = config
         .services

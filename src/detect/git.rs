@@ -57,6 +57,9 @@ impl GitRepository {
     /// libgit2 refuses a repository owned by another user unless `safe.directory` allows it
     /// (container jobs). Inside Actions, the workspace is trusted like `actions/checkout` does.
     pub fn open(path: &Path, remote: &str) -> Result<Self, Failure> {
+        // Objects of the local repository are trusted as `git` itself trusts them: re-hashing
+        // every tree and blob read costs about a tenth of a plan.
+        git2::opts::strict_hash_verification(false);
         let mut trusted_by_us = false;
         let repo = match Repository::discover(path) {
             Ok(repo) => repo,
@@ -174,6 +177,64 @@ impl GitRepository {
             git2::TreeWalkResult::Ok
         })?;
         entries.sort();
+        Ok(entries)
+    }
+
+    /// The files of a commit's tree below the given directories (each ending with `/`, `""` for
+    /// the whole tree) plus the given single files, sorted: what `{content}` needs, without
+    /// reading the parts of the tree no pattern can reach.
+    pub fn tree_entries_below(
+        &self,
+        commit: &str,
+        directories: &[&str],
+        files: &[&str],
+    ) -> Result<Vec<crate::plan::content::TreeEntry>, git2::Error> {
+        if directories.contains(&"") {
+            return self.tree_entries(commit);
+        }
+        let root = self.repo.find_commit(Oid::from_str(commit)?)?.tree()?;
+        let mut entries = Vec::new();
+        // Outermost directories only: `a/` covers `a/b/`.
+        let mut sorted: Vec<&str> = directories.to_vec();
+        sorted.sort_unstable();
+        let mut outermost: Vec<&str> = Vec::new();
+        for directory in sorted {
+            if !outermost.iter().any(|o| directory.starts_with(o)) {
+                outermost.push(directory);
+            }
+        }
+        for directory in outermost {
+            let Ok(entry) = root.get_path(Path::new(directory.trim_end_matches('/'))) else {
+                continue;
+            };
+            let Ok(subtree) = self.repo.find_tree(entry.id()) else {
+                continue;
+            };
+            subtree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+                if entry.kind() != Some(git2::ObjectType::Tree) {
+                    entries.push(crate::plan::content::TreeEntry {
+                        path: format!("{directory}{dir}{}", entry.name().unwrap_or_default()),
+                        mode: entry.filemode() as u32,
+                        blob: entry.id().to_string(),
+                    });
+                }
+                git2::TreeWalkResult::Ok
+            })?;
+        }
+        // Single files (Dockerfiles outside the directories); duplicates go with `dedup`.
+        for file in files {
+            if let Ok(entry) = root.get_path(Path::new(file))
+                && entry.kind() != Some(git2::ObjectType::Tree)
+            {
+                entries.push(crate::plan::content::TreeEntry {
+                    path: file.to_string(),
+                    mode: entry.filemode() as u32,
+                    blob: entry.id().to_string(),
+                });
+            }
+        }
+        entries.sort();
+        entries.dedup();
         Ok(entries)
     }
 

@@ -228,6 +228,14 @@ impl Matcher {
         Ok(Matcher { groups, slots })
     }
 
+    /// The directories below which some pattern can match (`""` when one can match anywhere):
+    /// everything else of a tree can be skipped.
+    pub fn directories(&self) -> Vec<&str> {
+        let mut directories: Vec<&str> = self.groups.keys().map(String::as_str).collect();
+        directories.sort_unstable();
+        directories
+    }
+
     /// The owners that take `path`, each with the pattern that decided it.
     ///
     /// `scratch` is reused between calls to avoid an allocation per file.

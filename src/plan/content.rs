@@ -40,6 +40,17 @@ pub fn digests(config: &Config, tree: &[TreeEntry], inputs: &[BuildInputs]) -> V
             }
         }
     }
+    // Where each Dockerfile is in the tree, found in one pass.
+    let wanted: std::collections::HashSet<&str> = inputs
+        .iter()
+        .filter_map(|i| i.dockerfile.as_deref())
+        .collect();
+    let dockerfiles: std::collections::HashMap<&str, usize> = tree
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| wanted.contains(e.path.as_str()))
+        .map(|(i, e)| (e.path.as_str(), i))
+        .collect();
     (0..count)
         .map(|service| {
             let mut files: BTreeSet<usize> = BTreeSet::new();
@@ -48,9 +59,9 @@ pub fn digests(config: &Config, tree: &[TreeEntry], inputs: &[BuildInputs]) -> V
             }
             let input = inputs.get(service).cloned().unwrap_or_default();
             if let Some(dockerfile) = &input.dockerfile
-                && let Some(position) = tree.iter().position(|e| &e.path == dockerfile)
+                && let Some(position) = dockerfiles.get(dockerfile.as_str())
             {
-                files.insert(position);
+                files.insert(*position);
             }
             let mut hasher = Sha256::new();
             let mut sorted: Vec<&TreeEntry> = files.iter().map(|i| &tree[*i]).collect();
