@@ -171,7 +171,7 @@ impl GitRepository {
                 entries.push(crate::plan::content::TreeEntry {
                     path: format!("{dir}{}", entry.name().unwrap_or_default()),
                     mode: entry.filemode() as u32,
-                    blob: entry.id().to_string(),
+                    blob: blob_id(entry.id()),
                 });
             }
             git2::TreeWalkResult::Ok
@@ -204,22 +204,7 @@ impl GitRepository {
             }
         }
         for directory in outermost {
-            let Ok(entry) = root.get_path(Path::new(directory.trim_end_matches('/'))) else {
-                continue;
-            };
-            let Ok(subtree) = self.repo.find_tree(entry.id()) else {
-                continue;
-            };
-            subtree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-                if entry.kind() != Some(git2::ObjectType::Tree) {
-                    entries.push(crate::plan::content::TreeEntry {
-                        path: format!("{directory}{dir}{}", entry.name().unwrap_or_default()),
-                        mode: entry.filemode() as u32,
-                        blob: entry.id().to_string(),
-                    });
-                }
-                git2::TreeWalkResult::Ok
-            })?;
+            walk_below(&self.repo, &root, directory, &mut entries)?;
         }
         // Single files (Dockerfiles outside the directories); duplicates go with `dedup`.
         for file in files {
@@ -229,7 +214,7 @@ impl GitRepository {
                 entries.push(crate::plan::content::TreeEntry {
                     path: file.to_string(),
                     mode: entry.filemode() as u32,
-                    blob: entry.id().to_string(),
+                    blob: blob_id(entry.id()),
                 });
             }
         }
@@ -501,6 +486,40 @@ impl History for GitRepository {
         let fetched = self.git_fetch(&args);
         fetched && self.shallow_boundary() != before
     }
+}
+
+/// An object id as the 20 bytes `{content}` hashes.
+fn blob_id(id: Oid) -> [u8; 20] {
+    let mut bytes = [0u8; 20];
+    let raw = id.as_bytes();
+    let length = raw.len().min(20);
+    bytes[..length].copy_from_slice(&raw[..length]);
+    bytes
+}
+
+/// Appends the files below `directory` (ending with `/`) of `root`; nothing if it is not there.
+fn walk_below(
+    repo: &Repository,
+    root: &git2::Tree,
+    directory: &str,
+    entries: &mut Vec<crate::plan::content::TreeEntry>,
+) -> Result<(), git2::Error> {
+    let Ok(entry) = root.get_path(Path::new(directory.trim_end_matches('/'))) else {
+        return Ok(());
+    };
+    let Ok(subtree) = repo.find_tree(entry.id()) else {
+        return Ok(());
+    };
+    subtree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(git2::ObjectType::Tree) {
+            entries.push(crate::plan::content::TreeEntry {
+                path: format!("{directory}{dir}{}", entry.name().unwrap_or_default()),
+                mode: entry.filemode() as u32,
+                blob: blob_id(entry.id()),
+            });
+        }
+        git2::TreeWalkResult::Ok
+    })
 }
 
 /// Parses `git diff --name-status -z --no-renames` output: `STATUS NUL PATH NUL` pairs.

@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 pub struct TreeEntry {
     pub path: String,
     pub mode: u32,
-    pub blob: String,
+    /// The object id's bytes (SHA-1).
+    pub blob: [u8; 20],
 }
 
 /// What else goes into a service's digest besides its files.
@@ -64,11 +65,21 @@ pub fn digests(config: &Config, tree: &[TreeEntry], inputs: &[BuildInputs]) -> V
                 files.insert(*position);
             }
             let mut hasher = Sha256::new();
+            // `tree` is sorted by path (and `files` holds indices into it), so the entries are
+            // hashed in path order without another sort.
+            let mut line = String::new();
             let mut sorted: Vec<&TreeEntry> = files.iter().map(|i| &tree[*i]).collect();
-            sorted.sort();
+            if !sorted.is_sorted() {
+                sorted.sort();
+            }
             for entry in sorted {
-                hasher
-                    .update(format!("{:o} {} {}\0", entry.mode, entry.blob, entry.path).as_bytes());
+                use std::fmt::Write as _;
+                line.clear();
+                let _ = write!(line, "{:o} ", entry.mode);
+                hasher.update(line.as_bytes());
+                hasher.update(entry.blob);
+                hasher.update(entry.path.as_bytes());
+                hasher.update([0]);
             }
             hasher.update(format!("target={}\0", input.target.unwrap_or_default()).as_bytes());
             let mut args = input.args.clone();
@@ -92,13 +103,19 @@ mod tests {
 
     const CONFIG: &str = "version: 1\nservices:\n  common: { paths: [libs/**] }\n  auth: { paths: [auth/**], depends-on: [common] }\n  web: { paths: [web/**] }\n";
 
+    fn blob_id(text: &str) -> [u8; 20] {
+        let mut id = [0u8; 20];
+        id[..text.len()].copy_from_slice(text.as_bytes());
+        id
+    }
+
     fn tree(blobs: &[(&str, &str)]) -> Vec<TreeEntry> {
         blobs
             .iter()
             .map(|(p, b)| TreeEntry {
                 path: p.to_string(),
                 mode: 0o100644,
-                blob: b.to_string(),
+                blob: blob_id(b),
             })
             .collect()
     }
@@ -138,7 +155,7 @@ mod tests {
         noisy.push(TreeEntry {
             path: "README.md".into(),
             mode: 0o100644,
-            blob: "x".into(),
+            blob: blob_id("x"),
         });
         assert_eq!(digests(&config, &noisy, &inputs), before);
 
