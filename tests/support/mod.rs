@@ -10,9 +10,16 @@
 //! Every child process is hermetic: inherited `GITHUB_*`, `SHIPGATE_*`, `RUNNER_*`, `ACTIONS_*`
 //! and `GIT_*` variables are removed, `HOME` points at a private directory, and commits have
 //! fixed authors and dates.
+//!
+//! Submodules hold the heavier harnesses a few test binaries share: [`act`] (the action under
+//! nektos/act), [`docker`] (a `docker` stand-in) and [`registry`] (a real `docker-registry`).
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
+
+pub mod act;
+pub mod docker;
+pub mod registry;
 
 use serde_json::Value;
 use std::cell::Cell;
@@ -82,6 +89,32 @@ fn run_git(home: &Path, dir: &Path, args: &[&str], date: Option<&str>) -> String
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Runs git in `dir` with a fixed identity and no global or system configuration, for tests
+/// that build a repository by hand; returns stdout as is, panics with stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let mut command = Command::new("git");
+    scrub(&mut command);
+    let output = command
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A git repository in a temporary directory, built step by step.
