@@ -240,21 +240,8 @@ mod tests {
             version: 1,
             context: PlanContext {
                 sha: "a".repeat(40),
-                git_ref: "refs/heads/main".into(),
-                event: "push".into(),
                 timestamp: 0,
-                branch: Some("main".into()),
-                pr: None,
-                default_branch: Some("main".into()),
-                is_default_branch: true,
-                repository: None,
-                repository_url: None,
-                repository_description: None,
-                license: None,
-                run_number: None,
-                run_url: None,
-                environment: None,
-                sha_note: None,
+                ..PlanContext::example()
             },
             services,
         }

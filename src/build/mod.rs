@@ -19,8 +19,62 @@ pub mod report;
 pub mod runner;
 pub mod workflow;
 
+use crate::plan::PlanContext;
 use serde::Serialize;
 use std::time::Duration;
+
+/// Whether to push, and when not, why (said in the summary). `flag` is `--push`/`--no-push`;
+/// without one, pull-request runs build but do not push (they show what would be pushed).
+pub fn push_decision(flag: Option<bool>, event: &str) -> (bool, String) {
+    match flag {
+        Some(false) => (false, "this run was told not to push (--push false)".into()),
+        Some(true) => (true, String::new()),
+        None if matches!(event, "pull_request" | "pull_request_target") => (
+            false,
+            "pull request runs do not push (pass --push to push anyway)".into(),
+        ),
+        None => (true, String::new()),
+    }
+}
+
+/// The ref a build workflow is dispatched on: the branch or tag being built.
+pub fn workflow_ref(context: &PlanContext) -> String {
+    if context.git_ref.starts_with("refs/heads/") || context.git_ref.starts_with("refs/tags/") {
+        return context.git_ref.clone();
+    }
+    context
+        .branch
+        .clone()
+        .or_else(|| context.default_branch.clone())
+        .map(|b| format!("refs/heads/{b}"))
+        .unwrap_or_else(|| context.git_ref.clone())
+}
+
+#[cfg(test)]
+mod decision_tests {
+    use super::*;
+
+    #[test]
+    fn pull_requests_do_not_push_unless_told() {
+        assert!(!push_decision(None, "pull_request").0);
+        assert!(!push_decision(None, "pull_request_target").0);
+        assert!(push_decision(Some(true), "pull_request").0);
+        assert!(push_decision(None, "push").0);
+        let (push, why) = push_decision(Some(false), "push");
+        assert!(!push && why.contains("--push false"));
+    }
+
+    #[test]
+    fn workflows_are_dispatched_on_the_built_branch_or_tag() {
+        let mut context = PlanContext::example();
+        assert_eq!(workflow_ref(&context), "refs/heads/main");
+        context.git_ref = "refs/tags/v1.2.3".into();
+        assert_eq!(workflow_ref(&context), "refs/tags/v1.2.3");
+        context.git_ref = "refs/pull/7/merge".into();
+        context.branch = Some("feature/x".into());
+        assert_eq!(workflow_ref(&context), "refs/heads/feature/x");
+    }
+}
 
 /// How one service's build ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

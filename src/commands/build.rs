@@ -61,7 +61,8 @@ pub fn run_builds(
         .fail_fast
         .or(defaults.and_then(|d| d.fail_fast))
         .unwrap_or(false);
-    let (push, no_push_reason) = push_decision(args, &plan.context.event);
+    let push_flag = if args.no_push { Some(false) } else { args.push };
+    let (push, no_push_reason) = crate::build::push_decision(push_flag, &plan.context.event);
     let metadata_dir = metadata_dir();
     let settings = jobs::Settings {
         push,
@@ -69,7 +70,7 @@ pub fn run_builds(
         provenance: non_empty(args.provenance.clone()),
         sbom: non_empty(args.sbom.clone()),
         metadata_dir: metadata_dir.clone(),
-        workflow_ref: workflow_ref(&plan),
+        workflow_ref: crate::build::workflow_ref(&plan.context),
     };
     let skip_existing = |name: &str| {
         let own = config
@@ -182,37 +183,6 @@ pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Co
     session.report_diagnostics(&changes.diagnostics);
     session.report_diagnostics(&notes);
     Ok((plan, Some(config)))
-}
-
-/// Whether to push, and when not, why (said in the summary).
-fn push_decision(args: &BuildArgs, event: &str) -> (bool, String) {
-    if args.no_push || args.push == Some(false) {
-        return (false, "this run was told not to push (--push false)".into());
-    }
-    if let Some(push) = args.push {
-        return (push, String::new());
-    }
-    if matches!(event, "pull_request" | "pull_request_target") {
-        return (
-            false,
-            "pull request runs do not push (pass --push to push anyway)".into(),
-        );
-    }
-    (true, String::new())
-}
-
-/// The ref a build workflow is dispatched on: the branch or tag being built.
-fn workflow_ref(plan: &Plan) -> String {
-    let context = &plan.context;
-    if context.git_ref.starts_with("refs/heads/") || context.git_ref.starts_with("refs/tags/") {
-        return context.git_ref.clone();
-    }
-    context
-        .branch
-        .clone()
-        .or_else(|| context.default_branch.clone())
-        .map(|b| format!("refs/heads/{b}"))
-        .unwrap_or_else(|| context.git_ref.clone())
 }
 
 /// A private directory for buildx metadata files, under `RUNNER_TEMP` in Actions.

@@ -2,7 +2,7 @@
 
 use super::{Session, detect};
 use crate::cli::{PlanArgs, non_empty};
-use crate::context::{Context, Event};
+use crate::context::Context;
 use crate::detect::ChangeSet;
 use crate::detect::git::GitRepository;
 use crate::detect::range::History;
@@ -45,13 +45,11 @@ fn planned_commit(
     changes: &ChangeSet,
     repo: &mut GitRepository,
 ) -> Result<String, Failure> {
-    let wanted = match &context.event {
-        Event::PullRequest(pr) => Some(pr.head_sha.clone()),
-        Event::Push(push) => Some(push.after.clone()),
-        Event::MergeGroup { head_sha, .. } => Some(head_sha.clone()),
-        _ => changes.range.head.clone().or_else(|| context.sha.clone()),
-    };
-    let wanted = wanted.unwrap_or_else(|| "HEAD".into());
+    let wanted = crate::plan::planned_revision(
+        &context.event,
+        changes.range.head.as_deref(),
+        context.sha.as_deref(),
+    );
     if let Some(sha) = repo.resolve(&wanted) {
         return Ok(sha);
     }

@@ -70,20 +70,15 @@ mod tests {
         PlanContext {
             sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
             git_ref: "refs/heads/dev".into(),
-            event: "push".into(),
             timestamp: 1_578_616_200,
             branch: Some("dev".into()),
-            pr: None,
             default_branch: Some("master".into()),
             is_default_branch: false,
             repository: Some("octocat/Hello-World".into()),
             repository_url: Some("https://github.com/octocat/Hello-World".into()),
             repository_description: Some("This your first repo!".into()),
             license: Some("MIT".into()),
-            run_number: None,
-            run_url: None,
-            environment: None,
-            sha_note: None,
+            ..PlanContext::example()
         }
     }
 

@@ -115,6 +115,42 @@ impl PlanContext {
     }
 }
 
+/// The commit a run builds: the pull request's head (not the merge commit), the pushed commit,
+/// the merge queue's head; otherwise the compared head, `GITHUB_SHA`, or `HEAD`.
+pub fn planned_revision(event: &Event, range_head: Option<&str>, sha: Option<&str>) -> String {
+    match event {
+        Event::PullRequest(pr) => pr.head_sha.clone(),
+        Event::Push(push) => push.after.clone(),
+        Event::MergeGroup { head_sha, .. } => head_sha.clone(),
+        _ => range_head.or(sha).unwrap_or("HEAD").to_string(),
+    }
+}
+
+#[cfg(test)]
+impl PlanContext {
+    /// A push to the default branch `main` at a fixed time, for tests to adjust.
+    pub(crate) fn example() -> Self {
+        PlanContext {
+            sha: "3370e228a1ce19322e91ac35af1ab07466440c37".into(),
+            git_ref: "refs/heads/main".into(),
+            event: "push".into(),
+            timestamp: 1_766_836_944,
+            branch: Some("main".into()),
+            pr: None,
+            default_branch: Some("main".into()),
+            is_default_branch: true,
+            repository: None,
+            repository_url: None,
+            repository_description: None,
+            license: None,
+            run_number: None,
+            run_url: None,
+            environment: None,
+            sha_note: None,
+        }
+    }
+}
+
 /// How one image is built.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildSpec {
@@ -516,23 +552,46 @@ services:
 
     fn context(is_default_branch: bool) -> PlanContext {
         PlanContext {
-            sha: "3370e228a1ce19322e91ac35af1ab07466440c37".into(),
-            git_ref: "refs/heads/main".into(),
-            event: "push".into(),
-            timestamp: 1_766_836_944,
-            branch: Some("main".into()),
-            pr: None,
-            default_branch: Some("main".into()),
             is_default_branch,
             repository: Some("acme/shop".into()),
             repository_url: Some("https://github.com/acme/shop".into()),
-            repository_description: None,
-            license: None,
             run_number: Some("7".into()),
-            run_url: None,
             environment: Some("prod".into()),
-            sha_note: None,
+            ..PlanContext::example()
         }
+    }
+
+    #[test]
+    fn the_planned_commit_is_the_pull_request_head_or_the_pushed_commit() {
+        use crate::context::{PullRequest, Push};
+        let pr = Event::PullRequest(PullRequest {
+            number: 1,
+            base_sha: "b".into(),
+            head_sha: "h".into(),
+            base_ref: "main".into(),
+            head_ref: "f".into(),
+            author: "o".into(),
+            title: String::new(),
+            changed_files: None,
+        });
+        assert_eq!(planned_revision(&pr, Some("x"), Some("merge")), "h");
+        let push = Event::Push(Push {
+            before: "a".into(),
+            after: "p".into(),
+            git_ref: "refs/heads/main".into(),
+            forced: false,
+            created: false,
+            deleted: false,
+        });
+        assert_eq!(planned_revision(&push, None, Some("p2")), "p");
+        let queue = Event::MergeGroup {
+            base_sha: "b".into(),
+            head_sha: "q".into(),
+        };
+        assert_eq!(planned_revision(&queue, None, None), "q");
+        assert_eq!(planned_revision(&Event::Local, Some("r"), Some("s")), "r");
+        assert_eq!(planned_revision(&Event::Schedule, None, Some("s")), "s");
+        assert_eq!(planned_revision(&Event::Local, None, None), "HEAD");
     }
 
     fn affected(names: &[&str]) -> Vec<Affected> {
@@ -734,21 +793,8 @@ mod preset_tests {
         .unwrap();
         let context = PlanContext {
             sha: "983315b4f53e5c5d4c8a4e9b0f0e3d3e1c2b1a09".into(),
-            git_ref: "refs/heads/main".into(),
-            event: "push".into(),
-            timestamp: 1_766_836_944,
-            branch: Some("main".into()),
-            pr: None,
-            default_branch: Some("main".into()),
-            is_default_branch: true,
-            repository: None,
-            repository_url: None,
-            repository_description: None,
-            license: None,
-            run_number: None,
-            run_url: None,
             environment: Some("prod".into()),
-            sha_note: None,
+            ..PlanContext::example()
         };
         let affected: Vec<Affected> = ["events", "auth"]
             .iter()
