@@ -78,8 +78,11 @@ pub enum Command {
         after_help = "Examples:\n  shipgate build --plan plan.json\n  shipgate build --services auth --dry-run\n  shipgate build --max-parallel 4 --fail-fast --skip-existing"
     )]
     Build(BuildArgs),
-    /// Deploy the planned images to Kubernetes (not yet available).
-    Deploy(LaterArgs),
+    /// Set the planned images on their workloads, watch every rollout, gate on health, roll back.
+    #[command(
+        after_help = "Examples:\n  shipgate deploy --plan plan.json --images images.json\n  shipgate deploy --plan plan.json --dry-run\n  shipgate deploy --plan plan.json --image auth=ghcr.io/acme/auth:1.4.2 --services auth\n  shipgate deploy --plan plan.json --kubeconfig \"$KUBECONFIG_B64\" --kube-context prod"
+    )]
+    Deploy(DeployArgs),
     /// Run the pipeline's stages in one step (available now: detect, branch-policy, plan, build).
     #[command(
         after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy"
@@ -203,12 +206,87 @@ pub struct BuildArgs {
     pub poll_interval: std::time::Duration,
 }
 
-/// Arguments of the stages later versions fill in; accepted so the action's environment never
-/// breaks parsing, and refused with a clear message.
-#[derive(Debug, Args, Clone, Default)]
-pub struct LaterArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
+#[derive(Debug, Args, Clone)]
+pub struct DeployArgs {
+    /// Plan inputs, used only when --plan is not given (the deploy then plans itself).
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// The plan to deploy: a file written by `shipgate plan --format json`, or the JSON itself.
+    /// Each service's primary tag (its first) is deployed.
+    #[arg(long = "plan", env = "SHIPGATE_PLAN", value_name = "FILE|JSON")]
+    pub plan_input: Option<String>,
+
+    /// The build's `images` output (file or JSON): a digest reported there wins over the tag.
+    #[arg(long, env = "SHIPGATE_IMAGES", value_name = "FILE|JSON")]
+    pub images: Option<String>,
+
+    /// Deploy exactly this image for one service (`auth=ghcr.io/acme/auth:1.4.2`); repeatable.
+    #[arg(long = "image", value_name = "SERVICE=IMAGE")]
+    pub image_overrides: Vec<String>,
+
+    /// The kubeconfig: a file path, the YAML itself, or its base64 (as stored in a secret).
+    /// Default: KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+    #[arg(
+        long,
+        env = "SHIPGATE_KUBECONFIG",
+        hide_env_values = true,
+        value_name = "PATH|YAML|BASE64"
+    )]
+    pub kubeconfig: Option<String>,
+
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, env = "SHIPGATE_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+
+    /// Decide everything (targets, containers, the exact patches, the gates) and change nothing.
+    #[arg(long, env = "SHIPGATE_DRY_RUN", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub dry_run: bool,
+
+    /// Skip the health gates (reported loudly in the summary).
+    #[arg(long, env = "SHIPGATE_SKIP_HEALTH", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub skip_health: bool,
+
+    /// Start the next wave even when a service of an earlier wave failed.
+    #[arg(long, env = "SHIPGATE_CONTINUE_ON_FAILURE", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub continue_on_failure: bool,
+
+    /// How long to wait for another run's deploy lock on a namespace.
+    #[arg(long, env = "SHIPGATE_LOCK_TIMEOUT", default_value = "10m", value_parser = crate::config::model::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+
+    /// Bounds the whole deploy (every wave, rollout and gate); 0 = no bound beyond each service's.
+    #[arg(long, env = "SHIPGATE_DEPLOY_TIMEOUT", default_value = "30m", value_parser = crate::config::model::parse_duration)]
+    pub deploy_timeout: std::time::Duration,
+
+    /// Record the deploy as a GitHub Deployment with statuses (needs `deployments: write`).
+    #[arg(long, env = "SHIPGATE_GITHUB_DEPLOYMENTS", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub github_deployments: bool,
+
+    /// The environment's URL, shown on the GitHub Deployment.
+    #[arg(long, env = "SHIPGATE_ENVIRONMENT_URL")]
+    pub environment_url: Option<String>,
+}
+
+impl BuildArgs {
+    /// Only the planning inputs set; the build settings at their defaults (for stages that
+    /// need a plan but build nothing).
+    pub fn for_plan_only() -> Self {
+        BuildArgs {
+            plan: PlanArgs::default(),
+            plan_input: None,
+            max_parallel: 2,
+            skip_existing: None,
+            fail_fast: None,
+            dry_run: false,
+            push: None,
+            no_push: false,
+            provenance: None,
+            sbom: None,
+            workflow_timeout: std::time::Duration::from_secs(3600),
+            poll_interval: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

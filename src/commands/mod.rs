@@ -4,6 +4,7 @@
 mod branch_policy;
 mod build;
 mod config;
+mod deploy;
 mod detect;
 mod plan;
 mod run;
@@ -121,7 +122,7 @@ pub fn execute(cli: Cli) -> u8 {
         Command::Config(command) => config::execute(&session, command),
         Command::Plan(args) => plan::execute(&session, &args),
         Command::Build(args) => build::execute(&session, &args),
-        Command::Deploy(_) => Err(not_yet("deploy")),
+        Command::Deploy(args) => deploy::execute(&session, &args),
     };
     match result {
         Ok(code) => code,

@@ -254,6 +254,13 @@ pub struct DeploySettings {
     #[serde(default)]
     pub verify_image: bool,
     pub on_failure: Option<OnFailure>,
+    /// Crash-loop restarts tolerated before the rollout is failed (default 0: the first
+    /// `CrashLoopBackOff` fails it).
+    pub fail_after_restarts: Option<u32>,
+    /// Set `imagePullPolicy: Always` on the changed containers when the tag is mutable, instead
+    /// of only warning that a node may run a stale cached image.
+    #[serde(default)]
+    pub enforce_pull_always: bool,
     pub health: Option<HealthSettings>,
 }
 

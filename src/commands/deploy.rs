@@ -1,0 +1,463 @@
+//! `shipgate deploy`: sets the plan's images on their workloads, watches every rollout, runs the
+//! health gates, rolls back what failed, and reports it (`result` output, job summary).
+
+use super::{Session, build};
+use crate::cli::{BuildArgs, DeployArgs, non_empty};
+use crate::config::Config;
+use crate::deploy::kubeconfig;
+use crate::deploy::result::{ServiceResult, result_json};
+use crate::deploy::run::{self, Options, Report};
+use crate::deploy::target::{self, DeployTarget};
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use crate::plan::Plan;
+use crate::runner::Summary;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TITLE: &str = "shipgate deploy";
+
+pub fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
+    let (plan, config) = load(session, args)?;
+    let mut summary = Summary::default();
+    let stage = run_deploy(session, &plan, &config, args, None, &mut summary)?;
+    session.publish(&stage.outputs, &summary)?;
+    session.print_result(&stage.terminal, &stage.json);
+    Ok(if stage.failed { 1 } else { 0 })
+}
+
+/// What the deploy stage produced, for `deploy` alone or as a stage of `run`.
+pub struct DeployStage {
+    /// `result`.
+    pub outputs: Vec<(String, String)>,
+    pub failed: bool,
+    pub terminal: String,
+    pub json: serde_json::Value,
+}
+
+fn load(session: &Session, args: &DeployArgs) -> Result<(Plan, Config), Failure> {
+    let build_args = BuildArgs {
+        plan: args.plan.clone(),
+        plan_input: args.plan_input.clone(),
+        ..crate::cli::BuildArgs::for_plan_only()
+    };
+    let (mut plan, config) = build::load_plan(session, &build_args)?;
+    let Some(config) = config else {
+        return Err(Failure::usage(
+            Diagnostic::error(
+                TITLE,
+                format!(
+                    "the deploy needs the config ({}) for each service's `deploy` settings",
+                    session.config_path().display()
+                ),
+            )
+            .with_help("run it in the repository, or point --config at the file"),
+        ));
+    };
+    // With a given plan, `services` narrows it (a manual redeploy of some services).
+    if non_empty(args.plan_input.clone()).is_some()
+        && let Some(selection) = non_empty(args.plan.detect.services.clone())
+        && selection.trim() != "all"
+    {
+        let wanted: Vec<&str> = selection
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        for name in &wanted {
+            if !plan.services.iter().any(|s| s.name == *name) {
+                return Err(Failure::usage(
+                    Diagnostic::error(
+                        TITLE,
+                        format!("`services` names `{name}`, which is not in the plan"),
+                    )
+                    .with_help(format!(
+                        "the plan has: {}",
+                        plan.services
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ));
+            }
+        }
+        plan.services.retain(|s| wanted.contains(&s.name.as_str()));
+    }
+    Ok((plan, config))
+}
+
+/// Reads a value given as JSON text or as the path of a file holding it.
+fn json_input(name: &str, value: &str) -> Result<serde_json::Value, Failure> {
+    let trimmed = value.trim();
+    let text = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        trimmed.to_string()
+    } else {
+        std::fs::read_to_string(trimmed).map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                TITLE,
+                format!("cannot read the {name} file `{trimmed}`: {e}"),
+            ))
+        })?
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(Diagnostic::error(
+            TITLE,
+            format!("the {name} value is not valid JSON: {e}"),
+        ))
+    })
+}
+
+/// Deploys the plan; adds the deploy section to `summary` and reports annotations.
+/// `images` (the build's output) comes from `run`; alone, from `--images`.
+pub fn run_deploy(
+    session: &Session,
+    plan: &Plan,
+    config: &Config,
+    args: &DeployArgs,
+    images: Option<serde_json::Value>,
+    summary: &mut Summary,
+) -> Result<DeployStage, Failure> {
+    // Secrets first: nothing may be printed before they are masked.
+    let kubeconfig_input = match non_empty(args.kubeconfig.clone()) {
+        Some(value) => {
+            let input = kubeconfig::decode(&value).map_err(|e| {
+                Failure::usage(Diagnostic::error(TITLE, e.to_string()).with_help(
+                    "give a file path, the kubeconfig YAML, or its base64 (`base64 -w0 ~/.kube/config`)",
+                ))
+            })?;
+            for secret in kubeconfig::secrets(&input.yaml) {
+                session.runner.mask(&secret);
+            }
+            if input.source == kubeconfig::Source::Inline {
+                session.runner.mask(value.trim());
+            }
+            Some(input)
+        }
+        None => None,
+    };
+    let images = match (images, non_empty(args.images.clone())) {
+        (Some(images), _) => images,
+        (None, Some(value)) => json_input("images", &value)?,
+        (None, None) => serde_json::json!({}),
+    };
+    let digests =
+        target::parse_images(&images).map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
+    let overrides = target::parse_overrides(&args.image_overrides)
+        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
+    let (targets, skipped) =
+        target::targets(config, plan, &digests, &overrides).map_err(Failure::Usage)?;
+    for target in &targets {
+        if let Some(gate) = &target.health {
+            for secret in gate.secret_values() {
+                session.runner.mask(&secret);
+            }
+        }
+    }
+    let skipped: Vec<ServiceResult> = skipped
+        .into_iter()
+        .map(|s| ServiceResult::skipped(&s.service, 0, s.reason))
+        .collect();
+    let context = session.context().ok();
+    let run_url = plan
+        .context
+        .run_url
+        .clone()
+        .or_else(|| context.as_ref().and_then(|c| c.run_url()));
+    let holder = run_url.clone().unwrap_or_else(local_holder);
+    let options = Options {
+        dry_run: args.dry_run,
+        skip_health: args.skip_health,
+        continue_on_failure: args.continue_on_failure,
+        lock_timeout: args.lock_timeout,
+        lock_poll: poll_interval(),
+        holder,
+        run_url: run_url.clone(),
+        deadline: Some(args.deploy_timeout).filter(|d| !d.is_zero()),
+        throttle: Duration::from_millis(throttle_ms()),
+        unschedulable_grace: Duration::from_secs(60),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("cannot start: {e}"))))?;
+    let context_name = non_empty(args.kube_context.clone());
+    let report = if targets.is_empty() {
+        Report {
+            services: skipped,
+            ..Report::default()
+        }
+    } else if args.dry_run && kubeconfig_input.is_none() && !cluster_configured() {
+        offline_dry_run(&targets, skipped)
+    } else {
+        let config = runtime
+            .block_on(kubeconfig::client_config(
+                kubeconfig_input.as_ref(),
+                context_name.as_deref(),
+            ))
+            .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?;
+        let cluster = {
+            let _guard = runtime.enter();
+            crate::deploy::cluster::Cluster::new(config)
+                .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?
+        };
+        crate::runner::write_stderr(&format!(
+            "deploy: cluster {}{}, {} service{}{}\n",
+            cluster.server,
+            context_name
+                .as_deref()
+                .map(|c| format!(" (context {c})"))
+                .unwrap_or_default(),
+            targets.len(),
+            if targets.len() == 1 { "" } else { "s" },
+            if args.dry_run { " (dry run)" } else { "" }
+        ));
+        let progress: run::Progress = Arc::new(|service: &str, line: &str| {
+            crate::runner::write_stderr(&format!("{service}: {line}\n"));
+        });
+        let registry = crate::registry::RegistryClient::from_env();
+        let github = github_deployments(session, args, plan, &targets, run_url.clone());
+        let started = match &github {
+            Some((client, request)) => match runtime.block_on(client.start(request)) {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    session.runner.diagnostic(&Diagnostic::warning(
+                        TITLE,
+                        format!("could not record a GitHub deployment: {error}"),
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        let report = runtime.block_on(run::deploy(
+            &cluster, &targets, skipped, &options, &registry, progress,
+        ));
+        if let (Some((client, _)), Some(handle)) = (&github, &started) {
+            use crate::github::deployments::DeploymentOutcome;
+            let outcome = if report.failed() {
+                DeploymentOutcome::Failure
+            } else {
+                DeploymentOutcome::Success
+            };
+            let text = report_line(&report, args.dry_run);
+            if let Err(error) = runtime.block_on(client.finish(handle, outcome, &text)) {
+                session.runner.diagnostic(&Diagnostic::warning(
+                    TITLE,
+                    format!("could not update the GitHub deployment: {error}"),
+                ));
+            }
+        }
+        report
+    };
+    annotate(session, &report);
+    crate::report::deploy::summary(&report, args.dry_run, summary);
+    let json = result_json(&report.services);
+    Ok(DeployStage {
+        outputs: vec![("result".into(), json.to_string())],
+        failed: report.failed(),
+        terminal: crate::report::deploy::terminal(&report, args.dry_run),
+        json,
+    })
+}
+
+fn report_line(report: &Report, dry_run: bool) -> String {
+    crate::report::deploy::headline(report, dry_run)
+}
+
+/// Annotations: every preflight problem, lock error and failed service as an error; warnings.
+fn annotate(session: &Session, report: &Report) {
+    for problem in &report.problems {
+        let mut diagnostic = Diagnostic::error(
+            format!("{TITLE}: {}", problem.service),
+            problem.message.clone(),
+        );
+        if let Some(help) = &problem.help {
+            diagnostic = diagnostic.with_help(help.clone());
+        }
+        session.runner.diagnostic(&diagnostic);
+    }
+    if let Some(error) = &report.lock_error {
+        session
+            .runner
+            .diagnostic(&Diagnostic::error(TITLE, error.clone()));
+    }
+    for notice in &report.notices {
+        if notice.starts_with("warning: ") {
+            session.runner.diagnostic(&Diagnostic::warning(
+                TITLE,
+                notice.trim_start_matches("warning: "),
+            ));
+        }
+    }
+    for result in &report.services {
+        for warning in &result.warnings {
+            session.runner.diagnostic(&Diagnostic::warning(
+                format!("{TITLE}: {}", result.service),
+                warning.clone(),
+            ));
+        }
+        if result.health_skipped && result.status != crate::deploy::result::Status::Skipped {
+            session.runner.diagnostic(&Diagnostic::warning(
+                format!("{TITLE}: {}", result.service),
+                "the health gate was skipped (skip-health)",
+            ));
+        }
+        if result.status.is_failure() {
+            let mut message = result.reason.clone().unwrap_or_else(|| "failed".into());
+            if let Some(rollback) = &result.rollback {
+                message.push_str(&format!(
+                    "; rollback {}: {}",
+                    if rollback.succeeded {
+                        "succeeded"
+                    } else {
+                        "FAILED"
+                    },
+                    rollback.message
+                ));
+            }
+            session.runner.diagnostic(&Diagnostic::error(
+                format!("{TITLE}: {}", result.service),
+                message,
+            ));
+        }
+    }
+}
+
+/// A dry run without any cluster: the targets and images, no patches (nothing to read).
+fn offline_dry_run(targets: &[DeployTarget], skipped: Vec<ServiceResult>) -> Report {
+    let mut services: Vec<ServiceResult> = targets
+        .iter()
+        .map(|t| {
+            let mut result = ServiceResult::skipped(
+                &t.service,
+                t.wave,
+                "dry run without a cluster: the workload was not read, so containers and the patch are not checked",
+            );
+            result.workload = Some(format!(
+                "{}/{}",
+                t.namespace.as_deref().unwrap_or("(context namespace)"),
+                t.workload()
+            ));
+            result.image_after = Some(t.image.clone());
+            result.health_skipped = t.health.is_some();
+            result
+        })
+        .collect();
+    services.extend(skipped);
+    Report {
+        services,
+        notices: vec![
+            "no cluster is configured (no `kubeconfig`, KUBECONFIG, ~/.kube/config or in-cluster account): this dry run shows what would be deployed where".into(),
+        ],
+        ..Report::default()
+    }
+}
+
+/// Whether kube-rs could find a cluster without the input.
+fn cluster_configured() -> bool {
+    if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) {
+        return true;
+    }
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return true;
+    }
+    std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .is_some_and(|home| home.join(".kube/config").is_file())
+}
+
+fn local_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}/pid-{}", std::process::id())
+}
+
+/// How often a busy lock is looked at (`SHIPGATE_LOCK_POLL`, hidden, for tests).
+fn poll_interval() -> Duration {
+    std::env::var("SHIPGATE_LOCK_POLL")
+        .ok()
+        .and_then(|v| crate::config::model::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(5))
+}
+
+fn throttle_ms() -> u64 {
+    std::env::var("SHIPGATE_PROGRESS_THROTTLE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+type GitHubDeployment = (
+    crate::github::deployments::DeploymentsClient,
+    crate::github::deployments::NewDeployment,
+);
+
+/// The GitHub Deployments client, when `github-deployments` is on and the run can use it.
+fn github_deployments(
+    session: &Session,
+    args: &DeployArgs,
+    plan: &Plan,
+    targets: &[DeployTarget],
+    run_url: Option<String>,
+) -> Option<GitHubDeployment> {
+    if !args.github_deployments || args.dry_run {
+        return None;
+    }
+    let warn = |message: &str| {
+        session
+            .runner
+            .diagnostic(&Diagnostic::warning(TITLE, message.to_string()));
+    };
+    let Some(token) = non_empty(args.plan.detect.github_token.clone()) else {
+        warn(
+            "github-deployments needs github-token (with `deployments: write`); no deployment recorded",
+        );
+        return None;
+    };
+    session.runner.mask(&token);
+    let context = session.context().ok()?;
+    let Some(repository) = context.repository.clone() else {
+        warn("github-deployments needs GITHUB_REPOSITORY; no deployment recorded");
+        return None;
+    };
+    let client = match crate::github::deployments::DeploymentsClient::new(
+        &context.api_url,
+        &token,
+        &repository,
+    ) {
+        Ok(client) => client,
+        Err(error) => {
+            warn(&format!("cannot record a GitHub deployment: {error}"));
+            return None;
+        }
+    };
+    let environment = non_empty(args.plan.environment.clone())
+        .or_else(|| plan.context.environment.clone())
+        .unwrap_or_else(|| "production".into());
+    let payload = serde_json::json!({
+        "services": targets.iter().map(|t| serde_json::json!({
+            "service": t.service, "image": t.image, "workload": t.workload(),
+        })).collect::<Vec<_>>(),
+    });
+    let request = crate::github::deployments::NewDeployment {
+        git_ref: plan.context.sha.clone(),
+        environment,
+        description: format!(
+            "shipgate: {}",
+            targets
+                .iter()
+                .map(|t| t.service.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        payload,
+        log_url: run_url,
+        environment_url: non_empty(args.environment_url.clone()),
+        production_environment: None,
+        transient_environment: None,
+    };
+    Some((client, request))
+}

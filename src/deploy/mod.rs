@@ -1,0 +1,15 @@
+//! Deploy: set the planned image on each workload, watch every rollout at once, fail fast on
+//! doomed pods, gate on health checks and roll back what failed.
+
+pub mod cluster;
+pub mod diagnostics;
+pub mod kubeconfig;
+pub mod lock;
+pub mod patch;
+pub mod preflight;
+pub mod pods;
+pub mod result;
+pub mod rollout;
+pub mod run;
+pub mod target;
+pub mod watch;

@@ -1,0 +1,219 @@
+//! Preflight: everything that can be known before touching anything. Every target is read, its
+//! containers chosen, its patch computed, the identity's right to patch checked, paused and
+//! OnDelete workloads refused, images optionally looked up in their registry. Any problem stops
+//! the deploy with nothing changed, and every problem is reported at once.
+
+use super::cluster::{Cluster, plural};
+use super::patch::{self, SetImage, Stamp};
+use super::target::{DeployTarget, kind_name};
+use crate::config::model::WorkloadKind;
+use serde_json::Value;
+
+/// A target that passed preflight: the workload as read (the rollback snapshot) and the change.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub namespace: String,
+    pub workload: Value,
+    pub set: SetImage,
+    /// Warnings worth an annotation (stale-image risk).
+    pub warnings: Vec<String>,
+}
+
+/// One reason a target cannot be deployed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub service: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+/// Checks one target against the cluster.
+pub async fn check(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    stamp: &Stamp,
+    registry: &crate::registry::RegistryClient,
+) -> Result<Ready, Vec<Problem>> {
+    let namespace = target
+        .namespace
+        .clone()
+        .unwrap_or_else(|| cluster.default_namespace.clone());
+    let problem = |message: String, help: Option<String>| Problem {
+        service: target.service.clone(),
+        message,
+        help,
+    };
+    let kind = kind_name(target.kind);
+    let workload = match cluster.get(target.kind, &namespace, &target.name).await {
+        Ok(Some(workload)) => workload,
+        Ok(None) => {
+            return Err(vec![problem(
+                format!(
+                    "{kind} `{}` does not exist in namespace `{namespace}`",
+                    target.name
+                ),
+                Some(format!(
+                    "check services.{}.deploy.name/namespace/kind, or create it first (`kubectl -n {namespace} get {}`)",
+                    target.service,
+                    plural(target.kind)
+                )),
+            )]);
+        }
+        Err(error) => {
+            return Err(vec![problem(
+                format!(
+                    "cannot read {kind} `{}` in namespace `{namespace}`: {error}",
+                    target.name
+                ),
+                None,
+            )]);
+        }
+    };
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let set = match patch::set_image(target, &workload, stamp) {
+        Ok(set) => Some(set),
+        Err(message) => {
+            problems.push(problem(
+                message,
+                Some(format!(
+                    "set services.{}.deploy.container to one of them, or `*` for all",
+                    target.service
+                )),
+            ));
+            None
+        }
+    };
+    match cluster
+        .can_i(&namespace, "patch", "apps", plural(target.kind))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => problems.push(problem(
+            format!(
+                "this identity may not `patch` {}.apps in namespace `{namespace}`",
+                plural(target.kind)
+            ),
+            Some(format!(
+                "grant a Role with verbs [get, list, watch, patch] on {}.apps (and [get, list, watch] on pods, replicasets, events; [create, get, update, delete] on leases.coordination.k8s.io) in `{namespace}`",
+                plural(target.kind)
+            )),
+        )),
+        Err(error) => problems.push(problem(
+            format!("cannot check RBAC (SelfSubjectAccessReview): {error}"),
+            None,
+        )),
+    }
+    if workload["spec"]["paused"].as_bool() == Some(true) {
+        problems.push(problem(
+            format!(
+                "{kind} `{}` is paused: a new image would not roll out",
+                target.name
+            ),
+            Some(format!(
+                "resume it first: kubectl -n {namespace} rollout resume {}/{}",
+                plural(target.kind),
+                target.name
+            )),
+        ));
+    }
+    if matches!(
+        target.kind,
+        WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+    ) && workload["spec"]["updateStrategy"]["type"].as_str() == Some("OnDelete")
+    {
+        problems.push(problem(
+            format!(
+                "{kind} `{}` uses the OnDelete update strategy: its pods are not replaced when the image changes",
+                target.name
+            ),
+            Some("use updateStrategy RollingUpdate, or replace its pods by hand".into()),
+        ));
+    }
+    if target.verify_image
+        && let Err(message) = verify_image(registry, &target.image).await
+    {
+        problems.push(problem(
+            message,
+            Some("build and push it first, or check the plan's tags".into()),
+        ));
+    }
+    if set.is_some() && target.mutable_tag && !target.enforce_pull_always {
+        for container in patch::select(target, &workload).unwrap_or_default() {
+            if patch::effective_pull_policy(&container) != "Always" {
+                warnings.push(format!(
+                    "{kind}/{} container `{}` deploys the mutable tag `{}` with imagePullPolicy {}: a node that already has that tag cached keeps running the old image. Deploy an immutable tag or digest, or set deploy.enforce-pull-always: true",
+                    target.name,
+                    container.name,
+                    target.image,
+                    patch::effective_pull_policy(&container)
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let Some(set) = set else {
+        return Err(problems);
+    };
+    Ok(Ready {
+        namespace,
+        workload,
+        set,
+        warnings,
+    })
+}
+
+/// Looks the image up in its registry: `image:tag`, or the digest when pinned.
+async fn verify_image(
+    registry: &crate::registry::RegistryClient,
+    image: &str,
+) -> Result<(), String> {
+    let (name, reference) = split_reference(image);
+    match registry.manifest_digest(&name, &reference).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(format!(
+            "the image `{image}` does not exist in its registry"
+        )),
+        Err(error) => Err(format!("cannot verify the image `{image}`: {error}")),
+    }
+}
+
+/// `host/repo:tag@digest` → (`host/repo`, the digest, else the tag, else `latest`).
+pub fn split_reference(image: &str) -> (String, String) {
+    let (named, digest) = match image.split_once('@') {
+        Some((named, digest)) => (named, Some(digest)),
+        None => (image, None),
+    };
+    let slash = named.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match named[slash..].split_once(':') {
+        Some((_, tag)) => (&named[..slash + named[slash..].find(':').unwrap_or(0)], tag),
+        None => (named, "latest"),
+    };
+    (
+        name.to_string(),
+        digest.map_or_else(|| tag.to_string(), str::to_string),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_like_docker() {
+        assert_eq!(
+            split_reference("localhost:5000/shop/auth:1.2"),
+            ("localhost:5000/shop/auth".into(), "1.2".into())
+        );
+        assert_eq!(
+            split_reference("localhost:5000/shop/auth"),
+            ("localhost:5000/shop/auth".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("ghcr.io/a/b:1@sha256:abc"),
+            ("ghcr.io/a/b".into(), "sha256:abc".into())
+        );
+    }
+}

@@ -1,0 +1,729 @@
+//! The deploy as a whole: lock, preflight, then wave by wave every service at once — patch,
+//! watch, diagnose, health gate, roll back — and the rollbacks `rollback-all` asks for.
+
+use super::cluster::Cluster;
+use super::diagnostics::{self, ContainerLogs, Diagnosis, Verdict};
+use super::patch::Stamp;
+use super::pods::PodPolicy;
+use super::preflight::{self, Problem, Ready};
+use super::result::{Rollback, ServiceResult, Status, Timeline};
+use super::target::{DeployTarget, waves};
+use super::watch::{self, Outcome, Seen};
+use crate::config::model::OnFailure;
+use futures::future::join_all;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Extra time beyond a workload's progress deadline before shipgate gives up on its own.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+/// kubectl's default `progressDeadlineSeconds`, used for workloads without one.
+pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+/// Log lines kept per failed service.
+pub const LOG_LINES: usize = 25;
+
+/// Receives progress lines: `(service, text)`.
+pub type Progress = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+pub struct Options {
+    pub dry_run: bool,
+    pub skip_health: bool,
+    pub continue_on_failure: bool,
+    pub lock_timeout: Duration,
+    pub lock_poll: Duration,
+    /// Who holds the lock: the run URL, or host and pid locally.
+    pub holder: String,
+    pub run_url: Option<String>,
+    /// Bounds the whole deploy; `None`: only each service's timeout.
+    pub deadline: Option<Duration>,
+    /// The least time between two progress lines of one service.
+    pub throttle: Duration,
+    pub unschedulable_grace: Duration,
+}
+
+/// Everything the deploy found and did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub server_version: Option<String>,
+    pub server: String,
+    pub namespaces: Vec<String>,
+    /// Preflight problems: when not empty, nothing was changed.
+    pub problems: Vec<Problem>,
+    /// The lock could not be taken: nothing was changed.
+    pub lock_error: Option<String>,
+    pub notices: Vec<String>,
+    pub services: Vec<ServiceResult>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Whether anything failed that makes the step fail.
+    pub fn failed(&self) -> bool {
+        !self.problems.is_empty()
+            || self.lock_error.is_some()
+            || self.services.iter().any(|s| s.status.is_failure())
+    }
+}
+
+/// Runs the deploy of `targets`; `skipped` are planned services without `deploy` settings.
+pub async fn deploy(
+    cluster: &Cluster,
+    targets: &[DeployTarget],
+    skipped: Vec<ServiceResult>,
+    options: &Options,
+    registry: &crate::registry::RegistryClient,
+    progress: Progress,
+) -> Report {
+    let started = Instant::now();
+    let mut report = Report {
+        server: cluster.server.clone(),
+        ..Report::default()
+    };
+    match cluster.version().await {
+        Ok(version) => report.server_version = Some(version),
+        Err(error) => {
+            report.problems.push(Problem {
+                service: "cluster".into(),
+                message: format!("the Kubernetes API at {} does not answer: {error}", cluster.server),
+                help: Some("check the kubeconfig's server address, the network path from the runner, and the credentials".into()),
+            });
+            report.services = skipped;
+            report.elapsed = started.elapsed();
+            return report;
+        }
+    }
+    let mut namespaces: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            t.namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace.clone())
+        })
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    report.namespaces = namespaces.clone();
+
+    let lock = if options.dry_run || targets.is_empty() {
+        None
+    } else {
+        let notices = std::sync::Mutex::new(Vec::new());
+        let taken = super::lock::acquire(
+            cluster,
+            &namespaces,
+            &options.holder,
+            options.lock_timeout,
+            options.lock_poll,
+            |line| {
+                progress("lock", line);
+                if let Ok(mut n) = notices.lock() {
+                    n.push(line.to_string());
+                }
+            },
+        )
+        .await;
+        report
+            .notices
+            .extend(notices.into_inner().unwrap_or_default());
+        match taken {
+            Ok(lock) => Some(lock),
+            Err(error) => {
+                report.lock_error = Some(error.to_string());
+                report.services = skipped;
+                report.elapsed = started.elapsed();
+                return report;
+            }
+        }
+    };
+
+    let stamp = Stamp {
+        run_url: options.run_url.clone(),
+        now: k8s_openapi::jiff::Timestamp::now().to_string(),
+    };
+    let checks = join_all(
+        targets
+            .iter()
+            .map(|t| preflight::check(cluster, t, &stamp, registry)),
+    )
+    .await;
+    let mut ready = Vec::new();
+    for check in checks {
+        match check {
+            Ok(r) => ready.push(r),
+            Err(problems) => report.problems.extend(problems),
+        }
+    }
+    if !report.problems.is_empty() {
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        report.services = skipped;
+        report.elapsed = started.elapsed();
+        return report;
+    }
+
+    let mut results: Vec<Option<ServiceResult>> = vec![None; targets.len()];
+    let mut stop = false;
+    let work = async {
+        for (wave, members) in waves(targets) {
+            if stop {
+                for &index in &members {
+                    results[index] = Some(ServiceResult::skipped(
+                        &targets[index].service,
+                        wave,
+                        "an earlier wave failed",
+                    ));
+                }
+                continue;
+            }
+            let outcomes = join_all(members.iter().map(|&index| {
+                deploy_one(
+                    cluster,
+                    &targets[index],
+                    &ready[index],
+                    options,
+                    started,
+                    progress.clone(),
+                )
+            }))
+            .await;
+            for (&index, outcome) in members.iter().zip(outcomes) {
+                results[index] = Some(outcome);
+            }
+            let failed: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&i| results[i].as_ref().is_some_and(|r| r.status.is_failure()))
+                .collect();
+            if failed
+                .iter()
+                .any(|&i| targets[i].on_failure == OnFailure::RollbackAll)
+            {
+                roll_back_all(
+                    cluster,
+                    targets,
+                    &ready,
+                    &mut results,
+                    started,
+                    progress.clone(),
+                )
+                .await;
+            }
+            if !failed.is_empty() && !options.continue_on_failure {
+                stop = true;
+            }
+        }
+    };
+    let timed_out = match options.deadline {
+        Some(deadline) if !deadline.is_zero() => {
+            tokio::time::timeout(deadline, work).await.is_err()
+        }
+        _ => {
+            work.await;
+            false
+        }
+    };
+    if timed_out {
+        report.notices.push(format!(
+            "the deploy timeout ({}s) elapsed; unfinished services are reported as failed",
+            options.deadline.unwrap_or_default().as_secs()
+        ));
+    }
+    for (index, result) in results.iter_mut().enumerate() {
+        if result.is_none() {
+            let mut failed =
+                ServiceResult::new(&targets[index].service, targets[index].wave, Status::Failed);
+            failed.reason = Some("the global deploy timeout elapsed before it finished".into());
+            *result = Some(failed);
+        }
+    }
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    report.services = results.into_iter().flatten().chain(skipped).collect();
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn images(ready: &Ready) -> (Option<String>, Option<String>) {
+    let before = ready.set.changes.first().map(|c| c.from.clone());
+    let after = ready.set.changes.first().map(|c| c.to.clone());
+    (before, after)
+}
+
+/// One service: patch, watch, diagnose or gate, roll back.
+async fn deploy_one(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    ready: &Ready,
+    options: &Options,
+    run_started: Instant,
+    progress: Progress,
+) -> ServiceResult {
+    let service = target.service.as_str();
+    let mut result = ServiceResult::new(service, target.wave, Status::Succeeded);
+    result.workload = Some(format!("{}/{}", ready.namespace, target.workload()));
+    (result.image_before, result.image_after) = images(ready);
+    result.changes = ready.set.changes.clone();
+    result.patch = ready.set.patch.clone();
+    result.warnings = ready.warnings.clone();
+    if options.dry_run {
+        result.status = Status::Skipped;
+        result.reason = Some(if ready.set.patch.is_none() {
+            "dry run: the image is already set; nothing would be sent".into()
+        } else {
+            "dry run: the patch shown would be sent".into()
+        });
+        result.health_skipped = target.health.is_some();
+        return result;
+    }
+    let say = |text: &str| progress(service, text);
+    let deploy_started = k8s_openapi::jiff::Timestamp::now();
+    let rollout_start = run_started.elapsed();
+    let mut changed = false;
+    if let Some(patch) = &ready.set.patch {
+        match cluster
+            .patch_strategic(target.kind, &ready.namespace, &target.name, patch)
+            .await
+        {
+            Ok(_) => {
+                changed = true;
+                if ready.set.unchanged {
+                    say("image unchanged; restarting its pods (restart-if-unchanged)");
+                } else {
+                    say(&format!("set image {}", target.image));
+                }
+            }
+            Err(error) => {
+                result.status = Status::Failed;
+                result.reason = Some(format!("the cluster refused the patch: {error}"));
+                return result;
+            }
+        }
+    } else {
+        say("image already set: verifying the rollout");
+    }
+    let timeout = target.timeout.unwrap_or_else(|| {
+        progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN
+    });
+    let settings = watch::Settings {
+        timeout,
+        policy: PodPolicy {
+            fail_after_restarts: target.fail_after_restarts,
+            unschedulable_grace: options.unschedulable_grace,
+        },
+        throttle: options.throttle,
+    };
+    let selector = super::cluster::selector_string(&ready.workload);
+    let (outcome, seen) = watch::watch(
+        cluster,
+        target.kind,
+        &ready.namespace,
+        &target.name,
+        selector.as_deref(),
+        &settings,
+        |line| say(line),
+    )
+    .await;
+    let rollout_end = run_started.elapsed();
+    result.timeline.rollout = Some((rollout_start, rollout_end));
+    result.rollout = Some(rollout_end.saturating_sub(rollout_start));
+    result.revision = seen
+        .workload
+        .as_ref()
+        .and_then(|w| w["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str())
+        .map(str::to_string);
+    result.warnings.extend(seen.warnings.iter().cloned());
+    match &outcome {
+        Outcome::Complete { message } => {
+            say(message);
+            result.rollout_message = Some(message.clone());
+        }
+        Outcome::Failed { message, .. } | Outcome::TimedOut { message, .. } => {
+            result.rollout_message = Some(message.clone());
+            say(&format!("rollout failed: {}", failure_reason(&outcome)));
+            result.status = Status::Failed;
+            result.reason = Some(failure_reason(&outcome));
+            result.diagnosis = Some(
+                diagnose(
+                    cluster,
+                    target,
+                    &ready.namespace,
+                    &outcome,
+                    &seen,
+                    deploy_started,
+                )
+                .await,
+            );
+            if changed && target.on_failure != OnFailure::None {
+                let rollback = roll_back(
+                    cluster,
+                    target,
+                    ready,
+                    run_started,
+                    &mut result.timeline,
+                    &say,
+                )
+                .await;
+                if rollback.succeeded {
+                    result.status = Status::RolledBack;
+                }
+                result.rollback = Some(rollback);
+            }
+            return result;
+        }
+    }
+    if !changed {
+        result.status = Status::Unchanged;
+    }
+    match (&target.health, options.skip_health) {
+        (Some(_), true) => {
+            result.health_skipped = true;
+            say("health gate SKIPPED (skip-health)");
+        }
+        (Some(gate), false) => {
+            let health_start = run_started.elapsed();
+            say(&format!("health gate: {} {}", gate.method, gate.url));
+            let report = match crate::health::client() {
+                Ok(client) => {
+                    crate::health::run_gate(&client, gate, |attempt| {
+                        say(&format!(
+                            "health attempt {}: {}",
+                            attempt.number,
+                            attempt.outcome.describe()
+                        ));
+                    })
+                    .await
+                }
+                Err(error) => {
+                    result.status = Status::Failed;
+                    result.reason = Some(format!("cannot start the health check client: {error}"));
+                    return result;
+                }
+            };
+            result.timeline.health = Some((health_start, run_started.elapsed()));
+            let passed = report.passed;
+            let critical = report.critical;
+            say(&format!("health gate {}", report.summary()));
+            let summary = report.summary();
+            result.health = Some(report);
+            if !passed {
+                if critical {
+                    result.status = Status::Failed;
+                    result.reason = Some(format!("health gate {summary}"));
+                    if changed && target.on_failure != OnFailure::None {
+                        let rollback = roll_back(
+                            cluster,
+                            target,
+                            ready,
+                            run_started,
+                            &mut result.timeline,
+                            &say,
+                        )
+                        .await;
+                        if rollback.succeeded {
+                            result.status = Status::RolledBack;
+                        }
+                        result.rollback = Some(rollback);
+                    }
+                } else {
+                    result.warnings.push(format!(
+                        "non-critical health gate {summary}; not rolled back"
+                    ));
+                }
+            }
+        }
+        (None, _) => {}
+    }
+    result
+}
+
+fn failure_reason(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Complete { .. } => String::new(),
+        Outcome::Failed {
+            reason, message, ..
+        } => format!("{reason}: {message}"),
+        Outcome::TimedOut { after, message } => {
+            format!("timed out after {}s: {message}", after.as_secs())
+        }
+    }
+}
+
+fn progress_deadline(workload: &Value) -> Option<Duration> {
+    workload["spec"]["progressDeadlineSeconds"]
+        .as_u64()
+        .map(Duration::from_secs)
+}
+
+/// Restores the snapshot taken in preflight, guarded so a spec someone else changed since is
+/// left alone, then watches the rollback to completion.
+async fn roll_back(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    ready: &Ready,
+    run_started: Instant,
+    timeline: &mut Timeline,
+    say: &impl Fn(&str),
+) -> Rollback {
+    let start = run_started.elapsed();
+    let template = ready.workload["spec"]["template"].clone();
+    let before = ready
+        .set
+        .changes
+        .first()
+        .map(|c| c.from.clone())
+        .unwrap_or_default();
+    say(&format!("rolling back to {before}"));
+    let mut attempts = 0;
+    let sent = loop {
+        attempts += 1;
+        let current = match cluster
+            .get(target.kind, &ready.namespace, &target.name)
+            .await
+        {
+            Ok(Some(current)) => current,
+            Ok(None) => {
+                break Err(format!("{} no longer exists", target.workload()));
+            }
+            Err(error) => break Err(format!("cannot read {}: {error}", target.workload())),
+        };
+        if current["spec"]["template"] == template {
+            break Ok(());
+        }
+        let ours = ready.workload["metadata"]["generation"]
+            .as_i64()
+            .unwrap_or(0)
+            + 1;
+        let generation = current["metadata"]["generation"].as_i64().unwrap_or(0);
+        if generation != ours {
+            break Err(format!(
+                "{} was changed by someone else during the deploy (generation {generation}, ours {ours}); not rolling back over their change",
+                target.workload()
+            ));
+        }
+        let resource_version = current["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
+        let patch = super::patch::rollback(&template, generation, resource_version);
+        match cluster
+            .patch_json(target.kind, &ready.namespace, &target.name, &patch)
+            .await
+        {
+            Ok(_) => break Ok(()),
+            Err(error) if (error.is_conflict() || error.code == Some(422)) && attempts < 4 => {
+                continue;
+            }
+            Err(error) => break Err(format!("the cluster refused the rollback patch: {error}")),
+        }
+    };
+    if let Err(message) = sent {
+        timeline.rollback = Some((start, run_started.elapsed()));
+        say(&format!("rollback FAILED: {message}"));
+        return Rollback {
+            succeeded: false,
+            message,
+        };
+    }
+    let timeout =
+        progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN;
+    let selector = super::cluster::selector_string(&ready.workload);
+    let settings = watch::Settings {
+        timeout,
+        policy: PodPolicy {
+            fail_after_restarts: u32::MAX,
+            unschedulable_grace: timeout,
+        },
+        throttle: Duration::from_secs(1),
+    };
+    let (outcome, _) = watch::watch(
+        cluster,
+        target.kind,
+        &ready.namespace,
+        &target.name,
+        selector.as_deref(),
+        &settings,
+        |line| say(&format!("rollback: {line}")),
+    )
+    .await;
+    timeline.rollback = Some((start, run_started.elapsed()));
+    let took = run_started.elapsed().saturating_sub(start).as_secs_f64();
+    match outcome {
+        Outcome::Complete { .. } => {
+            say(&format!("rolled back to {before} ({took:.1}s)"));
+            Rollback {
+                succeeded: true,
+                message: format!("restored {before}; rollout complete in {took:.1}s"),
+            }
+        }
+        other => {
+            let reason = failure_reason(&other);
+            say(&format!("rollback did not complete: {reason}"));
+            Rollback {
+                succeeded: false,
+                message: format!("restored {before}, but its rollout did not complete: {reason}"),
+            }
+        }
+    }
+}
+
+/// `rollback-all`: every service this run changed and has not rolled back yet.
+async fn roll_back_all(
+    cluster: &Cluster,
+    targets: &[DeployTarget],
+    ready: &[Ready],
+    results: &mut [Option<ServiceResult>],
+    run_started: Instant,
+    progress: Progress,
+) {
+    let pending: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let r = r.as_ref()?;
+            let changed = ready[i].set.patch.is_some();
+            (changed
+                && r.rollback.is_none()
+                && matches!(r.status, Status::Succeeded | Status::Failed))
+            .then_some(i)
+        })
+        .collect();
+    let rollbacks = join_all(pending.iter().map(|&i| {
+        let progress = progress.clone();
+        async move {
+            let mut timeline = Timeline::default();
+            let say = |text: &str| progress(&targets[i].service, text);
+            let rollback = roll_back(
+                cluster,
+                &targets[i],
+                &ready[i],
+                run_started,
+                &mut timeline,
+                &say,
+            )
+            .await;
+            (rollback, timeline)
+        }
+    }))
+    .await;
+    for (&i, (rollback, timeline)) in pending.iter().zip(rollbacks) {
+        if let Some(result) = results[i].as_mut() {
+            if rollback.succeeded {
+                result.status = Status::RolledBack;
+                if result.reason.is_none() {
+                    result.reason = Some(
+                        "rolled back with the rest of the deploy (on-failure: rollback-all)".into(),
+                    );
+                }
+            } else {
+                result.status = Status::Failed;
+            }
+            result.timeline.rollback = timeline.rollback;
+            result.rollback = Some(rollback);
+        }
+    }
+}
+
+/// Gathers what explains a failed rollout: replica counts, pod problems, events, logs.
+async fn diagnose(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    namespace: &str,
+    outcome: &Outcome,
+    seen: &Seen,
+    since: k8s_openapi::jiff::Timestamp,
+) -> Diagnosis {
+    let problems = match outcome {
+        Outcome::Failed { problems, .. } => problems.clone(),
+        _ => Vec::new(),
+    };
+    let verdict = match outcome {
+        Outcome::TimedOut { after, .. } => Verdict::TimedOut { deadline: *after },
+        _ => Verdict::Failed,
+    };
+    let final_status = seen
+        .workload
+        .as_ref()
+        .and_then(|w| watch::typed(target.kind, w))
+        .map(|w| w.replica_summary())
+        .unwrap_or_default();
+    let mut events = Vec::new();
+    let mut objects = vec![(
+        super::target::kind_name(target.kind).to_string(),
+        target.name.clone(),
+    )];
+    if let Some(rs) = &seen.new_replica_set {
+        objects.push(("ReplicaSet".into(), rs.clone()));
+    }
+    let mut pods: Vec<String> = problems.iter().map(|p| p.pod.clone()).collect();
+    if pods.is_empty() {
+        pods.extend(
+            seen.new_pods
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .take(1),
+        );
+    }
+    pods.dedup();
+    for pod in pods.iter().take(3) {
+        objects.push(("Pod".into(), pod.clone()));
+    }
+    for (kind, name) in &objects {
+        if let Ok(found) = cluster.events_for(namespace, kind, name).await {
+            events.extend(found);
+        }
+    }
+    let (event_lines, suppressed) = diagnostics::relevant_events(&events, since);
+    let mut pod_problems = diagnostics::dedupe_problems(&problems);
+    if problems.is_empty() {
+        for pod in &seen.new_pods {
+            if let Some(explanation) = super::pods::readiness_explanation(pod, &events) {
+                pod_problems.push(explanation);
+            }
+        }
+        pod_problems.dedup();
+    }
+    let log_target = diagnostics::log_target(&problems).or_else(|| {
+        let pod = seen.new_pods.first()?;
+        let name = pod.metadata.name.clone()?;
+        let container = pod.spec.as_ref()?.containers.first()?.name.clone();
+        Some((name, container, false))
+    });
+    let logs = match log_target {
+        Some((pod, container, previous)) => {
+            match cluster
+                .logs(namespace, &pod, &container, previous, LOG_LINES as i64)
+                .await
+            {
+                Ok(text) => Some(ContainerLogs {
+                    pod,
+                    container,
+                    previous,
+                    lines: diagnostics::tail(&text, LOG_LINES),
+                }),
+                Err(_) if previous => cluster
+                    .logs(namespace, &pod, &container, false, LOG_LINES as i64)
+                    .await
+                    .ok()
+                    .map(|text| ContainerLogs {
+                        pod,
+                        container,
+                        previous: false,
+                        lines: diagnostics::tail(&text, LOG_LINES),
+                    }),
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    Diagnosis {
+        verdict,
+        workload: target.workload(),
+        new_replica_set: seen.new_replica_set.clone(),
+        final_status,
+        pod_problems,
+        events: event_lines,
+        suppressed_events: suppressed,
+        logs,
+    }
+}

@@ -1,0 +1,3 @@
+//! The GitHub REST API beyond change detection.
+
+pub mod deployments;

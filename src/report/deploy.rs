@@ -1,0 +1,470 @@
+//! How the deploy reads: the job summary (one table, a timeline, a diagnosis per failed
+//! service), Krane-style diagnosis text, and the terminal lines.
+
+use crate::build::report::duration;
+use crate::deploy::diagnostics::{Diagnosis, Verdict};
+use crate::deploy::result::{ServiceResult, Status};
+use crate::deploy::run::Report;
+use crate::runner::summary::{Summary, code_span, escape_markdown};
+use std::fmt::Write as _;
+
+fn icon(status: Status) -> &'static str {
+    match status {
+        Status::Succeeded => "✅",
+        Status::Unchanged => "✅",
+        Status::Failed => "❌",
+        Status::RolledBack => "↩️",
+        Status::Skipped => "➖",
+    }
+}
+
+/// The last path component and tag of an image, to keep the table narrow; digests shortened.
+fn short_image(image: &str) -> String {
+    let (named, digest) = match image.split_once('@') {
+        Some((named, digest)) => (named, Some(digest)),
+        None => (image, None),
+    };
+    let last = named.rsplit('/').next().unwrap_or(named);
+    match digest {
+        Some(digest) => {
+            let hex = digest.trim_start_matches("sha256:");
+            format!("{last}@{}", &hex[..hex.len().min(12)])
+        }
+        None => last.to_string(),
+    }
+}
+
+fn image_cell(result: &ServiceResult) -> String {
+    match (&result.image_before, &result.image_after) {
+        (Some(before), Some(after)) if before == after => code_span(&short_image(after)),
+        (Some(before), Some(after)) => format!(
+            "{} → {}",
+            code_span(&short_image(before)),
+            code_span(&short_image(after))
+        ),
+        (None, Some(after)) => code_span(&short_image(after)),
+        _ => "—".into(),
+    }
+}
+
+fn health_cell(result: &ServiceResult) -> String {
+    if result.health_skipped {
+        return "⚠️ skipped".into();
+    }
+    match &result.health {
+        Some(report) if report.passed => format!("✅ {}", escape_markdown(&report.summary())),
+        Some(report) if !report.critical => {
+            format!("⚠️ {} (not critical)", escape_markdown(&report.summary()))
+        }
+        Some(report) => format!("❌ {}", escape_markdown(&report.summary())),
+        None => "—".into(),
+    }
+}
+
+fn result_cell(result: &ServiceResult) -> String {
+    let mut text = format!("{} {}", icon(result.status), result.status.as_str());
+    if let Some(rollback) = &result.rollback
+        && !rollback.succeeded
+    {
+        text.push_str(" (rollback failed)");
+    }
+    text
+}
+
+/// Headline of the deploy section.
+pub fn headline(report: &Report, dry_run: bool) -> String {
+    if !report.problems.is_empty() {
+        return format!(
+            "❌ preflight found {} problem{}: nothing was changed",
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(error) = &report.lock_error {
+        return format!("❌ {}: nothing was changed", error);
+    }
+    let deployed: Vec<&ServiceResult> = report
+        .services
+        .iter()
+        .filter(|s| s.status != Status::Skipped)
+        .collect();
+    let failed = report
+        .services
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .count();
+    if dry_run {
+        return format!(
+            "dry run: {} service{} checked, nothing was changed",
+            report.services.len(),
+            if report.services.len() == 1 { "" } else { "s" }
+        );
+    }
+    if failed > 0 {
+        let rolled = report
+            .services
+            .iter()
+            .filter(|s| s.status == Status::RolledBack)
+            .count();
+        return format!(
+            "❌ {failed} of {} service{} failed ({rolled} rolled back) in {}",
+            deployed.len(),
+            if deployed.len() == 1 { "" } else { "s" },
+            duration(report.elapsed)
+        );
+    }
+    format!(
+        "✅ {} service{} deployed in {}",
+        deployed.len(),
+        if deployed.len() == 1 { "" } else { "s" },
+        duration(report.elapsed)
+    )
+}
+
+/// The deploy section of the job summary.
+pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
+    let mut text = format!(
+        "### 🚀 Deploy: {}\n\n",
+        escape_markdown(&headline(report, dry_run))
+    );
+    if let Some(version) = &report.server_version {
+        let _ = write!(
+            text,
+            "Cluster {} (Kubernetes {}), namespace{} {}\n\n",
+            code_span(&report.server),
+            escape_markdown(version),
+            if report.namespaces.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            report
+                .namespaces
+                .iter()
+                .map(|n| code_span(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !report.problems.is_empty() {
+        text.push_str("| Service | Problem |\n|---|---|\n");
+        for problem in &report.problems {
+            let mut message = escape_markdown(&problem.message);
+            if let Some(help) = &problem.help {
+                let _ = write!(message, "<br>💡 {}", escape_markdown(help));
+            }
+            let _ = writeln!(
+                text,
+                "| {} | {message} |",
+                escape_markdown(&problem.service)
+            );
+        }
+        summary.push(text);
+        return;
+    }
+    for notice in &report.notices {
+        let _ = writeln!(text, "> {}\n", escape_markdown(notice));
+    }
+    if !report.services.is_empty() {
+        text.push_str("| Service | Workload | Image | Rollout | Health | Result |\n|---|---|---|---|---|---|\n");
+        for result in &report.services {
+            let workload = result
+                .workload
+                .as_deref()
+                .map(code_span)
+                .unwrap_or_else(|| "—".into());
+            let rollout = result.rollout.map(duration).unwrap_or_else(|| "—".into());
+            let mut outcome = result_cell(result);
+            if let Some(reason) = &result.reason
+                && result.status != Status::Succeeded
+            {
+                let _ = write!(outcome, "<br>{}", escape_markdown(&truncate(reason, 160)));
+            }
+            let _ = writeln!(
+                text,
+                "| {} | {workload} | {} | {rollout} | {} | {outcome} |",
+                escape_markdown(&result.service),
+                image_cell(result),
+                health_cell(result),
+            );
+        }
+    }
+    summary.push(text);
+    if let Some(gantt) = timeline(report) {
+        summary.push(gantt);
+    }
+    for result in &report.services {
+        if let Some(diagnosis) = &result.diagnosis {
+            let mut body = format!("```text\n{}", diagnosis_text(diagnosis));
+            if let Some(rollback) = &result.rollback {
+                let _ = writeln!(
+                    body,
+                    "Rollback: {} {}",
+                    if rollback.succeeded {
+                        "succeeded:"
+                    } else {
+                        "FAILED:"
+                    },
+                    rollback.message
+                );
+            }
+            body.push_str("```");
+            summary.details(
+                format!(
+                    "{} {}: {}",
+                    icon(result.status),
+                    escape_markdown(&result.service),
+                    escape_markdown(&truncate(result.reason.as_deref().unwrap_or("failed"), 120))
+                ),
+                body,
+            );
+        } else if let Some(health) = &result.health
+            && !health.passed
+        {
+            let mut body =
+                String::from("| # | At | Latency | Outcome | Body |\n|---|---|---|---|---|\n");
+            for attempt in &health.attempts {
+                let _ = writeln!(
+                    body,
+                    "| {} | {} | {} | {} | {} |",
+                    attempt.number,
+                    duration(attempt.at),
+                    format_ms(attempt.latency),
+                    escape_markdown(&attempt.outcome.describe()),
+                    code_span(&truncate(&attempt.body_excerpt, 80))
+                );
+            }
+            if let Some(rollback) = &result.rollback {
+                let _ = write!(
+                    body,
+                    "\nRollback: {}",
+                    escape_markdown(&format!(
+                        "{} {}",
+                        if rollback.succeeded {
+                            "succeeded:"
+                        } else {
+                            "FAILED:"
+                        },
+                        rollback.message
+                    ))
+                );
+            }
+            summary.details(
+                format!(
+                    "{} {}: health gate {}",
+                    icon(result.status),
+                    escape_markdown(&result.service),
+                    escape_markdown(&health.summary())
+                ),
+                body,
+            );
+        }
+    }
+    let dry: Vec<&ServiceResult> = report
+        .services
+        .iter()
+        .filter(|r| dry_run && r.patch.is_some())
+        .collect();
+    if !dry.is_empty() {
+        let mut body = String::new();
+        for result in dry {
+            let _ = write!(
+                body,
+                "**{}** ({}):\n\n```json\n{}\n```\n\n",
+                escape_markdown(&result.service),
+                result.workload.as_deref().unwrap_or_default(),
+                serde_json::to_string_pretty(&result.patch).unwrap_or_default()
+            );
+        }
+        summary.details("The patches a real run would send", body);
+    }
+}
+
+fn format_ms(d: std::time::Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A Mermaid Gantt chart of each service's rollout, health gate and rollback.
+pub fn timeline(report: &Report) -> Option<String> {
+    let timed: Vec<&ServiceResult> = report
+        .services
+        .iter()
+        .filter(|s| s.timeline.rollout.is_some())
+        .collect();
+    if timed.is_empty() {
+        return None;
+    }
+    let mut text = String::from(
+        "```mermaid\ngantt\n  title Deploy timeline\n  dateFormat x\n  axisFormat %M:%S\n",
+    );
+    for result in timed {
+        let name: String = result
+            .service
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        let _ = writeln!(text, "  section {name}");
+        let spans = [
+            (
+                "rollout",
+                result.timeline.rollout,
+                result.diagnosis.is_some(),
+            ),
+            (
+                "health",
+                result.timeline.health,
+                result.health.as_ref().is_some_and(|h| !h.passed),
+            ),
+            (
+                "rollback",
+                result.timeline.rollback,
+                result.rollback.as_ref().is_some_and(|r| !r.succeeded),
+            ),
+        ];
+        for (label, span, failed) in spans {
+            if let Some((start, end)) = span {
+                let end = end.max(start + std::time::Duration::from_millis(1));
+                let tag = if failed { "crit, " } else { "" };
+                let _ = writeln!(
+                    text,
+                    "  {label} :{tag}{}, {}",
+                    start.as_millis(),
+                    end.as_millis()
+                );
+            }
+        }
+    }
+    text.push_str("```\n");
+    Some(text)
+}
+
+/// Krane's failure report, as plain text.
+pub fn diagnosis_text(diagnosis: &Diagnosis) -> String {
+    let verdict = match &diagnosis.verdict {
+        Verdict::Failed => "FAILED".to_string(),
+        Verdict::TimedOut { deadline } => format!("TIMED OUT (after {}s)", deadline.as_secs()),
+    };
+    let mut text = format!("{}: {verdict}\n", diagnosis.workload);
+    if let Some(rs) = &diagnosis.new_replica_set {
+        let _ = writeln!(text, "Latest ReplicaSet: {rs}");
+    }
+    for problem in &diagnosis.pod_problems {
+        let _ = writeln!(text, "- {problem}");
+    }
+    if !diagnosis.final_status.is_empty() {
+        let _ = writeln!(text, "- Final status: {}", diagnosis.final_status);
+    }
+    if !diagnosis.events.is_empty() || diagnosis.suppressed_events > 0 {
+        let _ = writeln!(
+            text,
+            "- Events (common success events excluded: {}):",
+            diagnosis.suppressed_events
+        );
+        for event in &diagnosis.events {
+            let _ = writeln!(text, "    {event}");
+        }
+    }
+    if let Some(logs) = &diagnosis.logs {
+        let _ = writeln!(
+            text,
+            "- Logs from container '{}' of {}{} (last {} lines shown):",
+            logs.container,
+            logs.pod,
+            if logs.previous {
+                ", previous instance"
+            } else {
+                ""
+            },
+            logs.lines.len()
+        );
+        for line in &logs.lines {
+            let _ = writeln!(text, "    {line}");
+        }
+    }
+    text
+}
+
+/// The terminal report: one line per service, then each diagnosis.
+pub fn terminal(report: &Report, dry_run: bool) -> String {
+    let mut text = format!("deploy: {}\n", headline(report, dry_run));
+    for problem in &report.problems {
+        let _ = writeln!(text, "  ✗ {}: {}", problem.service, problem.message);
+        if let Some(help) = &problem.help {
+            let _ = writeln!(text, "      help: {help}");
+        }
+    }
+    for result in &report.services {
+        let image = match (&result.image_before, &result.image_after) {
+            (Some(b), Some(a)) if b != a => format!("{} → {}", short_image(b), short_image(a)),
+            (_, Some(a)) => short_image(a),
+            _ => String::new(),
+        };
+        let mut line = format!(
+            "  {} {:<12} {:<10} {image}",
+            icon(result.status),
+            result.service,
+            result.status.as_str()
+        );
+        if let Some(rollout) = result.rollout {
+            let _ = write!(line, "  rollout {}", duration(rollout));
+        }
+        if let Some(health) = &result.health {
+            let _ = write!(line, "  health {}", health.summary());
+        } else if result.health_skipped {
+            line.push_str("  health SKIPPED");
+        }
+        if let Some(reason) = &result.reason
+            && result.status != Status::Succeeded
+        {
+            let _ = write!(line, "\n      {reason}");
+        }
+        if let Some(rollback) = &result.rollback {
+            let _ = write!(line, "\n      rollback: {}", rollback.message);
+        }
+        let _ = writeln!(text, "{line}");
+    }
+    for result in &report.services {
+        if let Some(diagnosis) = &result.diagnosis {
+            text.push('\n');
+            text.push_str(&diagnosis_text(diagnosis));
+        }
+    }
+    if dry_run {
+        for result in report.services.iter().filter(|r| r.patch.is_some()) {
+            let _ = writeln!(
+                text,
+                "\n{} would be patched ({}):\n{}",
+                result.service,
+                result.workload.as_deref().unwrap_or_default(),
+                serde_json::to_string_pretty(&result.patch).unwrap_or_default()
+            );
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_shortened_for_the_table() {
+        assert_eq!(short_image("ghcr.io/acme/auth:1.2.3"), "auth:1.2.3");
+        assert_eq!(
+            short_image(&format!(
+                "ghcr.io/acme/auth:1.2.3@sha256:{}",
+                "ab".repeat(32)
+            )),
+            "auth:1.2.3@abababababab"
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! The object store: resources, the global resourceVersion, the watch history, Status errors.
+
+use crate::util::{self, Rng, name_of, ns_of};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// One served resource type.
+#[derive(Debug)]
+pub(crate) struct ResDef {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub plural: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+}
+
+impl ResDef {
+    /// "deployments.apps", or "pods" for the core group (the form used in messages).
+    pub(crate) fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    pub(crate) fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// "Deployment.apps" / "Pod", as in 422 and delete-precondition messages.
+    pub(crate) fn kind_qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
+    /// Whether spec changes bump `metadata.generation` (the apps kinds).
+    pub(crate) fn has_generation(&self) -> bool {
+        self.group == "apps" && self.plural != "controllerrevisions"
+    }
+
+    /// Whether the main resource ignores status writes (there is a status subresource).
+    pub(crate) fn has_status(&self) -> bool {
+        matches!(
+            self.plural,
+            "deployments" | "replicasets" | "statefulsets" | "daemonsets" | "pods" | "namespaces" | "nodes" | "services"
+        )
+    }
+}
+
+macro_rules! res {
+    ($g:expr, $v:expr, $p:expr, $k:expr, $n:expr) => {
+        ResDef { group: $g, version: $v, plural: $p, kind: $k, namespaced: $n }
+    };
+}
+
+pub(crate) static RESOURCES: &[ResDef] = &[
+    res!("", "v1", "pods", "Pod", true),
+    res!("", "v1", "events", "Event", true),
+    res!("", "v1", "namespaces", "Namespace", false),
+    res!("", "v1", "nodes", "Node", false),
+    res!("", "v1", "services", "Service", true),
+    res!("", "v1", "serviceaccounts", "ServiceAccount", true),
+    res!("", "v1", "configmaps", "ConfigMap", true),
+    res!("", "v1", "secrets", "Secret", true),
+    res!("", "v1", "endpoints", "Endpoints", true),
+    res!("apps", "v1", "deployments", "Deployment", true),
+    res!("apps", "v1", "replicasets", "ReplicaSet", true),
+    res!("apps", "v1", "statefulsets", "StatefulSet", true),
+    res!("apps", "v1", "daemonsets", "DaemonSet", true),
+    res!("apps", "v1", "controllerrevisions", "ControllerRevision", true),
+    res!("coordination.k8s.io", "v1", "leases", "Lease", true),
+    res!("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+    res!("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
+    res!("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
+    res!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+];
+
+pub(crate) fn find_res(group: &str, version: &str, plural: &str) -> Option<&'static ResDef> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+pub(crate) fn res(plural: &str) -> &'static ResDef {
+    RESOURCES
+        .iter()
+        .find(|r| r.plural == plural)
+        .expect("internal resource names are in the table")
+}
+
+pub(crate) fn res_by_kind(kind: &str) -> Option<&'static ResDef> {
+    let k = kind.to_ascii_lowercase();
+    RESOURCES
+        .iter()
+        .find(|r| r.kind.to_ascii_lowercase() == k || r.plural == k)
+}
+
+/// An error answer: an HTTP code and a `Status` body (or an empty body for 204-like cases).
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub code: u16,
+    pub body: Value,
+}
+
+pub(crate) fn status_error(code: u16, reason: &str, message: &str, details: Option<Value>) -> ApiError {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    if let Some(d) = details {
+        body["details"] = d;
+    }
+    ApiError { code, body }
+}
+
+pub(crate) fn details(rd: &ResDef, name: Option<&str>) -> Value {
+    let mut d = Map::new();
+    if let Some(n) = name {
+        d.insert("name".into(), n.into());
+    }
+    if !rd.group.is_empty() {
+        d.insert("group".into(), rd.group.into());
+    }
+    d.insert("kind".into(), rd.plural.into());
+    Value::Object(d)
+}
+
+impl ApiError {
+    pub(crate) fn not_found(rd: &ResDef, name: &str) -> ApiError {
+        status_error(
+            404,
+            "NotFound",
+            &format!("{} \"{name}\" not found", rd.qualified()),
+            Some(details(rd, Some(name))),
+        )
+    }
+
+    pub(crate) fn already_exists(rd: &ResDef, name: &str) -> ApiError {
+        status_error(
+            409,
+            "AlreadyExists",
+            &format!("{} \"{name}\" already exists", rd.qualified()),
+            Some(details(rd, Some(name))),
+        )
+    }
+
+    pub(crate) fn conflict(rd: &ResDef, name: &str) -> ApiError {
+        status_error(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                rd.qualified()
+            ),
+            Some(details(rd, Some(name))),
+        )
+    }
+
+    pub(crate) fn bad_request(message: &str) -> ApiError {
+        status_error(400, "BadRequest", message, None)
+    }
+
+    /// 422 Invalid with one cause per (reason, field, message-after-"field: ").
+    pub(crate) fn invalid(rd: &ResDef, name: &str, causes: &[(String, String, String)]) -> ApiError {
+        let parts: Vec<String> = causes.iter().map(|(_, f, m)| format!("{f}: {m}")).collect();
+        let joined = if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
+        let mut d = Map::new();
+        d.insert("name".into(), name.into());
+        if !rd.group.is_empty() {
+            d.insert("group".into(), rd.group.into());
+        }
+        d.insert("kind".into(), rd.kind.into());
+        d.insert(
+            "causes".into(),
+            causes
+                .iter()
+                .map(|(r, f, m)| json!({"reason": r, "message": m, "field": f}))
+                .collect(),
+        );
+        status_error(
+            422,
+            "Invalid",
+            &format!("{} \"{name}\" is invalid: {joined}", rd.kind_qualified()),
+            Some(Value::Object(d)),
+        )
+    }
+}
+
+/// One change, as a watch sees it.
+#[derive(Debug)]
+pub(crate) struct WatchEvent {
+    pub rv: u64,
+    pub res: String,
+    pub ns: String,
+    pub typ: &'static str,
+    pub obj: Value,
+    pub prev: Option<Value>,
+}
+
+/// A request as the server received it (for tests to assert on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// "GET", "PATCH", ...
+    pub method: String,
+    /// The path, e.g. "/apis/apps/v1/namespaces/shop/deployments/auth".
+    pub path: String,
+    /// The raw query string ("" when none), e.g. "fieldManager=kubectl-set".
+    pub query: String,
+    /// The Content-Type header ("" when none).
+    pub content_type: String,
+    /// The request body as text (lossy UTF-8).
+    pub body: String,
+    /// The authenticated user ("system:anonymous" without a token, "" for an unknown token).
+    pub user: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub name: String,
+    pub admin: bool,
+    pub allow: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub pod_ready_after: Duration,
+    pub nodes: usize,
+}
+
+pub(crate) type Key = (String, String, String);
+
+pub(crate) struct State {
+    pub rv: u64,
+    pub objects: BTreeMap<Key, Value>,
+    history: VecDeque<Arc<WatchEvent>>,
+    /// Events with `rv <= compacted` can no longer be watched from (410).
+    pub compacted: u64,
+    pub tx: broadcast::Sender<Arc<WatchEvent>>,
+    pub users: HashMap<String, User>,
+    pub requests: Vec<RecordedRequest>,
+    pub rng: Rng,
+    pub cfg: Config,
+    pub kubelet: HashMap<String, crate::kubelet::PodRt>,
+    /// Aggregation key of an Event → (namespace, name) of the stored Event.
+    pub event_keys: HashMap<String, (String, String)>,
+    /// Set when something changed (the controller loop runs again).
+    pub dirty: bool,
+}
+
+const HISTORY_CAP: usize = 100_000;
+
+impl State {
+    pub(crate) fn new(cfg: Config) -> State {
+        let (tx, _) = broadcast::channel(65_536);
+        State {
+            rv: 1,
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+            compacted: 0,
+            tx,
+            users: HashMap::new(),
+            requests: Vec::new(),
+            rng: Rng::new(),
+            cfg,
+            kubelet: HashMap::new(),
+            event_keys: HashMap::new(),
+            dirty: true,
+        }
+    }
+
+    fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    fn emit(&mut self, rd: &ResDef, typ: &'static str, obj: &Value, prev: Option<Value>) {
+        let mut o = obj.clone();
+        o["kind"] = rd.kind.into();
+        o["apiVersion"] = rd.api_version().into();
+        let ev = Arc::new(WatchEvent {
+            rv: self.rv,
+            res: rd.qualified(),
+            ns: ns_of(obj),
+            typ,
+            obj: o,
+            prev,
+        });
+        self.history.push_back(ev.clone());
+        while self.history.len() > HISTORY_CAP {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = self.compacted.max(old.rv);
+            }
+        }
+        let _ = self.tx.send(ev);
+        self.dirty = true;
+    }
+
+    /// Events after `rv` (for a watch from that resourceVersion).
+    pub(crate) fn history_after(&self, rv: u64) -> Vec<Arc<WatchEvent>> {
+        self.history.iter().filter(|e| e.rv > rv).cloned().collect()
+    }
+
+    pub(crate) fn key(rd: &ResDef, ns: &str, name: &str) -> Key {
+        (rd.qualified(), if rd.namespaced { ns.to_string() } else { String::new() }, name.to_string())
+    }
+
+    pub(crate) fn get(&self, rd: &ResDef, ns: &str, name: &str) -> Option<&Value> {
+        self.objects.get(&Self::key(rd, ns, name))
+    }
+
+    pub(crate) fn get_cloned(&self, rd: &ResDef, ns: &str, name: &str) -> Option<Value> {
+        self.get(rd, ns, name).cloned()
+    }
+
+    /// Objects of a resource, optionally in one namespace, sorted by namespace/name.
+    pub(crate) fn list(&self, rd: &ResDef, ns: Option<&str>) -> Vec<Value> {
+        let q = rd.qualified();
+        self.objects
+            .iter()
+            .filter(|((r, n, _), _)| *r == q && ns.is_none_or(|ns| !rd.namespaced || n == ns))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Stores a new object: uid, resourceVersion, creationTimestamp; ADDED event.
+    pub(crate) fn insert(&mut self, rd: &ResDef, mut obj: Value, manager: &str) -> Value {
+        let rv = self.next_rv();
+        let now = util::now_str();
+        let uid = self.rng.uid();
+        {
+            let meta = util::obj_mut(&mut obj, "/metadata");
+            meta.insert("uid".into(), uid.into());
+            meta.insert("resourceVersion".into(), rv.to_string().into());
+            meta.insert("creationTimestamp".into(), now.clone().into());
+            if rd.has_generation() {
+                meta.insert("generation".into(), 1.into());
+            }
+            if !rd.namespaced {
+                meta.remove("namespace");
+            }
+        }
+        set_managed(&mut obj, rd, manager, None);
+        obj["kind"] = rd.kind.into();
+        obj["apiVersion"] = rd.api_version().into();
+        let key = Self::key(rd, &ns_of(&obj), &name_of(&obj));
+        self.objects.insert(key, obj.clone());
+        self.emit(rd, "ADDED", &obj, None);
+        obj
+    }
+
+    /// Replaces a stored object (new resourceVersion; MODIFIED event).
+    pub(crate) fn replace(&mut self, rd: &ResDef, mut obj: Value) -> Value {
+        let rv = self.next_rv();
+        util::obj_mut(&mut obj, "/metadata").insert("resourceVersion".into(), rv.to_string().into());
+        obj["kind"] = rd.kind.into();
+        obj["apiVersion"] = rd.api_version().into();
+        let key = Self::key(rd, &ns_of(&obj), &name_of(&obj));
+        let prev = self.objects.insert(key, obj.clone());
+        self.emit(rd, "MODIFIED", &obj, prev);
+        obj
+    }
+
+    /// Writes `obj` only if it differs from the stored one (ignoring resourceVersion).
+    pub(crate) fn replace_if_changed(&mut self, rd: &ResDef, obj: Value) -> Option<Value> {
+        let cur = self.get(rd, &ns_of(&obj), &name_of(&obj))?;
+        let mut a = cur.clone();
+        let mut b = obj.clone();
+        for v in [&mut a, &mut b] {
+            if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+                m.remove("managedFields");
+            }
+            if let Some(m) = v.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+        }
+        if a == b {
+            return None;
+        }
+        Some(self.replace(rd, obj))
+    }
+
+    /// Removes an object for good (DELETED event with a fresh resourceVersion).
+    pub(crate) fn remove(&mut self, rd: &ResDef, ns: &str, name: &str) -> Option<Value> {
+        let key = Self::key(rd, ns, name);
+        let mut obj = self.objects.remove(&key)?;
+        let rv = self.next_rv();
+        util::obj_mut(&mut obj, "/metadata").insert("resourceVersion".into(), rv.to_string().into());
+        self.emit(rd, "DELETED", &obj, None);
+        if rd.plural == "pods" {
+            self.kubelet.remove(&util::uid_of(&obj));
+        }
+        Some(obj)
+    }
+
+    /// Finds any object by uid (for owner checks).
+    pub(crate) fn exists_uid(&self, uid: &str) -> bool {
+        self.objects
+            .values()
+            .any(|v| util::s(v, "/metadata/uid") == Some(uid))
+    }
+
+    pub(crate) fn namespace_exists(&self, ns: &str) -> bool {
+        self.get(res("namespaces"), "", ns).is_some()
+    }
+}
+
+/// Upserts a light managedFields entry for `manager`.
+pub(crate) fn set_managed(obj: &mut Value, rd: &ResDef, manager: &str, subresource: Option<&str>) {
+    if manager.is_empty() {
+        return;
+    }
+    let now = util::now_str();
+    let meta = util::obj_mut(obj, "/metadata");
+    let mf = meta
+        .entry("managedFields".to_string())
+        .or_insert_with(|| Value::Array(vec![]));
+    if !mf.is_array() {
+        *mf = Value::Array(vec![]);
+    }
+    let Some(arr) = mf.as_array_mut() else { return };
+    let sub = subresource.map(str::to_string);
+    if let Some(e) = arr.iter_mut().find(|e| {
+        e["manager"] == manager && e.get("subresource").and_then(Value::as_str).map(str::to_string) == sub
+    }) {
+        e["time"] = now.into();
+        return;
+    }
+    let mut e = json!({
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": rd.api_version(),
+        "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {},
+    });
+    if let Some(s) = subresource {
+        e["subresource"] = s.into();
+    }
+    arr.push(e);
+}
