@@ -857,6 +857,7 @@ async fn a_wait_beyond_the_budget_gives_up_at_once() {
     assert!(text.contains("HTTP 403"), "{text}");
     assert!(text.contains("secondary rate limit"), "{text}");
     assert!(text.contains("wait 120 s"), "{text}");
+    assert!(text.contains("GitHub rate-limited the requests"), "{text}");
 }
 
 #[tokio::test]

@@ -164,7 +164,7 @@ pub fn run_deploy(
         .run_url
         .clone()
         .or_else(|| context.as_ref().and_then(|c| c.run_url()));
-    let holder = run_url.clone().unwrap_or_else(local_holder);
+    let holder = lock_holder(run_url.as_deref());
     let options = Options {
         dry_run: args.dry_run,
         skip_health: args.skip_health,
@@ -226,7 +226,8 @@ pub fn run_deploy(
                         TITLE,
                         format!("could not record a GitHub deployment: {error}"),
                     ));
-                    None
+                    // Created but not marked in progress: still finish it, or it stays pending.
+                    error.created_deployment().cloned()
                 }
             },
             None => None,
@@ -368,11 +369,25 @@ fn cluster_configured() -> bool {
         .is_some_and(|home| home.join(".kube/config").is_file())
 }
 
-fn local_holder() -> String {
+/// Who holds the deploy lock: the run (with its attempt and job) and the process, so two jobs
+/// of one run — or a re-run — never mistake each other's lease for their own.
+fn lock_holder(run_url: Option<&str>) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    format!("{host}/pid-{}", std::process::id())
+    let process = format!("{host} pid {}", std::process::id());
+    match run_url {
+        Some(url) => {
+            let attempt = non_empty(std::env::var("GITHUB_RUN_ATTEMPT").ok())
+                .map(|a| format!("/attempts/{a}"))
+                .unwrap_or_default();
+            let job = non_empty(std::env::var("GITHUB_JOB").ok())
+                .map(|j| format!("job {j}, "))
+                .unwrap_or_default();
+            format!("{url}{attempt} ({job}{process})")
+        }
+        None => process,
+    }
 }
 
 /// How often a busy lock is looked at (`SHIPGATE_LOCK_POLL`, hidden, for tests).

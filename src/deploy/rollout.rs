@@ -18,7 +18,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, DeploymentCondition, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetStatus, Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus,
+    StatefulSet, StatefulSetSpec, StatefulSetStatus, StatefulSetUpdateStrategy,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The Deployment annotation the controller keeps equal to its newest ReplicaSet's revision.
@@ -110,7 +113,8 @@ pub fn rollout_status(workload: &Workload, expected_revision: Option<i64>) -> Ro
 
 fn deployment_status(d: &Deployment, expected_revision: Option<i64>) -> RolloutStatus {
     let name = name_of(&d.metadata);
-    let status = d.status.clone().unwrap_or_default();
+    let no_status = DeploymentStatus::default();
+    let status = d.status.as_ref().unwrap_or(&no_status);
     let generation = d.metadata.generation.unwrap_or(0);
     if generation > status.observed_generation.unwrap_or(0) {
         return waiting("Waiting for deployment spec update to be observed...".to_owned());
@@ -125,7 +129,8 @@ fn deployment_status(d: &Deployment, expected_revision: Option<i64>) -> RolloutS
         );
     }
 
-    let spec = d.spec.clone().unwrap_or_default();
+    let no_spec = DeploymentSpec::default();
+    let spec = d.spec.as_ref().unwrap_or(&no_spec);
     let wanted = spec.replicas.unwrap_or(1);
     let replicas = status.replicas.unwrap_or(0);
     let updated = status.updated_replicas.unwrap_or(0);
@@ -200,12 +205,15 @@ fn deployment_status(d: &Deployment, expected_revision: Option<i64>) -> RolloutS
 }
 
 fn stateful_set_status(s: &StatefulSet) -> RolloutStatus {
-    let spec = s.spec.clone().unwrap_or_default();
-    let strategy = spec.update_strategy.unwrap_or_default();
+    let no_spec = StatefulSetSpec::default();
+    let spec = s.spec.as_ref().unwrap_or(&no_spec);
+    let no_strategy = StatefulSetUpdateStrategy::default();
+    let strategy = spec.update_strategy.as_ref().unwrap_or(&no_strategy);
     if strategy.type_.as_deref().unwrap_or(ROLLING_UPDATE) != ROLLING_UPDATE {
         return unsupported_strategy();
     }
-    let status = s.status.clone().unwrap_or_default();
+    let no_status = StatefulSetStatus::default();
+    let status = s.status.as_ref().unwrap_or(&no_status);
     let observed = status.observed_generation.unwrap_or(0);
     if observed == 0 || s.metadata.generation.unwrap_or(0) > observed {
         return waiting("Waiting for statefulset spec update to be observed...".to_owned());
@@ -219,7 +227,7 @@ fn stateful_set_status(s: &StatefulSet) -> RolloutStatus {
         ));
     }
     let updated = status.updated_replicas.unwrap_or(0);
-    if let Some(rolling) = strategy.rolling_update {
+    if let Some(rolling) = &strategy.rolling_update {
         if let Some(partition) = rolling.partition {
             let to_update = wanted - partition;
             if updated < to_update {
@@ -232,8 +240,8 @@ fn stateful_set_status(s: &StatefulSet) -> RolloutStatus {
             "partitioned roll out complete: {updated} new pods have been updated..."
         ));
     }
-    let update_revision = status.update_revision.unwrap_or_default();
-    let current_revision = status.current_revision.unwrap_or_default();
+    let update_revision = status.update_revision.as_deref().unwrap_or_default();
+    let current_revision = status.current_revision.as_deref().unwrap_or_default();
     if update_revision != current_revision {
         return waiting(format!(
             "waiting for statefulset rolling update to complete {updated} pods at revision {update_revision}..."
@@ -255,7 +263,8 @@ fn daemon_set_status(d: &DaemonSet) -> RolloutStatus {
         return unsupported_strategy();
     }
     let name = name_of(&d.metadata);
-    let status = d.status.clone().unwrap_or_default();
+    let no_status = DaemonSetStatus::default();
+    let status = d.status.as_ref().unwrap_or(&no_status);
     if d.metadata.generation.unwrap_or(0) > status.observed_generation.unwrap_or(0) {
         return waiting("Waiting for daemon set spec update to be observed...".to_owned());
     }
@@ -395,7 +404,8 @@ impl Workload {
     pub fn replica_summary(&self) -> String {
         match self {
             Workload::Deployment(d) => {
-                let s = d.status.clone().unwrap_or_default();
+                let no_status = DeploymentStatus::default();
+                let s = d.status.as_ref().unwrap_or(&no_status);
                 let mut parts = vec![
                     counted(s.replicas.unwrap_or(0), "replica"),
                     counted(s.updated_replicas.unwrap_or(0), "updatedReplica"),
@@ -407,7 +417,8 @@ impl Workload {
                 parts.join(", ")
             }
             Workload::StatefulSet(s) => {
-                let s = s.status.clone().unwrap_or_default();
+                let no_status = StatefulSetStatus::default();
+                let s = s.status.as_ref().unwrap_or(&no_status);
                 [
                     counted(s.replicas, "replica"),
                     counted(s.updated_replicas.unwrap_or(0), "updatedReplica"),
@@ -417,7 +428,8 @@ impl Workload {
             }
             // DaemonSet counters are not nouns; Krane prints them unpluralised.
             Workload::DaemonSet(d) => {
-                let s = d.status.clone().unwrap_or_default();
+                let no_status = DaemonSetStatus::default();
+                let s = d.status.as_ref().unwrap_or(&no_status);
                 format!(
                     "{} desiredNumberScheduled, {} updatedNumberScheduled, {} numberAvailable",
                     s.desired_number_scheduled,
@@ -433,9 +445,7 @@ impl Workload {
 mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::{
-        DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy, DeploymentSpec, DeploymentStatus,
-        RollingUpdateStatefulSetStrategy, StatefulSetSpec, StatefulSetStatus,
-        StatefulSetUpdateStrategy,
+        DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateStatefulSetStrategy,
     };
 
     /// The `response.body` of a captured exchange.

@@ -281,13 +281,15 @@ async fn deploy_one(
     let deploy_started = k8s_openapi::jiff::Timestamp::now();
     let rollout_start = run_started.elapsed();
     let mut changed = false;
+    let mut generation = ready.workload["metadata"]["generation"].as_i64();
     if let Some(patch) = &ready.set.patch {
         match cluster
             .patch_strategic(target.kind, &ready.namespace, &target.name, patch)
             .await
         {
-            Ok(_) => {
+            Ok(patched) => {
                 changed = true;
+                generation = patched["metadata"]["generation"].as_i64();
                 if ready.set.unchanged {
                     say("image unchanged; restarting its pods (restart-if-unchanged)");
                 } else {
@@ -308,6 +310,7 @@ async fn deploy_one(
     });
     let settings = watch::Settings {
         timeout,
+        generation,
         policy: PodPolicy {
             fail_after_restarts: target.fail_after_restarts,
             unschedulable_grace: options.unschedulable_grace,
@@ -476,6 +479,7 @@ async fn roll_back(
         .unwrap_or_default();
     say(&format!("rolling back to {before}"));
     let mut attempts = 0;
+    let mut restored_generation = None;
     let sent = loop {
         attempts += 1;
         let current = match cluster
@@ -530,6 +534,7 @@ async fn roll_back(
     let selector = super::cluster::selector_string(&ready.workload);
     let settings = watch::Settings {
         timeout,
+        generation: restored_generation,
         policy: PodPolicy {
             fail_after_restarts: u32::MAX,
             unschedulable_grace: timeout,

