@@ -147,6 +147,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub build: BuildArgs,
 
+    #[command(flatten)]
+    pub deploy: DeployOptions,
+
     /// Comma list of stages to run (default: every available stage).
     #[arg(long, env = "SHIPGATE_STAGES")]
     pub stages: Option<String>,
@@ -217,8 +220,20 @@ pub struct DeployArgs {
     #[arg(long = "plan", env = "SHIPGATE_PLAN", value_name = "FILE|JSON")]
     pub plan_input: Option<String>,
 
-    /// The build's `images` output (file or JSON): a digest reported there wins over the tag.
-    #[arg(long, env = "SHIPGATE_IMAGES", value_name = "FILE|JSON")]
+    /// Decide everything (targets, containers, the exact patches, the gates) and change nothing.
+    #[arg(long, env = "SHIPGATE_DRY_RUN", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub deploy: DeployOptions,
+}
+
+/// The deploy stage's own settings (shared by `deploy` and `run`).
+#[derive(Debug, Args, Clone)]
+pub struct DeployOptions {
+    /// The build's `images` output: JSON, a file, or a directory of such files (one per matrix
+    /// leg). A digest reported there is deployed instead of the tag.
+    #[arg(long, env = "SHIPGATE_IMAGES", value_name = "FILE|DIR|JSON")]
     pub images: Option<String>,
 
     /// Deploy exactly this image for one service (`auth=ghcr.io/acme/auth:1.4.2`); repeatable.
@@ -238,10 +253,6 @@ pub struct DeployArgs {
     /// The kubeconfig context to use (default: its current context).
     #[arg(long, env = "SHIPGATE_KUBE_CONTEXT")]
     pub kube_context: Option<String>,
-
-    /// Decide everything (targets, containers, the exact patches, the gates) and change nothing.
-    #[arg(long, env = "SHIPGATE_DRY_RUN", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub dry_run: bool,
 
     /// Skip the health gates (reported loudly in the summary).
     #[arg(long, env = "SHIPGATE_SKIP_HEALTH", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]

@@ -321,7 +321,8 @@ fn bad_flag_values_are_usage_errors() {
         &["detect", "--format", "yaml"],
         &["build", "--max-parallel", "0"],
         &["build", "--fail-fast", "maybe"],
-        &["deploy"],
+        &["deploy", "--lock-timeout", "soon"],
+        &["deploy", "--services", "all", "--image", "auth"],
         &["run", "--stages", "detect,nope"],
         &[],
     ] {
@@ -329,10 +330,10 @@ fn bad_flag_values_are_usage_errors() {
         assert!(!run.stderr.trim().is_empty(), "{args:?} explains itself");
     }
     Shipgate::new(&repo)
-        .args(["deploy"])
+        .args(["deploy", "--services", "all", "--image", "auth"])
         .run()
         .code(2)
-        .stderr_has("`deploy` is not yet available");
+        .stderr_has("`--image auth`: write it as SERVICE=IMAGE");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! health gates, rolls back what failed, and reports it (`result` output, job summary).
 
 use super::{Session, build};
-use crate::cli::{BuildArgs, DeployArgs, non_empty};
+use crate::cli::{BuildArgs, DeployArgs, DeployOptions, non_empty};
 use crate::config::Config;
 use crate::deploy::kubeconfig;
 use crate::deploy::result::{ServiceResult, result_json};
@@ -20,10 +20,24 @@ const TITLE: &str = "shipgate deploy";
 pub fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
     let (plan, config) = load(session, args)?;
     let mut summary = Summary::default();
-    let stage = run_deploy(session, &plan, &config, args, None, &mut summary)?;
+    let inputs = DeployInputs {
+        options: &args.deploy,
+        dry_run: args.dry_run,
+        github_token: non_empty(args.plan.detect.github_token.clone()),
+        environment: non_empty(args.plan.environment.clone()),
+    };
+    let stage = run_deploy(session, &plan, &config, &inputs, None, &mut summary)?;
     session.publish(&stage.outputs, &summary)?;
     session.print_result(&stage.terminal, &stage.json);
     Ok(if stage.failed { 1 } else { 0 })
+}
+
+/// What the deploy stage takes besides the plan and config.
+pub struct DeployInputs<'a> {
+    pub options: &'a DeployOptions,
+    pub dry_run: bool,
+    pub github_token: Option<String>,
+    pub environment: Option<String>,
 }
 
 /// What the deploy stage produced, for `deploy` alone or as a stage of `run`.
@@ -108,18 +122,57 @@ fn json_input(name: &str, value: &str) -> Result<serde_json::Value, Failure> {
     })
 }
 
+/// The `images` input: JSON, a file, or a directory whose `*.json` files (one per build matrix
+/// leg, e.g. downloaded artifacts) are merged.
+fn images_input(value: &str) -> Result<serde_json::Value, Failure> {
+    let path = std::path::Path::new(value.trim());
+    if !path.is_dir() {
+        return json_input("images", value);
+    }
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                TITLE,
+                format!("cannot read the images directory `{}`: {e}", path.display()),
+            ))
+        })?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    entries.sort();
+    let mut merged = serde_json::Map::new();
+    for file in entries {
+        let value = json_input("images", &file.to_string_lossy())?;
+        let Some(object) = value.as_object() else {
+            return Err(Failure::usage(Diagnostic::error(
+                TITLE,
+                format!("{} is not an images object", file.display()),
+            )));
+        };
+        for (service, entry) in object {
+            if merged.insert(service.clone(), entry.clone()).is_some() {
+                return Err(Failure::usage(Diagnostic::error(
+                    TITLE,
+                    format!("two images files report the service `{service}`"),
+                )));
+            }
+        }
+    }
+    Ok(serde_json::Value::Object(merged))
+}
+
 /// Deploys the plan; adds the deploy section to `summary` and reports annotations.
 /// `images` (the build's output) comes from `run`; alone, from `--images`.
 pub fn run_deploy(
     session: &Session,
     plan: &Plan,
     config: &Config,
-    args: &DeployArgs,
+    inputs: &DeployInputs,
     images: Option<serde_json::Value>,
     summary: &mut Summary,
 ) -> Result<DeployStage, Failure> {
     // Secrets first: nothing may be printed before they are masked.
-    let kubeconfig_input = match non_empty(args.kubeconfig.clone()) {
+    let kubeconfig_input = match non_empty(inputs.options.kubeconfig.clone()) {
         Some(value) => {
             let input = kubeconfig::decode(&value).map_err(|e| {
                 Failure::usage(Diagnostic::error(TITLE, e.to_string()).with_help(
@@ -136,14 +189,14 @@ pub fn run_deploy(
         }
         None => None,
     };
-    let images = match (images, non_empty(args.images.clone())) {
+    let images = match (images, non_empty(inputs.options.images.clone())) {
         (Some(images), _) => images,
-        (None, Some(value)) => json_input("images", &value)?,
+        (None, Some(value)) => images_input(&value)?,
         (None, None) => serde_json::json!({}),
     };
     let digests =
         target::parse_images(&images).map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
-    let overrides = target::parse_overrides(&args.image_overrides)
+    let overrides = target::parse_overrides(&inputs.options.image_overrides)
         .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
     let (targets, skipped) =
         target::targets(config, plan, &digests, &overrides).map_err(Failure::Usage)?;
@@ -166,14 +219,14 @@ pub fn run_deploy(
         .or_else(|| context.as_ref().and_then(|c| c.run_url()));
     let holder = lock_holder(run_url.as_deref());
     let options = Options {
-        dry_run: args.dry_run,
-        skip_health: args.skip_health,
-        continue_on_failure: args.continue_on_failure,
-        lock_timeout: args.lock_timeout,
+        dry_run: inputs.dry_run,
+        skip_health: inputs.options.skip_health,
+        continue_on_failure: inputs.options.continue_on_failure,
+        lock_timeout: inputs.options.lock_timeout,
         lock_poll: poll_interval(),
         holder,
         run_url: run_url.clone(),
-        deadline: Some(args.deploy_timeout).filter(|d| !d.is_zero()),
+        deadline: Some(inputs.options.deploy_timeout).filter(|d| !d.is_zero()),
         throttle: Duration::from_millis(throttle_ms()),
         unschedulable_grace: Duration::from_secs(60),
     };
@@ -182,13 +235,13 @@ pub fn run_deploy(
         .enable_all()
         .build()
         .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("cannot start: {e}"))))?;
-    let context_name = non_empty(args.kube_context.clone());
+    let context_name = non_empty(inputs.options.kube_context.clone());
     let report = if targets.is_empty() {
         Report {
             services: skipped,
             ..Report::default()
         }
-    } else if args.dry_run && kubeconfig_input.is_none() && !cluster_configured() {
+    } else if inputs.dry_run && kubeconfig_input.is_none() && !cluster_configured() {
         offline_dry_run(&targets, skipped)
     } else {
         let config = runtime
@@ -211,13 +264,13 @@ pub fn run_deploy(
                 .unwrap_or_default(),
             targets.len(),
             if targets.len() == 1 { "" } else { "s" },
-            if args.dry_run { " (dry run)" } else { "" }
+            if inputs.dry_run { " (dry run)" } else { "" }
         ));
         let progress: run::Progress = Arc::new(|service: &str, line: &str| {
             crate::runner::write_stderr(&format!("{service}: {line}\n"));
         });
         let registry = crate::registry::RegistryClient::from_env();
-        let github = github_deployments(session, args, plan, &targets, run_url.clone());
+        let github = github_deployments(session, inputs, plan, &targets, run_url.clone());
         let started = match &github {
             Some((client, request)) => match runtime.block_on(client.start(request)) {
                 Ok(handle) => Some(handle),
@@ -242,7 +295,7 @@ pub fn run_deploy(
             } else {
                 DeploymentOutcome::Success
             };
-            let text = report_line(&report, args.dry_run);
+            let text = report_line(&report, inputs.dry_run);
             if let Err(error) = runtime.block_on(client.finish(handle, outcome, &text)) {
                 session.runner.diagnostic(&Diagnostic::warning(
                     TITLE,
@@ -253,12 +306,12 @@ pub fn run_deploy(
         report
     };
     annotate(session, &report);
-    crate::report::deploy::summary(&report, args.dry_run, summary);
+    crate::report::deploy::summary(&report, inputs.dry_run, summary);
     let json = result_json(&report.services);
     Ok(DeployStage {
         outputs: vec![("result".into(), json.to_string())],
         failed: report.failed(),
-        terminal: crate::report::deploy::terminal(&report, args.dry_run),
+        terminal: crate::report::deploy::terminal(&report, inputs.dry_run),
         json,
     })
 }
@@ -331,18 +384,14 @@ fn offline_dry_run(targets: &[DeployTarget], skipped: Vec<ServiceResult>) -> Rep
     let mut services: Vec<ServiceResult> = targets
         .iter()
         .map(|t| {
-            let mut result = ServiceResult::skipped(
-                &t.service,
-                t.wave,
-                "dry run without a cluster: the workload was not read, so containers and the patch are not checked",
-            );
+            let mut result = ServiceResult::skipped(&t.service, t.wave, "dry run");
             result.workload = Some(format!(
                 "{}/{}",
                 t.namespace.as_deref().unwrap_or("(context namespace)"),
                 t.workload()
             ));
             result.image_after = Some(t.image.clone());
-            result.health_skipped = t.health.is_some();
+            result.health_plan = t.health.as_ref().map(crate::deploy::result::describe_gate);
             result
         })
         .collect();
@@ -350,7 +399,7 @@ fn offline_dry_run(targets: &[DeployTarget], skipped: Vec<ServiceResult>) -> Rep
     Report {
         services,
         notices: vec![
-            "no cluster is configured (no `kubeconfig`, KUBECONFIG, ~/.kube/config or in-cluster account): this dry run shows what would be deployed where".into(),
+            "no cluster is configured (no `kubeconfig`, KUBECONFIG, ~/.kube/config or in-cluster account): this dry run shows what would be deployed where; the workloads were not read, so containers and patches are not checked".into(),
         ],
         ..Report::default()
     }
@@ -413,12 +462,12 @@ type GitHubDeployment = (
 /// The GitHub Deployments client, when `github-deployments` is on and the run can use it.
 fn github_deployments(
     session: &Session,
-    args: &DeployArgs,
+    inputs: &DeployInputs,
     plan: &Plan,
     targets: &[DeployTarget],
     run_url: Option<String>,
 ) -> Option<GitHubDeployment> {
-    if !args.github_deployments || args.dry_run {
+    if !inputs.options.github_deployments || inputs.dry_run {
         return None;
     }
     let warn = |message: &str| {
@@ -426,7 +475,7 @@ fn github_deployments(
             .runner
             .diagnostic(&Diagnostic::warning(TITLE, message.to_string()));
     };
-    let Some(token) = non_empty(args.plan.detect.github_token.clone()) else {
+    let Some(token) = non_empty(inputs.github_token.clone()) else {
         warn(
             "github-deployments needs github-token (with `deployments: write`); no deployment recorded",
         );
@@ -449,7 +498,7 @@ fn github_deployments(
             return None;
         }
     };
-    let environment = non_empty(args.plan.environment.clone())
+    let environment = non_empty(inputs.environment.clone())
         .or_else(|| plan.context.environment.clone())
         .unwrap_or_else(|| "production".into());
     let payload = serde_json::json!({
@@ -470,7 +519,7 @@ fn github_deployments(
         ),
         payload,
         log_url: run_url,
-        environment_url: non_empty(args.environment_url.clone()),
+        environment_url: non_empty(inputs.options.environment_url.clone()),
         production_environment: None,
         transient_environment: None,
     };

@@ -151,14 +151,3 @@ pub fn execute(cli: Cli) -> u8 {
         }
     }
 }
-
-/// The stages later versions implement.
-pub fn not_yet(stage: &str) -> Failure {
-    Failure::usage(
-        Diagnostic::error(
-            "shipgate",
-            format!("`{stage}` is not yet available in shipgate {}", crate::version::VERSION),
-        )
-        .with_help("available now: detect, branch-policy, plan, build, run (detect, branch-policy, plan, build), config check|schema"),
-    )
-}

@@ -1,6 +1,6 @@
 //! `shipgate run`: the pipeline's stages in one step, with one job summary.
 
-use super::{Session, branch_policy, build, detect, plan};
+use super::{Session, branch_policy, build, deploy, detect, plan};
 use crate::cli::{PolicyArgs, RunArgs, non_empty};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -9,13 +9,11 @@ use crate::runner::Summary;
 
 /// Every stage, in pipeline order.
 const STAGES: &[&str] = &["detect", "branch-policy", "plan", "build", "deploy"];
-/// The stages this version implements.
-const AVAILABLE: &[&str] = &["detect", "branch-policy", "plan", "build"];
 
-/// Parses `stages`; unknown names and stages not yet available are usage errors.
+/// Parses `stages`; an unknown name is a usage error.
 pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        return Ok(AVAILABLE.to_vec());
+        return Ok(STAGES.to_vec());
     };
     let mut stages = Vec::new();
     for name in text
@@ -29,9 +27,6 @@ pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
                     .with_help(format!("stages: {}", STAGES.join(", "))),
             ));
         };
-        if !AVAILABLE.contains(stage) {
-            return Err(super::not_yet(stage));
-        }
         if !stages.contains(stage) {
             stages.push(*stage);
         }
@@ -86,6 +81,8 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
         planned = Some(plan);
     }
     let mut failed = false;
+    let mut built_images = None;
+    let planned_for_deploy = planned.clone();
     if stages.contains(&"build") {
         let plan = match (planned, non_empty(args.build.plan_input.clone())) {
             (Some(plan), _) => plan,
@@ -98,9 +95,50 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             }
         };
         let stage = build::run_builds(session, &plan, Some(&config), &args.build, &mut summary)?;
+        built_images = stage.json.get("images").cloned().or_else(|| {
+            stage
+                .outputs
+                .iter()
+                .find(|(name, _)| name == "images")
+                .and_then(|(_, value)| serde_json::from_str(value).ok())
+        });
         extra.extend(stage.outputs);
         failed = stage.failed;
         texts.push(stage.terminal);
+    }
+    if stages.contains(&"deploy") {
+        let plan = match (planned_for_deploy, non_empty(args.build.plan_input.clone())) {
+            (Some(plan), _) => plan,
+            (None, Some(value)) => crate::plan::Plan::load(&value)?,
+            (None, None) => {
+                return Err(Failure::usage(
+                    Diagnostic::error("shipgate run", "the deploy stage needs a plan")
+                        .with_help("add the plan stage to `stages`, or pass the plan of an earlier step with `plan`"),
+                ));
+            }
+        };
+        let is_pull_request = matches!(context.event, crate::context::Event::PullRequest(_));
+        if failed {
+            summary.push("### 🚀 Deploy: ➖ skipped, because a build failed".to_string());
+        } else {
+            if is_pull_request && !args.build.dry_run {
+                summary.push(
+                    "> Pull request: the deploy stage is a dry run (what merging this would deploy)."
+                        .to_string(),
+                );
+            }
+            let inputs = deploy::DeployInputs {
+                options: &args.deploy,
+                dry_run: args.build.dry_run || is_pull_request,
+                github_token: non_empty(args.build.plan.detect.github_token.clone()),
+                environment: non_empty(args.build.plan.environment.clone()),
+            };
+            let stage =
+                deploy::run_deploy(session, &plan, &config, &inputs, built_images, &mut summary)?;
+            extra.extend(stage.outputs);
+            failed = failed || stage.failed;
+            texts.push(stage.terminal);
+        }
     }
     detect::emit(
         session,
@@ -125,18 +163,16 @@ mod tests {
     fn stages_are_validated_and_ordered() {
         assert_eq!(
             parse_stages(None).unwrap(),
-            vec!["detect", "branch-policy", "plan", "build"]
+            vec!["detect", "branch-policy", "plan", "build", "deploy"]
         );
         assert_eq!(
             parse_stages(Some("branch-policy, detect")).unwrap(),
             vec!["detect", "branch-policy"]
         );
         assert_eq!(parse_stages(Some("nope")).unwrap_err().exit_code(), 2);
-        assert!(
-            parse_stages(Some("detect,deploy"))
-                .unwrap_err()
-                .to_string()
-                .contains("not yet available")
+        assert_eq!(
+            parse_stages(Some("deploy,detect")).unwrap(),
+            vec!["detect", "deploy"]
         );
     }
 }

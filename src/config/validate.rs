@@ -152,6 +152,35 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         {
             errors.push(error_at("`image` cannot be empty", locate(image, display)));
         }
+        if let Some(deploy) = &settings.deploy {
+            if settings.image.is_none() {
+                errors.push(
+                    error_at(
+                        format!(
+                            "service `{}` has `deploy` settings but no `image`: there is nothing to deploy",
+                            name.value
+                        ),
+                        Some(location.clone()),
+                    )
+                    .with_help("add `image: <repository name>` (the registry comes from `defaults.registry`)"),
+                );
+            }
+            if let Some(health) = &deploy.health {
+                let problem = if health.url.is_none()
+                    && (health.port.is_some() || health.path.is_some())
+                {
+                    Some("in-cluster checks (`port`/`path`, through a port-forward) are not available in this version; give `url` (a public URL, or the Service's cluster DNS name from a runner inside the cluster)".to_string())
+                } else {
+                    crate::health::HealthGate::from_settings(health, None).err()
+                };
+                if let Some(message) = problem {
+                    errors.push(error_at(
+                        format!("services.{}.deploy.health: {message}", name.value),
+                        Some(location.clone()),
+                    ));
+                }
+            }
+        }
         edges.push(service_edges);
         services.push(Service {
             name: name.value.clone(),

@@ -68,6 +68,8 @@ pub struct ServiceResult {
     pub rollout_message: Option<String>,
     pub health: Option<HealthReport>,
     pub health_skipped: bool,
+    /// The gate a dry run would run: `GET https://…/health, 6 attempts every 10s`.
+    pub health_plan: Option<String>,
     pub rollback: Option<Rollback>,
     /// Why it failed or was skipped.
     pub reason: Option<String>,
@@ -92,6 +94,7 @@ impl ServiceResult {
             rollout_message: None,
             health: None,
             health_skipped: false,
+            health_plan: None,
             rollback: None,
             reason: None,
             diagnosis: None,
@@ -114,6 +117,18 @@ impl ServiceResult {
 /// The `result` output: `{"services": {"<name>": {"status": …, "image_before": …,
 /// "image_after": …, "rollout_seconds": …, "health": {"passed": …, "attempts": …},
 /// "rolled_back": …, "reason": …}}}`.
+/// How a gate reads in a dry run.
+pub fn describe_gate(gate: &crate::health::HealthGate) -> String {
+    format!(
+        "{} {}, {} attempt{} every {}",
+        gate.method,
+        gate.url,
+        gate.attempts,
+        if gate.attempts == 1 { "" } else { "s" },
+        crate::health::format_duration(gate.interval)
+    )
+}
+
 pub fn result_json(results: &[ServiceResult]) -> Value {
     let mut services = Map::new();
     for result in results {

@@ -274,7 +274,7 @@ async fn deploy_one(
         } else {
             "dry run: the patch shown would be sent".into()
         });
-        result.health_skipped = target.health.is_some();
+        result.health_plan = target.health.as_ref().map(super::result::describe_gate);
         return result;
     }
     let say = |text: &str| progress(service, text);
@@ -479,8 +479,7 @@ async fn roll_back(
         .unwrap_or_default();
     say(&format!("rolling back to {before}"));
     let mut attempts = 0;
-    let mut restored_generation = None;
-    let sent = loop {
+    let sent: Result<Option<i64>, String> = loop {
         attempts += 1;
         let current = match cluster
             .get(target.kind, &ready.namespace, &target.name)
@@ -493,7 +492,7 @@ async fn roll_back(
             Err(error) => break Err(format!("cannot read {}: {error}", target.workload())),
         };
         if current["spec"]["template"] == template {
-            break Ok(());
+            break Ok(None);
         }
         let ours = ready.workload["metadata"]["generation"]
             .as_i64()
@@ -514,21 +513,24 @@ async fn roll_back(
             .patch_json(target.kind, &ready.namespace, &target.name, &patch)
             .await
         {
-            Ok(_) => break Ok(()),
+            Ok(restored) => break Ok(restored["metadata"]["generation"].as_i64()),
             Err(error) if (error.is_conflict() || error.code == Some(422)) && attempts < 4 => {
                 continue;
             }
             Err(error) => break Err(format!("the cluster refused the rollback patch: {error}")),
         }
     };
-    if let Err(message) = sent {
-        timeline.rollback = Some((start, run_started.elapsed()));
-        say(&format!("rollback FAILED: {message}"));
-        return Rollback {
-            succeeded: false,
-            message,
-        };
-    }
+    let restored_generation = match sent {
+        Ok(generation) => generation,
+        Err(message) => {
+            timeline.rollback = Some((start, run_started.elapsed()));
+            say(&format!("rollback FAILED: {message}"));
+            return Rollback {
+                succeeded: false,
+                message,
+            };
+        }
+    };
     let timeout =
         progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN;
     let selector = super::cluster::selector_string(&ready.workload);

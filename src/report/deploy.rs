@@ -48,6 +48,9 @@ fn image_cell(result: &ServiceResult) -> String {
 }
 
 fn health_cell(result: &ServiceResult) -> String {
+    if let Some(plan) = &result.health_plan {
+        return format!("would check {}", escape_markdown(plan));
+    }
     if result.health_skipped {
         return "⚠️ skipped".into();
     }
@@ -165,8 +168,11 @@ pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
     for notice in &report.notices {
         let _ = writeln!(text, "> {}\n", escape_markdown(notice));
     }
+    let waves = report.services.iter().any(|s| s.wave > 0);
     if !report.services.is_empty() {
-        text.push_str("| Service | Workload | Image | Rollout | Health | Result |\n|---|---|---|---|---|---|\n");
+        text.push_str(
+            "| Service | Workload | Image | Rollout | Health | Result |\n|---|---|---|---|---|---|\n",
+        );
         for result in &report.services {
             let workload = result
                 .workload
@@ -180,9 +186,14 @@ pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
             {
                 let _ = write!(outcome, "<br>{}", escape_markdown(&truncate(reason, 160)));
             }
+            let wave = if waves {
+                format!(" (wave {})", result.wave)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 text,
-                "| {} | {workload} | {} | {rollout} | {} | {outcome} |",
+                "| {}{wave} | {workload} | {} | {rollout} | {} | {outcome} |",
                 escape_markdown(&result.service),
                 image_cell(result),
                 health_cell(result),
@@ -419,6 +430,8 @@ pub fn terminal(report: &Report, dry_run: bool) -> String {
         }
         if let Some(health) = &result.health {
             let _ = write!(line, "  health {}", health.summary());
+        } else if let Some(plan) = &result.health_plan {
+            let _ = write!(line, "  would check {plan}");
         } else if result.health_skipped {
             line.push_str("  health SKIPPED");
         }
