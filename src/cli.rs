@@ -13,7 +13,7 @@ use std::path::PathBuf;
     long_about = "The whole deploy pipeline of a monorepo: detect which services changed, enforce a \
 branch-name policy, plan tags, build and deploy.\n\nRuns as a GitHub Action (outputs, job summary, \
 annotations) or in any terminal.",
-    after_help = "Examples:\n  shipgate detect --base main\n  shipgate detect --format json\n  shipgate branch-policy --branch users/octocat/fix-login --actor octocat\n  shipgate config check",
+    after_help = "Examples:\n  shipgate run --dry-run --base main\n  shipgate detect --base main\n  shipgate plan --format json > plan.json\n  shipgate deploy --plan plan.json --kubeconfig ~/.kube/config\n  shipgate branch-policy --branch users/octocat/fix-login --actor octocat\n  shipgate config check\n  shipgate completions bash",
     disable_version_flag = true
 )]
 pub struct Cli {
@@ -83,14 +83,26 @@ pub enum Command {
         after_help = "Examples:\n  shipgate deploy --plan plan.json --images images.json\n  shipgate deploy --plan plan.json --dry-run\n  shipgate deploy --plan plan.json --image auth=ghcr.io/acme/auth:1.4.2 --services auth\n  shipgate deploy --plan plan.json --kubeconfig \"$KUBECONFIG_B64\" --kube-context prod"
     )]
     Deploy(DeployArgs),
-    /// Run the pipeline's stages in one step (available now: detect, branch-policy, plan, build).
+    /// Run the pipeline's stages in one step: detect, branch-policy, plan, build, deploy.
     #[command(
-        after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy"
+        after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy\n  shipgate run --stages plan,build,deploy --kubeconfig ~/.kube/config"
     )]
     Run(RunArgs),
     /// Check the config or print its JSON Schema.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  shipgate config check\n  shipgate config schema > shipgate.schema.json\n  check-jsonschema --schemafile shipgate.schema.json .github/shipgate.yml"
+    )]
     Config(ConfigCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  shipgate completions bash > ~/.local/share/bash-completion/completions/shipgate\n  shipgate completions zsh > \"${fpath[1]}/_shipgate\"\n  shipgate completions fish > ~/.config/fish/completions/shipgate.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -266,9 +266,20 @@ pub fn run_deploy(
             if targets.len() == 1 { "" } else { "s" },
             if inputs.dry_run { " (dry run)" } else { "" }
         ));
-        let progress: run::Progress = Arc::new(|service: &str, line: &str| {
-            crate::runner::write_stderr(&format!("{service}: {line}\n"));
-        });
+        // A live board on a terminal; plain lines in logs.
+        let board = (!session.runner.mode.is_actions()
+            && session.format == crate::cli::Format::Human
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| Arc::new(crate::report::live::Board::start()));
+        let progress: run::Progress = match &board {
+            Some(board) => {
+                let board = board.clone();
+                Arc::new(move |service: &str, line: &str| board.update(service, line))
+            }
+            None => Arc::new(|service: &str, line: &str| {
+                crate::runner::write_stderr(&format!("{service}: {line}\n"));
+            }),
+        };
         let registry = crate::registry::RegistryClient::from_env();
         let github = github_deployments(session, inputs, plan, &targets, run_url.clone());
         let started = match &github {
@@ -288,6 +299,9 @@ pub fn run_deploy(
         let report = runtime.block_on(run::deploy(
             &cluster, &targets, skipped, &options, &registry, progress,
         ));
+        if let Some(board) = board.and_then(|b| Arc::try_unwrap(b).ok()) {
+            board.finish();
+        }
         if let (Some((client, _)), Some(handle)) = (&github, &started) {
             use crate::github::deployments::DeploymentOutcome;
             let outcome = if report.failed() {

@@ -123,6 +123,13 @@ pub fn execute(cli: Cli) -> u8 {
         Command::Plan(args) => plan::execute(&session, &args),
         Command::Build(args) => build::execute(&session, &args),
         Command::Deploy(args) => deploy::execute(&session, &args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "shipgate", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script));
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => code,

@@ -2,5 +2,6 @@
 
 pub mod deploy;
 pub mod detect;
+pub mod live;
 pub mod plan;
 pub mod policy;
