@@ -194,7 +194,11 @@ fn set_image_then_rollout_status_succeeds() {
         .find(|r| r.method == "PATCH")
         .unwrap();
     assert_eq!(patch.content_type, "application/strategic-merge-patch+json");
-    assert!(patch.query.contains("fieldManager=kubectl-set"), "{}", patch.query);
+    assert!(
+        patch.query.contains("fieldManager=kubectl-set"),
+        "{}",
+        patch.query
+    );
     assert_eq!(patch.user, "admin");
     let out = k.run(&["rollout", "status", "deployment/auth", "--timeout=30s"]);
     assert_rollout_messages(

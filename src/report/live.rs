@@ -142,7 +142,7 @@ mod tests {
         ];
         let text = render(&rows, 0, 30);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "\r\x1b[2K⠋ auth     2 of 3 updated repl…");
+        assert_eq!(lines[0], "\r\x1b[2K⠋ auth     2 of 3 updated rep…");
         assert_eq!(lines[1], "\r\x1b[2K⠋ gateway  set image");
         assert!(render(&rows, 1, 100).contains("⠙ auth"));
     }

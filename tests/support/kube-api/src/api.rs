@@ -1,6 +1,9 @@
 //! The HTTP side: routing, authentication/RBAC, the verbs, watch streams, discovery.
 
-use crate::store::{ApiError, RESOURCES, RecordedRequest, ResDef, State, User, WatchEvent, details, find_res, res, status_error};
+use crate::store::{
+    ApiError, RESOURCES, RecordedRequest, ResDef, State, User, WatchEvent, details, find_res, res,
+    status_error,
+};
 use crate::util::{self, name_of, ns_of};
 use crate::{defaults, kubelet, patch, selector, table};
 use axum::body::{Body, Bytes};
@@ -23,7 +26,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -43,7 +48,8 @@ fn url_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;
@@ -82,8 +88,14 @@ fn common_headers(h: &mut HeaderMap, ct: &str) {
     if let Ok(v) = HeaderValue::from_str(ct) {
         h.insert(header::CONTENT_TYPE, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
-    let audit = format!("{:032x}", util::fnv32a(format!("{}", util::now_unix()).as_bytes()) as u128 * 0x1_0000_0001);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    let audit = format!(
+        "{:032x}",
+        util::fnv32a(format!("{}", util::now_unix()).as_bytes()) as u128 * 0x1_0000_0001
+    );
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{}-{}-{}-{}-{}",
         &audit[0..8],
@@ -105,8 +117,10 @@ pub(crate) fn admit_pod(st: &mut State, p: &mut Value) {
     defaults::apply(res("pods"), p);
     let vol = format!("kube-api-access-{}", st.rng.suffix(5));
     let spec = util::obj_mut(p, "/spec");
-    spec.entry("serviceAccountName").or_insert_with(|| "default".into());
-    spec.entry("serviceAccount").or_insert_with(|| "default".into());
+    spec.entry("serviceAccountName")
+        .or_insert_with(|| "default".into());
+    spec.entry("serviceAccount")
+        .or_insert_with(|| "default".into());
     let vols = spec.entry("volumes").or_insert_with(|| json!([]));
     if let Some(a) = vols.as_array_mut() {
         a.push(json!({"name": vol, "projected": {"sources": [
@@ -128,37 +142,67 @@ pub(crate) fn admit_pod(st: &mut State, p: &mut Value) {
     }
     let tol = spec.entry("tolerations").or_insert_with(|| json!([]));
     if let Some(a) = tol.as_array_mut() {
-        for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
-            if !a.iter().any(|t| t["key"] == key && t["effect"] == "NoExecute") {
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
+            if !a
+                .iter()
+                .any(|t| t["key"] == key && t["effect"] == "NoExecute")
+            {
                 a.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
             }
         }
     }
     spec.entry("priority").or_insert_with(|| 0.into());
-    spec.entry("enableServiceLinks").or_insert_with(|| true.into());
-    spec.entry("preemptionPolicy").or_insert_with(|| "PreemptLowerPriority".into());
+    spec.entry("enableServiceLinks")
+        .or_insert_with(|| true.into());
+    spec.entry("preemptionPolicy")
+        .or_insert_with(|| "PreemptLowerPriority".into());
     p["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
 }
 
 /// POST semantics (also used by `KubeApi::create`).
-pub(crate) fn create_object(st: &mut State, rd: &'static ResDef, path_ns: &str, mut obj: Value, manager: &str) -> Result<Value, ApiError> {
+pub(crate) fn create_object(
+    st: &mut State,
+    rd: &'static ResDef,
+    path_ns: &str,
+    mut obj: Value,
+    manager: &str,
+) -> Result<Value, ApiError> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"));
+        return Err(ApiError::bad_request(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        ));
     }
     let body_ns = ns_of(&obj);
     if rd.namespaced {
         if !body_ns.is_empty() && !path_ns.is_empty() && body_ns != path_ns {
-            return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
-        let ns = if path_ns.is_empty() { body_ns } else { path_ns.to_string() };
+        let ns = if path_ns.is_empty() {
+            body_ns
+        } else {
+            path_ns.to_string()
+        };
         if !st.namespace_exists(&ns) {
             return Err(ApiError::not_found(res("namespaces"), &ns));
         }
-        if st.get(res("namespaces"), "", &ns).and_then(|n| util::s(n, "/status/phase")) == Some("Terminating") {
+        if st
+            .get(res("namespaces"), "", &ns)
+            .and_then(|n| util::s(n, "/status/phase"))
+            == Some("Terminating")
+        {
             return Err(status_error(
                 403,
                 "Forbidden",
-                &format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", rd.qualified(), name_of(&obj)),
+                &format!(
+                    "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    rd.qualified(),
+                    name_of(&obj)
+                ),
                 Some(details(rd, Some(&name_of(&obj)))),
             ));
         }
@@ -171,11 +215,15 @@ pub(crate) fn create_object(st: &mut State, rd: &'static ResDef, path_ns: &str, 
                 obj["metadata"]["name"] = n.into();
             }
             _ => {
-                return Err(ApiError::invalid(rd, "", &[(
-                    "FieldValueRequired".into(),
-                    "metadata.name".into(),
-                    "Required value: name or generateName is required".into(),
-                )]));
+                return Err(ApiError::invalid(
+                    rd,
+                    "",
+                    &[(
+                        "FieldValueRequired".into(),
+                        "metadata.name".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
+                ));
             }
         }
     }
@@ -184,7 +232,15 @@ pub(crate) fn create_object(st: &mut State, rd: &'static ResDef, path_ns: &str, 
         return Err(ApiError::already_exists(rd, &name));
     }
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp", "managedFields", "selfLink"] {
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "managedFields",
+            "selfLink",
+        ] {
             m.remove(k);
         }
     }
@@ -199,7 +255,8 @@ pub(crate) fn create_object(st: &mut State, rd: &'static ResDef, path_ns: &str, 
         }
         "pods" => admit_pod(st, &mut obj),
         "namespaces" => {
-            util::obj_mut(&mut obj, "/metadata/labels").insert("kubernetes.io/metadata.name".into(), name.clone().into());
+            util::obj_mut(&mut obj, "/metadata/labels")
+                .insert("kubernetes.io/metadata.name".into(), name.clone().into());
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
         }
@@ -222,10 +279,19 @@ fn strip_volatile(v: &Value) -> Value {
 }
 
 /// PUT/PATCH semantics on the main resource or the status subresource.
-fn update_object(st: &mut State, rd: &'static ResDef, cur: &Value, mut new: Value, sub: Option<&str>, manager: &str) -> Result<Value, ApiError> {
+fn update_object(
+    st: &mut State,
+    rd: &'static ResDef,
+    cur: &Value,
+    mut new: Value,
+    sub: Option<&str>,
+    manager: &str,
+) -> Result<Value, ApiError> {
     let name = name_of(cur);
     if !new.is_object() {
-        return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+        return Err(ApiError::bad_request(
+            "the body of the request was in an unknown format",
+        ));
     }
     let body_name = name_of(&new);
     if !body_name.is_empty() && body_name != name {
@@ -233,20 +299,36 @@ fn update_object(st: &mut State, rd: &'static ResDef, cur: &Value, mut new: Valu
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
-    let want_rv = util::s(&new, "/metadata/resourceVersion").unwrap_or_default().to_string();
+    let want_rv = util::s(&new, "/metadata/resourceVersion")
+        .unwrap_or_default()
+        .to_string();
     let cur_rv = util::s(cur, "/metadata/resourceVersion").unwrap_or_default();
     if !want_rv.is_empty() && want_rv != cur_rv {
         return Err(ApiError::conflict(rd, &name));
     }
     {
         let m = util::obj_mut(&mut new, "/metadata");
-        for k in ["name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+        for k in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match cur["metadata"].get(k) {
                 Some(v) => m.insert(k.into(), v.clone()),
                 None => m.remove(k),
             };
         }
-        m.insert("managedFields".into(), cur["metadata"].get("managedFields").cloned().unwrap_or(json!([])));
+        m.insert(
+            "managedFields".into(),
+            cur["metadata"]
+                .get("managedFields")
+                .cloned()
+                .unwrap_or(json!([])),
+        );
     }
     if sub == Some("status") {
         let status = new.get("status").cloned();
@@ -273,7 +355,14 @@ fn update_object(st: &mut State, rd: &'static ResDef, cur: &Value, mut new: Valu
     Ok(st.replace(rd, new))
 }
 
-fn forbidden(user: &str, verb: &str, rd: &ResDef, sub: Option<&str>, ns: Option<&str>, name: Option<&str>) -> ApiError {
+fn forbidden(
+    user: &str,
+    verb: &str,
+    rd: &ResDef,
+    sub: Option<&str>,
+    ns: Option<&str>,
+    name: Option<&str>,
+) -> ApiError {
     let resource = match sub {
         Some(s) => format!("{}/{s}", rd.plural),
         None => rd.plural.to_string(),
@@ -289,23 +378,29 @@ fn forbidden(user: &str, verb: &str, rd: &ResDef, sub: Option<&str>, ns: Option<
     status_error(
         403,
         "Forbidden",
-        &format!("{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{}\" {scope}", rd.group),
+        &format!(
+            "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{}\" {scope}",
+            rd.group
+        ),
         Some(details(rd, name)),
     )
 }
 
 pub(crate) fn allowed(user: &User, verb: &str, resource: &str) -> bool {
     user.admin
-        || user.allow.iter().any(|(v, r)| {
-            (v == "*" || v == verb) && (r == "*" || r == resource)
-        })
+        || user
+            .allow
+            .iter()
+            .any(|(v, r)| (v == "*" || v == verb) && (r == "*" || r == resource))
 }
 
 fn rbac_reason(user: &User) -> String {
     match user.name.strip_prefix("system:serviceaccount:") {
         Some(rest) => {
             let (ns, sa) = rest.split_once(':').unwrap_or(("default", rest));
-            format!("RBAC: allowed by RoleBinding \"{sa}/{ns}\" of Role \"{sa}\" to ServiceAccount \"{sa}/{ns}\"")
+            format!(
+                "RBAC: allowed by RoleBinding \"{sa}/{ns}\" of Role \"{sa}\" to ServiceAccount \"{sa}/{ns}\""
+            )
         }
         None => format!(
             "RBAC: allowed by ClusterRoleBinding \"{0}\" of ClusterRole \"{0}\" to User \"{0}\"",
@@ -331,11 +426,13 @@ fn route(segs: &[&str]) -> Result<Option<Route>, ()> {
         return Ok(None);
     }
     let (ns, rest) = match rest {
-        ["namespaces", ns, r, tail @ ..] if !matches!(*r, "status" | "finalize") => (Some(ns.to_string()), {
-            let mut v = vec![*r];
-            v.extend_from_slice(tail);
-            v
-        }),
+        ["namespaces", ns, r, tail @ ..] if !matches!(*r, "status" | "finalize") => {
+            (Some(ns.to_string()), {
+                let mut v = vec![*r];
+                v.extend_from_slice(tail);
+                v
+            })
+        }
         other => (None, other.to_vec()),
     };
     let plural = rest[0];
@@ -354,7 +451,8 @@ fn discovery(path: &str, addr: &str) -> Option<Value> {
         "/version" => parse(VERSION),
         "/api" => {
             let mut v = parse(API)?;
-            v["serverAddressByClientCIDRs"] = json!([{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]);
+            v["serverAddressByClientCIDRs"] =
+                json!([{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]);
             Some(v)
         }
         "/apis" => parse(APIS),
@@ -373,22 +471,31 @@ fn discovery(path: &str, addr: &str) -> Option<Value> {
             if known {
                 let mut resources = Vec::new();
                 if gv == "rbac.authorization.k8s.io/v1" {
-                    for r in RESOURCES.iter().filter(|r| r.group == "rbac.authorization.k8s.io") {
+                    for r in RESOURCES
+                        .iter()
+                        .filter(|r| r.group == "rbac.authorization.k8s.io")
+                    {
                         resources.push(json!({"name": r.plural, "singularName": "", "namespaced": r.namespaced, "kind": r.kind,
                             "verbs": ["create","delete","deletecollection","get","list","patch","update","watch"]}));
                     }
                 }
-                Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+                Some(
+                    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+                )
             } else if let Some(g) = gv.split('/').next()
                 && apis["groups"].as_array()?.iter().any(|x| x["name"] == g)
                 && !gv.contains('/')
             {
-                apis["groups"].as_array()?.iter().find(|x| x["name"] == g).map(|x| {
-                    let mut x = x.clone();
-                    x["kind"] = "APIGroup".into();
-                    x["apiVersion"] = "v1".into();
-                    x
-                })
+                apis["groups"]
+                    .as_array()?
+                    .iter()
+                    .find(|x| x["name"] == g)
+                    .map(|x| {
+                        let mut x = x.clone();
+                        x["kind"] = "APIGroup".into();
+                        x["apiVersion"] = "v1".into();
+                        x
+                    })
             } else {
                 None
             }
@@ -397,7 +504,12 @@ fn discovery(path: &str, addr: &str) -> Option<Value> {
 }
 
 fn not_found_path() -> ApiError {
-    status_error(404, "NotFound", "the server could not find the requested resource", Some(json!({})))
+    status_error(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+        Some(json!({})),
+    )
 }
 
 fn list_kind(rd: &ResDef) -> String {
@@ -419,7 +531,7 @@ fn hex_encode(s: &str) -> String {
 }
 
 fn hex_decode(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())
@@ -435,26 +547,44 @@ struct Filters {
 }
 
 fn filters(q: &HashMap<String, String>) -> Result<Filters, ApiError> {
-    let labels = selector::parse_labels(q.get("labelSelector").map(String::as_str).unwrap_or("")).map_err(|e| ApiError::bad_request(&e))?;
-    let fields = selector::parse_fields(q.get("fieldSelector").map(String::as_str).unwrap_or("")).map_err(|e| ApiError::bad_request(&e))?;
+    let labels = selector::parse_labels(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(&e))?;
+    let fields = selector::parse_fields(q.get("fieldSelector").map(String::as_str).unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(&e))?;
     Ok(Filters { labels, fields })
 }
 
 impl Filters {
     fn matches(&self, v: &Value) -> bool {
-        selector::labels_match(&self.labels, v.pointer("/metadata/labels")) && selector::fields_match(&self.fields, v)
+        selector::labels_match(&self.labels, v.pointer("/metadata/labels"))
+            && selector::fields_match(&self.fields, v)
     }
 }
 
-fn do_list(st: &State, rd: &'static ResDef, ns: Option<&str>, q: &HashMap<String, String>, accept: &str) -> Result<(Value, &'static str), ApiError> {
+fn do_list(
+    st: &State,
+    rd: &'static ResDef,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+    accept: &str,
+) -> Result<(Value, &'static str), ApiError> {
     let f = filters(q)?;
-    let mut items: Vec<Value> = st.list(rd, ns).into_iter().filter(|v| f.matches(v)).collect();
+    let mut items: Vec<Value> = st
+        .list(rd, ns)
+        .into_iter()
+        .filter(|v| f.matches(v))
+        .collect();
     let mut meta = json!({"resourceVersion": st.rv.to_string()});
     if let Some(c) = q.get("continue").filter(|c| !c.is_empty()) {
-        let after = hex_decode(c).ok_or_else(|| ApiError::bad_request("continue key is not valid: illegal base64 data"))?;
+        let after = hex_decode(c).ok_or_else(|| {
+            ApiError::bad_request("continue key is not valid: illegal base64 data")
+        })?;
         items.retain(|v| format!("{}/{}", ns_of(v), name_of(v)) > after);
     }
-    if let Some(limit) = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0)
+    if let Some(limit) = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
         && items.len() > limit
     {
         let rest = items.len() - limit;
@@ -465,7 +595,10 @@ fn do_list(st: &State, rd: &'static ResDef, ns: Option<&str>, q: &HashMap<String
         }
     }
     if accept.contains("as=Table") {
-        return Ok((table::table(rd, &items, meta, st), "application/json;as=Table;v=v1;g=meta.k8s.io"));
+        return Ok((
+            table::table(rd, &items, meta, st),
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+        ));
     }
     Ok((
         json!({"kind": list_kind(rd), "apiVersion": rd.api_version(), "metadata": meta, "items": items.iter().map(list_item).collect::<Vec<_>>()}),
@@ -474,7 +607,10 @@ fn do_list(st: &State, rd: &'static ResDef, ns: Option<&str>, q: &HashMap<String
 }
 
 fn event_line(typ: &str, obj: &Value) -> Bytes {
-    Bytes::from(format!("{{\"type\":\"{typ}\",\"object\":{}}}\n", serde_json::to_string(obj).unwrap_or_default()))
+    Bytes::from(format!(
+        "{{\"type\":\"{typ}\",\"object\":{}}}\n",
+        serde_json::to_string(obj).unwrap_or_default()
+    ))
 }
 
 fn bookmark(rd: &ResDef, rv: u64) -> Value {
@@ -510,16 +646,30 @@ fn bookmark(rd: &ResDef, rv: u64) -> Value {
     o
 }
 
-fn watch_response(shared: &Arc<Shared>, rd: &'static ResDef, ns: Option<String>, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+fn watch_response(
+    shared: &Arc<Shared>,
+    rd: &'static ResDef,
+    ns: Option<String>,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let f = filters(q)?;
     if q.contains_key("resourceVersionMatch") {
-        let mut causes = vec![json!({"reason": "FieldValueForbidden", "message": "Forbidden: resourceVersionMatch is forbidden for watch", "field": "resourceVersionMatch"})];
-        let mut msgs = vec!["resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch".to_string()];
+        let mut causes = vec![
+            json!({"reason": "FieldValueForbidden", "message": "Forbidden: resourceVersionMatch is forbidden for watch", "field": "resourceVersionMatch"}),
+        ];
+        let mut msgs = vec![
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch"
+                .to_string(),
+        ];
         if q.get("resourceVersion").is_none_or(String::is_empty) {
             causes.push(json!({"reason": "FieldValueForbidden", "message": "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided", "field": "resourceVersionMatch"}));
             msgs.push("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into());
         }
-        let msg = if msgs.len() == 1 { msgs[0].clone() } else { format!("[{}]", msgs.join(", ")) };
+        let msg = if msgs.len() == 1 {
+            msgs[0].clone()
+        } else {
+            format!("[{}]", msgs.join(", "))
+        };
         return Err(status_error(
             422,
             "Invalid",
@@ -542,16 +692,27 @@ fn watch_response(shared: &Arc<Shared>, rd: &'static ResDef, ns: Option<String>,
         let st = shared.lock();
         sub = st.tx.subscribe();
         if rv_param.is_empty() || rv_param == "0" {
-            for o in st.list(rd, ns.as_deref()).into_iter().filter(|o| f.matches(o)) {
+            for o in st
+                .list(rd, ns.as_deref())
+                .into_iter()
+                .filter(|o| f.matches(o))
+            {
                 initial.push(event_line("ADDED", &o));
             }
             start_rv = st.rv;
         } else {
             let Ok(from) = rv_param.parse::<u64>() else {
-                return Err(ApiError::bad_request(&format!("invalid resource version: {rv_param}")));
+                return Err(ApiError::bad_request(&format!(
+                    "invalid resource version: {rv_param}"
+                )));
             };
             if from < st.compacted {
-                let e = status_error(410, "Expired", &format!("too old resource version: {from} ({})", st.compacted), None);
+                let e = status_error(
+                    410,
+                    "Expired",
+                    &format!("too old resource version: {from} ({})", st.compacted),
+                    None,
+                );
                 initial.push(event_line("ERROR", &e.body));
                 let _ = tx.try_send(Ok(initial.remove(0)));
                 drop(tx);
@@ -570,7 +731,10 @@ fn watch_response(shared: &Arc<Shared>, rd: &'static ResDef, ns: Option<String>,
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(1800));
-    let bookmarks = matches!(q.get("allowWatchBookmarks").map(String::as_str), Some("true" | "1"));
+    let bookmarks = matches!(
+        q.get("allowWatchBookmarks").map(String::as_str),
+        Some("true" | "1")
+    );
     let mut kill = shared.kill.subscribe();
     let shared2 = shared.clone();
     tokio::spawn(async move {
@@ -583,7 +747,8 @@ fn watch_response(shared: &Arc<Shared>, rd: &'static ResDef, ns: Option<String>,
         let started = tokio::time::Instant::now();
         let deadline = started + timeout;
         let mut next_bookmark = if timeout >= Duration::from_secs(5) {
-            Some(deadline - Duration::from_secs(2)).map(|t| t.min(started + Duration::from_secs(60)))
+            Some(deadline - Duration::from_secs(2))
+                .map(|t| t.min(started + Duration::from_secs(60)))
         } else {
             None
         };
@@ -633,7 +798,9 @@ fn filter_event<'a>(e: &'a WatchEvent, f: &Filters) -> Option<(&'static str, &'a
 }
 
 fn stream_response(rx: mpsc::Receiver<Result<Bytes, std::io::Error>>) -> Response {
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let mut r = Response::new(Body::from_stream(stream));
     common_headers(r.headers_mut(), "application/json");
     r
@@ -641,7 +808,11 @@ fn stream_response(rx: mpsc::Receiver<Result<Bytes, std::io::Error>>) -> Respons
 
 fn decode_body(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        let msg = if e.is_eof() { "unexpected end of JSON input".to_string() } else { format!("invalid character in JSON: {e}") };
+        let msg = if e.is_eof() {
+            "unexpected end of JSON input".to_string()
+        } else {
+            format!("invalid character in JSON: {e}")
+        };
         ApiError::bad_request(&msg)
     })
 }
@@ -703,7 +874,9 @@ fn manager_of(q: &HashMap<String, String>, headers: &HeaderMap) -> String {
 
 pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let q = parse_query(&query);
@@ -713,17 +886,29 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let token = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string());
     let user: Option<User> = {
         let mut st = shared.lock();
         let user = match &token {
-            None => Some(User { name: "system:anonymous".into(), admin: false, allow: vec![] }),
+            None => Some(User {
+                name: "system:anonymous".into(),
+                admin: false,
+                allow: vec![],
+            }),
             Some(t) => st.users.get(t).cloned(),
         };
         st.requests.push(RecordedRequest {
@@ -737,7 +922,10 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
         user
     };
     let Some(user) = user else {
-        return json_response(401, &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}));
+        return json_response(
+            401,
+            &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}),
+        );
     };
     let anonymous = token.is_none();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -748,9 +936,24 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
         common_headers(r.headers_mut(), "text/plain; charset=utf-8");
         return r;
     }
-    if parts.method == Method::POST && path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+    if parts.method == Method::POST
+        && path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    {
         if anonymous {
-            return err_response(forbidden(&user.name, "create", &ResDef { group: "authorization.k8s.io", version: "v1", plural: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview", namespaced: false }, None, None, None));
+            return err_response(forbidden(
+                &user.name,
+                "create",
+                &ResDef {
+                    group: "authorization.k8s.io",
+                    version: "v1",
+                    plural: "selfsubjectaccessreviews",
+                    kind: "SelfSubjectAccessReview",
+                    namespaced: false,
+                },
+                None,
+                None,
+                None,
+            ));
         }
         return match ssar(&user, &body) {
             Ok(v) => json_response(201, &v),
@@ -764,7 +967,12 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
     let Some(r) = route else {
         if parts.method == Method::GET {
             if anonymous && path != "/version" {
-                return err_response(status_error(403, "Forbidden", &format!("forbidden: User \"system:anonymous\" cannot get path \"{path}\""), Some(json!({}))));
+                return err_response(status_error(
+                    403,
+                    "Forbidden",
+                    &format!("forbidden: User \"system:anonymous\" cannot get path \"{path}\""),
+                    Some(json!({})),
+                ));
             }
             if let Some(v) = discovery(&path, &shared.addr) {
                 return json_response(200, &v);
@@ -778,7 +986,14 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
         None => r.rd.plural.to_string(),
     };
     if !allowed(&user, verb, &resource_for_rbac) {
-        return err_response(forbidden(&user.name, verb, r.rd, r.sub.as_deref(), r.ns.as_deref(), r.name.as_deref()));
+        return err_response(forbidden(
+            &user.name,
+            verb,
+            r.rd,
+            r.sub.as_deref(),
+            r.ns.as_deref(),
+            r.name.as_deref(),
+        ));
     }
     if verb == "watch" {
         return match watch_response(&shared, r.rd, r.ns.clone(), &q) {
@@ -788,7 +1003,16 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
     }
     let result = {
         let mut st = shared.lock();
-        let res = dispatch(&mut st, &r, &parts.method, &q, &ct, &accept, &body, &manager);
+        let res = dispatch(
+            &mut st,
+            &r,
+            &parts.method,
+            &q,
+            &ct,
+            &accept,
+            &body,
+            &manager,
+        );
         if st.dirty {
             shared.notify.notify_one();
         }
@@ -817,7 +1041,16 @@ enum Reply {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, String>, ct: &str, accept: &str, body: &[u8], manager: &str) -> Result<Reply, ApiError> {
+fn dispatch(
+    st: &mut State,
+    r: &Route,
+    method: &Method,
+    q: &HashMap<String, String>,
+    ct: &str,
+    accept: &str,
+    body: &[u8],
+    manager: &str,
+) -> Result<Reply, ApiError> {
     let rd = r.rd;
     let ns = r.ns.clone().unwrap_or_default();
     let json = |code: u16, v: Value| Ok(Reply::Json(code, v, "application/json"));
@@ -826,18 +1059,26 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
             let (v, ctype) = do_list(st, rd, r.ns.as_deref(), q, accept)?;
             Ok(Reply::Json(200, v, ctype))
         }
-        (Method::GET, Some(name), Some("log")) if rd.plural == "pods" => match kubelet::logs(st, &ns, name, q)? {
-            Some(t) => Ok(Reply::Text(t)),
-            None => Ok(Reply::NoContent),
-        },
+        (Method::GET, Some(name), Some("log")) if rd.plural == "pods" => {
+            match kubelet::logs(st, &ns, name, q)? {
+                Some(t) => Ok(Reply::Text(t)),
+                None => Ok(Reply::NoContent),
+            }
+        }
         (Method::GET, Some(name), sub) => {
-            let v = st.get_cloned(rd, &ns, name).ok_or_else(|| ApiError::not_found(rd, name))?;
+            let v = st
+                .get_cloned(rd, &ns, name)
+                .ok_or_else(|| ApiError::not_found(rd, name))?;
             if sub == Some("scale") {
                 return json(200, scale_of(rd, &v));
             }
             if accept.contains("as=Table") {
                 let t = table::table(rd, &[v], json!({"resourceVersion": st.rv.to_string()}), st);
-                return Ok(Reply::Json(200, t, "application/json;as=Table;v=v1;g=meta.k8s.io"));
+                return Ok(Reply::Json(
+                    200,
+                    t,
+                    "application/json;as=Table;v=v1;g=meta.k8s.io",
+                ));
             }
             json(200, v)
         }
@@ -848,7 +1089,9 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
         }
         (Method::POST, Some(_), Some(_)) => Err(not_found_path()),
         (Method::PUT, Some(name), sub) => {
-            let cur = st.get_cloned(rd, &ns, name).ok_or_else(|| ApiError::not_found(rd, name))?;
+            let cur = st
+                .get_cloned(rd, &ns, name)
+                .ok_or_else(|| ApiError::not_found(rd, name))?;
             let new = decode_body(body)?;
             if sub == Some("scale") {
                 let replicas = util::i(&new, "/spec/replicas").unwrap_or(0);
@@ -860,8 +1103,14 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
             json(200, update_object(st, rd, &cur, new, sub, manager)?)
         }
         (Method::PATCH, Some(name), sub) => {
-            let cur = st.get_cloned(rd, &ns, name).ok_or_else(|| ApiError::not_found(rd, name))?;
-            let base = if sub == Some("scale") { scale_of(rd, &cur) } else { cur.clone() };
+            let cur = st
+                .get_cloned(rd, &ns, name)
+                .ok_or_else(|| ApiError::not_found(rd, name))?;
+            let base = if sub == Some("scale") {
+                scale_of(rd, &cur)
+            } else {
+                cur.clone()
+            };
             let ctype = ct.split(';').next().unwrap_or("").trim();
             let patched = match ctype {
                 "application/strategic-merge-patch+json" => {
@@ -880,7 +1129,14 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
                     let p = decode_body(body)?;
                     patch::merge(&base, &p)
                 }
-                _ => return Err(status_error(415, "UnsupportedMediaType", "415: Unsupported Media Type", Some(json!({})))),
+                _ => {
+                    return Err(status_error(
+                        415,
+                        "UnsupportedMediaType",
+                        "415: Unsupported Media Type",
+                        Some(json!({})),
+                    ));
+                }
             };
             if sub == Some("scale") {
                 let replicas = util::i(&patched, "/spec/replicas").unwrap_or(0);
@@ -892,15 +1148,27 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
             json(200, update_object(st, rd, &cur, patched, sub, manager)?)
         }
         (Method::DELETE, Some(name), None) => {
-            let cur = st.get_cloned(rd, &ns, name).ok_or_else(|| ApiError::not_found(rd, name))?;
-            let opts: Value = if body.is_empty() { json!({}) } else { decode_body(body)? };
-            if let Some(want) = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+            let cur = st
+                .get_cloned(rd, &ns, name)
+                .ok_or_else(|| ApiError::not_found(rd, name))?;
+            let opts: Value = if body.is_empty() {
+                json!({})
+            } else {
+                decode_body(body)?
+            };
+            if let Some(want) = opts
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+            {
                 let have = util::s(&cur, "/metadata/resourceVersion").unwrap_or_default();
                 if want != have {
                     return Err(status_error(
                         409,
                         "Conflict",
-                        &format!("Operation cannot be fulfilled on {} \"{name}\": the ResourceVersion in the precondition ({want}) does not match the ResourceVersion in record ({have}). The object might have been modified", rd.kind_qualified()),
+                        &format!(
+                            "Operation cannot be fulfilled on {} \"{name}\": the ResourceVersion in the precondition ({want}) does not match the ResourceVersion in record ({have}). The object might have been modified",
+                            rd.kind_qualified()
+                        ),
                         Some({
                             let mut d = Map::new();
                             d.insert("name".into(), name.clone().into());
@@ -919,7 +1187,10 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
                     return Err(status_error(
                         409,
                         "Conflict",
-                        &format!("Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {want}, UID in object meta: {have}", rd.kind_qualified()),
+                        &format!(
+                            "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {want}, UID in object meta: {have}",
+                            rd.kind_qualified()
+                        ),
                         Some(json!({"name": name, "group": rd.group, "kind": rd.kind})),
                     ));
                 }
@@ -954,13 +1225,20 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
                     }
                     d.insert("kind".into(), rd.plural.into());
                     d.insert("uid".into(), util::uid_of(&cur).into());
-                    json(200, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": d}))
+                    json(
+                        200,
+                        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": d}),
+                    )
                 }
             }
         }
         (Method::DELETE, None, None) => {
             let f = filters(q)?;
-            let items: Vec<Value> = st.list(rd, r.ns.as_deref()).into_iter().filter(|v| f.matches(v)).collect();
+            let items: Vec<Value> = st
+                .list(rd, r.ns.as_deref())
+                .into_iter()
+                .filter(|v| f.matches(v))
+                .collect();
             for it in &items {
                 if rd.plural == "pods" {
                     crate::controllers::delete_pod(st, it);
@@ -968,9 +1246,17 @@ fn dispatch(st: &mut State, r: &Route, method: &Method, q: &HashMap<String, Stri
                     st.remove(rd, &ns_of(it), &name_of(it));
                 }
             }
-            json(200, json!({"kind": list_kind(rd), "apiVersion": rd.api_version(), "metadata": {"resourceVersion": st.rv.to_string()}, "items": items.iter().map(list_item).collect::<Vec<_>>()}))
+            json(
+                200,
+                json!({"kind": list_kind(rd), "apiVersion": rd.api_version(), "metadata": {"resourceVersion": st.rv.to_string()}, "items": items.iter().map(list_item).collect::<Vec<_>>()}),
+            )
         }
-        _ => Err(status_error(405, "MethodNotAllowed", &format!("the server does not allow this method on the requested resource"), Some(json!({})))),
+        _ => Err(status_error(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            Some(json!({})),
+        )),
     }
 }
 
@@ -1044,7 +1330,15 @@ pub(crate) fn ssar_from_protobuf(body: &[u8]) -> Option<Value> {
     let mut out = json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": {}});
     for (n, payload) in pb_fields(&spec) {
         let names: &[&str] = match n {
-            1 => &["namespace", "verb", "group", "version", "resource", "subresource", "name"],
+            1 => &[
+                "namespace",
+                "verb",
+                "group",
+                "version",
+                "resource",
+                "subresource",
+                "name",
+            ],
             2 => &["path", "verb"],
             _ => continue,
         };
@@ -1054,7 +1348,11 @@ pub(crate) fn ssar_from_protobuf(body: &[u8]) -> Option<Value> {
                 attrs.insert((*k).into(), String::from_utf8_lossy(&v).into_owned().into());
             }
         }
-        let key = if n == 1 { "resourceAttributes" } else { "nonResourceAttributes" };
+        let key = if n == 1 {
+            "resourceAttributes"
+        } else {
+            "nonResourceAttributes"
+        };
         out["spec"][key] = Value::Object(attrs);
     }
     Some(out)

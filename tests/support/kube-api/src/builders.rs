@@ -11,7 +11,11 @@ struct PodParts {
 
 impl PodParts {
     fn new() -> PodParts {
-        PodParts { containers: Vec::new(), init: Vec::new(), pull_policy: None }
+        PodParts {
+            containers: Vec::new(),
+            init: Vec::new(),
+            pull_policy: None,
+        }
     }
 
     fn template(&self, name: &str) -> Value {
@@ -134,10 +138,10 @@ impl DeploymentBuilder {
         if let Some(v) = self.max_unavailable {
             strategy["rollingUpdate"]["maxUnavailable"] = v;
         }
-        if strategy.get("rollingUpdate") == Some(&json!({})) {
-            if let Some(m) = strategy.as_object_mut() {
-                m.remove("rollingUpdate");
-            }
+        if strategy.get("rollingUpdate") == Some(&json!({}))
+            && let Some(m) = strategy.as_object_mut()
+        {
+            m.remove("rollingUpdate");
         }
         let mut d = json!({
             "apiVersion": "apps/v1",
@@ -255,7 +259,13 @@ pub struct DaemonSetBuilder {
 }
 
 pub fn daemon_set(namespace: &str, name: &str) -> DaemonSetBuilder {
-    DaemonSetBuilder { namespace: namespace.into(), name: name.into(), pod: PodParts::new(), on_delete: false, max_unavailable: None }
+    DaemonSetBuilder {
+        namespace: namespace.into(),
+        name: name.into(),
+        pod: PodParts::new(),
+        on_delete: false,
+        max_unavailable: None,
+    }
 }
 
 impl DaemonSetBuilder {

@@ -34,7 +34,10 @@ pub(crate) fn owned_by(obj: &Value, uid: &str) -> bool {
 
 fn strip_template(t: &Value) -> Value {
     let mut t = t.clone();
-    if let Some(l) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    if let Some(l) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
         l.remove(HASH);
         if l.is_empty()
             && let Some(m) = t.get_mut("metadata").and_then(Value::as_object_mut)
@@ -63,7 +66,9 @@ fn spec_replicas(v: &Value) -> i64 {
 }
 
 fn st_i(v: &Value, f: &str) -> i64 {
-    v.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0)
+    v.pointer(&format!("/status/{f}"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn revision(rs: &Value) -> i64 {
@@ -76,7 +81,9 @@ fn revision(rs: &Value) -> i64 {
 
 fn creation_key(v: &Value) -> (String, i64, String) {
     (
-        util::s(v, "/metadata/creationTimestamp").unwrap_or_default().to_string(),
+        util::s(v, "/metadata/creationTimestamp")
+            .unwrap_or_default()
+            .to_string(),
         revision(v),
         name_of(v),
     )
@@ -153,7 +160,8 @@ fn owned(st: &State, plural: &str, ns: &str, uid: &str) -> Vec<Value> {
 }
 
 fn fresh(st: &State, plural: &str, v: &Value) -> Value {
-    st.get_cloned(res(plural), &ns_of(v), &name_of(v)).unwrap_or_else(|| v.clone())
+    st.get_cloned(res(plural), &ns_of(v), &name_of(v))
+        .unwrap_or_else(|| v.clone())
 }
 
 /// Runs every controller once over every object.
@@ -180,15 +188,28 @@ fn split(st: &State, d: &Value) -> Split {
     let mut rss = owned(st, "replicasets", &ns_of(d), &uid_of(d));
     rss.sort_by_key(creation_key);
     let t = &d["spec"]["template"];
-    let pos = rss.iter().position(|rs| equal_ignore_hash(&rs["spec"]["template"], t));
+    let pos = rss
+        .iter()
+        .position(|rs| equal_ignore_hash(&rs["spec"]["template"], t));
     let new = pos.map(|p| rss.remove(p));
     Split { new, olds: rss }
 }
 
 fn set_new_rs_annotations(d: &Value, rs: &mut Value, new_rev: i64, exists: bool) -> bool {
-    let skip = [REV, REV_HISTORY, DESIRED, MAX, "kubectl.kubernetes.io/last-applied-configuration", "deprecated.deployment.rollback.to"];
+    let skip = [
+        REV,
+        REV_HISTORY,
+        DESIRED,
+        MAX,
+        "kubectl.kubernetes.io/last-applied-configuration",
+        "deprecated.deployment.rollback.to",
+    ];
     let mut changed = false;
-    let dann = d.pointer("/metadata/annotations").and_then(Value::as_object).cloned().unwrap_or_default();
+    let dann = d
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let ann = util::obj_mut(rs, "/metadata/annotations");
     for (k, v) in &dann {
         if skip.contains(&k.as_str()) {
@@ -205,8 +226,16 @@ fn set_new_rs_annotations(d: &Value, rs: &mut Value, new_rev: i64, exists: bool)
         ann.insert(REV.into(), new_rev.to_string().into());
         changed = true;
         if let Some(o) = old {
-            let hist = ann.get(REV_HISTORY).and_then(Value::as_str).unwrap_or_default().to_string();
-            let h = if hist.is_empty() { o } else { format!("{hist},{o}") };
+            let hist = ann
+                .get(REV_HISTORY)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let h = if hist.is_empty() {
+                o
+            } else {
+                format!("{hist},{o}")
+            };
             ann.insert(REV_HISTORY.into(), h.into());
         }
     }
@@ -249,7 +278,10 @@ fn sync_revision(st: &mut State, d: &mut Value, create: bool) -> Split {
                 };
             }
             let rs = st.replace(res("replicasets"), copy);
-            return Split { new: Some(rs), olds };
+            return Split {
+                new: Some(rs),
+                olds,
+            };
         }
         let rev = copy
             .pointer("/metadata/annotations")
@@ -260,13 +292,22 @@ fn sync_revision(st: &mut State, d: &mut Value, create: bool) -> Split {
         let mut needs = set_deployment_revision(d, &rev);
         if has_deadline(d) && get_cond(d, "Progressing").is_none() {
             let msg = format!("Found new replica set \"{}\"", name_of(&copy));
-            set_cond(util_status(d), "Progressing", "True", "FoundNewReplicaSet", &msg);
+            set_cond(
+                util_status(d),
+                "Progressing",
+                "True",
+                "FoundNewReplicaSet",
+                &msg,
+            );
             needs = true;
         }
         if needs {
             *d = st.replace(res("deployments"), d.clone());
         }
-        return Split { new: Some(copy), olds };
+        return Split {
+            new: Some(copy),
+            olds,
+        };
     }
     if !create {
         return Split { new: None, olds };
@@ -297,23 +338,44 @@ fn sync_revision(st: &mut State, d: &mut Value, create: bool) -> Split {
     set_new_rs_annotations(d, &mut rs, new_rev, false);
     if let Some(existing) = st.get_cloned(res("replicasets"), &ns_of(d), &name) {
         // A leftover with the same name (hash collision): treat it as ours.
-        return Split { new: Some(existing), olds };
+        return Split {
+            new: Some(existing),
+            olds,
+        };
     }
     let created = st.insert(res("replicasets"), rs, MANAGER);
     if replicas > 0 {
         let msg = format!("Scaled up replica set {name} to {replicas}");
-        record_event(st, d, None, "Normal", "ScalingReplicaSet", &msg, "deployment-controller", None);
+        record_event(
+            st,
+            d,
+            None,
+            "Normal",
+            "ScalingReplicaSet",
+            &msg,
+            "deployment-controller",
+            None,
+        );
     }
     let mut needs = set_deployment_revision(d, &new_rev.to_string());
     if has_deadline(d) {
         let msg = format!("Created new replica set \"{name}\"");
-        set_cond(util_status(d), "Progressing", "True", "NewReplicaSetCreated", &msg);
+        set_cond(
+            util_status(d),
+            "Progressing",
+            "True",
+            "NewReplicaSetCreated",
+            &msg,
+        );
         needs = true;
     }
     if needs {
         *d = st.replace(res("deployments"), d.clone());
     }
-    Split { new: Some(created), olds }
+    Split {
+        new: Some(created),
+        olds,
+    }
 }
 
 fn util_status(d: &mut Value) -> &mut Value {
@@ -359,8 +421,20 @@ fn scale_rs(st: &mut State, d: &Value, rs: &Value, to: i64) -> Option<Value> {
     let out = st.replace(res("replicasets"), copy);
     if from != to {
         let op = if to > from { "up" } else { "down" };
-        let msg = format!("Scaled {op} replica set {} to {to} from {from}", name_of(rs));
-        record_event(st, d, None, "Normal", "ScalingReplicaSet", &msg, "deployment-controller", None);
+        let msg = format!(
+            "Scaled {op} replica set {} to {to} from {from}",
+            name_of(rs)
+        );
+        record_event(
+            st,
+            d,
+            None,
+            "Normal",
+            "ScalingReplicaSet",
+            &msg,
+            "deployment-controller",
+            None,
+        );
         Some(out)
     } else {
         None
@@ -377,10 +451,16 @@ fn calculate_status(d: &Value, all: &[Value], new: Option<&Value>) -> Value {
             s.insert(k.into(), v.into());
         }
     };
-    put("observedGeneration", util::i(d, "/metadata/generation").unwrap_or(0));
+    put(
+        "observedGeneration",
+        util::i(d, "/metadata/generation").unwrap_or(0),
+    );
     put("replicas", all.iter().map(|r| st_i(r, "replicas")).sum());
     put("updatedReplicas", new.map_or(0, |n| st_i(n, "replicas")));
-    put("readyReplicas", all.iter().map(|r| st_i(r, "readyReplicas")).sum());
+    put(
+        "readyReplicas",
+        all.iter().map(|r| st_i(r, "readyReplicas")).sum(),
+    );
     put("availableReplicas", available);
     put("unavailableReplicas", unavailable);
     if let Some(c) = d.pointer("/status/collisionCount") {
@@ -391,9 +471,21 @@ fn calculate_status(d: &Value, all: &[Value], new: Option<&Value>) -> Value {
     }
     let mut status = Value::Object(s);
     if available >= spec_replicas(d) - max_unavailable(d) {
-        set_cond(&mut status, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.");
+        set_cond(
+            &mut status,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+        );
     } else {
-        set_cond(&mut status, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.");
+        set_cond(
+            &mut status,
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        );
     }
     status
 }
@@ -447,7 +539,9 @@ fn sync_rollout_status(st: &mut State, d: &mut Value, all: &[Value], new: Option
     let cur = get_cond(d, "Progressing").cloned();
     let n = |k: &str| ns.get(k).and_then(Value::as_i64).unwrap_or(0);
     let is_complete = n("replicas") == n("updatedReplicas")
-        && cur.as_ref().is_some_and(|c| c["reason"] == "NewReplicaSetAvailable");
+        && cur
+            .as_ref()
+            .is_some_and(|c| c["reason"] == "NewReplicaSetAvailable");
     if has_deadline(d) && !is_complete {
         let rs_name = new.map(name_of);
         if deployment_complete(d, &ns) {
@@ -455,7 +549,13 @@ fn sync_rollout_status(st: &mut State, d: &mut Value, all: &[Value], new: Option
                 Some(r) => format!("ReplicaSet \"{r}\" has successfully progressed."),
                 None => format!("Deployment \"{}\" has successfully progressed.", name_of(d)),
             };
-            set_cond(&mut ns, "Progressing", "True", "NewReplicaSetAvailable", &msg);
+            set_cond(
+                &mut ns,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                &msg,
+            );
         } else if deployment_progressing(d, &ns) {
             let msg = match &rs_name {
                 Some(r) => format!("ReplicaSet \"{r}\" is progressing."),
@@ -472,7 +572,11 @@ fn sync_rollout_status(st: &mut State, d: &mut Value, all: &[Value], new: Option
                 }
                 remove_cond(&mut ns, "Progressing");
             }
-            if let Some(a) = ns.as_object_mut().map(|m| m.entry("conditions").or_insert_with(|| json!([]))).and_then(Value::as_array_mut) {
+            if let Some(a) = ns
+                .as_object_mut()
+                .map(|m| m.entry("conditions").or_insert_with(|| json!([])))
+                .and_then(Value::as_array_mut)
+            {
                 a.push(c);
             }
         } else if timed_out(d, &ns) {
@@ -480,7 +584,13 @@ fn sync_rollout_status(st: &mut State, d: &mut Value, all: &[Value], new: Option
                 Some(r) => format!("ReplicaSet \"{r}\" has timed out progressing."),
                 None => format!("Deployment \"{}\" has timed out progressing.", name_of(d)),
             };
-            set_cond(&mut ns, "Progressing", "False", "ProgressDeadlineExceeded", &msg);
+            set_cond(
+                &mut ns,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                &msg,
+            );
         }
     }
     write_status(st, d, ns);
@@ -496,10 +606,16 @@ fn write_status(st: &mut State, d: &mut Value, status: Value) {
 }
 
 fn cleanup(st: &mut State, d: &Value, olds: &[Value]) {
-    let limit = util::i(d, "/spec/revisionHistoryLimit").unwrap_or(10).max(0) as usize;
+    let limit = util::i(d, "/spec/revisionHistoryLimit")
+        .unwrap_or(10)
+        .max(0) as usize;
     let mut cleanable: Vec<&Value> = olds
         .iter()
-        .filter(|r| spec_replicas(r) == 0 && st_i(r, "replicas") == 0 && r.pointer("/metadata/deletionTimestamp").is_none())
+        .filter(|r| {
+            spec_replicas(r) == 0
+                && st_i(r, "replicas") == 0
+                && r.pointer("/metadata/deletionTimestamp").is_none()
+        })
         .collect();
     if cleanable.len() <= limit {
         return;
@@ -519,14 +635,30 @@ fn deployment(st: &mut State, d: Value) {
     // checkPausedConditions
     let paused = d.pointer("/spec/paused") == Some(&Value::Bool(true));
     let cond = get_cond(&d, "Progressing").cloned();
-    let reason = cond.as_ref().and_then(|c| c["reason"].as_str()).unwrap_or_default().to_string();
+    let reason = cond
+        .as_ref()
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or_default()
+        .to_string();
     if reason != "ProgressDeadlineExceeded" {
         let paused_exists = reason == "DeploymentPaused";
         if paused && !paused_exists {
-            set_cond(util_status(&mut d), "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused");
+            set_cond(
+                util_status(&mut d),
+                "Progressing",
+                "Unknown",
+                "DeploymentPaused",
+                "Deployment is paused",
+            );
             d = st.replace(res("deployments"), d);
         } else if !paused && paused_exists {
-            set_cond(util_status(&mut d), "Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed");
+            set_cond(
+                util_status(&mut d),
+                "Progressing",
+                "Unknown",
+                "DeploymentResumed",
+                "Deployment is resumed",
+            );
             d = st.replace(res("deployments"), d);
         }
     }
@@ -559,7 +691,13 @@ fn is_scaling_event(st: &mut State, d: &mut Value) -> bool {
 fn sync_scale(st: &mut State, d: &mut Value, paused: bool) {
     let sp = sync_revision(st, d, false);
     let desired = spec_replicas(d);
-    let mut actives: Vec<Value> = sp.new.iter().chain(sp.olds.iter()).filter(|r| spec_replicas(r) > 0).cloned().collect();
+    let mut actives: Vec<Value> = sp
+        .new
+        .iter()
+        .chain(sp.olds.iter())
+        .filter(|r| spec_replicas(r) > 0)
+        .cloned()
+        .collect();
     if actives.len() <= 1 {
         let target = actives.pop().or_else(|| sp.new.clone()).or_else(|| {
             let mut o = sp.olds.clone();
@@ -569,7 +707,11 @@ fn sync_scale(st: &mut State, d: &mut Value, paused: bool) {
         if let Some(t) = target {
             scale_rs(st, d, &t, desired);
         }
-    } else if let Some(new) = sp.new.as_ref().filter(|n| spec_replicas(n) == desired && st_i(n, "availableReplicas") == desired) {
+    } else if let Some(new) = sp
+        .new
+        .as_ref()
+        .filter(|n| spec_replicas(n) == desired && st_i(n, "availableReplicas") == desired)
+    {
         let _ = new;
         for o in sp.olds.iter().filter(|r| spec_replicas(r) > 0) {
             scale_rs(st, d, o, 0);
@@ -609,7 +751,12 @@ fn sync_scale(st: &mut State, d: &mut Value, paused: bool) {
 fn rollout_rolling(st: &mut State, d: &mut Value) {
     let sp = sync_revision(st, d, true);
     let Some(new) = sp.new else { return };
-    let all: Vec<Value> = sp.olds.iter().chain(std::iter::once(&new)).cloned().collect();
+    let all: Vec<Value> = sp
+        .olds
+        .iter()
+        .chain(std::iter::once(&new))
+        .cloned()
+        .collect();
     // reconcileNewReplicaSet
     let desired = spec_replicas(d);
     let cur = spec_replicas(&new);
@@ -675,7 +822,11 @@ fn reconcile_old(st: &mut State, d: &Value, all: &[Value], olds: &[Value], new: 
         cleaned += n;
     }
     // scaleDownOldReplicaSetsForRollingUpdate
-    let fresh_all: Vec<Value> = olds.iter().chain(std::iter::once(new)).map(|r| fresh(st, "replicasets", r)).collect();
+    let fresh_all: Vec<Value> = olds
+        .iter()
+        .chain(std::iter::once(new))
+        .map(|r| fresh(st, "replicasets", r))
+        .collect();
     let available: i64 = fresh_all.iter().map(|r| st_i(r, "availableReplicas")).sum();
     let mut scaled = 0;
     if available > min_available {
@@ -708,9 +859,9 @@ fn rollout_recreate(st: &mut State, d: &mut Value) {
         return;
     }
     let old_running = sp.olds.iter().any(|r| {
-        owned(st, "pods", &ns_of(r), &uid_of(r)).iter().any(|p| {
-            !matches!(util::s(p, "/status/phase"), Some("Succeeded" | "Failed"))
-        })
+        owned(st, "pods", &ns_of(r), &uid_of(r))
+            .iter()
+            .any(|p| !matches!(util::s(p, "/status/phase"), Some("Succeeded" | "Failed")))
     });
     if old_running {
         finish(st, d);
@@ -740,7 +891,10 @@ fn rollout_recreate(st: &mut State, d: &mut Value) {
 pub(crate) fn pod_ready(p: &Value) -> bool {
     p.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        .is_some_and(|a| {
+            a.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 pub(crate) fn pod_active(p: &Value) -> bool {
@@ -781,18 +935,34 @@ fn replicaset(st: &mut State, rs: Value) {
     let ns = ns_of(&rs);
     let uid = uid_of(&rs);
     let name = name_of(&rs);
-    let pods: Vec<Value> = owned(st, "pods", &ns, &uid).into_iter().filter(pod_active).collect();
+    let pods: Vec<Value> = owned(st, "pods", &ns, &uid)
+        .into_iter()
+        .filter(pod_active)
+        .collect();
     let want = spec_replicas(&rs);
     let diff = pods.len() as i64 - want;
     if diff < 0 {
         for _ in 0..(-diff) {
-            let mut p = pod_from_template(&rs["spec"]["template"], &ns, controller_ref(&rs, "ReplicaSet", "apps/v1"));
+            let mut p = pod_from_template(
+                &rs["spec"]["template"],
+                &ns,
+                controller_ref(&rs, "ReplicaSet", "apps/v1"),
+            );
             p["metadata"]["generateName"] = format!("{name}-").into();
             let pname = format!("{name}-{}", st.rng.suffix(5));
             p["metadata"]["name"] = pname.clone().into();
             crate::api::admit_pod(st, &mut p);
             st.insert(res("pods"), p, MANAGER);
-            record_event(st, &rs, None, "Normal", "SuccessfulCreate", &format!("Created pod: {pname}"), "replicaset-controller", None);
+            record_event(
+                st,
+                &rs,
+                None,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {pname}"),
+                "replicaset-controller",
+                None,
+            );
         }
     } else if diff > 0 {
         let mut ranked = pods.clone();
@@ -810,25 +980,46 @@ fn replicaset(st: &mut State, rs: Value) {
                 std::cmp::Reverse(
                     p.pointer("/status/containerStatuses")
                         .and_then(Value::as_array)
-                        .map(|a| a.iter().filter_map(|c| c["restartCount"].as_i64()).sum::<i64>())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|c| c["restartCount"].as_i64())
+                                .sum::<i64>()
+                        })
                         .unwrap_or(0),
                 ),
-                std::cmp::Reverse(util::s(p, "/metadata/creationTimestamp").unwrap_or_default().to_string()),
+                std::cmp::Reverse(
+                    util::s(p, "/metadata/creationTimestamp")
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
             )
         });
         for p in ranked.iter().take(diff as usize) {
             delete_pod(st, p);
-            record_event(st, &rs, None, "Normal", "SuccessfulDelete", &format!("Deleted pod: {}", name_of(p)), "replicaset-controller", None);
+            record_event(
+                st,
+                &rs,
+                None,
+                "Normal",
+                "SuccessfulDelete",
+                &format!("Deleted pod: {}", name_of(p)),
+                "replicaset-controller",
+                None,
+            );
         }
     }
     let rs = fresh(st, "replicasets", &rs);
-    let pods: Vec<Value> = owned(st, "pods", &ns, &uid).into_iter().filter(pod_active).collect();
+    let pods: Vec<Value> = owned(st, "pods", &ns, &uid)
+        .into_iter()
+        .filter(pod_active)
+        .collect();
     let tl = rs.pointer("/spec/template/metadata/labels").cloned();
     let fully = pods
         .iter()
         .filter(|p| {
             tl.as_ref().and_then(Value::as_object).is_none_or(|m| {
-                m.iter().all(|(k, v)| p.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
+                m.iter()
+                    .all(|(k, v)| p.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
             })
         })
         .count() as i64;
@@ -843,7 +1034,10 @@ fn replicaset(st: &mut State, rs: Value) {
     put("fullyLabeledReplicas", fully);
     put("readyReplicas", ready);
     put("availableReplicas", ready);
-    put("observedGeneration", util::i(&rs, "/metadata/generation").unwrap_or(0));
+    put(
+        "observedGeneration",
+        util::i(&rs, "/metadata/generation").unwrap_or(0),
+    );
     let status = Value::Object(s);
     if rs.get("status") != Some(&status) {
         let mut c = rs.clone();
@@ -858,11 +1052,18 @@ fn gc(st: &mut State) {
     let mut doomed: Vec<(&'static str, Value)> = Vec::new();
     for plural in ["pods", "replicasets", "controllerrevisions"] {
         for o in st.list(res(plural), None) {
-            let Some(refs) = o.pointer("/metadata/ownerReferences").and_then(Value::as_array) else { continue };
+            let Some(refs) = o
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+            else {
+                continue;
+            };
             if refs.is_empty() {
                 continue;
             }
-            let alive = refs.iter().any(|r| r["uid"].as_str().is_some_and(|u| st.exists_uid(u)));
+            let alive = refs
+                .iter()
+                .any(|r| r["uid"].as_str().is_some_and(|u| st.exists_uid(u)));
             if !alive {
                 doomed.push((plural, o));
             }

@@ -95,7 +95,11 @@ pub(crate) fn apply(rd: &ResDef, obj: &mut Value) {
                 default_key(ru, "maxUnavailable", "25%".into());
                 default_key(ru, "maxSurge", "25%".into());
             }
-            default_template(obj_mut(obj, "/spec").entry("template").or_insert_with(|| json!({})));
+            default_template(
+                obj_mut(obj, "/spec")
+                    .entry("template")
+                    .or_insert_with(|| json!({})),
+            );
         }
         "replicasets" => {
             let spec = obj_mut(obj, "/spec");
@@ -115,7 +119,11 @@ pub(crate) fn apply(rd: &ResDef, obj: &mut Value) {
                 let ru = obj_mut(us, "/rollingUpdate");
                 default_key(ru, "partition", 0.into());
             }
-            default_template(obj_mut(obj, "/spec").entry("template").or_insert_with(|| json!({})));
+            default_template(
+                obj_mut(obj, "/spec")
+                    .entry("template")
+                    .or_insert_with(|| json!({})),
+            );
         }
         "daemonsets" => {
             let spec = obj_mut(obj, "/spec");
@@ -129,7 +137,11 @@ pub(crate) fn apply(rd: &ResDef, obj: &mut Value) {
                 default_key(ru, "maxUnavailable", 1.into());
                 default_key(ru, "maxSurge", 0.into());
             }
-            default_template(obj_mut(obj, "/spec").entry("template").or_insert_with(|| json!({})));
+            default_template(
+                obj_mut(obj, "/spec")
+                    .entry("template")
+                    .or_insert_with(|| json!({})),
+            );
         }
         "pods" => {
             let spec = obj_mut(obj, "/spec");
@@ -144,7 +156,8 @@ pub(crate) fn apply(rd: &ResDef, obj: &mut Value) {
 fn rfc1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -181,14 +194,23 @@ pub(crate) fn validate(rd: &ResDef, obj: &Value) -> Result<(), ApiError> {
     if !rfc1123_subdomain(&name) && rd.plural != "events" {
         causes.push(invalid("metadata.name", format!("{name:?}"), SUBDOMAIN_MSG));
     }
-    let workload = matches!(rd.plural, "deployments" | "replicasets" | "statefulsets" | "daemonsets");
+    let workload = matches!(
+        rd.plural,
+        "deployments" | "replicasets" | "statefulsets" | "daemonsets"
+    );
     if workload {
         if let Some(r) = util::i(obj, "/spec/replicas")
             && r < 0
         {
-            causes.push(invalid("spec.replicas", r.to_string(), "must be greater than or equal to 0"));
+            causes.push(invalid(
+                "spec.replicas",
+                r.to_string(),
+                "must be greater than or equal to 0",
+            ));
         }
-        let sel = obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object);
+        let sel = obj
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object);
         let labels = obj.pointer("/spec/template/metadata/labels");
         if let Some(sel) = sel {
             let ok = sel
@@ -248,13 +270,26 @@ pub(crate) fn validate(rd: &ResDef, obj: &Value) -> Result<(), ApiError> {
             }
         }
     }
-    if rd.plural == "deployments" && obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
+    if rd.plural == "deployments"
+        && obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate"))
+    {
         let replicas = util::i(obj, "/spec/replicas").unwrap_or(1);
         let ru = obj.pointer("/spec/strategy/rollingUpdate");
         let surge = util::int_or_percent(ru.and_then(|r| r.get("maxSurge")), replicas, true, "25%");
-        let unav = util::int_or_percent(ru.and_then(|r| r.get("maxUnavailable")), replicas, false, "25%");
-        let raw_surge = ru.and_then(|r| r.get("maxSurge")).cloned().unwrap_or(Value::Null);
-        let raw_unav = ru.and_then(|r| r.get("maxUnavailable")).cloned().unwrap_or(Value::Null);
+        let unav = util::int_or_percent(
+            ru.and_then(|r| r.get("maxUnavailable")),
+            replicas,
+            false,
+            "25%",
+        );
+        let raw_surge = ru
+            .and_then(|r| r.get("maxSurge"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let raw_unav = ru
+            .and_then(|r| r.get("maxUnavailable"))
+            .cloned()
+            .unwrap_or(Value::Null);
         let is_zero = |v: &Value| v == &json!(0) || v == &json!("0%");
         if is_zero(&raw_surge) && is_zero(&raw_unav) {
             causes.push(invalid(

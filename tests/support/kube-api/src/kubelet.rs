@@ -37,8 +37,11 @@ fn parse_reference(image: &str) -> Result<(), String> {
     if let Some(t) = tag {
         let ok = !t.is_empty()
             && t.len() <= 128
-            && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && t.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !ok {
             return Err("invalid reference format".into());
         }
@@ -47,7 +50,9 @@ fn parse_reference(image: &str) -> Result<(), String> {
         return Err("invalid reference format".into());
     }
     let mut parts: Vec<&str> = name.split('/').collect();
-    if parts.len() > 1 && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost") {
+    if parts.len() > 1
+        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+    {
         parts.remove(0);
     }
     for p in parts {
@@ -55,7 +60,8 @@ fn parse_reference(image: &str) -> Result<(), String> {
             return Err("invalid reference format: repository name must be lowercase".into());
         }
         let ok = !p.is_empty()
-            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
             && p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
             && p.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
         if !ok {
@@ -119,7 +125,13 @@ const BADCONFIG_SECRET: &str = "app-secrets";
 enum CState {
     Waiting(String, Option<String>),
     Running(String),
-    Terminated { exit: i64, reason: String, started: String, finished: String, cid: String },
+    Terminated {
+        exit: i64,
+        reason: String,
+        started: String,
+        finished: String,
+        cid: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -174,7 +186,15 @@ fn new_ctr(c: &Value, init: bool) -> Ctr {
         behavior: behavior(&image),
         image,
         init,
-        state: CState::Waiting(if init { "PodInitializing" } else { "ContainerCreating" }.into(), None),
+        state: CState::Waiting(
+            if init {
+                "PodInitializing"
+            } else {
+                "ContainerCreating"
+            }
+            .into(),
+            None,
+        ),
         last: None,
         restarts: 0,
         ready: false,
@@ -199,7 +219,13 @@ fn state_json(s: &CState) -> Value {
             json!({"waiting": w})
         }
         CState::Running(at) => json!({"running": {"startedAt": at}}),
-        CState::Terminated { exit, reason, started, finished, cid } => json!({"terminated": {
+        CState::Terminated {
+            exit,
+            reason,
+            started,
+            finished,
+            cid,
+        } => json!({"terminated": {
             "exitCode": exit, "reason": reason, "startedAt": started, "finishedAt": finished, "containerID": cid
         }}),
     }
@@ -216,7 +242,11 @@ impl Ctr {
     fn field_path(&self) -> Option<String> {
         Some(format!(
             "spec.{}{{{}}}",
-            if self.init { "initContainers" } else { "containers" },
+            if self.init {
+                "initContainers"
+            } else {
+                "containers"
+            },
             self.name
         ))
     }
@@ -225,27 +255,52 @@ impl Ctr {
         let fp = self.field_path();
         if self.instances.is_empty() {
             if self.pull_always {
-                evs.push(("Normal", "Pulling", format!("Pulling image \"{}\"", self.image), fp.clone()));
+                evs.push((
+                    "Normal",
+                    "Pulling",
+                    format!("Pulling image \"{}\"", self.image),
+                    fp.clone(),
+                ));
                 evs.push((
                     "Normal",
                     "Pulled",
-                    format!("Successfully pulled image \"{}\" in 1.012s (1.012s including waiting)", self.image),
+                    format!(
+                        "Successfully pulled image \"{}\" in 1.012s (1.012s including waiting)",
+                        self.image
+                    ),
                     fp.clone(),
                 ));
             } else {
                 evs.push((
                     "Normal",
                     "Pulled",
-                    format!("Container image \"{}\" already present on machine", self.image),
+                    format!(
+                        "Container image \"{}\" already present on machine",
+                        self.image
+                    ),
                     fp.clone(),
                 ));
             }
         }
-        evs.push(("Normal", "Created", format!("Created container {}", self.name), fp.clone()));
-        evs.push(("Normal", "Started", format!("Started container {}", self.name), fp));
+        evs.push((
+            "Normal",
+            "Created",
+            format!("Created container {}", self.name),
+            fp.clone(),
+        ));
+        evs.push((
+            "Normal",
+            "Started",
+            format!("Started container {}", self.name),
+            fp,
+        ));
         let cid = format!("containerd://{}", rng.hex(64));
         self.cid = Some(cid);
-        self.image_id = format!("{}@sha256:{}", image_without_tag(&self.image), rng_free_digest(&self.image));
+        self.image_id = format!(
+            "{}@sha256:{}",
+            image_without_tag(&self.image),
+            rng_free_digest(&self.image)
+        );
         self.state = CState::Running(util::now_str());
         self.started = true;
         self.ran = true;
@@ -259,7 +314,10 @@ impl Ctr {
             Behavior::Crash | Behavior::Oom => {}
             Behavior::Unready => {
                 lines.push(log_line(&name, "listening on :8080"));
-                lines.push(log_line(&name, "WARN dependency check failing: /healthz answers 503"));
+                lines.push(log_line(
+                    &name,
+                    "WARN dependency check failing: /healthz answers 503",
+                ));
             }
             _ if self.init => lines.push(log_line(&name, "init done")),
             _ => lines.push(log_line(&name, "listening on :8080")),
@@ -276,12 +334,21 @@ impl Ctr {
         if let Some(cur) = self.instances.last_mut() {
             match self.behavior {
                 Behavior::Crash => {
-                    cur.push(format!("{} ERROR {name}: DATABASE_URL is not set", util::now_str()));
-                    cur.push(format!("{} FATAL {name}: exiting with code 1", util::now_str()));
+                    cur.push(format!(
+                        "{} ERROR {name}: DATABASE_URL is not set",
+                        util::now_str()
+                    ));
+                    cur.push(format!(
+                        "{} FATAL {name}: exiting with code 1",
+                        util::now_str()
+                    ));
                 }
                 Behavior::Oom => {
                     cur.push(log_line(&name, "loading cache into memory"));
-                    cur.push(format!("{} fatal error: runtime: out of memory", util::now_str()));
+                    cur.push(format!(
+                        "{} fatal error: runtime: out of memory",
+                        util::now_str()
+                    ));
                 }
                 _ => {}
             }
@@ -298,7 +365,15 @@ impl Ctr {
     }
 
     /// Advances this container one step; returns whether its status changed.
-    fn step(&mut self, now: Instant, rt_created: Instant, ready_after: Duration, pod_ref: &str, rng: &mut util::Rng, evs: &mut Vec<Ev>) -> bool {
+    fn step(
+        &mut self,
+        now: Instant,
+        rt_created: Instant,
+        ready_after: Duration,
+        pod_ref: &str,
+        rng: &mut util::Rng,
+        evs: &mut Vec<Ev>,
+    ) -> bool {
         let fp = self.field_path();
         let backoff = |step: u32| Duration::from_millis((1000u64 << step.min(3)).min(5000));
         match (self.behavior.clone(), self.phase) {
@@ -308,8 +383,18 @@ impl Ctr {
                 } else {
                     pull_denied(&self.image)
                 };
-                evs.push(("Normal", "Pulling", format!("Pulling image \"{}\"", self.image), fp.clone()));
-                evs.push(("Warning", "Failed", format!("Failed to pull image \"{}\": {msg}", self.image), fp.clone()));
+                evs.push((
+                    "Normal",
+                    "Pulling",
+                    format!("Pulling image \"{}\"", self.image),
+                    fp.clone(),
+                ));
+                evs.push((
+                    "Warning",
+                    "Failed",
+                    format!("Failed to pull image \"{}\": {msg}", self.image),
+                    fp.clone(),
+                ));
                 evs.push(("Warning", "Failed", "Error: ErrImagePull".into(), fp));
                 self.state = CState::Waiting("ErrImagePull".into(), Some(msg));
                 self.phase = 1;
@@ -321,11 +406,19 @@ impl Ctr {
                 } else {
                     pull_denied(&self.image)
                 };
-                evs.push(("Normal", "BackOff", format!("Back-off pulling image \"{}\"", self.image), fp.clone()));
+                evs.push((
+                    "Normal",
+                    "BackOff",
+                    format!("Back-off pulling image \"{}\"", self.image),
+                    fp.clone(),
+                ));
                 evs.push(("Warning", "Failed", "Error: ImagePullBackOff".into(), fp));
                 self.state = CState::Waiting(
                     "ImagePullBackOff".into(),
-                    Some(format!("Back-off pulling image \"{}\": ErrImagePull: {msg}", self.image)),
+                    Some(format!(
+                        "Back-off pulling image \"{}\": ErrImagePull: {msg}",
+                        self.image
+                    )),
                 );
                 self.phase = 0;
                 self.next_at = Some(now + backoff(self.backoff_step));
@@ -336,11 +429,19 @@ impl Ctr {
                     evs.push((
                         "Normal",
                         "Pulled",
-                        format!("Container image \"{}\" already present on machine", self.image),
+                        format!(
+                            "Container image \"{}\" already present on machine",
+                            self.image
+                        ),
                         fp.clone(),
                     ));
                 }
-                evs.push(("Warning", "Failed", format!("Error: secret \"{BADCONFIG_SECRET}\" not found"), fp));
+                evs.push((
+                    "Warning",
+                    "Failed",
+                    format!("Error: secret \"{BADCONFIG_SECRET}\" not found"),
+                    fp,
+                ));
                 self.state = CState::Waiting(
                     "CreateContainerConfigError".into(),
                     Some(format!("secret \"{BADCONFIG_SECRET}\" not found")),
@@ -349,7 +450,10 @@ impl Ctr {
                 self.next_at = Some(now + Duration::from_secs(1));
             }
             (Behavior::NeverPull, _) => {
-                let msg = format!("Container image \"{}\" is not present with pull policy of Never", self.image);
+                let msg = format!(
+                    "Container image \"{}\" is not present with pull policy of Never",
+                    self.image
+                );
                 evs.push(("Warning", "ErrImageNeverPull", msg.clone(), fp.clone()));
                 evs.push(("Warning", "Failed", "Error: ErrImageNeverPull".into(), fp));
                 self.state = CState::Waiting("ErrImageNeverPull".into(), Some(msg));
@@ -398,12 +502,18 @@ impl Ctr {
                 let secs = 10u64 << (self.restarts.saturating_sub(1)).min(5);
                 self.state = CState::Waiting(
                     "CrashLoopBackOff".into(),
-                    Some(format!("back-off {}s restarting failed container", secs.min(300))),
+                    Some(format!(
+                        "back-off {}s restarting failed container",
+                        secs.min(300)
+                    )),
                 );
                 evs.push((
                     "Warning",
                     "BackOff",
-                    format!("Back-off restarting failed container {} in pod {pod_ref}", self.name),
+                    format!(
+                        "Back-off restarting failed container {} in pod {pod_ref}",
+                        self.name
+                    ),
                     fp,
                 ));
                 self.phase = 2;
@@ -491,7 +601,24 @@ pub(crate) fn record_event(
     let ns = ns_of(involved);
     let name = name_of(involved);
     let uid = uid_of(involved);
-    let key = format!("{component}\u{0}{uid}\u{0}{}\u{0}{typ}\u{0}{reason}\u{0}{message}", field_path.unwrap_or(""));
+    // client-go's EventAggregator: more than 10 distinct messages for the same
+    // (source, object, type, reason) within 10 minutes are combined into one event.
+    let agg_key = format!(
+        "{component}\u{0}{uid}\u{0}{}\u{0}{typ}\u{0}{reason}",
+        field_path.unwrap_or("")
+    );
+    let seen = st.event_aggregates.entry(agg_key.clone()).or_default();
+    seen.insert(message.to_string());
+    let combined;
+    let (key, message) = if seen.len() < 10 {
+        (format!("{agg_key}\u{0}{message}"), message)
+    } else {
+        if let Some(any) = seen.iter().find(|m| m.as_str() != message).cloned() {
+            seen.remove(&any);
+        }
+        combined = format!("(combined from similar events): {message}");
+        (agg_key, combined.as_str())
+    };
     let now = util::now_str();
     let evres = res("events");
     if let Some((ens, ename)) = st.event_keys.get(&key).cloned()
@@ -499,11 +626,16 @@ pub(crate) fn record_event(
     {
         let count = util::i(&e, "/count").unwrap_or(1) + 1;
         e["count"] = count.into();
+        e["message"] = message.into();
         e["lastTimestamp"] = now.into();
         st.replace(evres, e);
         return;
     }
-    let ns = if ns.is_empty() { "default".to_string() } else { ns };
+    let ns = if ns.is_empty() {
+        "default".to_string()
+    } else {
+        ns
+    };
     let nanos = (util::now_unix() * 1e9) as u64 + st.rng.next() % 1000;
     let ename = format!("{name}.{nanos:x}");
     let mut io = json!({
@@ -514,7 +646,9 @@ pub(crate) fn record_event(
         "apiVersion": util::s(involved, "/apiVersion").unwrap_or("v1"),
     });
     if component != "kubelet" && component != "default-scheduler" {
-        io["resourceVersion"] = util::s(involved, "/metadata/resourceVersion").unwrap_or_default().into();
+        io["resourceVersion"] = util::s(involved, "/metadata/resourceVersion")
+            .unwrap_or_default()
+            .into();
     }
     if let Some(fp) = field_path {
         io["fieldPath"] = fp.into();
@@ -568,13 +702,21 @@ fn node_for(st: &State, pod: &Value) -> String {
     let pods = st.list(res("pods"), None);
     nodes
         .iter()
-        .map(|n| name_of(n))
-        .min_by_key(|n| pods.iter().filter(|p| util::s(p, "/spec/nodeName") == Some(n.as_str())).count())
+        .map(name_of)
+        .min_by_key(|n| {
+            pods.iter()
+                .filter(|p| util::s(p, "/spec/nodeName") == Some(n.as_str()))
+                .count()
+        })
         .unwrap_or_else(|| "fake-node-1".into())
 }
 
 fn host_ip(node: &str) -> String {
-    let n: u32 = node.rsplit('-').next().and_then(|x| x.parse().ok()).unwrap_or(1);
+    let n: u32 = node
+        .rsplit('-')
+        .next()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(1);
     format!("127.0.0.{n}")
 }
 
@@ -613,7 +755,9 @@ pub(crate) fn tick(st: &mut State) -> Option<Instant> {
                 },
             );
         }
-        let Some(mut rt) = st.kubelet.get(&uid).cloned() else { continue };
+        let Some(mut rt) = st.kubelet.get(&uid).cloned() else {
+            continue;
+        };
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
             let due = *rt.deleting.get_or_insert(now + Duration::from_millis(40));
             if now >= due {
@@ -634,7 +778,12 @@ pub(crate) fn tick(st: &mut State) -> Option<Instant> {
         let mut p = pod.clone();
         match rt.stage {
             Stage::Unbound if now >= rt.next_at => {
-                if rt.app.iter().chain(rt.init.iter()).any(|c| c.behavior == Behavior::Unschedulable) {
+                if rt
+                    .app
+                    .iter()
+                    .chain(rt.init.iter())
+                    .any(|c| c.behavior == Behavior::Unschedulable)
+                {
                     let n = st.list(res("nodes"), None).len().max(1);
                     let msg = format!(
                         "0/{n} nodes are available: {n} Insufficient cpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod."
@@ -655,7 +804,11 @@ pub(crate) fn tick(st: &mut State) -> Option<Instant> {
                     sched_events.push((
                         "Normal",
                         "Scheduled",
-                        format!("Successfully assigned {}/{} to {node}", ns_of(&pod), name_of(&pod)),
+                        format!(
+                            "Successfully assigned {}/{} to {node}",
+                            ns_of(&pod),
+                            name_of(&pod)
+                        ),
                     ));
                     rt.host_ip = host_ip(&node);
                     rt.node = node;
@@ -701,7 +854,8 @@ pub(crate) fn tick(st: &mut State) -> Option<Instant> {
                 if rt.init.iter().all(|c| c.ready) {
                     for c in &mut rt.app {
                         if c.next_at.is_some_and(|t| now >= t) {
-                            changed |= c.step(now, rt.created, ready_after, &pod_ref, &mut rng, &mut evs);
+                            changed |=
+                                c.step(now, rt.created, ready_after, &pod_ref, &mut rng, &mut evs);
                         }
                     }
                 }
@@ -728,7 +882,16 @@ pub(crate) fn tick(st: &mut State) -> Option<Instant> {
                 record_event(st, &p, None, typ, reason, &msg, "default-scheduler", None);
             }
             for (typ, reason, msg, fp) in evs {
-                record_event(st, &p, fp.as_deref(), typ, reason, &msg, "kubelet", Some(&rt.node));
+                record_event(
+                    st,
+                    &p,
+                    fp.as_deref(),
+                    typ,
+                    reason,
+                    &msg,
+                    "kubelet",
+                    Some(&rt.node),
+                );
             }
         }
         st.kubelet.insert(uid, rt);
@@ -745,7 +908,8 @@ fn cond(old: &Value, typ: &str, ok: bool, reason: Option<&str>, msg: Option<Stri
         Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
         _ => util::now_str().into(),
     };
-    let mut c = json!({"type": typ, "status": status, "lastProbeTime": null, "lastTransitionTime": ltt});
+    let mut c =
+        json!({"type": typ, "status": status, "lastProbeTime": null, "lastTransitionTime": ltt});
     if let Some(r) = reason {
         c["reason"] = r.into();
     }
@@ -757,8 +921,18 @@ fn cond(old: &Value, typ: &str, ok: bool, reason: Option<&str>, msg: Option<Stri
 
 fn write_status(p: &mut Value, rt: &PodRt) {
     let init_done = rt.init.iter().all(|c| c.ready);
-    let unready: Vec<&str> = rt.app.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
-    let incomplete: Vec<&str> = rt.init.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
+    let unready: Vec<&str> = rt
+        .app
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
+    let incomplete: Vec<&str> = rt
+        .init
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
     let all_ready = unready.is_empty() && init_done;
     let not_ready_msg = format!("containers with unready status: [{}]", unready.join(" "));
     let initialized = if init_done {
@@ -769,14 +943,23 @@ fn write_status(p: &mut Value, rt: &PodRt) {
             "Initialized",
             false,
             Some("ContainersNotInitialized"),
-            Some(format!("containers with incomplete status: [{}]", incomplete.join(" "))),
+            Some(format!(
+                "containers with incomplete status: [{}]",
+                incomplete.join(" ")
+            )),
         )
     };
     let ready_c = |t: &str| {
         if all_ready {
             cond(p, t, true, None, None)
         } else {
-            cond(p, t, false, Some("ContainersNotReady"), Some(not_ready_msg.clone()))
+            cond(
+                p,
+                t,
+                false,
+                Some("ContainersNotReady"),
+                Some(not_ready_msg.clone()),
+            )
         }
     };
     let conditions = json!([
@@ -815,44 +998,72 @@ fn write_status(p: &mut Value, rt: &PodRt) {
 }
 
 /// `GET pods/{name}/log`: the text, or the apiserver/kubelet error.
-pub(crate) fn logs(st: &State, ns: &str, name: &str, q: &std::collections::HashMap<String, String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn logs(
+    st: &State,
+    ns: &str,
+    name: &str,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<Option<String>, ApiError> {
     let pod = st
         .get(res("pods"), ns, name)
         .ok_or_else(|| ApiError::not_found(res("pods"), name))?;
     let app: Vec<String> = pod["spec"]["containers"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let init: Vec<String> = pod["spec"]["initContainers"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let container = match q.get("container").filter(|c| !c.is_empty()) {
         Some(c) => c.clone(),
         None if app.len() == 1 => app[0].clone(),
         None => {
-            let mut msg = format!("a container name must be specified for pod {name}, choose one of: [{}]", app.join(" "));
+            let mut msg = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                app.join(" ")
+            );
             if !init.is_empty() {
-                msg.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
+                msg.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    init.join(" ")
+                ));
             }
             return Err(ApiError::bad_request(&msg));
         }
     };
     if !app.contains(&container) && !init.contains(&container) {
-        return Err(ApiError::bad_request(&format!("container {container} is not valid for pod {name}")));
+        return Err(ApiError::bad_request(&format!(
+            "container {container} is not valid for pod {name}"
+        )));
     }
     if util::s(pod, "/spec/nodeName").is_none_or(str::is_empty) {
         return Ok(None);
     }
     let rt = st.kubelet.get(&uid_of(pod));
-    let ctr = rt.and_then(|rt| rt.init.iter().chain(rt.app.iter()).find(|c| c.name == container));
+    let ctr = rt.and_then(|rt| {
+        rt.init
+            .iter()
+            .chain(rt.app.iter())
+            .find(|c| c.name == container)
+    });
     let previous = matches!(q.get("previous").map(String::as_str), Some("true" | "1"));
     let lines: Vec<String> = match ctr {
         None => {
             return Err(status_error(
                 400,
                 "BadRequest",
-                &format!("container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"),
+                &format!(
+                    "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+                ),
                 None,
             ));
         }
@@ -895,9 +1106,18 @@ mod tests {
         assert_eq!(behavior("registry.local/auth:1.0.0"), Behavior::Normal);
         assert_eq!(behavior("registry.local/auth:missing"), Behavior::Missing);
         assert_eq!(behavior("localhost:5000/auth:crash"), Behavior::Crash);
-        assert_eq!(behavior("registry.local/auth:slow-500"), Behavior::Slow(500));
-        assert!(matches!(behavior("registry.local/Auth:1"), Behavior::InvalidName(_)));
-        assert!(matches!(behavior("registry.local/auth:bad tag"), Behavior::InvalidName(_)));
+        assert_eq!(
+            behavior("registry.local/auth:slow-500"),
+            Behavior::Slow(500)
+        );
+        assert!(matches!(
+            behavior("registry.local/Auth:1"),
+            Behavior::InvalidName(_)
+        ));
+        assert!(matches!(
+            behavior("registry.local/auth:bad tag"),
+            Behavior::InvalidName(_)
+        ));
         assert_eq!(behavior("nginx"), Behavior::Normal);
     }
 }

@@ -54,7 +54,9 @@ mod tls;
 mod util;
 mod workloads;
 
-pub use builders::{DaemonSetBuilder, DeploymentBuilder, StatefulSetBuilder, daemon_set, deployment, stateful_set};
+pub use builders::{
+    DaemonSetBuilder, DeploymentBuilder, StatefulSetBuilder, daemon_set, deployment, stateful_set,
+};
 pub use store::RecordedRequest;
 
 use api::Shared;
@@ -95,19 +97,43 @@ impl KubeApiBuilder {
 
     /// Starts the server.
     pub fn build(self) -> KubeApi {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port for the test API server");
-        let port = listener.local_addr().expect("a bound listener has an address").port();
-        listener.set_nonblocking(true).expect("set the listener non-blocking");
-        let tls_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port for the TLS listener");
-        let tls_port = tls_listener.local_addr().expect("a bound listener has an address").port();
-        tls_listener.set_nonblocking(true).expect("set the listener non-blocking");
-        let mut st = State::new(Config { pod_ready_after: self.pod_ready_after, nodes: self.nodes });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind a loopback port for the test API server");
+        let port = listener
+            .local_addr()
+            .expect("a bound listener has an address")
+            .port();
+        listener
+            .set_nonblocking(true)
+            .expect("set the listener non-blocking");
+        let tls_listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind a loopback port for the TLS listener");
+        let tls_port = tls_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+            .port();
+        tls_listener
+            .set_nonblocking(true)
+            .expect("set the listener non-blocking");
+        let mut st = State::new(Config {
+            pod_ready_after: self.pod_ready_after,
+        });
         st.users.insert(
             KubeApi::ADMIN_TOKEN.to_string(),
-            User { name: "admin".into(), admin: true, allow: vec![] },
+            User {
+                name: "admin".into(),
+                admin: true,
+                allow: vec![],
+            },
         );
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let _ = api::create_object(&mut st, res("namespaces"), "", json!({"metadata": {"name": ns}}), "kube-apiserver");
+            let _ = api::create_object(
+                &mut st,
+                res("namespaces"),
+                "",
+                json!({"metadata": {"name": ns}}),
+                "kube-apiserver",
+            );
         }
         for n in 1..=self.nodes {
             let name = format!("fake-node-{n}");
@@ -136,12 +162,20 @@ impl KubeApiBuilder {
         let thread = std::thread::Builder::new()
             .name(format!("kube-test-api-{port}"))
             .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else {
+                let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                else {
                     return;
                 };
                 rt.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                    let app = axum::Router::new().fallback(api::handle).with_state(sh.clone());
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let app = axum::Router::new()
+                        .fallback(api::handle)
+                        .with_state(sh.clone());
                     let ctl = tokio::spawn(controller_loop(sh));
                     let tls = tls::listener(tls_listener);
                     let tls_app = app.clone();
@@ -163,7 +197,13 @@ impl KubeApiBuilder {
                 rt.shutdown_timeout(Duration::from_millis(200));
             })
             .expect("spawn the test API server thread");
-        KubeApi { shared, port, tls_port, stop: Some(stop_tx), thread: Some(thread) }
+        KubeApi {
+            shared,
+            port,
+            tls_port,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
     }
 }
 
@@ -213,7 +253,10 @@ impl KubeApi {
     }
 
     pub fn builder() -> KubeApiBuilder {
-        KubeApiBuilder { pod_ready_after: Duration::from_millis(150), nodes: 1 }
+        KubeApiBuilder {
+            pod_ready_after: Duration::from_millis(150),
+            nodes: 1,
+        }
     }
 
     /// "http://127.0.0.1:PORT"
@@ -233,7 +276,11 @@ impl KubeApi {
     pub fn kubeconfig_yaml_tls(&self, token: &str, namespace: Option<&str>) -> String {
         self.kubeconfig_yaml(token, namespace).replace(
             &format!("    server: {}\n", self.url()),
-            &format!("    server: {}\n    certificate-authority-data: {}\n", self.https_url(), tls::CA_B64.trim()),
+            &format!(
+                "    server: {}\n    certificate-authority-data: {}\n",
+                self.https_url(),
+                tls::CA_B64.trim()
+            ),
         )
     }
 
@@ -246,14 +293,19 @@ impl KubeApi {
             User {
                 name: user.to_string(),
                 admin: false,
-                allow: allow.iter().map(|(v, r)| (v.to_string(), r.to_string())).collect(),
+                allow: allow
+                    .iter()
+                    .map(|(v, r)| (v.to_string(), r.to_string()))
+                    .collect(),
             },
         );
     }
 
     /// A kubeconfig (context "test", cluster "test-cluster", user "test-user").
     pub fn kubeconfig_yaml(&self, token: &str, namespace: Option<&str>) -> String {
-        let ns = namespace.map(|n| format!("    namespace: {n}\n")).unwrap_or_default();
+        let ns = namespace
+            .map(|n| format!("    namespace: {n}\n"))
+            .unwrap_or_default();
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: test-cluster\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test-cluster\n    user: test-user\n{ns}current-context: test\nusers:\n- name: test-user\n  user:\n    token: {token}\npreferences: {{}}\n",
             self.url()
@@ -275,7 +327,10 @@ impl KubeApi {
         let Some(rd) = store::res_by_kind(kind) else {
             return Err(json!({"message": format!("unknown kind {kind:?}")}));
         };
-        let ns = object["metadata"]["namespace"].as_str().unwrap_or(if rd.namespaced { "default" } else { "" }).to_string();
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(if rd.namespaced { "default" } else { "" })
+            .to_string();
         let mut st = self.shared.lock();
         let r = api::create_object(&mut st, rd, &ns, object, "kube-test-api").map_err(|e| e.body);
         drop(st);
@@ -285,7 +340,9 @@ impl KubeApi {
 
     /// Creates a namespace (no error if it exists).
     pub fn create_namespace(&self, name: &str) {
-        let _ = self.try_create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}));
+        let _ = self.try_create(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        );
     }
 
     fn resolve(&self, path: &str) -> Option<(&'static store::ResDef, String, Option<String>)> {
@@ -315,15 +372,27 @@ impl KubeApi {
 
     /// The objects of a collection path, e.g. "/api/v1/namespaces/shop/pods" (sorted by name).
     pub fn list(&self, collection_path: &str) -> Vec<Value> {
-        let Some((rd, ns, _)) = self.resolve(collection_path) else { return vec![] };
-        self.shared.lock().list(rd, if ns.is_empty() { None } else { Some(&ns) })
+        let Some((rd, ns, _)) = self.resolve(collection_path) else {
+            return vec![];
+        };
+        self.shared
+            .lock()
+            .list(rd, if ns.is_empty() { None } else { Some(&ns) })
     }
 
     /// Waits until the workload's rollout is complete, as `kubectl rollout status` decides
     /// (kind "Deployment", "StatefulSet" or "DaemonSet"). False on timeout, on
     /// ProgressDeadlineExceeded, or if the object does not exist at the end.
-    pub fn wait_rolled_out(&self, namespace: &str, kind: &str, name: &str, timeout: Duration) -> bool {
-        let Some(rd) = store::res_by_kind(kind) else { return false };
+    pub fn wait_rolled_out(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> bool {
+        let Some(rd) = store::res_by_kind(kind) else {
+            return false;
+        };
         let end = Instant::now() + timeout;
         loop {
             let obj = self.shared.lock().get_cloned(rd, namespace, name);
@@ -377,23 +446,39 @@ fn rollout_done(plural: &str, o: &Value) -> Option<bool> {
             let deadline = o
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"));
+                .is_some_and(|a| {
+                    a.iter().any(|c| {
+                        c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"
+                    })
+                });
             if deadline {
                 return None;
             }
-            let spec = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let spec = o
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let updated = i("/status/updatedReplicas");
-            Some(updated >= spec && i("/status/replicas") <= updated && i("/status/availableReplicas") >= updated)
+            Some(
+                updated >= spec
+                    && i("/status/replicas") <= updated
+                    && i("/status/availableReplicas") >= updated,
+            )
         }
         "statefulsets" => {
             if observed == 0 || generation > observed {
                 return Some(false);
             }
-            let spec = o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let spec = o
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             if i("/status/readyReplicas") < spec {
                 return Some(false);
             }
-            if let Some(p) = o.pointer("/spec/updateStrategy/rollingUpdate/partition").and_then(Value::as_i64)
+            if let Some(p) = o
+                .pointer("/spec/updateStrategy/rollingUpdate/partition")
+                .and_then(Value::as_i64)
                 && p > 0
             {
                 return Some(i("/status/updatedReplicas") >= spec - p);
@@ -405,7 +490,10 @@ fn rollout_done(plural: &str, o: &Value) -> Option<bool> {
                 return Some(false);
             }
             let desired = i("/status/desiredNumberScheduled");
-            Some(i("/status/updatedNumberScheduled") >= desired && i("/status/numberAvailable") >= desired)
+            Some(
+                i("/status/updatedNumberScheduled") >= desired
+                    && i("/status/numberAvailable") >= desired,
+            )
         }
         _ => Some(true),
     }

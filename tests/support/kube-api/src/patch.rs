@@ -7,7 +7,12 @@ use serde_json::{Map, Value, json};
 /// Merge key of a list field in the built-in types (strategy "merge"); `None` = replace.
 fn merge_key(field: &str) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
         | "resourceClaims" => "name",
         "ports" => "containerPort",
         "volumeMounts" => "mountPath",
@@ -32,7 +37,10 @@ pub(crate) fn strategic(orig: &Value, patch: &Value) -> Result<Value, ApiError> 
     }
 }
 
-fn merge_map(orig: Option<&Map<String, Value>>, patch: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+fn merge_map(
+    orig: Option<&Map<String, Value>>,
+    patch: &Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
     if patch.get("$patch").and_then(Value::as_str) == Some("replace") {
         let mut p = patch.clone();
         p.remove("$patch");
@@ -103,13 +111,19 @@ fn reorder(items: Vec<Value>, order: &[Value], mk: Option<&str>) -> Vec<Value> {
             .iter()
             .position(|o| key_of(o, mk).is_some() && key_of(o, mk) == key_of(v, mk))
     };
-    let (mut listed, rest): (Vec<Value>, Vec<Value>) = items.into_iter().partition(|v| idx(v).is_some());
+    let (mut listed, rest): (Vec<Value>, Vec<Value>) =
+        items.into_iter().partition(|v| idx(v).is_some());
     listed.sort_by_key(|v| idx(v).unwrap_or(usize::MAX));
     listed.extend(rest);
     listed
 }
 
-fn merge_list(field: &str, orig: Option<&Vec<Value>>, patch: &[Value], order: Option<&Vec<Value>>) -> Result<Value, ApiError> {
+fn merge_list(
+    field: &str,
+    orig: Option<&Vec<Value>>,
+    patch: &[Value],
+    order: Option<&Vec<Value>>,
+) -> Result<Value, ApiError> {
     let orig = orig.cloned().unwrap_or_default();
     if patch
         .iter()
@@ -182,7 +196,10 @@ fn merge_list(field: &str, orig: Option<&Vec<Value>>, patch: &[Value], order: Op
             .unwrap_or(usize::MAX)
     };
     left.sort_by_key(pidx);
-    let sidx = |v: &Value| v.get(mk).and_then(|k| server_order.iter().position(|x| x == k));
+    let sidx = |v: &Value| {
+        v.get(mk)
+            .and_then(|k| server_order.iter().position(|x| x == k))
+    };
     right.sort_by_key(|v| sidx(v).unwrap_or(usize::MAX));
     let mut out = Vec::new();
     let (mut i, mut j) = (0, 0);
@@ -218,15 +235,20 @@ pub(crate) fn merge(orig: &Value, patch: &Value) -> Value {
 
 /// RFC 6902 JSON patch, with evanphx/json-patch's error wording (what the apiserver uses).
 pub(crate) fn json_patch(orig: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(&e.to_string()))?;
+    let ops: json_patch::Patch =
+        serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(&e.to_string()))?;
     let mut doc = orig.clone();
     if let Err(e) = json_patch::patch(&mut doc, &ops) {
         let path = e.path.to_string();
         let msg = match e.kind {
-            json_patch::PatchErrorKind::TestFailed => format!("testing value {path} failed: test failed"),
+            json_patch::PatchErrorKind::TestFailed => {
+                format!("testing value {path} failed: test failed")
+            }
             json_patch::PatchErrorKind::InvalidPointer => {
                 let op = ops.0.get(e.operation).map(op_name).unwrap_or("replace");
-                format!("{op} operation does not apply: doc is missing path: \"{path}\": missing value")
+                format!(
+                    "{op} operation does not apply: doc is missing path: \"{path}\": missing value"
+                )
             }
             _ => e.to_string(),
         };
@@ -272,20 +294,33 @@ mod tests {
     fn set_image_like_kubectl() {
         let p = json!({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"auth"}],"containers":[{"image":"a:2","name":"auth"}]}}}});
         let out = strategic(&dep(), &p).expect("applies");
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["image"], "a:2");
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
-        assert!(out["spec"]["template"]["spec"].get("$setElementOrder/containers").is_none());
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["image"],
+            "a:2"
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+            8080
+        );
+        assert!(
+            out["spec"]["template"]["spec"]
+                .get("$setElementOrder/containers")
+                .is_none()
+        );
     }
 
     #[test]
     fn unknown_container_is_added_first() {
         let p = json!({"spec":{"template":{"spec":{"containers":[{"image":"w:2","name":"web"}]}}}});
         let out = strategic(&dep(), &p).expect("applies");
-        let cs = out["spec"]["template"]["spec"]["containers"].as_array().expect("list");
+        let cs = out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("list");
         assert_eq!(cs.len(), 2);
         assert_eq!(cs[0]["name"], "web");
         assert_eq!(cs[1]["name"], "auth");
-        let del = json!({"spec":{"template":{"spec":{"containers":[{"name":"web","$patch":"delete"}]}}}});
+        let del =
+            json!({"spec":{"template":{"spec":{"containers":[{"name":"web","$patch":"delete"}]}}}});
         let back = strategic(&out, &del).expect("applies");
         assert_eq!(back, dep());
     }
@@ -298,9 +333,12 @@ mod tests {
 
     #[test]
     fn json_patch_test_failure() {
-        let e = json_patch(&json!({"metadata":{"resourceVersion":"5"}}), &json!([
-            {"op":"test","path":"/metadata/resourceVersion","value":"4"}
-        ]))
+        let e = json_patch(
+            &json!({"metadata":{"resourceVersion":"5"}}),
+            &json!([
+                {"op":"test","path":"/metadata/resourceVersion","value":"4"}
+            ]),
+        )
         .expect_err("test fails");
         assert_eq!(e.code, 422);
         assert_eq!(

@@ -107,11 +107,21 @@ pub(crate) fn parse_labels(s: &str) -> Result<Vec<Req>, String> {
                 p += 1;
                 match &toks[p] {
                     Tok::Id(k) => (true, k.clone()),
-                    t => return Err(format!("unable to parse requirement: found '{}', expected: identifier", tok_text(t))),
+                    t => {
+                        return Err(format!(
+                            "unable to parse requirement: found '{}', expected: identifier",
+                            tok_text(t)
+                        ));
+                    }
                 }
             }
             Tok::Id(k) => (false, k.clone()),
-            t => return Err(format!("unable to parse requirement: found '{}', expected: !, identifier", tok_text(t))),
+            t => {
+                return Err(format!(
+                    "unable to parse requirement: found '{}', expected: !, identifier",
+                    tok_text(t)
+                ));
+            }
         };
         p += 1;
         if neg {
@@ -128,15 +138,27 @@ pub(crate) fn parse_labels(s: &str) -> Result<Vec<Req>, String> {
                             v.clone()
                         }
                         Tok::Comma | Tok::End => String::new(),
-                        t => return Err(format!("unable to parse requirement: found '{}', expected: identifier", tok_text(t))),
+                        t => {
+                            return Err(format!(
+                                "unable to parse requirement: found '{}', expected: identifier",
+                                tok_text(t)
+                            ));
+                        }
                     };
-                    reqs.push(if op == Tok::Ne { Req::Ne(key, val) } else { Req::Eq(key, val) });
+                    reqs.push(if op == Tok::Ne {
+                        Req::Ne(key, val)
+                    } else {
+                        Req::Eq(key, val)
+                    });
                 }
                 Tok::In | Tok::NotIn => {
                     let notin = toks[p] == Tok::NotIn;
                     p += 1;
                     if toks[p] != Tok::Open {
-                        return Err(format!("unable to parse requirement: found '{}', expected: '('", tok_text(&toks[p])));
+                        return Err(format!(
+                            "unable to parse requirement: found '{}', expected: '('",
+                            tok_text(&toks[p])
+                        ));
                     }
                     p += 1;
                     let mut vals = Vec::new();
@@ -158,10 +180,19 @@ pub(crate) fn parse_labels(s: &str) -> Result<Vec<Req>, String> {
                                 p += 1;
                                 break;
                             }
-                            t => return Err(format!("unable to parse requirement: found '{}', expected: ',' or ')'", tok_text(t))),
+                            t => {
+                                return Err(format!(
+                                    "unable to parse requirement: found '{}', expected: ',' or ')'",
+                                    tok_text(t)
+                                ));
+                            }
                         }
                     }
-                    reqs.push(if notin { Req::NotIn(key, vals) } else { Req::In(key, vals) });
+                    reqs.push(if notin {
+                        Req::NotIn(key, vals)
+                    } else {
+                        Req::In(key, vals)
+                    });
                 }
                 t => {
                     return Err(format!(
@@ -174,7 +205,12 @@ pub(crate) fn parse_labels(s: &str) -> Result<Vec<Req>, String> {
         match &toks[p] {
             Tok::End => break,
             Tok::Comma => p += 1,
-            t => return Err(format!("found '{}', expected: ',' or 'end of string'", tok_text(t))),
+            t => {
+                return Err(format!(
+                    "found '{}', expected: ',' or 'end of string'",
+                    tok_text(t)
+                ));
+            }
         }
     }
     Ok(reqs)
@@ -197,7 +233,10 @@ pub(crate) fn from_label_selector(sel: &Value) -> Vec<Req> {
     let mut out = Vec::new();
     if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
         for (k, v) in m {
-            out.push(Req::Eq(k.clone(), v.as_str().unwrap_or_default().to_string()));
+            out.push(Req::Eq(
+                k.clone(),
+                v.as_str().unwrap_or_default().to_string(),
+            ));
         }
     }
     if let Some(es) = sel.get("matchExpressions").and_then(Value::as_array) {
@@ -205,7 +244,11 @@ pub(crate) fn from_label_selector(sel: &Value) -> Vec<Req> {
             let k = e["key"].as_str().unwrap_or_default().to_string();
             let vals: Vec<String> = e["values"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             out.push(match e["operator"].as_str().unwrap_or_default() {
                 "In" => Req::In(k, vals),
@@ -229,7 +272,9 @@ pub(crate) fn parse_fields(s: &str) -> Result<Vec<(String, bool, String)>, Strin
         } else if let Some((k, v)) = part.split_once('=') {
             out.push((k.to_string(), true, v.to_string()));
         } else {
-            return Err(format!("invalid selector: '{s}'; can't understand '{part}'"));
+            return Err(format!(
+                "invalid selector: '{s}'; can't understand '{part}'"
+            ));
         }
     }
     Ok(out)

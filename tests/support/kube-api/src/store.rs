@@ -53,14 +53,27 @@ impl ResDef {
     pub(crate) fn has_status(&self) -> bool {
         matches!(
             self.plural,
-            "deployments" | "replicasets" | "statefulsets" | "daemonsets" | "pods" | "namespaces" | "nodes" | "services"
+            "deployments"
+                | "replicasets"
+                | "statefulsets"
+                | "daemonsets"
+                | "pods"
+                | "namespaces"
+                | "nodes"
+                | "services"
         )
     }
 }
 
 macro_rules! res {
     ($g:expr, $v:expr, $p:expr, $k:expr, $n:expr) => {
-        ResDef { group: $g, version: $v, plural: $p, kind: $k, namespaced: $n }
+        ResDef {
+            group: $g,
+            version: $v,
+            plural: $p,
+            kind: $k,
+            namespaced: $n,
+        }
     };
 }
 
@@ -78,12 +91,36 @@ pub(crate) static RESOURCES: &[ResDef] = &[
     res!("apps", "v1", "replicasets", "ReplicaSet", true),
     res!("apps", "v1", "statefulsets", "StatefulSet", true),
     res!("apps", "v1", "daemonsets", "DaemonSet", true),
-    res!("apps", "v1", "controllerrevisions", "ControllerRevision", true),
+    res!(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "ControllerRevision",
+        true
+    ),
     res!("coordination.k8s.io", "v1", "leases", "Lease", true),
     res!("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
-    res!("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
-    res!("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
-    res!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        true
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false
+    ),
 ];
 
 pub(crate) fn find_res(group: &str, version: &str, plural: &str) -> Option<&'static ResDef> {
@@ -113,7 +150,12 @@ pub(crate) struct ApiError {
     pub body: Value,
 }
 
-pub(crate) fn status_error(code: u16, reason: &str, message: &str, details: Option<Value>) -> ApiError {
+pub(crate) fn status_error(
+    code: u16,
+    reason: &str,
+    message: &str,
+    details: Option<Value>,
+) -> ApiError {
     let mut body = json!({
         "kind": "Status",
         "apiVersion": "v1",
@@ -177,7 +219,11 @@ impl ApiError {
     }
 
     /// 422 Invalid with one cause per (reason, field, message-after-"field: ").
-    pub(crate) fn invalid(rd: &ResDef, name: &str, causes: &[(String, String, String)]) -> ApiError {
+    pub(crate) fn invalid(
+        rd: &ResDef,
+        name: &str,
+        causes: &[(String, String, String)],
+    ) -> ApiError {
         let parts: Vec<String> = causes.iter().map(|(_, f, m)| format!("{f}: {m}")).collect();
         let joined = if parts.len() == 1 {
             parts[0].clone()
@@ -244,7 +290,6 @@ pub(crate) struct User {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub pod_ready_after: Duration,
-    pub nodes: usize,
 }
 
 pub(crate) type Key = (String, String, String);
@@ -263,11 +308,13 @@ pub(crate) struct State {
     pub kubelet: HashMap<String, crate::kubelet::PodRt>,
     /// Aggregation key of an Event → (namespace, name) of the stored Event.
     pub event_keys: HashMap<String, (String, String)>,
+    /// Aggregate key of an Event → distinct messages seen (client-go's EventAggregator).
+    pub event_aggregates: HashMap<String, std::collections::HashSet<String>>,
     /// Set when something changed (the controller loop runs again).
     pub dirty: bool,
 }
 
-const HISTORY_CAP: usize = 100_000;
+const HISTORY_CAP: usize = 20_000;
 
 impl State {
     pub(crate) fn new(cfg: Config) -> State {
@@ -284,6 +331,7 @@ impl State {
             cfg,
             kubelet: HashMap::new(),
             event_keys: HashMap::new(),
+            event_aggregates: HashMap::new(),
             dirty: true,
         }
     }
@@ -321,7 +369,15 @@ impl State {
     }
 
     pub(crate) fn key(rd: &ResDef, ns: &str, name: &str) -> Key {
-        (rd.qualified(), if rd.namespaced { ns.to_string() } else { String::new() }, name.to_string())
+        (
+            rd.qualified(),
+            if rd.namespaced {
+                ns.to_string()
+            } else {
+                String::new()
+            },
+            name.to_string(),
+        )
     }
 
     pub(crate) fn get(&self, rd: &ResDef, ns: &str, name: &str) -> Option<&Value> {
@@ -371,7 +427,8 @@ impl State {
     /// Replaces a stored object (new resourceVersion; MODIFIED event).
     pub(crate) fn replace(&mut self, rd: &ResDef, mut obj: Value) -> Value {
         let rv = self.next_rv();
-        util::obj_mut(&mut obj, "/metadata").insert("resourceVersion".into(), rv.to_string().into());
+        util::obj_mut(&mut obj, "/metadata")
+            .insert("resourceVersion".into(), rv.to_string().into());
         obj["kind"] = rd.kind.into();
         obj["apiVersion"] = rd.api_version().into();
         let key = Self::key(rd, &ns_of(&obj), &name_of(&obj));
@@ -380,33 +437,13 @@ impl State {
         obj
     }
 
-    /// Writes `obj` only if it differs from the stored one (ignoring resourceVersion).
-    pub(crate) fn replace_if_changed(&mut self, rd: &ResDef, obj: Value) -> Option<Value> {
-        let cur = self.get(rd, &ns_of(&obj), &name_of(&obj))?;
-        let mut a = cur.clone();
-        let mut b = obj.clone();
-        for v in [&mut a, &mut b] {
-            if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-                m.remove("managedFields");
-            }
-            if let Some(m) = v.as_object_mut() {
-                m.remove("kind");
-                m.remove("apiVersion");
-            }
-        }
-        if a == b {
-            return None;
-        }
-        Some(self.replace(rd, obj))
-    }
-
     /// Removes an object for good (DELETED event with a fresh resourceVersion).
     pub(crate) fn remove(&mut self, rd: &ResDef, ns: &str, name: &str) -> Option<Value> {
         let key = Self::key(rd, ns, name);
         let mut obj = self.objects.remove(&key)?;
         let rv = self.next_rv();
-        util::obj_mut(&mut obj, "/metadata").insert("resourceVersion".into(), rv.to_string().into());
+        util::obj_mut(&mut obj, "/metadata")
+            .insert("resourceVersion".into(), rv.to_string().into());
         self.emit(rd, "DELETED", &obj, None);
         if rd.plural == "pods" {
             self.kubelet.remove(&util::uid_of(&obj));
@@ -442,7 +479,11 @@ pub(crate) fn set_managed(obj: &mut Value, rd: &ResDef, manager: &str, subresour
     let Some(arr) = mf.as_array_mut() else { return };
     let sub = subresource.map(str::to_string);
     if let Some(e) = arr.iter_mut().find(|e| {
-        e["manager"] == manager && e.get("subresource").and_then(Value::as_str).map(str::to_string) == sub
+        e["manager"] == manager
+            && e.get("subresource")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                == sub
     }) {
         e["time"] = now.into();
         return;

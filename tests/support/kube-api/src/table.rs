@@ -18,7 +18,11 @@ fn age(v: &Value) -> String {
 }
 
 fn containers(v: &Value, ptr: &str) -> (String, String) {
-    let cs = v.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
+    let cs = v
+        .pointer(ptr)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<&str> = cs.iter().filter_map(|c| c["name"].as_str()).collect();
     let images: Vec<&str> = cs.iter().filter_map(|c| c["image"].as_str()).collect();
     (names.join(","), images.join(","))
@@ -43,8 +47,15 @@ pub(crate) fn pod_status(p: &Value) -> (String, i64) {
         reason = r.to_string();
     }
     let mut restarts = 0;
-    let inits = p.pointer("/status/initContainerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let n_init = p.pointer("/spec/initContainers").and_then(Value::as_array).map_or(0, Vec::len);
+    let inits = p
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let n_init = p
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let mut initializing = false;
     for (idx, c) in inits.iter().enumerate() {
         restarts += c["restartCount"].as_i64().unwrap_or(0);
@@ -52,9 +63,16 @@ pub(crate) fn pod_status(p: &Value) -> (String, i64) {
             continue;
         }
         initializing = true;
-        reason = if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+        reason = if let Some(r) = c
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+        {
             format!("Init:{r}")
-        } else if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| *r != "PodInitializing") {
+        } else if let Some(r) = c
+            .pointer("/state/waiting/reason")
+            .and_then(Value::as_str)
+            .filter(|r| *r != "PodInitializing")
+        {
             format!("Init:{r}")
         } else {
             format!("Init:{idx}/{n_init}")
@@ -64,12 +82,19 @@ pub(crate) fn pod_status(p: &Value) -> (String, i64) {
     if !initializing {
         restarts = 0;
         let mut has_running = false;
-        let cs = p.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+        let cs = p
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for c in cs.iter().rev() {
             restarts += c["restartCount"].as_i64().unwrap_or(0);
             if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
                 reason = r.to_string();
-            } else if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+            } else if let Some(r) = c
+                .pointer("/state/terminated/reason")
+                .and_then(Value::as_str)
+            {
                 reason = r.to_string();
             } else if c.pointer("/state/terminated").is_some() {
                 reason = "Error".into();
@@ -78,7 +103,11 @@ pub(crate) fn pod_status(p: &Value) -> (String, i64) {
             }
         }
         if reason == "Completed" && has_running {
-            reason = if pod_ready(p) { "Running".into() } else { "NotReady".into() };
+            reason = if pod_ready(p) {
+                "Running".into()
+            } else {
+                "NotReady".into()
+            };
         }
     }
     if p.pointer("/metadata/deletionTimestamp").is_some() {
@@ -88,19 +117,67 @@ pub(crate) fn pod_status(p: &Value) -> (String, i64) {
 }
 
 pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> Value {
-    let name_col = col("Name", "string", "name", 0, "Name must be unique within a namespace.");
-    let age_col = col("Age", "string", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.");
+    let name_col = col(
+        "Name",
+        "string",
+        "name",
+        0,
+        "Name must be unique within a namespace.",
+    );
+    let age_col = col(
+        "Age",
+        "string",
+        "",
+        0,
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    );
     let (cols, rows): (Vec<Value>, Vec<Vec<Value>>) = match rd.plural {
         "deployments" => (
             vec![
                 name_col,
-                col("Ready", "string", "", 0, "Number of the pod with ready state"),
-                col("Up-to-date", "string", "", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-                col("Available", "string", "", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+                col(
+                    "Ready",
+                    "string",
+                    "",
+                    0,
+                    "Number of the pod with ready state",
+                ),
+                col(
+                    "Up-to-date",
+                    "string",
+                    "",
+                    0,
+                    "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+                ),
+                col(
+                    "Available",
+                    "string",
+                    "",
+                    0,
+                    "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+                ),
                 age_col,
-                col("Containers", "string", "", 1, "Names of each container in the template."),
-                col("Images", "string", "", 1, "Images referenced by each container in the template."),
-                col("Selector", "string", "", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."),
+                col(
+                    "Containers",
+                    "string",
+                    "",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    "",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
+                col(
+                    "Selector",
+                    "string",
+                    "",
+                    1,
+                    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+                ),
             ],
             items
                 .iter()
@@ -108,7 +185,12 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
                     let (c, im) = containers(d, "/spec/template/spec/containers");
                     vec![
                         util::name_of(d).into(),
-                        format!("{}/{}", i(d, "/status/readyReplicas"), i(d, "/spec/replicas")).into(),
+                        format!(
+                            "{}/{}",
+                            i(d, "/status/readyReplicas"),
+                            i(d, "/spec/replicas")
+                        )
+                        .into(),
                         i(d, "/status/updatedReplicas").into(),
                         i(d, "/status/availableReplicas").into(),
                         age(d).into(),
@@ -122,12 +204,42 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
         "replicasets" => (
             vec![
                 name_col,
-                col("Desired", "integer", "", 0, "Replicas is the number of desired replicas."),
-                col("Current", "integer", "", 0, "Replicas is the most recently observed number of replicas."),
-                col("Ready", "integer", "", 0, "The number of ready replicas for this replica set."),
+                col(
+                    "Desired",
+                    "integer",
+                    "",
+                    0,
+                    "Replicas is the number of desired replicas.",
+                ),
+                col(
+                    "Current",
+                    "integer",
+                    "",
+                    0,
+                    "Replicas is the most recently observed number of replicas.",
+                ),
+                col(
+                    "Ready",
+                    "integer",
+                    "",
+                    0,
+                    "The number of ready replicas for this replica set.",
+                ),
                 age_col,
-                col("Containers", "string", "", 1, "Names of each container in the template."),
-                col("Images", "string", "", 1, "Images referenced by each container in the template."),
+                col(
+                    "Containers",
+                    "string",
+                    "",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    "",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
                 col("Selector", "string", "", 1, "Label selector for pods."),
             ],
             items
@@ -150,10 +262,28 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
         "statefulsets" => (
             vec![
                 name_col,
-                col("Ready", "string", "", 0, "Number of the pod with ready state"),
+                col(
+                    "Ready",
+                    "string",
+                    "",
+                    0,
+                    "Number of the pod with ready state",
+                ),
                 age_col,
-                col("Containers", "string", "", 1, "Names of each container in the template."),
-                col("Images", "string", "", 1, "Images referenced by each container in the template."),
+                col(
+                    "Containers",
+                    "string",
+                    "",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    "",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
             ],
             items
                 .iter()
@@ -161,7 +291,12 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
                     let (c, im) = containers(s, "/spec/template/spec/containers");
                     vec![
                         util::name_of(s).into(),
-                        format!("{}/{}", i(s, "/status/readyReplicas"), i(s, "/spec/replicas")).into(),
+                        format!(
+                            "{}/{}",
+                            i(s, "/status/readyReplicas"),
+                            i(s, "/spec/replicas")
+                        )
+                        .into(),
                         age(s).into(),
                         c.into(),
                         im.into(),
@@ -172,12 +307,48 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
         "daemonsets" => (
             vec![
                 name_col,
-                col("Desired", "integer", "", 0, "The total number of nodes that should be running the daemon pod."),
-                col("Current", "integer", "", 0, "The number of nodes that are running at least 1 daemon pod."),
-                col("Ready", "integer", "", 0, "The number of nodes that should be running the daemon pod and have one or more running and ready."),
-                col("Up-to-date", "integer", "", 0, "The total number of nodes that are running updated daemon pod"),
-                col("Available", "integer", "", 0, "The number of nodes that should be running the daemon pod and have one or more running and available."),
-                col("Node Selector", "string", "", 0, "NodeSelector is a selector which must be true for the pod to fit on a node."),
+                col(
+                    "Desired",
+                    "integer",
+                    "",
+                    0,
+                    "The total number of nodes that should be running the daemon pod.",
+                ),
+                col(
+                    "Current",
+                    "integer",
+                    "",
+                    0,
+                    "The number of nodes that are running at least 1 daemon pod.",
+                ),
+                col(
+                    "Ready",
+                    "integer",
+                    "",
+                    0,
+                    "The number of nodes that should be running the daemon pod and have one or more running and ready.",
+                ),
+                col(
+                    "Up-to-date",
+                    "integer",
+                    "",
+                    0,
+                    "The total number of nodes that are running updated daemon pod",
+                ),
+                col(
+                    "Available",
+                    "integer",
+                    "",
+                    0,
+                    "The number of nodes that should be running the daemon pod and have one or more running and available.",
+                ),
+                col(
+                    "Node Selector",
+                    "string",
+                    "",
+                    0,
+                    "NodeSelector is a selector which must be true for the pod to fit on a node.",
+                ),
                 age_col,
             ],
             items
@@ -186,7 +357,12 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
                     let sel = s
                         .pointer("/spec/template/spec/nodeSelector")
                         .and_then(Value::as_object)
-                        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
                         .filter(|x| !x.is_empty())
                         .unwrap_or_else(|| "<none>".into());
                     vec![
@@ -205,17 +381,50 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
         "pods" => (
             vec![
                 name_col,
-                col("Ready", "string", "", 0, "The aggregate readiness state of this pod for accepting traffic."),
-                col("Status", "string", "", 0, "The aggregate status of the containers in this pod."),
-                col("Restarts", "string", "", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+                col(
+                    "Ready",
+                    "string",
+                    "",
+                    0,
+                    "The aggregate readiness state of this pod for accepting traffic.",
+                ),
+                col(
+                    "Status",
+                    "string",
+                    "",
+                    0,
+                    "The aggregate status of the containers in this pod.",
+                ),
+                col(
+                    "Restarts",
+                    "string",
+                    "",
+                    0,
+                    "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                ),
                 age_col,
-                col("IP", "string", "", 1, "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."),
-                col("Node", "string", "", 1, "NodeName is a request to schedule this pod onto a specific node."),
+                col(
+                    "IP",
+                    "string",
+                    "",
+                    1,
+                    "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+                ),
+                col(
+                    "Node",
+                    "string",
+                    "",
+                    1,
+                    "NodeName is a request to schedule this pod onto a specific node.",
+                ),
             ],
             items
                 .iter()
                 .map(|p| {
-                    let total = p.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+                    let total = p
+                        .pointer("/spec/containers")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len);
                     let ready = p
                         .pointer("/status/containerStatuses")
                         .and_then(Value::as_array)
@@ -234,19 +443,47 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
                 .collect(),
         ),
         "namespaces" => (
-            vec![name_col, col("Status", "string", "", 0, "The status of the namespace"), age_col],
+            vec![
+                name_col,
+                col("Status", "string", "", 0, "The status of the namespace"),
+                age_col,
+            ],
             items
                 .iter()
-                .map(|n| vec![util::name_of(n).into(), util::s(n, "/status/phase").unwrap_or_default().into(), age(n).into()])
+                .map(|n| {
+                    vec![
+                        util::name_of(n).into(),
+                        util::s(n, "/status/phase").unwrap_or_default().into(),
+                        age(n).into(),
+                    ]
+                })
                 .collect(),
         ),
         "events" => (
             vec![
-                col("Last Seen", "string", "", 0, "Time when last event occurred"),
+                col(
+                    "Last Seen",
+                    "string",
+                    "",
+                    0,
+                    "Time when last event occurred",
+                ),
                 col("Type", "string", "", 0, "Type of this event."),
-                col("Reason", "string", "", 0, "Reason is why the action was taken."),
+                col(
+                    "Reason",
+                    "string",
+                    "",
+                    0,
+                    "Reason is why the action was taken.",
+                ),
                 col("Object", "string", "", 0, "The object this Event is about."),
-                col("Message", "string", "", 0, "A human-readable description of the status of this operation."),
+                col(
+                    "Message",
+                    "string",
+                    "",
+                    0,
+                    "A human-readable description of the status of this operation.",
+                ),
             ],
             items
                 .iter()
@@ -257,7 +494,9 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
                         util::s(e, "/reason").unwrap_or_default().into(),
                         format!(
                             "{}/{}",
-                            util::s(e, "/involvedObject/kind").unwrap_or_default().to_ascii_lowercase(),
+                            util::s(e, "/involvedObject/kind")
+                                .unwrap_or_default()
+                                .to_ascii_lowercase(),
                             util::s(e, "/involvedObject/name").unwrap_or_default()
                         )
                         .into(),
@@ -268,7 +507,10 @@ pub(crate) fn table(rd: &ResDef, items: &[Value], meta: Value, _st: &State) -> V
         ),
         _ => (
             vec![name_col, age_col],
-            items.iter().map(|v| vec![util::name_of(v).into(), age(v).into()]).collect(),
+            items
+                .iter()
+                .map(|v| vec![util::name_of(v).into(), age(v).into()])
+                .collect(),
         ),
     };
     let rows: Vec<Value> = items

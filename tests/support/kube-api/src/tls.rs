@@ -20,16 +20,23 @@ pub(crate) struct TlsListener {
 }
 
 pub(crate) fn listener(std: std::net::TcpListener) -> Option<TlsListener> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERT.as_bytes()).collect::<Result<_, _>>().ok()?;
-    let key = PrivateKeyDer::from_pem_slice(KEY.as_bytes()).ok()?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERT.as_bytes())
+        .collect::<Result<_, _>>()
         .ok()?;
+    let key = PrivateKeyDer::from_pem_slice(KEY.as_bytes()).ok()?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .ok()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .ok()?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Some(TlsListener { inner: TcpListener::from_std(std).ok()?, acceptor: TlsAcceptor::from(Arc::new(cfg)) })
+    Some(TlsListener {
+        inner: TcpListener::from_std(std).ok()?,
+        acceptor: TlsAcceptor::from(Arc::new(cfg)),
+    })
 }
 
 impl axum::serve::Listener for TlsListener {
@@ -42,7 +49,9 @@ impl axum::serve::Listener for TlsListener {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             };
-            if let Ok(Ok(t)) = tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(s)).await {
+            if let Ok(Ok(t)) =
+                tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(s)).await
+            {
                 return (t, a);
             }
         }

@@ -1,7 +1,9 @@
 //! StatefulSet and DaemonSet controllers (stateful_set_control.go / daemon_controller.go,
 //! reduced to what a rollout needs), with their ControllerRevisions.
 
-use crate::controllers::{controller_ref, delete_pod, owned_by, pod_active, pod_from_template, pod_ready, template_hash};
+use crate::controllers::{
+    controller_ref, delete_pod, owned_by, pod_active, pod_from_template, pod_ready, template_hash,
+};
 use crate::kubelet::record_event;
 use crate::store::{State, res};
 use crate::util::{self, name_of, ns_of, uid_of};
@@ -19,7 +21,10 @@ pub(crate) fn reconcile(st: &mut State) {
 }
 
 fn owned(st: &State, plural: &str, ns: &str, uid: &str) -> Vec<Value> {
-    st.list(res(plural), Some(ns)).into_iter().filter(|o| owned_by(o, uid)).collect()
+    st.list(res(plural), Some(ns))
+        .into_iter()
+        .filter(|o| owned_by(o, uid))
+        .collect()
 }
 
 /// Makes sure a ControllerRevision for the current template exists (and is the newest);
@@ -29,7 +34,11 @@ fn sync_revision(st: &mut State, owner: &Value, kind: &str) -> (String, String) 
     let hash = template_hash(&owner["spec"]["template"]);
     let name = format!("{}-{hash}", name_of(owner));
     let revs = owned(st, "controllerrevisions", &ns, &uid_of(owner));
-    let max = revs.iter().filter_map(|r| r["revision"].as_i64()).max().unwrap_or(0);
+    let max = revs
+        .iter()
+        .filter_map(|r| r["revision"].as_i64())
+        .max()
+        .unwrap_or(0);
     match revs.iter().find(|r| name_of(r) == name) {
         Some(r) => {
             if r["revision"].as_i64().unwrap_or(0) < max {
@@ -91,7 +100,9 @@ fn write_status(st: &mut State, plural: &str, obj: &Value, status: Value) {
 // ---------------------------------------------------------------- StatefulSet
 
 fn ordinal(p: &Value, set: &str) -> Option<i64> {
-    name_of(p).strip_prefix(&format!("{set}-")).and_then(|o| o.parse().ok())
+    name_of(p)
+        .strip_prefix(&format!("{set}-"))
+        .and_then(|o| o.parse().ok())
 }
 
 fn statefulset(st: &mut State, s: Value) {
@@ -110,12 +121,21 @@ fn statefulset(st: &mut State, s: Value) {
         .unwrap_or_else(|| update_rev.clone());
     let replicas = util::i(&s, "/spec/replicas").unwrap_or(1);
     let rolling = util::s(&s, "/spec/updateStrategy/type") != Some("OnDelete");
-    let partition = if rolling { util::i(&s, "/spec/updateStrategy/rollingUpdate/partition").unwrap_or(0) } else { 0 };
+    let partition = if rolling {
+        util::i(&s, "/spec/updateStrategy/rollingUpdate/partition").unwrap_or(0)
+    } else {
+        0
+    };
     let parallel = util::s(&s, "/spec/podManagementPolicy") == Some("Parallel");
-    let rev_of = |p: &Value| util::s(p, "/metadata/labels/controller-revision-hash").unwrap_or_default().to_string();
+    let rev_of = |p: &Value| {
+        util::s(p, "/metadata/labels/controller-revision-hash")
+            .unwrap_or_default()
+            .to_string()
+    };
     let mut pods: Vec<Value> = owned(st, "pods", &ns, &uid_of(&s));
     pods.sort_by_key(|p| ordinal(p, &name).unwrap_or(i64::MAX));
-    let healthy = |p: &Value| pod_active(p) && util::s(p, "/status/phase") == Some("Running") && pod_ready(p);
+    let healthy =
+        |p: &Value| pod_active(p) && util::s(p, "/status/phase") == Some("Running") && pod_ready(p);
 
     'manage: {
         // Create missing pods in ordinal order; OrderedReady waits for each to be healthy.
@@ -124,17 +144,27 @@ fn statefulset(st: &mut State, s: Value) {
             match pods.iter().find(|p| name_of(p) == pname) {
                 None => {
                     let (rev, template) = if rolling && ord < partition {
-                        (current_rev.clone(), template_of_revision(st, &ns, &current_rev))
+                        (
+                            current_rev.clone(),
+                            template_of_revision(st, &ns, &current_rev),
+                        )
                     } else {
                         (update_rev.clone(), Some(s["spec"]["template"].clone()))
                     };
                     let template = template.unwrap_or_else(|| s["spec"]["template"].clone());
-                    let mut p = pod_from_template(&template, &ns, controller_ref(&s, "StatefulSet", "apps/v1"));
+                    let mut p = pod_from_template(
+                        &template,
+                        &ns,
+                        controller_ref(&s, "StatefulSet", "apps/v1"),
+                    );
                     p["metadata"]["name"] = pname.clone().into();
                     p["metadata"]["generateName"] = format!("{name}-").into();
                     let labels = util::obj_mut(&mut p, "/metadata/labels");
                     labels.insert("controller-revision-hash".into(), rev.into());
-                    labels.insert("statefulset.kubernetes.io/pod-name".into(), pname.clone().into());
+                    labels.insert(
+                        "statefulset.kubernetes.io/pod-name".into(),
+                        pname.clone().into(),
+                    );
                     p["spec"]["hostname"] = pname.clone().into();
                     if let Some(svc) = s["spec"].get("serviceName").and_then(Value::as_str) {
                         p["spec"]["subdomain"] = svc.into();
@@ -142,7 +172,16 @@ fn statefulset(st: &mut State, s: Value) {
                     crate::api::admit_pod(st, &mut p);
                     st.insert(res("pods"), p, MANAGER);
                     let msg = format!("create Pod {pname} in StatefulSet {name} successful");
-                    record_event(st, &s, None, "Normal", "SuccessfulCreate", &msg, "statefulset-controller", None);
+                    record_event(
+                        st,
+                        &s,
+                        None,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &msg,
+                        "statefulset-controller",
+                        None,
+                    );
                     if !parallel {
                         break 'manage;
                     }
@@ -152,13 +191,25 @@ fn statefulset(st: &mut State, s: Value) {
             }
         }
         // Scale down from the highest ordinal.
-        let mut condemned: Vec<&Value> = pods.iter().filter(|p| ordinal(p, &name).is_none_or(|o| o >= replicas)).collect();
+        let mut condemned: Vec<&Value> = pods
+            .iter()
+            .filter(|p| ordinal(p, &name).is_none_or(|o| o >= replicas))
+            .collect();
         condemned.reverse();
         for p in condemned {
             if pod_active(p) {
                 delete_pod(st, p);
                 let msg = format!("delete Pod {} in StatefulSet {name} successful", name_of(p));
-                record_event(st, &s, None, "Normal", "SuccessfulDelete", &msg, "statefulset-controller", None);
+                record_event(
+                    st,
+                    &s,
+                    None,
+                    "Normal",
+                    "SuccessfulDelete",
+                    &msg,
+                    "statefulset-controller",
+                    None,
+                );
             }
             if !parallel {
                 break 'manage;
@@ -167,11 +218,22 @@ fn statefulset(st: &mut State, s: Value) {
         // Rolling update from the highest ordinal down to the partition.
         if rolling {
             for ord in (partition..replicas).rev() {
-                let Some(p) = pods.iter().find(|p| ordinal(p, &name) == Some(ord)) else { break 'manage };
+                let Some(p) = pods.iter().find(|p| ordinal(p, &name) == Some(ord)) else {
+                    break 'manage;
+                };
                 if rev_of(p) != update_rev && pod_active(p) {
                     delete_pod(st, p);
                     let msg = format!("delete Pod {} in StatefulSet {name} successful", name_of(p));
-                    record_event(st, &s, None, "Normal", "SuccessfulDelete", &msg, "statefulset-controller", None);
+                    record_event(
+                        st,
+                        &s,
+                        None,
+                        "Normal",
+                        "SuccessfulDelete",
+                        &msg,
+                        "statefulset-controller",
+                        None,
+                    );
                     break 'manage;
                 }
                 if !healthy(p) {
@@ -182,7 +244,10 @@ fn statefulset(st: &mut State, s: Value) {
     }
 
     let pods: Vec<Value> = owned(st, "pods", &ns, &uid_of(&s));
-    let in_range: Vec<&Value> = pods.iter().filter(|p| ordinal(p, &name).is_some()).collect();
+    let in_range: Vec<&Value> = pods
+        .iter()
+        .filter(|p| ordinal(p, &name).is_some())
+        .collect();
     let ready = in_range.iter().filter(|p| healthy(p)).count() as i64;
     let created = in_range.len() as i64;
     let live: Vec<&&Value> = in_range.iter().filter(|p| pod_active(p)).collect();
@@ -194,7 +259,11 @@ fn statefulset(st: &mut State, s: Value) {
         cur_rev = update_rev.clone();
     }
     let mut m = Map::new();
-    put(&mut m, "observedGeneration", util::i(&s, "/metadata/generation").unwrap_or(0));
+    put(
+        &mut m,
+        "observedGeneration",
+        util::i(&s, "/metadata/generation").unwrap_or(0),
+    );
     m.insert("replicas".into(), created.into());
     put(&mut m, "readyReplicas", ready);
     put(&mut m, "currentReplicas", current);
@@ -237,7 +306,11 @@ fn daemonset(st: &mut State, d: Value) {
     let generation = util::i(&d, "/metadata/generation").unwrap_or(1);
     let nodes: Vec<String> = st.list(res("nodes"), None).iter().map(name_of).collect();
     let pods = owned(st, "pods", &ns, &uid_of(&d));
-    let hash_of = |p: &Value| util::s(p, "/metadata/labels/controller-revision-hash").unwrap_or_default().to_string();
+    let hash_of = |p: &Value| {
+        util::s(p, "/metadata/labels/controller-revision-hash")
+            .unwrap_or_default()
+            .to_string()
+    };
     let rolling = util::s(&d, "/spec/updateStrategy/type") != Some("OnDelete");
     let max_unav = util::int_or_percent(
         d.pointer("/spec/updateStrategy/rollingUpdate/maxUnavailable"),
@@ -249,20 +322,32 @@ fn daemonset(st: &mut State, d: Value) {
     let mut unavailable = 0;
     let mut candidates: Vec<Value> = Vec::new();
     for node in &nodes {
-        let on_node: Vec<&Value> = pods.iter().filter(|p| pod_node(p).as_deref() == Some(node.as_str())).collect();
+        let on_node: Vec<&Value> = pods
+            .iter()
+            .filter(|p| pod_node(p).as_deref() == Some(node.as_str()))
+            .collect();
         let live: Vec<&&Value> = on_node.iter().filter(|p| pod_active(p)).collect();
         if live.is_empty() {
-            let mut p = pod_from_template(&d["spec"]["template"], &ns, controller_ref(&d, "DaemonSet", "apps/v1"));
+            let mut p = pod_from_template(
+                &d["spec"]["template"],
+                &ns,
+                controller_ref(&d, "DaemonSet", "apps/v1"),
+            );
             p["metadata"]["generateName"] = format!("{name}-").into();
             let pname = format!("{name}-{}", st.rng.suffix(5));
             p["metadata"]["name"] = pname.clone().into();
             let labels = util::obj_mut(&mut p, "/metadata/labels");
             labels.insert("controller-revision-hash".into(), hash.clone().into());
-            labels.insert("pod-template-generation".into(), generation.to_string().into());
+            labels.insert(
+                "pod-template-generation".into(),
+                generation.to_string().into(),
+            );
             p["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
             }}});
-            let tol = util::obj_mut(&mut p, "/spec").entry("tolerations").or_insert_with(|| json!([]));
+            let tol = util::obj_mut(&mut p, "/spec")
+                .entry("tolerations")
+                .or_insert_with(|| json!([]));
             if let Some(a) = tol.as_array_mut() {
                 for (k, e) in DS_TOLERATIONS {
                     a.push(json!({"key": k, "operator": "Exists", "effect": e}));
@@ -270,7 +355,16 @@ fn daemonset(st: &mut State, d: Value) {
             }
             crate::api::admit_pod(st, &mut p);
             st.insert(res("pods"), p, MANAGER);
-            record_event(st, &d, None, "Normal", "SuccessfulCreate", &format!("Created pod: {pname}"), "daemonset-controller", None);
+            record_event(
+                st,
+                &d,
+                None,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {pname}"),
+                "daemonset-controller",
+                None,
+            );
             unavailable += 1;
             continue;
         }
@@ -285,7 +379,16 @@ fn daemonset(st: &mut State, d: Value) {
                     candidates.push((**p).clone());
                 } else {
                     delete_pod(st, p);
-                    record_event(st, &d, None, "Normal", "SuccessfulDelete", &format!("Deleted pod: {}", name_of(p)), "daemonset-controller", None);
+                    record_event(
+                        st,
+                        &d,
+                        None,
+                        "Normal",
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {}", name_of(p)),
+                        "daemonset-controller",
+                        None,
+                    );
                 }
             }
         }
@@ -296,7 +399,16 @@ fn daemonset(st: &mut State, d: Value) {
             break;
         }
         delete_pod(st, &p);
-        record_event(st, &d, None, "Normal", "SuccessfulDelete", &format!("Deleted pod: {}", name_of(&p)), "daemonset-controller", None);
+        record_event(
+            st,
+            &d,
+            None,
+            "Normal",
+            "SuccessfulDelete",
+            &format!("Deleted pod: {}", name_of(&p)),
+            "daemonset-controller",
+            None,
+        );
         budget -= 1;
     }
 
@@ -305,7 +417,10 @@ fn daemonset(st: &mut State, d: Value) {
     let mut ready = 0;
     let mut updated = 0;
     for node in &nodes {
-        let live: Vec<&Value> = pods.iter().filter(|p| pod_node(p).as_deref() == Some(node.as_str()) && pod_active(p)).collect();
+        let live: Vec<&Value> = pods
+            .iter()
+            .filter(|p| pod_node(p).as_deref() == Some(node.as_str()) && pod_active(p))
+            .collect();
         if live.is_empty() {
             continue;
         }

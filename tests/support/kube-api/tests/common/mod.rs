@@ -1,5 +1,5 @@
 //! A tiny blocking HTTP/1.1 client for the tests (no extra dependencies).
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::too_many_arguments)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,7 +16,10 @@ impl Resp {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -27,9 +30,21 @@ fn connect(url: &str) -> TcpStream {
     s
 }
 
-fn write_req(s: &mut TcpStream, url: &str, method: &str, path: &str, token: Option<&str>, ct: Option<&str>, body: &str, extra: &[(&str, &str)]) {
+fn write_req(
+    s: &mut TcpStream,
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    ct: Option<&str>,
+    body: &str,
+    extra: &[(&str, &str)],
+) {
     let host = url.trim_start_matches("http://");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
@@ -62,16 +77,33 @@ fn read_head(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
     (status, headers)
 }
 
-pub fn request(url: &str, method: &str, path: &str, token: Option<&str>, ct: Option<&str>, body: &str) -> Resp {
+pub fn request(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    ct: Option<&str>,
+    body: &str,
+) -> Resp {
     request_h(url, method, path, token, ct, body, &[])
 }
 
-pub fn request_h(url: &str, method: &str, path: &str, token: Option<&str>, ct: Option<&str>, body: &str, extra: &[(&str, &str)]) -> Resp {
+pub fn request_h(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    ct: Option<&str>,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
     let mut s = connect(url);
     write_req(&mut s, url, method, path, token, ct, body, extra);
     let mut r = BufReader::new(s);
     let (status, headers) = read_head(&mut r);
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     let mut body = Vec::new();
     if chunked {
         loop {
@@ -90,7 +122,11 @@ pub fn request_h(url: &str, method: &str, path: &str, token: Option<&str>, ct: O
     } else {
         r.read_to_end(&mut body).unwrap();
     }
-    Resp { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }
 
 /// Opens a watch and collects the JSON lines until the stream ends or `max` elapses.
@@ -107,7 +143,11 @@ impl Watch {
         write_req(&mut s, url, "GET", path, Some(token), None, "", &[]);
         let mut reader = BufReader::new(s);
         let (status, headers) = read_head(&mut reader);
-        Watch { status, headers, reader }
+        Watch {
+            status,
+            headers,
+            reader,
+        }
     }
 
     /// Next event line; `Ok(None)` on a clean end of stream, `Err(())` on a cut connection.
@@ -119,18 +159,25 @@ impl Watch {
             Ok(_) => {}
             Err(e) => return Err(e.to_string()),
         }
-        let n = usize::from_str_radix(l.trim(), 16).map_err(|e| format!("bad chunk size {l:?}: {e}"))?;
+        let n = usize::from_str_radix(l.trim(), 16)
+            .map_err(|e| format!("bad chunk size {l:?}: {e}"))?;
         if n == 0 {
             return Ok(None);
         }
         let mut buf = vec![0; n + 2];
-        self.reader.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        self.reader
+            .read_exact(&mut buf)
+            .map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
         assert!(text.ends_with('\n'), "one event per chunk line: {text:?}");
         Ok(Some(serde_json::from_str(text.trim_end()).unwrap()))
     }
 
-    pub fn collect_until(&mut self, deadline: Instant, mut stop: impl FnMut(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+    pub fn collect_until(
+        &mut self,
+        deadline: Instant,
+        mut stop: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
         while Instant::now() < deadline {
             match self.next(deadline - Instant::now()) {
