@@ -319,6 +319,8 @@ pub enum ConfigCommand {
     Check,
     /// Print the config's JSON Schema (for editors and check-jsonschema).
     Schema,
+    /// Print the config reference (every key, its type and meaning) as a markdown table.
+    Reference,
 }
 
 /// Normalises empty environment values (an unset action input arrives as "") to "absent".

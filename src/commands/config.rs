@@ -14,6 +14,10 @@ pub fn execute(session: &Session, command: ConfigCommand) -> Result<u8, Failure>
             Ok(0)
         }
         ConfigCommand::Check => check(session),
+        ConfigCommand::Reference => {
+            crate::runner::write_stdout(&crate::config::schema::reference_markdown());
+            Ok(0)
+        }
     }
 }
 

@@ -6,9 +6,142 @@
 /// The schema as JSON text.
 pub const SCHEMA: &str = include_str!("schema.json");
 
+/// The config reference as a markdown table, generated from the schema (the README embeds it,
+/// and a test keeps the two equal): every key with its type and description.
+pub fn reference_markdown() -> String {
+    let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap_or_default();
+    let mut rows = Vec::new();
+    walk(&schema, &schema, "", &mut rows, 0);
+    let mut text = String::from("| Key | Type | Description |\n|---|---|---|\n");
+    for (key, kind, description) in rows {
+        text.push_str(&format!(
+            "| `{key}` | {kind} | {} |\n",
+            description.replace('|', "\\|").replace('\n', " ")
+        ));
+    }
+    text
+}
+
+fn resolve<'a>(root: &'a serde_json::Value, node: &'a serde_json::Value) -> &'a serde_json::Value {
+    match node.get("$ref").and_then(serde_json::Value::as_str) {
+        Some(reference) => reference
+            .strip_prefix("#/")
+            .map(|path| {
+                path.split('/')
+                    .fold(root, |node, part| node.get(part).unwrap_or(node))
+            })
+            .unwrap_or(node),
+        None => node,
+    }
+}
+
+fn type_of(root: &serde_json::Value, node: &serde_json::Value) -> String {
+    let node = resolve(root, node);
+    if let Some(values) = node.get("enum").and_then(serde_json::Value::as_array) {
+        return values
+            .iter()
+            .map(|v| {
+                format!(
+                    "`{}`",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" \\| ");
+    }
+    if let Some(options) = node.get("oneOf").and_then(serde_json::Value::as_array) {
+        let kinds: Vec<String> = options.iter().map(|o| type_of(root, o)).collect();
+        if kinds.iter().any(|k| k == "string") && kinds.iter().any(|k| k == "integer") {
+            return "duration".into();
+        }
+        return kinds.join(" or ");
+    }
+    match node.get("type") {
+        Some(serde_json::Value::String(kind)) if kind == "array" => {
+            let items = node
+                .get("items")
+                .map(|i| type_of(root, i))
+                .unwrap_or_default();
+            format!("list of {items}")
+        }
+        Some(serde_json::Value::String(kind)) if kind == "object" => {
+            if node.get("properties").is_some() {
+                "map".into()
+            } else {
+                "map of string".into()
+            }
+        }
+        Some(serde_json::Value::String(kind)) => kind.clone(),
+        Some(serde_json::Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "any".into(),
+    }
+}
+
+fn walk(
+    root: &serde_json::Value,
+    node: &serde_json::Value,
+    prefix: &str,
+    rows: &mut Vec<(String, String, String)>,
+    depth: usize,
+) {
+    let node = resolve(root, node);
+    if depth > 8 {
+        return;
+    }
+    if let Some(properties) = node
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+    {
+        for (key, child) in properties {
+            let path = format!("{prefix}{key}");
+            let resolved = resolve(root, child);
+            let description = child
+                .get("description")
+                .or_else(|| resolved.get("description"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            rows.push((path.clone(), type_of(root, child), description));
+            walk(root, child, &format!("{path}."), rows, depth + 1);
+        }
+    }
+    if let Some(additional) = node.get("additionalProperties").filter(|a| a.is_object())
+        && resolve(root, additional).get("properties").is_some()
+    {
+        walk(
+            root,
+            additional,
+            &format!("{prefix}<name>."),
+            rows,
+            depth + 1,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_lists_every_key_with_a_description() {
+        let reference = reference_markdown();
+        for key in [
+            "`version`",
+            "`services.<name>.deploy.health.json.pointer`",
+            "`services.<name>.deploy.on-failure`",
+            "`defaults.build.cache`",
+        ] {
+            assert!(reference.contains(key), "{key} missing:\n{reference}");
+        }
+        for line in reference.lines().skip(2) {
+            let description = line.rsplit(" | ").next().unwrap_or_default();
+            assert!(description.len() > 3, "undocumented key: {line}");
+        }
+    }
     use crate::config::load::parse;
     use serde_json::Value;
 
