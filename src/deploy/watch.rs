@@ -156,11 +156,16 @@ pub async fn watch(
     let mut warned: Vec<String> = Vec::new();
     let deadline = tokio::time::sleep(settings.timeout);
     tokio::pin!(deadline);
+    // Time alone can change a verdict (an unschedulable pod's grace window ends with no event),
+    // so a pod with a warning is judged again every second.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let changed = tokio::select! {
             () = &mut deadline => {
                 return (Outcome::TimedOut { after: started.elapsed(), message: last_message }, seen);
             }
+            _ = tick.tick() => !warned.is_empty(),
             Some(event) = workloads.next() => match event {
                 Ok(event) => workload_mirror.apply(event),
                 Err(error) => { seen.last_error = Some(error.to_string()); false }

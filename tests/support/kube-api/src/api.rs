@@ -262,6 +262,18 @@ pub(crate) fn create_object(
         }
         _ => {}
     }
+    if st.dry_run {
+        let uid = st.rng.uid();
+        let meta = util::obj_mut(&mut obj, "/metadata");
+        meta.insert("uid".into(), uid.into());
+        meta.insert("creationTimestamp".into(), util::now_str().into());
+        if rd.has_generation() {
+            meta.insert("generation".into(), 1.into());
+        }
+        obj["kind"] = rd.kind.into();
+        obj["apiVersion"] = rd.api_version().into();
+        return Ok(obj);
+    }
     Ok(st.insert(rd, obj, manager))
 }
 
@@ -352,6 +364,9 @@ fn update_object(
         return Ok(cur.clone());
     }
     crate::store::set_managed(&mut new, rd, manager, sub);
+    if st.dry_run {
+        return Ok(new);
+    }
     Ok(st.replace(rd, new))
 }
 
@@ -1003,6 +1018,7 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
     }
     let result = {
         let mut st = shared.lock();
+        st.dry_run = q.get("dryRun").is_some_and(|d| d == "All");
         let res = dispatch(
             &mut st,
             &r,
@@ -1013,6 +1029,7 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
             &body,
             &manager,
         );
+        st.dry_run = false;
         if st.dirty {
             shared.notify.notify_one();
         }
@@ -1151,6 +1168,9 @@ fn dispatch(
             let cur = st
                 .get_cloned(rd, &ns, name)
                 .ok_or_else(|| ApiError::not_found(rd, name))?;
+            if st.dry_run {
+                return json(200, cur);
+            }
             let opts: Value = if body.is_empty() {
                 json!({})
             } else {
@@ -1356,4 +1376,52 @@ pub(crate) fn ssar_from_protobuf(body: &[u8]) -> Option<Value> {
         out["spec"][key] = Value::Object(attrs);
     }
     Some(out)
+}
+
+/// Serves one non-watch request as the admin user, without HTTP (for `KubeApi::call`).
+pub(crate) fn call(
+    shared: &Shared,
+    method: &str,
+    path_and_query: &str,
+    ct: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let q = parse_query(query);
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let Ok(Some(r)) = route(&segs) else {
+        return match discovery(path, &shared.addr) {
+            Some(v) if method == "GET" => (200, v),
+            _ => (404, not_found_path().body),
+        };
+    };
+    let Ok(m) = Method::from_bytes(method.as_bytes()) else {
+        return (405, json!({}));
+    };
+    let mut st = shared.lock();
+    st.dry_run = q.get("dryRun").is_some_and(|d| d == "All");
+    let res = dispatch(
+        &mut st,
+        &r,
+        &m,
+        &q,
+        ct.unwrap_or(""),
+        "application/json",
+        body.as_bytes(),
+        "kube-test-api",
+    );
+    st.dry_run = false;
+    let dirty = st.dirty;
+    drop(st);
+    if dirty {
+        shared.notify.notify_one();
+    }
+    match res {
+        Ok(Reply::Json(code, v, _)) => (code, v),
+        Ok(Reply::Text(t)) => (200, Value::String(t)),
+        Ok(Reply::NoContent) => (204, Value::Null),
+        Err(e) => (e.code, e.body),
+    }
 }

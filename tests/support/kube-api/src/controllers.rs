@@ -1050,6 +1050,12 @@ fn replicaset(st: &mut State, rs: Value) {
 
 fn gc(st: &mut State) {
     let mut doomed: Vec<(&'static str, Value)> = Vec::new();
+    let uids: std::collections::HashSet<String> = st
+        .objects
+        .iter()
+        .filter(|((r, _, _), _)| r != "events")
+        .filter_map(|(_, v)| util::s(v, "/metadata/uid").map(str::to_string))
+        .collect();
     for plural in ["pods", "replicasets", "controllerrevisions"] {
         for o in st.list(res(plural), None) {
             let Some(refs) = o
@@ -1063,7 +1069,7 @@ fn gc(st: &mut State) {
             }
             let alive = refs
                 .iter()
-                .any(|r| r["uid"].as_str().is_some_and(|u| st.exists_uid(u)));
+                .any(|r| r["uid"].as_str().is_some_and(|u| uids.contains(u)));
             if !alive {
                 doomed.push((plural, o));
             }

@@ -38,6 +38,29 @@
 //!
 //! Timing is compressed (steps of tens of ms) but the order of the status writes is the real
 //! one, so a watch sees every intermediate state. `progressDeadlineSeconds` is *not* scaled.
+//!
+//! # Connecting
+//! * [`KubeApi::url`] is plain HTTP; [`KubeApi::kubeconfig_yaml`] points at it (kube-rs sends
+//!   the bearer token over plain HTTP).
+//! * kubectl/client-go never send credentials over plain HTTP (they would be
+//!   `system:anonymous`), so for kubectl use [`KubeApi::kubeconfig_yaml_tls`]: the same
+//!   server on [`KubeApi::https_url`] with a fixed self-signed certificate for 127.0.0.1,
+//!   embedded as `certificate-authority-data`.
+//! * Tokens: [`KubeApi::ADMIN_TOKEN`] (user "admin", may do anything); more users with
+//!   [`KubeApi::add_user`]; no token = `system:anonymous` (403 on everything but `/version`);
+//!   an unknown token = 401.
+//!
+//! # Example
+//! ```no_run
+//! use kube_test_api::{KubeApi, deployment};
+//! use std::time::Duration;
+//! let api = KubeApi::start();
+//! api.create_namespace("shop");
+//! api.create(deployment("shop", "auth").image("auth", "registry.local/auth:1.0.0").replicas(3).build());
+//! assert!(api.wait_rolled_out("shop", "Deployment", "auth", Duration::from_secs(10)));
+//! let kubeconfig = api.kubeconfig_yaml(KubeApi::ADMIN_TOKEN, Some("shop"));
+//! # let _ = kubeconfig;
+//! ```
 
 #![allow(clippy::module_name_repetitions)]
 
@@ -408,6 +431,20 @@ impl KubeApi {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Serves one request as the admin user without HTTP (not recorded in
+    /// [`KubeApi::requests`]); no watches. Returns the HTTP code and the JSON body (a log
+    /// text comes back as a JSON string, 204 as `null`). Example:
+    /// `api.call("PATCH", "/apis/apps/v1/namespaces/shop/deployments/auth", Some("application/merge-patch+json"), r#"{"spec":{"replicas":2}}"#)`.
+    pub fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
+        api::call(&self.shared, method, path_and_query, content_type, body)
     }
 
     /// Every request received so far, in order.

@@ -312,6 +312,8 @@ pub(crate) struct State {
     pub event_aggregates: HashMap<String, std::collections::HashSet<String>>,
     /// Set when something changed (the controller loop runs again).
     pub dirty: bool,
+    /// The request being served has `?dryRun=All`: validate and answer, store nothing.
+    pub dry_run: bool,
 }
 
 const HISTORY_CAP: usize = 20_000;
@@ -333,6 +335,7 @@ impl State {
             event_keys: HashMap::new(),
             event_aggregates: HashMap::new(),
             dirty: true,
+            dry_run: false,
         }
     }
 
@@ -449,13 +452,6 @@ impl State {
             self.kubelet.remove(&util::uid_of(&obj));
         }
         Some(obj)
-    }
-
-    /// Finds any object by uid (for owner checks).
-    pub(crate) fn exists_uid(&self, uid: &str) -> bool {
-        self.objects
-            .values()
-            .any(|v| util::s(v, "/metadata/uid") == Some(uid))
     }
 
     pub(crate) fn namespace_exists(&self, ns: &str) -> bool {

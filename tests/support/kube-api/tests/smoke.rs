@@ -26,6 +26,23 @@ fn smoke_rollout() {
     for p in api.list("/api/v1/namespaces/shop/pods") {
         println!("POD {} {}", p["metadata"]["name"], p["status"]["phase"]);
     }
+    let (code, d) = api.call(
+        "PATCH",
+        "/apis/apps/v1/namespaces/shop/deployments/auth",
+        Some("application/merge-patch+json"),
+        r#"{"spec":{"replicas":2}}"#,
+    );
+    assert_eq!((code, d["spec"]["replicas"].as_i64()), (200, Some(2)));
+    assert_eq!(
+        api.call(
+            "GET",
+            "/apis/apps/v1/namespaces/shop/deployments/x",
+            None,
+            ""
+        )
+        .0,
+        404
+    );
     for e in api.list("/api/v1/namespaces/shop/events") {
         println!(
             "EV {} {} {}",
