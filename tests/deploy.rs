@@ -709,10 +709,13 @@ fn a_build_digest_pins_the_deployed_image() {
         .shipgate()
         .args(["--services", "auth", "--images"])
         .arg(images.to_string())
-        .run();
+        .run()
+        .success();
     let sha7 = &fixture.repo.sha("HEAD")[..7];
     let expected = format!("registry.local/shop/auth:{sha7}@{digest}");
     assert_eq!(result(&run, "auth")["image_after"], expected);
+    assert_eq!(result(&run, "auth")["status"], "succeeded");
+    assert_eq!(fixture.image("auth"), expected);
     let patch: Value = serde_json::from_str(&fixture.patches()[0].body).unwrap();
     assert_eq!(
         patch["spec"]["template"]["spec"]["containers"][0]["image"],

@@ -125,3 +125,18 @@ fn every_input_is_mapped_to_its_environment_variable() {
         "no expression may be interpolated into the shell script"
     );
 }
+
+#[test]
+fn the_config_reference_table_is_generated_from_the_schema() {
+    let readme = readme();
+    let table = readme
+        .split("<!-- config-reference:start -->\n")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- config-reference:end -->").next())
+        .expect("the README has the generated config reference");
+    assert_eq!(
+        table,
+        shipgate::config::schema::reference_markdown(),
+        "regenerate it with `shipgate config reference`"
+    );
+}

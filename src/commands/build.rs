@@ -161,7 +161,11 @@ pub fn run_builds(
 /// `defaults.build`).
 pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Config>), Failure> {
     if let Some(value) = non_empty(args.plan_input.clone()) {
-        let plan = Plan::load(&value)?;
+        let mut plan = Plan::load(&value)?;
+        // With a given plan, `services` narrows it: one build matrix leg, a manual redeploy.
+        if let Some(selection) = non_empty(args.plan.detect.services.clone()) {
+            select_services(&mut plan, &selection)?;
+        }
         // The plan decided everything else; the config, when present, only adds build defaults.
         let root = GitRepository::open(&session.repo, "origin").ok();
         let config = if session.config_path().exists() {
@@ -183,6 +187,43 @@ pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Co
     session.report_diagnostics(&changes.diagnostics);
     session.report_diagnostics(&notes);
     Ok((plan, Some(config)))
+}
+
+/// Keeps only the plan's services named in `selection` (`all` keeps every one); a name the plan
+/// does not have is a usage error.
+pub fn select_services(plan: &mut Plan, selection: &str) -> Result<(), Failure> {
+    if selection.trim() == "all" {
+        return Ok(());
+    }
+    let wanted: Vec<&str> = selection
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in &wanted {
+        if !plan.services.iter().any(|s| s.name == *name) {
+            return Err(Failure::usage(
+                Diagnostic::error(
+                    "shipgate",
+                    format!("`services` names `{name}`, which is not in the plan"),
+                )
+                .with_help(format!(
+                    "the plan has: {}",
+                    if plan.services.is_empty() {
+                        "no services".to_string()
+                    } else {
+                        plan.services
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                )),
+            ));
+        }
+    }
+    plan.services.retain(|s| wanted.contains(&s.name.as_str()));
+    Ok(())
 }
 
 /// A private directory for buildx metadata files, under `RUNNER_TEMP` in Actions.

@@ -55,7 +55,7 @@ fn load(session: &Session, args: &DeployArgs) -> Result<(Plan, Config), Failure>
         plan_input: args.plan_input.clone(),
         ..crate::cli::BuildArgs::for_plan_only()
     };
-    let (mut plan, config) = build::load_plan(session, &build_args)?;
+    let (plan, config) = build::load_plan(session, &build_args)?;
     let Some(config) = config else {
         return Err(Failure::usage(
             Diagnostic::error(
@@ -68,36 +68,6 @@ fn load(session: &Session, args: &DeployArgs) -> Result<(Plan, Config), Failure>
             .with_help("run it in the repository, or point --config at the file"),
         ));
     };
-    // With a given plan, `services` narrows it (a manual redeploy of some services).
-    if non_empty(args.plan_input.clone()).is_some()
-        && let Some(selection) = non_empty(args.plan.detect.services.clone())
-        && selection.trim() != "all"
-    {
-        let wanted: Vec<&str> = selection
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        for name in &wanted {
-            if !plan.services.iter().any(|s| s.name == *name) {
-                return Err(Failure::usage(
-                    Diagnostic::error(
-                        TITLE,
-                        format!("`services` names `{name}`, which is not in the plan"),
-                    )
-                    .with_help(format!(
-                        "the plan has: {}",
-                        plan.services
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                ));
-            }
-        }
-        plan.services.retain(|s| wanted.contains(&s.name.as_str()));
-    }
     Ok((plan, config))
 }
 
@@ -242,7 +212,7 @@ pub fn run_deploy(
             ..Report::default()
         }
     } else if inputs.dry_run && kubeconfig_input.is_none() && !cluster_configured() {
-        offline_dry_run(&targets, skipped)
+        offline_dry_run(&targets, skipped, inputs.options.skip_health)
     } else {
         let config = runtime
             .block_on(kubeconfig::client_config(
@@ -394,7 +364,11 @@ fn annotate(session: &Session, report: &Report) {
 }
 
 /// A dry run without any cluster: the targets and images, no patches (nothing to read).
-fn offline_dry_run(targets: &[DeployTarget], skipped: Vec<ServiceResult>) -> Report {
+fn offline_dry_run(
+    targets: &[DeployTarget],
+    skipped: Vec<ServiceResult>,
+    skip_health: bool,
+) -> Report {
     let mut services: Vec<ServiceResult> = targets
         .iter()
         .map(|t| {
@@ -405,7 +379,11 @@ fn offline_dry_run(targets: &[DeployTarget], skipped: Vec<ServiceResult>) -> Rep
                 t.workload()
             ));
             result.image_after = Some(t.image.clone());
-            result.health_plan = t.health.as_ref().map(crate::deploy::result::describe_gate);
+            if skip_health {
+                result.health_skipped = t.health.is_some();
+            } else {
+                result.health_plan = t.health.as_ref().map(crate::deploy::result::describe_gate);
+            }
             result
         })
         .collect();

@@ -274,7 +274,11 @@ async fn deploy_one(
         } else {
             "dry run: the patch shown would be sent".into()
         });
-        result.health_plan = target.health.as_ref().map(super::result::describe_gate);
+        if options.skip_health {
+            result.health_skipped = target.health.is_some();
+        } else {
+            result.health_plan = target.health.as_ref().map(super::result::describe_gate);
+        }
         return result;
     }
     let say = |text: &str| progress(service, text);

@@ -12,6 +12,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -161,6 +162,23 @@ impl fmt::Display for Run {
     }
 }
 
+/// What [`Workspace::act_with`] adds to an act run.
+#[derive(Debug, Default, Clone)]
+pub struct ActOptions {
+    /// `--var NAME=VALUE`.
+    pub vars: Vec<(String, String)>,
+    /// `--secret NAME=VALUE` (act masks the values in its log).
+    pub secrets: Vec<(String, String)>,
+    /// More act arguments, after all the others.
+    pub args: Vec<OsString>,
+    /// Variables set in act's environment, which the job's steps inherit (e.g. `PATH`).
+    pub env: Vec<(String, OsString)>,
+    /// Variables removed from act's environment (besides what [`hermetic`] removes).
+    pub env_remove: Vec<String>,
+    /// A bound below [`ACT_TIMEOUT`] for this run.
+    pub timeout: Option<Duration>,
+}
+
 /// A temporary workspace: the consumer repository (empty), the action copy, and one directory
 /// per act run (its payload, logs, private HOME and act's cache).
 pub struct Workspace {
@@ -189,6 +207,26 @@ impl Workspace {
         workflow: &str,
         payload: &Value,
         vars: &[(&str, &str)],
+    ) -> Run {
+        let options = ActOptions {
+            vars: vars
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            ..ActOptions::default()
+        };
+        self.act_with(label, event_name, workflow, payload, &options)
+    }
+
+    /// Like [`Workspace::act`], with secrets, extra act arguments and an adjusted environment
+    /// for act (which its steps inherit).
+    pub fn act_with(
+        &self,
+        label: &str,
+        event_name: &str,
+        workflow: &str,
+        payload: &Value,
+        options: &ActOptions,
     ) -> Run {
         let act = act().expect("act() was checked by the caller");
         let dir = self.root.path().join(label);
@@ -220,9 +258,13 @@ impl Workspace {
             .arg(format!("E2E_SOURCE_REPO={}", self.repo.display()))
             .arg("--env")
             .arg(format!("E2E_ACTION_DIR={}", self.action.display()));
-        for (name, value) in vars {
+        for (name, value) in &options.vars {
             command_line.arg("--var").arg(format!("{name}={value}"));
         }
+        for (name, value) in &options.secrets {
+            command_line.arg("--secret").arg(format!("{name}={value}"));
+        }
+        command_line.args(&options.args);
         command_line
             .env("ACT_DISABLE_VERSION_CHECK", "1")
             .env("HOME", &home)
@@ -230,17 +272,24 @@ impl Workspace {
             .env("XDG_CACHE_HOME", home.join(".cache"))
             .stdout(fs::File::create(&stdout_path).unwrap())
             .stderr(fs::File::create(&stderr_path).unwrap());
+        for name in &options.env_remove {
+            command_line.env_remove(name);
+        }
+        for (name, value) in &options.env {
+            command_line.env(name, value);
+        }
+        let timeout = options.timeout.unwrap_or(ACT_TIMEOUT).min(ACT_TIMEOUT);
         let started = Instant::now();
         let mut child = command_line.spawn().unwrap();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
-            if started.elapsed() > ACT_TIMEOUT {
+            if started.elapsed() > timeout {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "act `{label}` did not finish within {ACT_TIMEOUT:?}:\n{}\n{}",
+                    "act `{label}` did not finish within {timeout:?}:\n{}\n{}",
                     fs::read_to_string(&stdout_path).unwrap_or_default(),
                     fs::read_to_string(&stderr_path).unwrap_or_default()
                 );

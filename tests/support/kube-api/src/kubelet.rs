@@ -24,15 +24,12 @@ pub(crate) enum Behavior {
 
 /// Checks an image reference like the container runtime's parser; `Err` is the parse error.
 fn parse_reference(image: &str) -> Result<(), String> {
-    let (name, tag) = match image.rsplit_once('@') {
-        Some((n, _)) => (n, None),
-        None => {
-            let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-            match image[last_slash..].rfind(':') {
-                Some(c) => (&image[..last_slash + c], Some(&image[last_slash + c + 1..])),
-                None => (image, None),
-            }
-        }
+    // `repo:tag@sha256:…` is valid: the digest decides, the tag is kept for people.
+    let named = image.rsplit_once('@').map_or(image, |(n, _)| n);
+    let last_slash = named.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match named[last_slash..].rfind(':') {
+        Some(c) => (&named[..last_slash + c], Some(&named[last_slash + c + 1..])),
+        None => (named, None),
     };
     if let Some(t) = tag {
         let ok = !t.is_empty()
