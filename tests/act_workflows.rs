@@ -1074,7 +1074,7 @@ fn a_push_to_main_builds_each_image_on_its_own_runner_and_rolls_back_the_unhealt
             "<details><summary>↩️ events: health gate failed: 3 attempts, 3 wrong answers (status 503, expected 2xx)</summary>",
             "| 3 | ",
             "| status 503, expected 2xx | `{\"status\":\"degraded\"}` |",
-            &format!("Rollback: succeeded: restored {registry}/events:0.8.7"),
+            &format!("Rollback succeeded: restored {registry}/events:0.8.7"),
         ],
         "the deploy summary",
     );

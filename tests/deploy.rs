@@ -3,6 +3,10 @@
 //! by real kubectl in `kube_api_kubectl.rs`), with real HTTP servers on 127.0.0.1 for health
 //! gates. Images choose what the simulated kubelet does: `:missing` cannot be pulled, `:crash`
 //! crash-loops, `:slow-<ms>` becomes ready late.
+//!
+//! `DUMP_SUMMARY=/tmp/summary cargo test --test deploy` also writes the job summaries of a crash
+//! loop and of a failed health gate (`/tmp/summary-crash.md`, `-gate.md`), to look at them
+//! rendered as GitHub shows them.
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
@@ -236,6 +240,9 @@ fn a_crash_loop_fails_with_the_previous_instances_logs() {
     run.summary_has("Crashing repeatedly (exit 1)");
     run.summary_has("Logs from container 'auth'");
     run.summary_has("DATABASE_URL is not set");
+    if let Ok(path) = std::env::var("DUMP_SUMMARY") {
+        std::fs::write(format!("{path}-crash.md"), &run.summary).unwrap();
+    }
     assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
 }
 
@@ -303,6 +310,9 @@ fn a_failed_health_gate_rolls_back_a_healthy_rollout() {
     assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
     run.summary_has("health gate");
     run.summary_has("503");
+    if let Ok(path) = std::env::var("DUMP_SUMMARY") {
+        std::fs::write(format!("{path}-gate.md"), &run.summary).unwrap();
+    }
 }
 
 #[test]

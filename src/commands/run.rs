@@ -75,7 +75,7 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             non_empty(args.build.plan.environment.clone()),
         )?;
         session.report_diagnostics(&notes);
-        report::plan::summary(&plan, &mut summary);
+        report::plan::table(&plan, &mut summary);
         extra = crate::plan::outputs::outputs(&plan);
         texts.push(report::plan::terminal(&plan, session.color()));
         planned = Some(plan);
@@ -83,6 +83,7 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
     let mut failed = false;
     let mut built_images = None;
     let planned_for_deploy = planned.clone();
+    let plan_for_details = planned.clone();
     if stages.contains(&"build") {
         let plan = match (planned, non_empty(args.build.plan_input.clone())) {
             (Some(plan), _) => plan,
@@ -139,6 +140,9 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             failed = failed || stage.failed;
             texts.push(stage.terminal);
         }
+    }
+    if let Some(plan) = &plan_for_details {
+        report::plan::details(plan, &mut summary);
     }
     detect::emit(
         session,

@@ -181,8 +181,10 @@ pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
                 .unwrap_or_else(|| "—".into());
             let rollout = result.rollout.map(duration).unwrap_or_else(|| "—".into());
             let mut outcome = result_cell(result);
+            // A failed gate is already told in the Health column.
             if let Some(reason) = &result.reason
                 && result.status != Status::Succeeded
+                && !reason.starts_with("health gate")
             {
                 let _ = write!(outcome, "<br>{}", escape_markdown(&truncate(reason, 160)));
             }
@@ -248,7 +250,7 @@ pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
             if let Some(rollback) = &result.rollback {
                 let _ = write!(
                     body,
-                    "\nRollback: {}",
+                    "\nRollback {}",
                     escape_markdown(&format!(
                         "{} {}",
                         if rollback.succeeded {
@@ -314,8 +316,21 @@ pub fn timeline(report: &Report) -> Option<String> {
     if timed.is_empty() {
         return None;
     }
-    let mut text = String::from(
-        "```mermaid\ngantt\n  title Deploy timeline\n  dateFormat x\n  axisFormat %M:%S\n",
+    let end = timed
+        .iter()
+        .flat_map(|r| [r.timeline.rollout, r.timeline.health, r.timeline.rollback])
+        .flatten()
+        .map(|(_, end)| end)
+        .max()
+        .unwrap_or_default();
+    // Seconds with milliseconds for short deploys, minutes and seconds for long ones.
+    let axis = if end < std::time::Duration::from_secs(60) {
+        "%S.%Ls"
+    } else {
+        "%M:%S"
+    };
+    let mut text = format!(
+        "```mermaid\ngantt\n  title Deploy timeline\n  dateFormat x\n  axisFormat {axis}\n"
     );
     for result in timed {
         let name: String = result

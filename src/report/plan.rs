@@ -5,6 +5,12 @@ use crate::runner::summary::{Summary, code_span, escape_markdown};
 
 /// The plan section of the job summary: a table, then each service's labels collapsed.
 pub fn summary(plan: &Plan, summary: &mut Summary) {
+    table(plan, summary);
+    details(plan, summary);
+}
+
+/// The plan's table (one row per image).
+pub fn table(plan: &Plan, summary: &mut Summary) {
     let count = plan.services.len();
     let mut text = format!(
         "### 📦 Plan: {count} image{}\n\n",
@@ -37,6 +43,10 @@ pub fn summary(plan: &Plan, summary: &mut Summary) {
         ));
     }
     summary.push(text);
+}
+
+/// Each service's labels, then the whole plan as JSON, collapsed (the bottom of a run's summary).
+pub fn details(plan: &Plan, summary: &mut Summary) {
     for service in &plan.services {
         let mut body = String::from("| Label | Value |\n| --- | --- |\n");
         for (key, value) in &service.labels {
@@ -45,6 +55,13 @@ pub fn summary(plan: &Plan, summary: &mut Summary) {
         summary.details(
             format!("Labels of {}", escape_markdown(&service.name)),
             body,
+        );
+    }
+    if !plan.services.is_empty() {
+        let json = serde_json::to_string_pretty(plan).unwrap_or_default();
+        summary.details(
+            "The plan (JSON, as the `plan` output)",
+            format!("```json\n{json}\n```"),
         );
     }
 }
