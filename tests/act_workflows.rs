@@ -1063,7 +1063,7 @@ fn a_push_to_main_builds_each_image_on_its_own_runner_and_rolls_back_the_unhealt
                 "| events | `shop/Deployment/events` | {} | ",
                 cell("events", "0.8.7", "0.8.8")
             ),
-            "| ❌ failed: 3 attempts, 3 wrong answers (status 503, expected 2xx) | ↩️ rolled-back<br>health gate failed: 3 attempts, 3 wrong answers (status 503, expected 2xx) |",
+            "| ❌ failed: 3 attempts, 3 wrong answers (status 503, expected 2xx) | ↩️ rolled-back |",
             &format!(
                 "| gateway | `shop/Deployment/gateway` | {} | ",
                 cell("gateway", "1.0.9", "1.1.0")
