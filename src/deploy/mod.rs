@@ -2,6 +2,7 @@
 //! doomed pods, gate on health checks and roll back what failed.
 
 pub mod cluster;
+mod diagnose;
 pub mod diagnostics;
 pub mod kubeconfig;
 pub mod lock;
@@ -9,6 +10,7 @@ pub mod patch;
 pub mod pods;
 pub mod preflight;
 pub mod result;
+mod rollback;
 pub mod rollout;
 pub mod run;
 pub mod target;

@@ -2,13 +2,14 @@
 //! watch, diagnose, health gate, roll back — and the rollbacks `rollback-all` asks for.
 
 use super::cluster::Cluster;
-use super::diagnostics::{self, ContainerLogs, Diagnosis, Verdict};
+use super::diagnose::diagnose;
 use super::patch::Stamp;
 use super::pods::PodPolicy;
 use super::preflight::{self, Problem, Ready};
-use super::result::{Rollback, ServiceResult, Status, Timeline};
+use super::result::{ServiceResult, Status};
+use super::rollback::{roll_back, roll_back_all};
 use super::target::{DeployTarget, waves};
-use super::watch::{self, Outcome, Seen};
+use super::watch::{self, Outcome};
 use crate::config::model::OnFailure;
 use futures::future::join_all;
 use serde_json::Value;
@@ -458,7 +459,7 @@ fn revision_of(workload: &Value) -> Option<String> {
         })
 }
 
-fn failure_reason(outcome: &Outcome) -> String {
+pub(super) fn failure_reason(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Complete { .. } => String::new(),
         Outcome::Failed {
@@ -470,284 +471,8 @@ fn failure_reason(outcome: &Outcome) -> String {
     }
 }
 
-fn progress_deadline(workload: &Value) -> Option<Duration> {
+pub(super) fn progress_deadline(workload: &Value) -> Option<Duration> {
     workload["spec"]["progressDeadlineSeconds"]
         .as_u64()
         .map(Duration::from_secs)
-}
-
-/// Restores the snapshot taken in preflight, guarded so a spec someone else changed since is
-/// left alone, then watches the rollback to completion.
-async fn roll_back(
-    cluster: &Cluster,
-    target: &DeployTarget,
-    ready: &Ready,
-    run_started: Instant,
-    timeline: &mut Timeline,
-    say: &impl Fn(&str),
-) -> Rollback {
-    let start = run_started.elapsed();
-    let template = ready.workload["spec"]["template"].clone();
-    let before = ready
-        .set
-        .changes
-        .first()
-        .map(|c| c.from.clone())
-        .unwrap_or_default();
-    say(&format!("rolling back to {before}"));
-    let mut attempts = 0;
-    let sent: Result<Option<i64>, String> = loop {
-        attempts += 1;
-        let current = match cluster
-            .get(target.kind, &ready.namespace, &target.name)
-            .await
-        {
-            Ok(Some(current)) => current,
-            Ok(None) => {
-                break Err(format!("{} no longer exists", target.workload()));
-            }
-            Err(error) => break Err(format!("cannot read {}: {error}", target.workload())),
-        };
-        if current["spec"]["template"] == template {
-            break Ok(None);
-        }
-        let ours = ready.workload["metadata"]["generation"]
-            .as_i64()
-            .unwrap_or(0)
-            + 1;
-        let generation = current["metadata"]["generation"].as_i64().unwrap_or(0);
-        if generation != ours {
-            break Err(format!(
-                "{} was changed by someone else during the deploy (generation {generation}, ours {ours}); not rolling back over their change",
-                target.workload()
-            ));
-        }
-        let resource_version = current["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or_default();
-        let patch = super::patch::rollback(&template, generation, resource_version);
-        match cluster
-            .patch_json(target.kind, &ready.namespace, &target.name, &patch)
-            .await
-        {
-            Ok(restored) => break Ok(restored["metadata"]["generation"].as_i64()),
-            Err(error) if (error.is_conflict() || error.code == Some(422)) && attempts < 4 => {
-                continue;
-            }
-            Err(error) => break Err(format!("the cluster refused the rollback patch: {error}")),
-        }
-    };
-    let restored_generation = match sent {
-        Ok(generation) => generation,
-        Err(message) => {
-            timeline.rollback = Some((start, run_started.elapsed()));
-            say(&format!("rollback FAILED: {message}"));
-            return Rollback {
-                succeeded: false,
-                message,
-            };
-        }
-    };
-    let timeout =
-        progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN;
-    let selector = super::cluster::selector_string(&ready.workload);
-    let settings = watch::Settings {
-        timeout,
-        generation: restored_generation,
-        policy: PodPolicy {
-            fail_after_restarts: u32::MAX,
-            unschedulable_grace: timeout,
-        },
-        throttle: Duration::from_secs(1),
-    };
-    let (outcome, _) = watch::watch(
-        cluster,
-        target.kind,
-        &ready.namespace,
-        &target.name,
-        selector.as_deref(),
-        &settings,
-        |line| say(&format!("rollback: {line}")),
-    )
-    .await;
-    timeline.rollback = Some((start, run_started.elapsed()));
-    let took = run_started.elapsed().saturating_sub(start).as_secs_f64();
-    match outcome {
-        Outcome::Complete { .. } => {
-            say(&format!("rolled back to {before} ({took:.1}s)"));
-            Rollback {
-                succeeded: true,
-                message: format!("restored {before}; rollout complete in {took:.1}s"),
-            }
-        }
-        other => {
-            let reason = failure_reason(&other);
-            say(&format!("rollback did not complete: {reason}"));
-            Rollback {
-                succeeded: false,
-                message: format!("restored {before}, but its rollout did not complete: {reason}"),
-            }
-        }
-    }
-}
-
-/// `rollback-all`: every service this run changed and has not rolled back yet.
-async fn roll_back_all(
-    cluster: &Cluster,
-    targets: &[DeployTarget],
-    ready: &[Ready],
-    results: &mut [Option<ServiceResult>],
-    run_started: Instant,
-    progress: Progress,
-) {
-    let pending: Vec<usize> = results
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let r = r.as_ref()?;
-            let changed = ready[i].set.patch.is_some();
-            (changed
-                && r.rollback.is_none()
-                && matches!(r.status, Status::Succeeded | Status::Failed))
-            .then_some(i)
-        })
-        .collect();
-    let rollbacks = join_all(pending.iter().map(|&i| {
-        let progress = progress.clone();
-        async move {
-            let mut timeline = Timeline::default();
-            let say = |text: &str| progress(&targets[i].service, text);
-            let rollback = roll_back(
-                cluster,
-                &targets[i],
-                &ready[i],
-                run_started,
-                &mut timeline,
-                &say,
-            )
-            .await;
-            (rollback, timeline)
-        }
-    }))
-    .await;
-    for (&i, (rollback, timeline)) in pending.iter().zip(rollbacks) {
-        if let Some(result) = results[i].as_mut() {
-            if rollback.succeeded {
-                result.status = Status::RolledBack;
-                if result.reason.is_none() {
-                    result.reason = Some(
-                        "rolled back with the rest of the deploy (on-failure: rollback-all)".into(),
-                    );
-                }
-            } else {
-                result.status = Status::Failed;
-            }
-            result.timeline.rollback = timeline.rollback;
-            result.rollback = Some(rollback);
-        }
-    }
-}
-
-/// Gathers what explains a failed rollout: replica counts, pod problems, events, logs.
-async fn diagnose(
-    cluster: &Cluster,
-    target: &DeployTarget,
-    namespace: &str,
-    outcome: &Outcome,
-    seen: &Seen,
-    since: k8s_openapi::jiff::Timestamp,
-) -> Diagnosis {
-    let problems = match outcome {
-        Outcome::Failed { problems, .. } => problems.clone(),
-        _ => Vec::new(),
-    };
-    let verdict = match outcome {
-        Outcome::TimedOut { after, .. } => Verdict::TimedOut { deadline: *after },
-        _ => Verdict::Failed,
-    };
-    let final_status = seen
-        .workload
-        .as_ref()
-        .and_then(|w| watch::typed(target.kind, w))
-        .map(|w| w.replica_summary())
-        .unwrap_or_default();
-    let mut events = Vec::new();
-    let mut objects = vec![(
-        super::target::kind_name(target.kind).to_string(),
-        target.name.clone(),
-    )];
-    if let Some(rs) = &seen.new_replica_set {
-        objects.push(("ReplicaSet".into(), rs.clone()));
-    }
-    let mut pods: Vec<String> = problems.iter().map(|p| p.pod.clone()).collect();
-    if pods.is_empty() {
-        pods.extend(
-            seen.new_pods
-                .iter()
-                .filter_map(|p| p.metadata.name.clone())
-                .take(1),
-        );
-    }
-    pods.dedup();
-    for pod in pods.iter().take(3) {
-        objects.push(("Pod".into(), pod.clone()));
-    }
-    for (kind, name) in &objects {
-        if let Ok(found) = cluster.events_for(namespace, kind, name).await {
-            events.extend(found);
-        }
-    }
-    let (event_lines, suppressed) = diagnostics::relevant_events(&events, since);
-    let mut pod_problems = diagnostics::dedupe_problems(&problems);
-    if problems.is_empty() {
-        for pod in &seen.new_pods {
-            if let Some(explanation) = super::pods::readiness_explanation(pod, &events) {
-                pod_problems.push(explanation);
-            }
-        }
-        pod_problems.dedup();
-    }
-    let log_target = diagnostics::log_target(&problems).or_else(|| {
-        let pod = seen.new_pods.first()?;
-        let name = pod.metadata.name.clone()?;
-        let container = pod.spec.as_ref()?.containers.first()?.name.clone();
-        Some((name, container, false))
-    });
-    let logs = match log_target {
-        Some((pod, container, previous)) => {
-            match cluster
-                .logs(namespace, &pod, &container, previous, LOG_LINES as i64)
-                .await
-            {
-                Ok(text) => Some(ContainerLogs {
-                    pod,
-                    container,
-                    previous,
-                    lines: diagnostics::tail(&text, LOG_LINES),
-                }),
-                Err(_) if previous => cluster
-                    .logs(namespace, &pod, &container, false, LOG_LINES as i64)
-                    .await
-                    .ok()
-                    .map(|text| ContainerLogs {
-                        pod,
-                        container,
-                        previous: false,
-                        lines: diagnostics::tail(&text, LOG_LINES),
-                    }),
-                Err(_) => None,
-            }
-        }
-        None => None,
-    };
-    Diagnosis {
-        verdict,
-        workload: target.workload(),
-        new_replica_set: seen.new_replica_set.clone(),
-        final_status,
-        pod_problems,
-        events: event_lines,
-        suppressed_events: suppressed,
-        logs,
-    }
 }

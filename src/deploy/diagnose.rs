@@ -1,0 +1,113 @@
+//! The diagnosis of a failed or timed-out rollout, gathered from the cluster: replica counts,
+//! the new pods' problems, the events since the deploy started and the failing container's
+//! last log lines (judged and formatted by `diagnostics`).
+
+use super::cluster::Cluster;
+use super::diagnostics::{self, ContainerLogs, Diagnosis, Verdict};
+use super::run::LOG_LINES;
+use super::target::DeployTarget;
+use super::watch::{self, Outcome, Seen};
+
+/// Gathers what explains a failed rollout: replica counts, pod problems, events, logs.
+pub(super) async fn diagnose(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    namespace: &str,
+    outcome: &Outcome,
+    seen: &Seen,
+    since: k8s_openapi::jiff::Timestamp,
+) -> Diagnosis {
+    let problems = match outcome {
+        Outcome::Failed { problems, .. } => problems.clone(),
+        _ => Vec::new(),
+    };
+    let verdict = match outcome {
+        Outcome::TimedOut { after, .. } => Verdict::TimedOut { deadline: *after },
+        _ => Verdict::Failed,
+    };
+    let final_status = seen
+        .workload
+        .as_ref()
+        .and_then(|w| watch::typed(target.kind, w))
+        .map(|w| w.replica_summary())
+        .unwrap_or_default();
+    let mut events = Vec::new();
+    let mut objects = vec![(
+        super::target::kind_name(target.kind).to_string(),
+        target.name.clone(),
+    )];
+    if let Some(rs) = &seen.new_replica_set {
+        objects.push(("ReplicaSet".into(), rs.clone()));
+    }
+    let mut pods: Vec<String> = problems.iter().map(|p| p.pod.clone()).collect();
+    if pods.is_empty() {
+        pods.extend(
+            seen.new_pods
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .take(1),
+        );
+    }
+    pods.dedup();
+    for pod in pods.iter().take(3) {
+        objects.push(("Pod".into(), pod.clone()));
+    }
+    for (kind, name) in &objects {
+        if let Ok(found) = cluster.events_for(namespace, kind, name).await {
+            events.extend(found);
+        }
+    }
+    let (event_lines, suppressed) = diagnostics::relevant_events(&events, since);
+    let mut pod_problems = diagnostics::dedupe_problems(&problems);
+    if problems.is_empty() {
+        for pod in &seen.new_pods {
+            if let Some(explanation) = super::pods::readiness_explanation(pod, &events) {
+                pod_problems.push(explanation);
+            }
+        }
+        pod_problems.dedup();
+    }
+    let log_target = diagnostics::log_target(&problems).or_else(|| {
+        let pod = seen.new_pods.first()?;
+        let name = pod.metadata.name.clone()?;
+        let container = pod.spec.as_ref()?.containers.first()?.name.clone();
+        Some((name, container, false))
+    });
+    let logs = match log_target {
+        Some((pod, container, previous)) => {
+            match cluster
+                .logs(namespace, &pod, &container, previous, LOG_LINES as i64)
+                .await
+            {
+                Ok(text) => Some(ContainerLogs {
+                    pod,
+                    container,
+                    previous,
+                    lines: diagnostics::tail(&text, LOG_LINES),
+                }),
+                Err(_) if previous => cluster
+                    .logs(namespace, &pod, &container, false, LOG_LINES as i64)
+                    .await
+                    .ok()
+                    .map(|text| ContainerLogs {
+                        pod,
+                        container,
+                        previous: false,
+                        lines: diagnostics::tail(&text, LOG_LINES),
+                    }),
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    Diagnosis {
+        verdict,
+        workload: target.workload(),
+        new_replica_set: seen.new_replica_set.clone(),
+        final_status,
+        pod_problems,
+        events: event_lines,
+        suppressed_events: suppressed,
+        logs,
+    }
+}
