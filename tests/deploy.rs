@@ -976,7 +976,7 @@ fn someone_elses_change_during_the_rollout_is_not_overwritten() {
 }
 
 #[test]
-fn the_deploy_timeout_bounds_everything() {
+fn the_deploy_timeout_bounds_everything_and_rolls_back_what_it_changed() {
     let fixture = Fixture::new();
     let started = Instant::now();
     let run = fixture
@@ -987,12 +987,76 @@ fn the_deploy_timeout_bounds_everything() {
         .code(1);
     assert!(started.elapsed() < Duration::from_secs(15));
     let auth = result(&run, "auth");
-    assert_eq!(auth["status"], "failed");
+    assert_eq!(auth["status"], "rolled-back", "{auth}");
     assert!(
         auth["reason"].as_str().unwrap().contains("deploy timeout"),
         "{auth}"
     );
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
+    run.stdout_has("::warning title=shipgate deploy::the deploy timeout (1s) elapsed");
     // The lock is released even so.
+    assert!(
+        fixture
+            .api
+            .get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_cancelled_run_puts_back_what_it_changed_and_releases_the_lock() {
+    let fixture = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    std::fs::write(&outputs, "").unwrap();
+    // Spawned by hand (not through the harness) to signal it mid-rollout, as a cancelled
+    // GitHub job does.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .current_dir(fixture.repo.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", fixture.repo.home())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["deploy", "--services", "auth", "--kubeconfig"])
+        .arg(&fixture.kubeconfig)
+        .args(["--image", "auth=registry.local/shop/auth:slow-20000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = Instant::now();
+    while fixture.image("auth") != "registry.local/shop/auth:slow-20000" {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "the image was never set"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the cancelled run lingered"
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    let parsed = shipgate::runner::output::parse_output_file(&written);
+    let result: Value =
+        serde_json::from_str(&parsed.into_iter().find(|(n, _)| n == "result").unwrap().1).unwrap();
+    let auth = &result["services"]["auth"];
+    assert_eq!(auth["status"], "rolled-back", "{auth}");
+    assert!(
+        auth["reason"].as_str().unwrap().contains("cancelled"),
+        "{auth}"
+    );
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
     assert!(
         fixture
             .api

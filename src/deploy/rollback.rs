@@ -23,6 +23,7 @@ pub(super) async fn roll_back(
     run_started: Instant,
     timeline: &mut Timeline,
     say: &impl Fn(&str),
+    watch_it: bool,
 ) -> Rollback {
     let start = run_started.elapsed();
     let template = ready.workload["spec"]["template"].clone();
@@ -86,6 +87,16 @@ pub(super) async fn roll_back(
             };
         }
     };
+    if !watch_it {
+        timeline.rollback = Some((start, run_started.elapsed()));
+        say(&format!("rollback to {before} sent"));
+        return Rollback {
+            succeeded: true,
+            message: format!(
+                "restored {before}; its rollout was not watched (the run was cancelled)"
+            ),
+        };
+    }
     let timeout =
         progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN;
     let selector = super::cluster::selector_string(&ready.workload);
@@ -162,6 +173,7 @@ pub(super) async fn roll_back_all(
                 run_started,
                 &mut timeline,
                 &say,
+                true,
             )
             .await;
             (rollback, timeline)

@@ -164,6 +164,8 @@ pub async fn deploy(
     }
 
     let mut results: Vec<Option<ServiceResult>> = vec![None; targets.len()];
+    // The services whose wave started: their patch may have been sent.
+    let dispatched = std::cell::RefCell::new(Vec::new());
     let mut stop = false;
     let work = async {
         for (wave, members) in waves(targets) {
@@ -177,6 +179,7 @@ pub async fn deploy(
                 }
                 continue;
             }
+            dispatched.borrow_mut().extend(members.iter().copied());
             let outcomes = join_all(members.iter().map(|&index| {
                 deploy_one(
                     cluster,
@@ -215,27 +218,69 @@ pub async fn deploy(
             }
         }
     };
-    let timed_out = match options.deadline {
-        Some(deadline) if !deadline.is_zero() => {
-            tokio::time::timeout(deadline, work).await.is_err()
-        }
-        _ => {
-            work.await;
-            false
+    let deadline = async {
+        match options.deadline {
+            Some(deadline) if !deadline.is_zero() => tokio::time::sleep(deadline).await,
+            _ => std::future::pending().await,
         }
     };
-    if timed_out {
-        report.notices.push(format!(
-            "the deploy timeout ({}s) elapsed; unfinished services are reported as failed",
-            options.deadline.unwrap_or_default().as_secs()
-        ));
+    let interrupted = tokio::select! {
+        () = work => None,
+        () = deadline => Some(Interruption::Deadline),
+        () = shutdown_signal() => Some(Interruption::Cancelled),
+    };
+    if let Some(interruption) = interruption_notice(interrupted, options) {
+        report.notices.push(interruption);
     }
-    for (index, result) in results.iter_mut().enumerate() {
-        if result.is_none() {
-            let mut failed =
-                ServiceResult::new(&targets[index].service, targets[index].wave, Status::Failed);
-            failed.reason = Some("the global deploy timeout elapsed before it finished".into());
-            *result = Some(failed);
+    if let Some(interruption) = interrupted {
+        let dispatched = dispatched.into_inner();
+        let unfinished: Vec<usize> = (0..targets.len())
+            .filter(|&i| results[i].is_none() && dispatched.contains(&i))
+            .collect();
+        // What this run changed and did not finish is put back; on a cancelled job only the
+        // patches are sent (the runner kills the step seconds later), on a deadline the
+        // rollbacks are watched too.
+        let ready = &ready;
+        let rollbacks = join_all(unfinished.iter().map(|&i| {
+            let progress = progress.clone();
+            async move {
+                let mut result =
+                    ServiceResult::new(&targets[i].service, targets[i].wave, Status::Failed);
+                result.workload = Some(format!("{}/{}", ready[i].namespace, targets[i].workload()));
+                (result.image_before, result.image_after) = images(&ready[i]);
+                result.reason = Some(interruption.reason().into());
+                if ready[i].set.patch.is_some() && targets[i].on_failure != OnFailure::None {
+                    let say = |text: &str| progress(&targets[i].service, text);
+                    let rollback = roll_back(
+                        cluster,
+                        &targets[i],
+                        &ready[i],
+                        started,
+                        &mut result.timeline,
+                        &say,
+                        interruption == Interruption::Deadline,
+                    )
+                    .await;
+                    if rollback.succeeded {
+                        result.status = Status::RolledBack;
+                    }
+                    result.rollback = Some(rollback);
+                }
+                (i, result)
+            }
+        }))
+        .await;
+        for (i, result) in rollbacks {
+            results[i] = Some(result);
+        }
+        for (index, result) in results.iter_mut().enumerate() {
+            if result.is_none() {
+                *result = Some(ServiceResult::skipped(
+                    &targets[index].service,
+                    targets[index].wave,
+                    interruption.reason(),
+                ));
+            }
         }
     }
     if let Some(lock) = lock {
@@ -244,6 +289,59 @@ pub async fn deploy(
     report.services = results.into_iter().flatten().chain(skipped).collect();
     report.elapsed = started.elapsed();
     report
+}
+
+/// Why the deploy stopped before every service finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interruption {
+    Deadline,
+    Cancelled,
+}
+
+impl Interruption {
+    fn reason(self) -> &'static str {
+        match self {
+            Interruption::Deadline => "the global deploy timeout elapsed before it finished",
+            Interruption::Cancelled => "the run was cancelled (SIGINT/SIGTERM) before it finished",
+        }
+    }
+}
+
+fn interruption_notice(interrupted: Option<Interruption>, options: &Options) -> Option<String> {
+    match interrupted? {
+        Interruption::Deadline => Some(format!(
+            "warning: the deploy timeout ({}s) elapsed: unfinished services are failed and what they changed is rolled back",
+            options.deadline.unwrap_or_default().as_secs()
+        )),
+        Interruption::Cancelled => Some(
+            "warning: the run was cancelled: unfinished services are failed and what they changed is rolled back".into(),
+        ),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (a cancelled GitHub job sends both, seconds apart).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        let terminated = async {
+            match terminate.as_mut() {
+                Some(terminate) => {
+                    terminate.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminated => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn images(ready: &Ready) -> (Option<String>, Option<String>) {
@@ -367,6 +465,7 @@ async fn deploy_one(
                     run_started,
                     &mut result.timeline,
                     &say,
+                    true,
                 )
                 .await;
                 if rollback.succeeded {
@@ -423,6 +522,7 @@ async fn deploy_one(
                             run_started,
                             &mut result.timeline,
                             &say,
+                            true,
                         )
                         .await;
                         if rollback.succeeded {
