@@ -1011,7 +1011,7 @@ fn a_cancelled_run_puts_back_what_it_changed_and_releases_the_lock() {
     std::fs::write(&outputs, "").unwrap();
     // Spawned by hand (not through the harness) to signal it mid-rollout, as a cancelled
     // GitHub job does.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
         .current_dir(fixture.repo.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
