@@ -1175,3 +1175,39 @@ impl GitHubStandIn {
         self.requests.lock().unwrap().clone()
     }
 }
+
+#[test]
+fn on_a_pull_request_run_only_previews_the_deploy() {
+    let fixture = Fixture::new();
+    let base = fixture.repo.sha("HEAD");
+    fixture
+        .repo
+        .git(["switch", "-q", "-c", "users/octocat/faster-auth"]);
+    std::fs::write(
+        fixture.repo.path().join("services/auth/main.go"),
+        "package main // faster\n",
+    )
+    .unwrap();
+    fixture.repo.git(["commit", "-q", "-am", "auth: faster"]);
+    let head = fixture.repo.sha("HEAD");
+    let run = Shipgate::new(&fixture.repo)
+        .event(
+            "pull_request",
+            support::payload::pull_request(&base, &head, "users/octocat/faster-auth", "octocat"),
+        )
+        .args(["run", "--stages", "detect,plan,deploy", "--kubeconfig"])
+        .arg(&fixture.kubeconfig)
+        .run()
+        .success();
+    run.summary_has("Pull request: the deploy stage is a dry run");
+    run.summary_has("The patches a real run would send");
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "skipped", "{auth}");
+    assert_eq!(auth["image_before"], "registry.local/shop/auth:1.0.0");
+    assert_eq!(
+        auth["image_after"],
+        format!("registry.local/shop/auth:{}", &head[..7])
+    );
+    assert!(fixture.patches().is_empty());
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
+}
