@@ -39,6 +39,8 @@ pub struct Log {
     sink: Sink,
     token: String,
     lock: Mutex<()>,
+    /// On a terminal: a live board (one line per build) instead of the streamed output.
+    board: Mutex<Option<crate::report::live::Board>>,
 }
 
 impl Log {
@@ -49,7 +51,33 @@ impl Log {
             (Mode::Actions { .. }, false) => Sink::Stdout,
             _ => Sink::Stderr,
         };
-        Self::new(actions, layout, sink)
+        let mut log = Self::new(actions, layout, sink);
+        let live = !actions
+            && !runner.commands_on_stderr
+            && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        if live {
+            log.board = Mutex::new(Some(crate::report::live::Board::start()));
+        }
+        log
+    }
+
+    /// Whether the output goes to a live board (so a failed build's lines were not shown).
+    pub fn is_live(&self) -> bool {
+        self.board.lock().is_ok_and(|b| b.is_some())
+    }
+
+    /// Shows `text` as `service`'s line on the live board; false when there is none.
+    fn on_board(&self, service: &str, text: &str) -> bool {
+        match self.board.lock() {
+            Ok(board) => match board.as_ref() {
+                Some(board) => {
+                    board.update(service, text);
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
     }
 
     pub fn new(actions: bool, layout: Layout, sink: Sink) -> Self {
@@ -59,6 +87,7 @@ impl Log {
             sink,
             token: random_delimiter(),
             lock: Mutex::new(()),
+            board: Mutex::new(None),
         }
     }
 
@@ -100,6 +129,9 @@ impl Log {
 
     /// Closes the build phase.
     pub fn end(&self) {
+        if let Some(board) = self.board.lock().ok().and_then(|mut b| b.take()) {
+            board.finish();
+        }
         if self.actions && matches!(self.layout, Layout::Prefixed { .. }) {
             self.write(&format!("::{}::\n", self.token));
         }
@@ -107,6 +139,9 @@ impl Log {
 
     /// A service's build starts; `title` says what runs.
     pub fn started(&self, service: &str, title: &str) {
+        if self.on_board(service, &format!("▶ {title}")) {
+            return;
+        }
         let text = match (self.layout, self.actions) {
             (Layout::Grouped, true) => format!(
                 "::group::{}\n::stop-commands::{}\n",
@@ -121,11 +156,17 @@ impl Log {
 
     /// One line of a build's output.
     pub fn line(&self, service: &str, text: &str) {
+        if self.on_board(service, text) {
+            return;
+        }
         self.write(&format!("{}{text}\n", self.prefix(service)));
     }
 
     /// A service's build ended; `verdict` says how.
     pub fn finished(&self, service: &str, verdict: &str) {
+        if self.on_board(service, &format!("■ {verdict}")) {
+            return;
+        }
         let text = match (self.layout, self.actions) {
             (Layout::Grouped, true) => {
                 format!("{verdict}\n::{}::\n::endgroup::\n", self.token)

@@ -94,6 +94,8 @@ pub fn run_builds(
         Layout::Grouped
     };
     let log = Log::for_runner(&session.runner, layout);
+    // On a live board the builds' output was not streamed: failed builds show their tail after.
+    let live = log.is_live();
     let reports = if args.dry_run {
         runner::dry_run(&jobs)
     } else {
@@ -152,7 +154,18 @@ pub fn run_builds(
     Ok(BuildStage {
         outputs: vec![("images".to_string(), images.to_string())],
         failed: report::failed(&reports),
-        terminal: terminal(&reports, session.color()),
+        terminal: {
+            let mut text = terminal(&reports, session.color());
+            if live {
+                for failed in reports.iter().filter(|r| r.outcome.is_failure()) {
+                    text.push_str(&format!("\n{} (last lines):\n", failed.name));
+                    for line in &failed.tail {
+                        text.push_str(&format!("  {line}\n"));
+                    }
+                }
+            }
+            text
+        },
         json: json!({ "images": images, "services": reports }),
     })
 }
