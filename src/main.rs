@@ -10,11 +10,67 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // One TLS crypto provider for every HTTP client (octocrab now, kube and reqwest later).
+    #[cfg(target_env = "musl")]
+    libgit2_allocator::install();
+    // One TLS crypto provider for every HTTP client (octocrab, kube, reqwest).
     let _ = rustls::crypto::ring::default_provider().install_default();
     drop_empty_inputs();
     let cli = shipgate::cli::Cli::parse();
     ExitCode::from(shipgate::commands::execute(cli))
+}
+
+/// libgit2 (C) allocates through musl's `malloc` even when Rust uses mimalloc; reading a large
+/// tree makes that the bottleneck. libgit2 takes a custom allocator (`GIT_OPT_SET_ALLOCATOR`);
+/// this gives it mimalloc.
+#[cfg(target_env = "musl")]
+mod libgit2_allocator {
+    use std::ffi::{c_char, c_int, c_void};
+
+    /// libgit2's `git_allocator` (include/git2/sys/alloc.h, libgit2 1.9).
+    #[repr(C)]
+    struct GitAllocator {
+        gmalloc: unsafe extern "C" fn(usize, *const c_char, c_int) -> *mut c_void,
+        grealloc: unsafe extern "C" fn(*mut c_void, usize, *const c_char, c_int) -> *mut c_void,
+        gfree: unsafe extern "C" fn(*mut c_void),
+    }
+
+    unsafe extern "C" fn gmalloc(size: usize, _file: *const c_char, _line: c_int) -> *mut c_void {
+        // SAFETY: plain allocation; libgit2 checks for NULL.
+        unsafe { libmimalloc_sys::mi_malloc(size) }
+    }
+
+    unsafe extern "C" fn grealloc(
+        pointer: *mut c_void,
+        size: usize,
+        _file: *const c_char,
+        _line: c_int,
+    ) -> *mut c_void {
+        // SAFETY: `pointer` is NULL or came from this allocator (installed before any libgit2 call).
+        unsafe { libmimalloc_sys::mi_realloc(pointer, size) }
+    }
+
+    unsafe extern "C" fn gfree(pointer: *mut c_void) {
+        // SAFETY: as for `grealloc`; `mi_free(NULL)` is a no-op.
+        unsafe { libmimalloc_sys::mi_free(pointer) }
+    }
+
+    static ALLOCATOR: GitAllocator = GitAllocator {
+        gmalloc,
+        grealloc,
+        gfree,
+    };
+
+    /// Must run before any other libgit2 call, so nothing allocated by the default allocator is
+    /// ever freed by this one (libgit2 keeps a set allocator through `git_libgit2_init`).
+    pub fn install() {
+        // SAFETY: libgit2 copies the struct; the functions live for the whole process.
+        unsafe {
+            libgit2_sys::git_libgit2_opts(
+                libgit2_sys::GIT_OPT_SET_ALLOCATOR as c_int,
+                &ALLOCATOR as *const GitAllocator,
+            );
+        }
+    }
 }
 
 /// An action input left empty arrives as `SHIPGATE_X=""`; treat it as unset so the flag's
