@@ -1211,3 +1211,23 @@ fn on_a_pull_request_run_only_previews_the_deploy() {
     assert!(fixture.patches().is_empty());
     assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
 }
+
+#[test]
+fn invalid_image_names_and_never_pull_fail_at_once() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth,events"])
+        .args(["--image", "auth=registry.local/Shop/Auth:1.1.0"])
+        .args(["--image", "events=registry.local/shop/events:neverpull"])
+        .run()
+        .code(1);
+    let auth = result(&run, "auth");
+    assert!(auth["reason"].as_str().unwrap().contains("InvalidImageName"), "{auth}");
+    let events = result(&run, "events");
+    assert!(events["reason"].as_str().unwrap().contains("ErrImageNeverPull"), "{events}");
+    assert_eq!(auth["status"], "rolled-back");
+    assert_eq!(events["status"], "rolled-back");
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
+    assert_eq!(fixture.image("events"), "registry.local/shop/events:1.0.0");
+}
