@@ -1223,11 +1223,53 @@ fn invalid_image_names_and_never_pull_fail_at_once() {
         .run()
         .code(1);
     let auth = result(&run, "auth");
-    assert!(auth["reason"].as_str().unwrap().contains("InvalidImageName"), "{auth}");
+    assert!(
+        auth["reason"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidImageName"),
+        "{auth}"
+    );
     let events = result(&run, "events");
-    assert!(events["reason"].as_str().unwrap().contains("ErrImageNeverPull"), "{events}");
+    assert!(
+        events["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ErrImageNeverPull"),
+        "{events}"
+    );
     assert_eq!(auth["status"], "rolled-back");
     assert_eq!(events["status"], "rolled-back");
     assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
     assert_eq!(fixture.image("events"), "registry.local/shop/events:1.0.0");
+}
+
+#[test]
+fn missing_read_rights_on_pods_are_a_warning_up_front() {
+    let fixture = Fixture::new();
+    fixture.api.add_user(
+        "deployer-token",
+        "system:serviceaccount:shop:deployer",
+        &[
+            ("*", "deployments"),
+            ("*", "replicasets"),
+            ("*", "leases"),
+            ("create", "selfsubjectaccessreviews"),
+        ],
+    );
+    std::fs::write(
+        &fixture.kubeconfig,
+        fixture.api.kubeconfig_yaml("deployer-token", Some("shop")),
+    )
+    .unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .success();
+    run.stdout_has("this identity may not `watch` pods in namespace `shop`");
+    run.stdout_has("may not `get` pods/log");
+    run.stdout_lacks("may not `watch` replicasets");
+    assert_eq!(result(&run, "auth")["status"], "succeeded");
 }

@@ -141,6 +141,18 @@ impl Cluster {
         group: &str,
         resource: &str,
     ) -> Result<bool, ApiError> {
+        self.can_i_sub(namespace, verb, group, resource, None).await
+    }
+
+    /// [`Cluster::can_i`] for a subresource (`pods/log`).
+    pub async fn can_i_sub(
+        &self,
+        namespace: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: Option<&str>,
+    ) -> Result<bool, ApiError> {
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
@@ -148,6 +160,7 @@ impl Cluster {
                     verb: Some(verb.to_string()),
                     group: Some(group.to_string()),
                     resource: Some(resource.to_string()),
+                    subresource: subresource.map(str::to_string),
                     ..Default::default()
                 }),
                 ..Default::default()

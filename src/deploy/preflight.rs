@@ -104,6 +104,28 @@ pub async fn check(
             None,
         )),
     }
+    // Without these the rollout is still judged, but doomed pods are only seen at the deadline
+    // and a failure has no diagnosis: worth a warning, not a stop.
+    for (verb, group, resource) in [
+        ("watch", "", "pods"),
+        ("watch", "apps", "replicasets"),
+        ("list", "", "events"),
+        ("get", "", "pods/log"),
+    ] {
+        let (resource, subresource) = match resource.split_once('/') {
+            Some((resource, subresource)) => (resource, Some(subresource)),
+            None => (resource, None),
+        };
+        if let Ok(false) = cluster
+            .can_i_sub(&namespace, verb, group, resource, subresource)
+            .await
+        {
+            let shown = subresource.map_or(resource.to_string(), |s| format!("{resource}/{s}"));
+            warnings.push(format!(
+                "this identity may not `{verb}` {shown} in namespace `{namespace}`: doomed pods are only noticed at the deadline and failures come without pod details; grant it in the deployer's Role"
+            ));
+        }
+    }
     if workload["spec"]["paused"].as_bool() == Some(true) {
         problems.push(problem(
             format!(
