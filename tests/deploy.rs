@@ -1273,3 +1273,22 @@ fn missing_read_rights_on_pods_are_a_warning_up_front() {
     run.stdout_lacks("may not `watch` replicasets");
     assert_eq!(result(&run, "auth")["status"], "succeeded");
 }
+
+#[test]
+fn nothing_planned_is_nothing_to_deploy() {
+    let fixture = Fixture::new();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "docs"])
+        .run()
+        .success();
+    run.summary_has("### 🚀 Deploy: ➖ nothing to deploy: no planned service changed");
+    assert_eq!(run.output_json("result"), json!({"services": {}}));
+    assert!(
+        fixture
+            .api
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET" || r.path.starts_with("/version"))
+    );
+}

@@ -155,7 +155,17 @@ async fn run_job<R: Registry>(
             ),
         };
     }
-    log.started(name, &job.command_line());
+    let title = if job.skip_existing && clients.registry.is_some() {
+        format!(
+            "reuse {}:{} if the registry has it, else {}",
+            job.service.image,
+            job.service.lookup_tag,
+            job.command_line()
+        )
+    } else {
+        job.command_line()
+    };
+    log.started(name, &title);
     let mut notes: Vec<String> = Vec::new();
     if job.skip_existing
         && let Some(registry) = &clients.registry

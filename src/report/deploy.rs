@@ -86,6 +86,9 @@ pub fn headline(report: &Report, dry_run: bool) -> String {
     if let Some(error) = &report.lock_error {
         return format!("❌ {}: nothing was changed", error);
     }
+    if report.services.is_empty() {
+        return "➖ nothing to deploy: no planned service changed".into();
+    }
     let deployed: Vec<&ServiceResult> = report
         .services
         .iter()
