@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod github;
 pub mod health;
+pub mod http;
 pub mod plan;
 pub mod policy;
 pub mod quote;

@@ -545,9 +545,9 @@ impl RegistryClient {
             .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(redirect_policy())
+            .redirect(crate::http::redirect_policy(MAX_REDIRECTS))
             .build()
-            .map_err(|error| error_chain(&error));
+            .map_err(|error| crate::http::error_chain(&error));
         RegistryClient {
             http,
             credentials,
@@ -845,7 +845,7 @@ impl RegistryClient {
         }
         let response = builder.send().await.map_err(|error| {
             token_error(
-                self.redact(&error_chain(&error)),
+                self.redact(&crate::http::error_chain(&error)),
                 "check the network; the registry names this token service in its 401 challenge",
             )
         })?;
@@ -866,10 +866,12 @@ impl RegistryClient {
             };
             return Err(token_error(detail, &hint));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| token_error(self.redact(&error_chain(&error)), "retry later"))?;
+        let body = response.bytes().await.map_err(|error| {
+            token_error(
+                self.redact(&crate::http::error_chain(&error)),
+                "retry later",
+            )
+        })?;
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|error| {
             token_error(
                 format!("its answer is not the expected JSON ({error})"),
@@ -968,7 +970,7 @@ impl RegistryClient {
         RegistryError::Transport {
             host: name.host.clone(),
             operation,
-            detail: self.redact(&error_chain(error)),
+            detail: self.redact(&crate::http::error_chain(error)),
         }
     }
 
@@ -1149,40 +1151,6 @@ fn host_with_port(url: &Url) -> String {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
     }
-}
-
-/// An error and its causes on one line (reqwest's own message alone says little).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// Follow at most a few redirects and never from https down to http. reqwest drops the
-/// `Authorization` header on any redirect to another host, port or scheme.
-fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt.url().scheme() == "http"
-            && attempt
-                .previous()
-                .last()
-                .is_some_and(|previous| previous.scheme() == "https");
-        if downgrade {
-            attempt.error("refusing a redirect from https to plain http")
-        } else if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error("too many redirects")
-        } else {
-            attempt.follow()
-        }
-    })
 }
 
 #[cfg(test)]

@@ -309,10 +309,10 @@ impl DeploymentsClient {
             .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(redirect_policy())
+            .redirect(crate::http::redirect_policy(MAX_REDIRECTS))
             .build()
             .map_err(|error| DeploymentsError::Client {
-                detail: scrub(&error_chain(&error)),
+                detail: scrub(&crate::http::error_chain(&error)),
             })?;
         Ok(DeploymentsClient {
             http,
@@ -468,7 +468,7 @@ impl DeploymentsClient {
                         action: action.to_string(),
                         url: url.to_string(),
                         attempts: attempt,
-                        detail: self.scrub(&error_chain(&error)),
+                        detail: self.scrub(&crate::http::error_chain(&error)),
                     };
                     (error, retry)
                 }
@@ -729,40 +729,6 @@ fn scrub(text: &str, token: &str) -> String {
     } else {
         text.replace(token, "<redacted>")
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// Follow at most a few redirects (GitHub answers 307 for a renamed repository) and never from
-/// https down to http. reqwest drops the `Authorization` header on any redirect to another host,
-/// port or scheme.
-fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt.url().scheme() == "http"
-            && attempt
-                .previous()
-                .last()
-                .is_some_and(|previous| previous.scheme() == "https");
-        if downgrade {
-            attempt.error("refusing a redirect from https to plain http")
-        } else if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error("too many redirects")
-        } else {
-            attempt.follow()
-        }
-    })
 }
 
 #[cfg(test)]
