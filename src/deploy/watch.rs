@@ -200,92 +200,34 @@ pub async fn watch(
         };
         existed = true;
         let Ok(json) = to_json(object) else { continue };
-        let Some(workload) = typed(kind, &json) else {
-            continue;
-        };
-        let observed = is_observed(&json);
-        if let (Some(ours), Some(now)) =
-            (settings.generation, json["metadata"]["generation"].as_i64())
-            && now > ours
-        {
-            return (
-                Outcome::Failed {
-                    reason: "Superseded".into(),
-                    message: format!(
-                        "{} was changed by someone else during the rollout (generation {now}, ours {ours})",
-                        kind_path(kind, name)
-                    ),
-                    problems: Vec::new(),
-                },
-                seen,
-            );
-        }
+        let replica_sets: Vec<ReplicaSet> = rs_mirror.objects.values().cloned().collect();
+        let pods: Vec<Pod> = pod_mirror.objects.values().cloned().collect();
+        let judged = judge(
+            kind,
+            &json,
+            &replica_sets,
+            &pods,
+            settings.generation,
+            &settings.policy,
+            k8s_openapi::jiff::Timestamp::now(),
+        );
         seen.workload = Some(json);
-        let status = super::rollout::rollout_status(&workload, None);
-        // Pods are judged only once the controller has observed our change: before that, the
-        // "new" ReplicaSet is still the old one.
-        if observed {
-            let replica_sets: Vec<ReplicaSet> = rs_mirror.objects.values().cloned().collect();
-            let new_rs = match &workload {
-                Workload::Deployment(deployment) => {
-                    pods::new_replica_set(deployment, &replica_sets).cloned()
-                }
-                _ => None,
-            };
-            seen.new_replica_set = new_rs.as_ref().and_then(|rs| rs.metadata.name.clone());
-            seen.new_pods = pod_mirror
-                .objects
-                .values()
-                .filter(|pod| pods::is_new_pod(&workload, new_rs.as_ref(), pod))
-                .cloned()
-                .collect();
-            if !matches!(status, RolloutStatus::Complete { .. }) {
-                let now = k8s_openapi::jiff::Timestamp::now();
-                let mut doomed = Vec::new();
-                for pod in &seen.new_pods {
-                    match pods::judge_pod(pod, &settings.policy, now) {
-                        PodVerdict::Doomed(problem) => doomed.push(problem),
-                        PodVerdict::Warning(problem) => {
-                            let key = format!("{}/{}", problem.pod, problem.reason);
-                            if !warned.contains(&key) {
-                                warned.push(key);
-                                let text = format!("{}: {}", problem.pod, problem.message);
-                                progress(&format!("warning: {text}"));
-                                seen.warnings.push(text);
-                            }
-                        }
-                        PodVerdict::Fine => {}
+        if judged.observed {
+            seen.new_replica_set = judged.new_replica_set;
+            seen.new_pods = judged.new_pods;
+        }
+        match judged.verdict {
+            Verdict::Done(outcome) => return (outcome, seen),
+            Verdict::Waiting { message, warnings } => {
+                for problem in warnings {
+                    let key = format!("{}/{}", problem.pod, problem.reason);
+                    if !warned.contains(&key) {
+                        warned.push(key);
+                        let text = format!("{}: {}", problem.pod, problem.message);
+                        progress(&format!("warning: {text}"));
+                        seen.warnings.push(text);
                     }
                 }
-                if let Some(first) = doomed.first() {
-                    let message = first.message.clone();
-                    let reason = first.reason.clone();
-                    return (
-                        Outcome::Failed {
-                            reason,
-                            message,
-                            problems: doomed,
-                        },
-                        seen,
-                    );
-                }
-            }
-        }
-        match status {
-            RolloutStatus::Complete { message } => {
-                return (Outcome::Complete { message }, seen);
-            }
-            RolloutStatus::Failed { reason, message } => {
-                return (
-                    Outcome::Failed {
-                        reason: format!("{reason:?}"),
-                        message,
-                        problems: Vec::new(),
-                    },
-                    seen,
-                );
-            }
-            RolloutStatus::Waiting { message } => {
                 let due = last_printed
                     .as_ref()
                     .is_none_or(|(at, text)| *text != message && at.elapsed() >= settings.throttle);
@@ -297,6 +239,125 @@ pub async fn watch(
             }
         }
     }
+}
+
+/// What the objects say right now.
+#[derive(Debug)]
+pub enum Verdict {
+    /// The watch is over.
+    Done(Outcome),
+    /// Still rolling out: kubectl's message, and pods worth a warning.
+    Waiting {
+        message: String,
+        warnings: Vec<PodProblem>,
+    },
+}
+
+/// A [`Verdict`] and the new rollout's ReplicaSet and pods it was judged on.
+#[derive(Debug)]
+pub struct Judged {
+    pub verdict: Verdict,
+    /// Whether the controller has seen the current spec (otherwise no pod is "new" yet).
+    pub observed: bool,
+    pub new_replica_set: Option<String>,
+    pub new_pods: Vec<Pod>,
+}
+
+/// Judges one moment of a rollout: a spec someone else changed after ours (`generation`)
+/// supersedes it; the new pods (only once the controller observed our change: before that,
+/// the "new" ReplicaSet is still the old one) fail it when one is doomed; otherwise kubectl's
+/// rollout-status verdict. Pure: the watch calls it after every event.
+pub fn judge(
+    kind: WorkloadKind,
+    json: &Value,
+    replica_sets: &[ReplicaSet],
+    pods: &[Pod],
+    generation: Option<i64>,
+    policy: &PodPolicy,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Judged {
+    let name = json["metadata"]["name"].as_str().unwrap_or_default();
+    let observed = is_observed(json);
+    let done = |outcome| Judged {
+        verdict: Verdict::Done(outcome),
+        observed,
+        new_replica_set: None,
+        new_pods: Vec::new(),
+    };
+    if let (Some(ours), Some(current)) = (generation, json["metadata"]["generation"].as_i64())
+        && current > ours
+    {
+        return done(Outcome::Failed {
+            reason: "Superseded".into(),
+            message: format!(
+                "{} was changed by someone else during the rollout (generation {current}, ours {ours})",
+                kind_path(kind, name)
+            ),
+            problems: Vec::new(),
+        });
+    }
+    let Some(workload) = typed(kind, json) else {
+        return done(Outcome::Failed {
+            reason: "Unreadable".into(),
+            message: format!(
+                "{} is not a valid {}",
+                kind_path(kind, name),
+                super::target::kind_name(kind)
+            ),
+            problems: Vec::new(),
+        });
+    };
+    let status = super::rollout::rollout_status(&workload, None);
+    let mut judged = Judged {
+        verdict: Verdict::Waiting {
+            message: String::new(),
+            warnings: Vec::new(),
+        },
+        observed,
+        new_replica_set: None,
+        new_pods: Vec::new(),
+    };
+    let mut warnings = Vec::new();
+    if observed {
+        let new_rs = match &workload {
+            Workload::Deployment(deployment) => pods::new_replica_set(deployment, replica_sets),
+            _ => None,
+        };
+        judged.new_replica_set = new_rs.and_then(|rs| rs.metadata.name.clone());
+        judged.new_pods = pods
+            .iter()
+            .filter(|pod| pods::is_new_pod(&workload, new_rs, pod))
+            .cloned()
+            .collect();
+        if !matches!(status, RolloutStatus::Complete { .. }) {
+            let mut doomed = Vec::new();
+            for pod in &judged.new_pods {
+                match pods::judge_pod(pod, policy, now) {
+                    PodVerdict::Doomed(problem) => doomed.push(problem),
+                    PodVerdict::Warning(problem) => warnings.push(problem),
+                    PodVerdict::Fine => {}
+                }
+            }
+            if let Some(first) = doomed.first() {
+                judged.verdict = Verdict::Done(Outcome::Failed {
+                    reason: first.reason.clone(),
+                    message: first.message.clone(),
+                    problems: doomed,
+                });
+                return judged;
+            }
+        }
+    }
+    judged.verdict = match status {
+        RolloutStatus::Complete { message } => Verdict::Done(Outcome::Complete { message }),
+        RolloutStatus::Failed { reason, message } => Verdict::Done(Outcome::Failed {
+            reason: format!("{reason:?}"),
+            message,
+            problems: Vec::new(),
+        }),
+        RolloutStatus::Waiting { message } => Verdict::Waiting { message, warnings },
+    };
+    judged
 }
 
 /// The workload as the typed object the judging code reads.
@@ -322,4 +383,197 @@ pub fn is_observed(json: &Value) -> bool {
 
 fn kind_path(kind: WorkloadKind, name: &str) -> String {
     format!("{}/{name}", super::target::kind_name(kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../tests/fixtures/k8s-api/", $name, ".json"))
+        };
+    }
+
+    fn body(capture: &str) -> Value {
+        let exchange: Value = serde_json::from_str(capture).unwrap();
+        exchange["response"]["body"].clone()
+    }
+
+    fn items<T: serde::de::DeserializeOwned>(capture: &str) -> Vec<T> {
+        serde_json::from_value(body(capture)["items"].clone()).unwrap()
+    }
+
+    fn now() -> k8s_openapi::jiff::Timestamp {
+        "2026-11-22T12:00:00Z".parse().unwrap()
+    }
+
+    fn policy() -> PodPolicy {
+        PodPolicy {
+            fail_after_restarts: 0,
+            unschedulable_grace: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_doomed_new_pod_fails_before_the_deadline_does() {
+        // The captured :missing rollout at its deadline, its ReplicaSets and the new pod.
+        let deployment = body(fixture!("05-08-get-deployment-progress-deadline-exceeded"));
+        let replica_sets: Vec<ReplicaSet> = items(fixture!("05-10-list-replicasets-missing-stuck"));
+        let pod: Pod =
+            serde_json::from_value(body(fixture!("05-05-get-pod-errimagepull"))).unwrap();
+        let generation = deployment["metadata"]["generation"].as_i64();
+        let judged = judge(
+            WorkloadKind::Deployment,
+            &deployment,
+            &replica_sets,
+            std::slice::from_ref(&pod),
+            generation,
+            &policy(),
+            now(),
+        );
+        assert_eq!(judged.new_pods.len(), 1);
+        assert!(judged.new_replica_set.is_some());
+        match judged.verdict {
+            Verdict::Done(Outcome::Failed {
+                reason, problems, ..
+            }) => {
+                assert_eq!(reason, "ErrImagePull");
+                assert_eq!(problems.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without the pod, kubectl's own verdict: the deadline.
+        let judged = judge(
+            WorkloadKind::Deployment,
+            &deployment,
+            &replica_sets,
+            &[],
+            generation,
+            &policy(),
+            now(),
+        );
+        match judged.verdict {
+            Verdict::Done(Outcome::Failed {
+                reason, message, ..
+            }) => {
+                assert_eq!(reason, "ProgressDeadlineExceeded");
+                assert_eq!(
+                    message,
+                    "deployment \"auth\" exceeded its progress deadline"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn before_the_controller_observes_the_change_no_pod_is_judged() {
+        let deployment = body(fixture!(
+            "03-02-get-deployment-after-patch-observedgeneration-lagging"
+        ));
+        let pod: Pod =
+            serde_json::from_value(body(fixture!("05-05-get-pod-errimagepull"))).unwrap();
+        let judged = judge(
+            WorkloadKind::Deployment,
+            &deployment,
+            &[],
+            &[pod],
+            deployment["metadata"]["generation"].as_i64(),
+            &policy(),
+            now(),
+        );
+        assert!(!judged.observed);
+        assert!(judged.new_pods.is_empty());
+        match judged.verdict {
+            Verdict::Waiting { message, warnings } => {
+                assert_eq!(
+                    message,
+                    "Waiting for deployment spec update to be observed..."
+                );
+                assert!(warnings.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_later_generation_than_ours_supersedes_the_rollout() {
+        let deployment = body(fixture!("03-06-get-deployment-rollout-complete"));
+        let generation = deployment["metadata"]["generation"].as_i64().unwrap();
+        let judged = judge(
+            WorkloadKind::Deployment,
+            &deployment,
+            &[],
+            &[],
+            Some(generation - 1),
+            &policy(),
+            now(),
+        );
+        assert!(matches!(
+            judged.verdict,
+            Verdict::Done(Outcome::Failed { ref reason, .. }) if reason == "Superseded"
+        ));
+        let judged = judge(
+            WorkloadKind::Deployment,
+            &deployment,
+            &[],
+            &[],
+            Some(generation),
+            &policy(),
+            now(),
+        );
+        assert!(matches!(
+            judged.verdict,
+            Verdict::Done(Outcome::Complete { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unschedulable_pod_is_a_warning_while_waiting() {
+        let statefulset = body(fixture!("11-06-get-statefulset-update-mid"));
+        let mut pod: Pod =
+            serde_json::from_value(body(fixture!("05-21-get-pod-unschedulable"))).unwrap();
+        // Make it one of the StatefulSet's new pods.
+        let revision = statefulset["status"]["updateRevision"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let uid = statefulset["metadata"]["uid"].as_str().unwrap().to_string();
+        pod.metadata.labels = Some([("controller-revision-hash".to_string(), revision)].into());
+        pod.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "apps/v1".into(),
+                kind: "StatefulSet".into(),
+                name: "db".into(),
+                uid,
+                controller: Some(true),
+                ..Default::default()
+            },
+        ]);
+        let scheduled_at = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.first())
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| t.0)
+            .unwrap();
+        let judged = judge(
+            WorkloadKind::StatefulSet,
+            &statefulset,
+            &[],
+            &[pod],
+            statefulset["metadata"]["generation"].as_i64(),
+            &policy(),
+            scheduled_at,
+        );
+        match judged.verdict {
+            Verdict::Waiting { warnings, .. } => {
+                assert_eq!(warnings.len(), 1);
+                assert_eq!(warnings[0].reason, "Unschedulable");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
