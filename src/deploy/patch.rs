@@ -256,31 +256,9 @@ pub fn effective_pull_policy(container: &Container) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::{OnFailure, WorkloadKind};
-    use crate::deploy::target::ImageSource;
 
     fn target(image: &str) -> DeployTarget {
-        DeployTarget {
-            service: "auth".into(),
-            namespace: Some("shop".into()),
-            kind: WorkloadKind::Deployment,
-            name: "auth".into(),
-            container: ContainerSelector::Auto,
-            init_containers: false,
-            image: image.into(),
-            image_source: ImageSource::PlanTag,
-            mutable_tag: crate::deploy::target::is_mutable_reference(image),
-            timeout: None,
-            wave: 0,
-            restart_if_unchanged: false,
-            verify_image: false,
-            enforce_pull_always: false,
-            on_failure: OnFailure::Rollback,
-            fail_after_restarts: 0,
-            health: None,
-            revision: "abc123".into(),
-            version: Some("1.2.0".into()),
-        }
+        DeployTarget::example(image)
     }
 
     fn workload(containers: Value, init: Value) -> Value {

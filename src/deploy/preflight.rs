@@ -69,21 +69,11 @@ pub async fn check(
             )]);
         }
     };
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    let set = match patch::set_image(target, &workload, stamp) {
-        Ok(set) => Some(set),
-        Err(message) => {
-            problems.push(problem(
-                message,
-                Some(format!(
-                    "set services.{}.deploy.container to one of them, or `*` for all",
-                    target.service
-                )),
-            ));
-            None
-        }
-    };
+    let Assessment {
+        set,
+        mut problems,
+        mut warnings,
+    } = assess(target, &workload, &namespace, stamp);
     match cluster
         .can_i(&namespace, "patch", "apps", plural(target.kind))
         .await
@@ -126,6 +116,64 @@ pub async fn check(
             ));
         }
     }
+    if target.verify_image
+        && let Err(message) = verify_image(registry, &target.image).await
+    {
+        problems.push(problem(
+            message,
+            Some("build and push it first, or check the plan's tags".into()),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let Some(set) = set else {
+        return Err(problems);
+    };
+    Ok(Ready {
+        namespace,
+        workload,
+        set,
+        warnings,
+    })
+}
+
+/// What the workload as read says about the target, before any other call: the change to
+/// send (or the container problem), a paused or `OnDelete` workload, the stale-image risk of a
+/// mutable tag. Pure.
+pub struct Assessment {
+    pub set: Option<SetImage>,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<String>,
+}
+
+pub fn assess(
+    target: &DeployTarget,
+    workload: &serde_json::Value,
+    namespace: &str,
+    stamp: &Stamp,
+) -> Assessment {
+    let problem = |message: String, help: Option<String>| Problem {
+        service: target.service.clone(),
+        message,
+        help,
+    };
+    let kind = kind_name(target.kind);
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let set = match patch::set_image(target, workload, stamp) {
+        Ok(set) => Some(set),
+        Err(message) => {
+            problems.push(problem(
+                message,
+                Some(format!(
+                    "set services.{}.deploy.container to one of them, or `*` for all",
+                    target.service
+                )),
+            ));
+            None
+        }
+    };
     if workload["spec"]["paused"].as_bool() == Some(true) {
         problems.push(problem(
             format!(
@@ -152,16 +200,8 @@ pub async fn check(
             Some("use updateStrategy RollingUpdate, or replace its pods by hand".into()),
         ));
     }
-    if target.verify_image
-        && let Err(message) = verify_image(registry, &target.image).await
-    {
-        problems.push(problem(
-            message,
-            Some("build and push it first, or check the plan's tags".into()),
-        ));
-    }
     if set.is_some() && target.mutable_tag && !target.enforce_pull_always {
-        for container in patch::select(target, &workload).unwrap_or_default() {
+        for container in patch::select(target, workload).unwrap_or_default() {
             if patch::effective_pull_policy(&container) != "Always" {
                 warnings.push(format!(
                     "{kind}/{} container `{}` deploys the mutable tag `{}` with imagePullPolicy {}: a node that already has that tag cached keeps running the old image. Deploy an immutable tag or digest, or set deploy.enforce-pull-always: true",
@@ -173,18 +213,11 @@ pub async fn check(
             }
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let Some(set) = set else {
-        return Err(problems);
-    };
-    Ok(Ready {
-        namespace,
-        workload,
+    Assessment {
         set,
+        problems,
         warnings,
-    })
+    }
 }
 
 /// Looks the image up in its registry: `image:tag`, or the digest when pinned.
@@ -222,6 +255,83 @@ pub fn split_reference(image: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::target::ContainerSelector;
+    use serde_json::json;
+
+    fn target(kind: WorkloadKind, image: &str) -> DeployTarget {
+        DeployTarget {
+            kind,
+            ..DeployTarget::example(image)
+        }
+    }
+
+    fn workload(spec: serde_json::Value) -> serde_json::Value {
+        let mut workload = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "auth", "image": "r/auth:1.0.0"}]}}}});
+        for (key, value) in spec.as_object().unwrap() {
+            workload["spec"][key] = value.clone();
+        }
+        workload
+    }
+
+    #[test]
+    fn a_ready_workload_gets_its_patch_and_no_problem() {
+        let assessed = assess(
+            &target(WorkloadKind::Deployment, "r/auth:1.1.0"),
+            &workload(json!({})),
+            "shop",
+            &Stamp::default(),
+        );
+        assert!(assessed.problems.is_empty());
+        assert!(assessed.warnings.is_empty());
+        assert!(assessed.set.unwrap().patch.is_some());
+    }
+
+    #[test]
+    fn paused_and_on_delete_workloads_are_refused_with_the_fix() {
+        let assessed = assess(
+            &target(WorkloadKind::Deployment, "r/auth:1.1.0"),
+            &workload(json!({"paused": true})),
+            "shop",
+            &Stamp::default(),
+        );
+        assert_eq!(assessed.problems.len(), 1);
+        assert_eq!(
+            assessed.problems[0].help.as_deref(),
+            Some("resume it first: kubectl -n shop rollout resume deployments/auth")
+        );
+        let assessed = assess(
+            &target(WorkloadKind::StatefulSet, "r/auth:1.1.0"),
+            &workload(json!({"updateStrategy": {"type": "OnDelete"}})),
+            "shop",
+            &Stamp::default(),
+        );
+        assert!(assessed.problems[0].message.contains("OnDelete"));
+    }
+
+    #[test]
+    fn a_mutable_tag_warns_unless_always_is_enforced() {
+        let mut mutable = target(WorkloadKind::Deployment, "r/auth:prod-latest");
+        let assessed = assess(&mutable, &workload(json!({})), "shop", &Stamp::default());
+        assert_eq!(assessed.warnings.len(), 1);
+        assert!(assessed.warnings[0].contains("imagePullPolicy IfNotPresent"));
+        mutable.enforce_pull_always = true;
+        let assessed = assess(&mutable, &workload(json!({})), "shop", &Stamp::default());
+        assert!(assessed.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_missing_container_is_a_problem_with_the_real_names() {
+        let mut named = target(WorkloadKind::Deployment, "r/auth:1.1.0");
+        named.container = ContainerSelector::Named("api".into());
+        let assessed = assess(&named, &workload(json!({})), "shop", &Stamp::default());
+        assert!(assessed.set.is_none());
+        assert!(
+            assessed.problems[0]
+                .message
+                .contains("its containers: auth")
+        );
+    }
 
     #[test]
     fn references_split_like_docker() {

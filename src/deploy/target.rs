@@ -66,6 +66,35 @@ impl DeployTarget {
     }
 }
 
+#[cfg(test)]
+impl DeployTarget {
+    /// The service `auth` deploying `image` to Deployment `shop/auth`, every option off: a
+    /// starting point for tests to adjust.
+    pub(crate) fn example(image: &str) -> Self {
+        DeployTarget {
+            service: "auth".into(),
+            namespace: Some("shop".into()),
+            kind: WorkloadKind::Deployment,
+            name: "auth".into(),
+            container: ContainerSelector::Auto,
+            init_containers: false,
+            image: image.into(),
+            image_source: ImageSource::PlanTag,
+            mutable_tag: is_mutable_reference(image),
+            timeout: None,
+            wave: 0,
+            restart_if_unchanged: false,
+            verify_image: false,
+            enforce_pull_always: false,
+            on_failure: OnFailure::Rollback,
+            fail_after_restarts: 0,
+            health: None,
+            revision: "abc123".into(),
+            version: Some("1.2.0".into()),
+        }
+    }
+}
+
 pub fn kind_name(kind: WorkloadKind) -> &'static str {
     match kind {
         WorkloadKind::Deployment => "Deployment",
