@@ -1105,11 +1105,100 @@ fn github_deployments_get_in_progress_then_the_outcome() {
         requests[2].1["environment_url"],
         "https://staging.example.com"
     );
-    assert!(
-        !run.stdout.contains("ghs_secret_token_123")
-            || run.stdout.contains("::add-mask::ghs_secret_token_123")
+    // Masked first, then nowhere else.
+    assert!(run.stdout.contains("::add-mask::ghs_secret_token_123"));
+    for line in run
+        .stdout
+        .lines()
+        .chain(run.stderr.lines())
+        .chain(run.summary.lines())
+    {
+        assert!(
+            line.starts_with("::add-mask::") || !line.contains("ghs_secret_token_123"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_github_api_is_a_warning_never_a_failed_deploy() {
+    let fixture = Fixture::new();
+    // Port 9 (discard) on loopback: nothing listens, every connection is refused at once.
+    let run = fixture
+        .shipgate()
+        .env("GITHUB_API_URL", "http://127.0.0.1:9")
+        .env("SHIPGATE_GITHUB_TOKEN", "ghs_secret_token_456")
+        .args(["--services", "auth", "--github-deployments"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .success();
+    run.stdout_has("::warning title=shipgate deploy::could not record a GitHub deployment");
+    assert_eq!(result(&run, "auth")["status"], "succeeded");
+    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.1.0");
+}
+
+#[test]
+fn skipped_health_gates_are_said_on_every_service() {
+    let health = HealthServer::start(vec![(503, "down".into())]);
+    let fixture = Fixture::with_config(&auth_deploy(&format!(
+        "{{ namespace: shop, health: {{ url: \"{}/\", attempts: 2, interval: 10ms }} }}",
+        health.url()
+    )));
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth", "--skip-health"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .success();
+    run.stdout_has(
+        "::warning title=shipgate deploy%3A auth::the health gate was skipped (skip-health)",
     );
-    assert!(!run.summary.contains("ghs_secret_token_123"));
+    run.summary_has("⚠️ skipped");
+    assert_eq!(result(&run, "auth")["health"], json!({"skipped": true}));
+    assert_eq!(health.hits(), 0);
+}
+
+#[test]
+fn a_workload_deleted_during_its_rollout_fails_it() {
+    let fixture = Fixture::new();
+    let command = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:slow-5000"]);
+    let api = &fixture.api;
+    let run = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let image = || {
+                api.get("/apis/apps/v1/namespaces/shop/deployments/auth")
+                    .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .clone()
+            };
+            let waiting = Instant::now();
+            while image() != "registry.local/shop/auth:slow-5000" {
+                assert!(waiting.elapsed() < Duration::from_secs(20));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let (status, _) = api.call(
+                "DELETE",
+                "/apis/apps/v1/namespaces/shop/deployments/auth",
+                None,
+                "",
+            );
+            assert_eq!(status, 200);
+        });
+        command.run()
+    });
+    let run = run.code(1);
+    let auth = result(&run, "auth");
+    assert_eq!(auth["status"], "failed", "{auth}");
+    assert!(
+        auth["reason"]
+            .as_str()
+            .unwrap()
+            .contains("was deleted during the rollout"),
+        "{auth}"
+    );
+    run.summary_has("no longer exists");
 }
 
 /// A stand-in of the two GitHub Deployments endpoints (their full request/response schemas are
@@ -1284,11 +1373,32 @@ fn nothing_planned_is_nothing_to_deploy() {
         .success();
     run.summary_has("### 🚀 Deploy: ➖ nothing to deploy: no planned service changed");
     assert_eq!(run.output_json("result"), json!({"services": {}}));
-    assert!(
-        fixture
-            .api
-            .requests()
-            .iter()
-            .all(|r| r.method == "GET" || r.path.starts_with("/version"))
+    // Nothing to deploy: the cluster is not even asked.
+    assert!(fixture.api.requests().is_empty());
+}
+
+#[test]
+fn a_lock_refused_for_lack_of_rights_says_which_rights() {
+    let fixture = Fixture::new();
+    fixture.api.add_user(
+        "no-leases",
+        "system:serviceaccount:shop:deployer",
+        &[("*", "deployments"), ("create", "selfsubjectaccessreviews")],
     );
+    std::fs::write(
+        &fixture.kubeconfig,
+        fixture.api.kubeconfig_yaml("no-leases", Some("shop")),
+    )
+    .unwrap();
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .code(1);
+    run.stdout_has("cannot take the deploy lock (Lease shipgate-lock) in namespace `shop`");
+    run.stdout_has(
+        "the deployer needs [create, get, update, delete] on leases.coordination.k8s.io in `shop`",
+    );
+    assert!(fixture.patches().is_empty());
 }

@@ -25,8 +25,22 @@ pub enum LockError {
         holder: String,
         waited: u64,
     },
-    #[error("cannot take the deploy lock (Lease {LEASE_NAME}) in namespace `{namespace}`: {error}")]
+    #[error(
+        "cannot take the deploy lock (Lease {LEASE_NAME}) in namespace `{namespace}`: {error}{}",
+        lease_rights_hint(error, namespace)
+    )]
     Api { namespace: String, error: ApiError },
+}
+
+/// What to grant when the lock was refused for lack of rights.
+fn lease_rights_hint(error: &ApiError, namespace: &str) -> String {
+    if error.code == Some(403) {
+        format!(
+            "; the deployer needs [create, get, update, delete] on leases.coordination.k8s.io in `{namespace}`"
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// Held leases; renewed in the background until released.
