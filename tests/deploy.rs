@@ -85,6 +85,16 @@ impl Fixture {
         }
     }
 
+    /// From now on, runs act as `user` (token `token`) with only these rights.
+    fn as_user(&self, token: &str, user: &str, rights: &[(&str, &str)]) {
+        self.api.add_user(token, user, rights);
+        std::fs::write(
+            &self.kubeconfig,
+            self.api.kubeconfig_yaml(token, Some("shop")),
+        )
+        .unwrap();
+    }
+
     fn shipgate(&self) -> Shipgate {
         Shipgate::new(&self.repo)
             .actions()
@@ -365,7 +375,7 @@ fn preflight_reports_every_problem_and_changes_nothing() {
 #[test]
 fn rbac_is_checked_before_anything_changes() {
     let fixture = Fixture::new();
-    fixture.api.add_user(
+    fixture.as_user(
         "reader-token",
         "system:serviceaccount:shop:reader",
         &[
@@ -376,11 +386,6 @@ fn rbac_is_checked_before_anything_changes() {
             ("create", "selfsubjectaccessreviews"),
         ],
     );
-    std::fs::write(
-        &fixture.kubeconfig,
-        fixture.api.kubeconfig_yaml("reader-token", Some("shop")),
-    )
-    .unwrap();
     let run = fixture
         .shipgate()
         .args(["--services", "auth"])
@@ -889,33 +894,6 @@ fn a_failed_gate_after_a_no_op_set_rolls_nothing_back() {
 }
 
 #[test]
-fn config_errors_and_oom_kills_fail_fast_too() {
-    let fixture = Fixture::new();
-    let run = fixture
-        .shipgate()
-        .args(["--services", "auth,events"])
-        .args(["--image", "auth=registry.local/shop/auth:badconfig"])
-        .args(["--image", "events=registry.local/shop/events:oom"])
-        .run()
-        .code(1);
-    let auth = result(&run, "auth");
-    assert!(
-        auth["reason"]
-            .as_str()
-            .unwrap()
-            .contains("CreateContainerConfigError"),
-        "{auth}"
-    );
-    let events = result(&run, "events");
-    assert!(
-        events["reason"].as_str().unwrap().contains("OOMKilled"),
-        "{events}"
-    );
-    assert_eq!(auth["status"], "rolled-back");
-    assert_eq!(events["status"], "rolled-back");
-}
-
-#[test]
 fn an_unschedulable_pod_warns_then_fails_after_the_grace_window() {
     let fixture = Fixture::new();
     let run = fixture
@@ -1302,41 +1280,9 @@ fn on_a_pull_request_run_only_previews_the_deploy() {
 }
 
 #[test]
-fn invalid_image_names_and_never_pull_fail_at_once() {
-    let fixture = Fixture::new();
-    let run = fixture
-        .shipgate()
-        .args(["--services", "auth,events"])
-        .args(["--image", "auth=registry.local/Shop/Auth:1.1.0"])
-        .args(["--image", "events=registry.local/shop/events:neverpull"])
-        .run()
-        .code(1);
-    let auth = result(&run, "auth");
-    assert!(
-        auth["reason"]
-            .as_str()
-            .unwrap()
-            .contains("InvalidImageName"),
-        "{auth}"
-    );
-    let events = result(&run, "events");
-    assert!(
-        events["reason"]
-            .as_str()
-            .unwrap()
-            .contains("ErrImageNeverPull"),
-        "{events}"
-    );
-    assert_eq!(auth["status"], "rolled-back");
-    assert_eq!(events["status"], "rolled-back");
-    assert_eq!(fixture.image("auth"), "registry.local/shop/auth:1.0.0");
-    assert_eq!(fixture.image("events"), "registry.local/shop/events:1.0.0");
-}
-
-#[test]
 fn missing_read_rights_on_pods_are_a_warning_up_front() {
     let fixture = Fixture::new();
-    fixture.api.add_user(
+    fixture.as_user(
         "deployer-token",
         "system:serviceaccount:shop:deployer",
         &[
@@ -1346,11 +1292,6 @@ fn missing_read_rights_on_pods_are_a_warning_up_front() {
             ("create", "selfsubjectaccessreviews"),
         ],
     );
-    std::fs::write(
-        &fixture.kubeconfig,
-        fixture.api.kubeconfig_yaml("deployer-token", Some("shop")),
-    )
-    .unwrap();
     let run = fixture
         .shipgate()
         .args(["--services", "auth"])
@@ -1380,16 +1321,11 @@ fn nothing_planned_is_nothing_to_deploy() {
 #[test]
 fn a_lock_refused_for_lack_of_rights_says_which_rights() {
     let fixture = Fixture::new();
-    fixture.api.add_user(
+    fixture.as_user(
         "no-leases",
         "system:serviceaccount:shop:deployer",
         &[("*", "deployments"), ("create", "selfsubjectaccessreviews")],
     );
-    std::fs::write(
-        &fixture.kubeconfig,
-        fixture.api.kubeconfig_yaml("no-leases", Some("shop")),
-    )
-    .unwrap();
     let run = fixture
         .shipgate()
         .args(["--services", "auth"])
@@ -1401,4 +1337,51 @@ fn a_lock_refused_for_lack_of_rights_says_which_rights() {
         "the deployer needs [create, get, update, delete] on leases.coordination.k8s.io in `shop`",
     );
     assert!(fixture.patches().is_empty());
+}
+
+/// Deploys `images` (`(service, image)`) and checks that each service failed fast with
+/// `reason` and was rolled back to 1.0.0.
+fn assert_fails_fast(images: &[(&str, &str, &str)]) {
+    let fixture = Fixture::new();
+    let mut command = fixture.shipgate().args(["--services", "auth,events"]);
+    for (service, image, _) in images {
+        command = command.args(["--image", &format!("{service}={image}")]);
+    }
+    let run = command.run().code(1);
+    for (service, _, reason) in images {
+        let outcome = result(&run, service);
+        assert!(
+            outcome["reason"].as_str().unwrap().contains(reason),
+            "{service}: {outcome}"
+        );
+        assert_eq!(outcome["status"], "rolled-back", "{service}: {outcome}");
+        assert_eq!(
+            fixture.image(service),
+            format!("registry.local/shop/{service}:1.0.0")
+        );
+    }
+}
+
+#[test]
+fn config_errors_and_oom_kills_fail_fast_too() {
+    assert_fails_fast(&[
+        (
+            "auth",
+            "registry.local/shop/auth:badconfig",
+            "CreateContainerConfigError",
+        ),
+        ("events", "registry.local/shop/events:oom", "OOMKilled"),
+    ]);
+}
+
+#[test]
+fn invalid_image_names_and_never_pull_fail_at_once() {
+    assert_fails_fast(&[
+        ("auth", "registry.local/Shop/Auth:1.1.0", "InvalidImageName"),
+        (
+            "events",
+            "registry.local/shop/events:neverpull",
+            "ErrImageNeverPull",
+        ),
+    ]);
 }
