@@ -1385,3 +1385,38 @@ fn invalid_image_names_and_never_pull_fail_at_once() {
         ),
     ]);
 }
+
+#[test]
+fn the_lock_is_renewed_while_the_deploy_runs() {
+    let fixture = Fixture::new();
+    let command = fixture
+        .shipgate()
+        .env("SHIPGATE_LOCK_RENEW", "200ms")
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:slow-1500"]);
+    let api = &fixture.api;
+    let (run, renewals) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(move || {
+            let mut seen: Vec<String> = Vec::new();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(20) {
+                match api.get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock") {
+                    Some(lease) => {
+                        let renewed = lease["spec"]["renewTime"].as_str().unwrap().to_string();
+                        if !seen.contains(&renewed) {
+                            seen.push(renewed);
+                        }
+                    }
+                    None if !seen.is_empty() => break,
+                    None => {}
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        });
+        let run = command.run();
+        (run, watcher.join().unwrap())
+    });
+    run.success();
+    assert!(renewals.len() >= 3, "renewTime values seen: {renewals:?}");
+}

@@ -32,6 +32,15 @@ pub enum LockError {
     Api { namespace: String, error: ApiError },
 }
 
+/// [`RENEW_EVERY`], or `SHIPGATE_LOCK_RENEW` (hidden; tests watch a renewal happen).
+fn renew_every() -> Duration {
+    std::env::var("SHIPGATE_LOCK_RENEW")
+        .ok()
+        .and_then(|v| crate::config::model::parse_duration(&v).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(RENEW_EVERY)
+}
+
 /// What to grant when the lock was refused for lack of rights.
 fn lease_rights_hint(error: &ApiError, namespace: &str) -> String {
     if error.code == Some(403) {
@@ -225,7 +234,7 @@ async fn take(
 
 async fn renew_loop(cluster: Cluster, namespaces: Vec<String>, holder: String) {
     loop {
-        tokio::time::sleep(RENEW_EVERY).await;
+        tokio::time::sleep(renew_every()).await;
         for namespace in &namespaces {
             let api: Api<Lease> = cluster.typed(namespace);
             if let Ok(Some(mut lease)) = api.get_opt(LEASE_NAME).await
