@@ -93,7 +93,7 @@ impl GitRepository {
     /// `git diff --name-status -z --no-renames` when the `git` program is there: on large
     /// diffs it reads trees about three times faster than libgit2 (see `scripts/bench-detect`).
     /// Otherwise both trees are walked with libgit2, skipping every unchanged subtree; the two
-    /// give the same list (`tests/git_diff_parity.rs`).
+    /// give the same list (`tests/it/git_diff_parity.rs`).
     pub fn diff(&self, base: &str, head: &str) -> Result<Vec<FileChange>, git2::Error> {
         let base_commit = self.repo.find_commit(Oid::from_str(base)?)?;
         let head_commit = self.repo.find_commit(Oid::from_str(head)?)?;

@@ -1,9 +1,7 @@
 //! shipgate computes diffs itself (walking only the subtrees that changed); it must list exactly
 //! what `git diff --name-status --no-renames` lists, for every kind of change.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

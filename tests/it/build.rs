@@ -11,9 +11,7 @@
 //! answers follow GitHub's published OpenAPI description (dispatch 204/200, list workflow runs,
 //! get a run, list jobs, check-run annotations).
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

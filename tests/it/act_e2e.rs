@@ -30,9 +30,8 @@
 //! them.
 
 // clippy.toml's `allow-unwrap-in-tests` covers `#[test]` functions, not this file's helpers.
-#![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! `shipgate detect` against real git repositories and real webhook payloads.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Run, Shipgate, TestRepo, ZERO_SHA, payload};

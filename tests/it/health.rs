@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, reason = "test code")]
 //! Health gates against real HTTP servers on 127.0.0.1: answers, flapping, hangs, refused and
 //! closed connections, wrong JSON, headers. Durations are tens of milliseconds; time is only
 //! bounded from below (timers never fire early) or very generously from above.

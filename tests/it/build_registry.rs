@@ -14,9 +14,7 @@
 //! Needs `/usr/bin/docker-registry` and `htpasswd`: `apt-get install -y docker-registry
 //! apache2-utils`.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use shipgate::registry::sha256_digest;

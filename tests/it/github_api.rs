@@ -4,9 +4,7 @@
 //! must ask the API; a truncated answer (the PR-files endpoint stops at 3000 files) must not be
 //! trusted.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -2,8 +2,6 @@
 //! its workflow examples are the files CI validates, and its input and output tables list exactly
 //! what action.yml declares.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
 use std::collections::BTreeSet;
 
 fn readme() -> String {

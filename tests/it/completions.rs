@@ -1,7 +1,5 @@
 //! Shell completions and `--help`: what a person at a terminal gets.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
-
 use std::process::Command;
 
 fn shipgate(args: &[&str]) -> String {

@@ -1,7 +1,7 @@
 //! Bad input: every failure has the documented exit code, a message that says what is wrong and
 //! where, and never a panic.
 
-mod support;
+use crate::support;
 
 use support::{Shipgate, TestRepo, payload};
 

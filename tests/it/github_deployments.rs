@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, reason = "test code")]
 //! GitHub Deployments reporting against a local stand-in of the REST API on 127.0.0.1.
 //!
 //! The stand-in checks every request body against the request schema GitHub publishes for the
@@ -28,7 +27,7 @@ const STATUS: &str = "repos/create-deployment-status";
 fn fixture() -> &'static Value {
     static FIXTURE: OnceLock<Value> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        serde_json::from_str(include_str!("fixtures/github-openapi/deployments.json")).unwrap()
+        serde_json::from_str(include_str!("../fixtures/github-openapi/deployments.json")).unwrap()
     })
 }
 

@@ -1,0 +1,32 @@
+//! The integration tests, as one test binary (as ripgrep and just do): each module below is one
+//! area, run against the real `shipgate` binary, real git repositories, real servers on
+//! 127.0.0.1 and the test Kubernetes API server (`tests/support/kube-api`). One binary links
+//! kube, git2 and octocrab once instead of once per file.
+//!
+//! Run one area with `cargo test --test it deploy::`, one test with its full name.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod act_e2e;
+mod act_fanout;
+mod act_workflows;
+mod build;
+mod build_registry;
+mod cli_errors;
+mod completions;
+mod container_ownership;
+mod content_parity;
+mod deploy;
+mod detect_git;
+mod git_diff_parity;
+mod github_api;
+mod github_deployments;
+mod health;
+mod kube_api_kubectl;
+mod plan;
+mod readme;
+mod readme_commands;
+mod registry;
