@@ -18,6 +18,7 @@ pub mod http;
 pub mod plan;
 pub mod policy;
 pub mod quote;
+pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod runner;

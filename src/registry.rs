@@ -19,6 +19,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::reference::{Reference, is_valid_digest, is_valid_tag};
+
 /// Environment variable with the registry user name.
 pub const USERNAME_VARIABLE: &str = "SHIPGATE_REGISTRY_USERNAME";
 /// Environment variable with the registry password or token.
@@ -93,95 +95,31 @@ impl ImageName {
             image: image.to_string(),
             reason: reason.to_string(),
         };
-        if image.is_empty() {
-            return Err(invalid("the name is empty"));
-        }
         if image.contains('@') {
             return Err(invalid(
                 "a digest (`@sha256:…`) is not allowed here: give `host/repository` only",
             ));
         }
-        let (host, path) = match image.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (first, rest)
-            }
-            _ => (DOCKER_HUB_HOST, image),
-        };
-        if !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        {
-            return Err(invalid(
-                "the registry host has characters a host name cannot have",
-            ));
-        }
-        let host = match host {
-            "docker.io" | "index.docker.io" => DOCKER_HUB_HOST,
-            other => other,
-        };
-        if let Some((_, tag)) = path.rsplit_once(':') {
+        let parsed = Reference::parse(image).map_err(|e| invalid(&e.reason))?;
+        if let Some(tag) = &parsed.tag {
             return Err(invalid(&format!(
                 "a tag (`:{tag}`) is not allowed here: give `host/repository` only"
             )));
         }
-        for component in path.split('/') {
-            check_path_component(component).map_err(|reason| invalid(&reason))?;
-        }
-        let repository = if host == DOCKER_HUB_HOST && !path.contains('/') {
-            format!("library/{path}")
+        let host = match parsed.host.as_deref() {
+            None | Some("docker.io" | "index.docker.io") => DOCKER_HUB_HOST,
+            Some(other) => other,
+        };
+        let repository = if host == DOCKER_HUB_HOST && !parsed.path.contains('/') {
+            format!("library/{}", parsed.path)
         } else {
-            path.to_string()
+            parsed.path
         };
         Ok(ImageName {
             host: host.to_string(),
             repository,
         })
     }
-}
-
-fn check_path_component(component: &str) -> Result<(), String> {
-    if component.is_empty() {
-        return Err("the repository path has an empty component (`//` or a trailing `/`)".into());
-    }
-    if let Some(bad) = component
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "`{component}` has `{bad}`: repository paths are lower-case letters, digits, `.`, `_` and `-`"
-        ));
-    }
-    let alphanumeric = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !alphanumeric(component.chars().next()) || !alphanumeric(component.chars().last()) {
-        return Err(format!(
-            "`{component}` must start and end with a letter or digit"
-        ));
-    }
-    Ok(())
-}
-
-/// A tag as Docker allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn is_valid_tag(tag: &str) -> bool {
-    let mut chars = tag.chars();
-    tag.len() <= 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
-/// A digest reference such as `sha256:0123…`.
-fn is_valid_digest(reference: &str) -> bool {
-    reference.split_once(':').is_some_and(|(algorithm, hex)| {
-        !algorithm.is_empty()
-            && algorithm.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-')
-            })
-            && hex.len() >= 32
-            && hex.chars().all(|c| c.is_ascii_hexdigit())
-    })
 }
 
 /// One challenge of a `WWW-Authenticate` header: its scheme (lower-cased) and parameters.

@@ -4,36 +4,12 @@
 //! Builds are fresh by default (`--pull --no-cache`): a stale cached layer is how `:latest` ships
 //! old code. `cache: registry` and `cache: gha` trade that for speed explicitly.
 
+use crate::config::model::CachePolicy;
 use crate::plan::PlannedService;
 use std::path::Path;
 
 /// The label keys that are also written as OCI manifest annotations.
 const OCI_PREFIX: &str = "org.opencontainers.image.";
-
-/// Where build layers may come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cache {
-    /// No layer cache; base images pulled again (`--pull --no-cache`).
-    Fresh,
-    /// A cache image `<image>:buildcache` in the registry.
-    Registry,
-    /// The GitHub Actions cache, one scope per service.
-    Gha,
-}
-
-impl Cache {
-    /// Parses the plan's `cache` value.
-    pub fn parse(text: &str) -> Result<Cache, String> {
-        match text {
-            "fresh" | "" => Ok(Cache::Fresh),
-            "registry" => Ok(Cache::Registry),
-            "gha" => Ok(Cache::Gha),
-            other => Err(format!(
-                "unknown cache policy `{other}` (expected fresh, registry or gha)"
-            )),
-        }
-    }
-}
 
 /// What the run decides for every buildx build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,14 +25,12 @@ pub struct BuildOptions {
 }
 
 /// The arguments after `docker`: `buildx build …flags… <context>`.
-///
-/// An unknown cache policy is treated as `fresh`; [`Cache::parse`] rejects it before any build.
 pub fn buildx_args(service: &PlannedService, options: &BuildOptions) -> Vec<String> {
     let build = &service.build;
     let mut args = Args(vec!["buildx".into(), "build".into(), "--pull".into()]);
-    match Cache::parse(&build.cache).unwrap_or(Cache::Fresh) {
-        Cache::Fresh => args.0.push("--no-cache".into()),
-        Cache::Registry => {
+    match build.cache {
+        CachePolicy::Fresh => args.0.push("--no-cache".into()),
+        CachePolicy::Registry => {
             let cache_ref = format!("{}:buildcache", service.image);
             args.flag("--cache-from", format!("type=registry,ref={cache_ref}"));
             args.flag(
@@ -64,7 +38,7 @@ pub fn buildx_args(service: &PlannedService, options: &BuildOptions) -> Vec<Stri
                 format!("type=registry,ref={cache_ref},mode=max"),
             );
         }
-        Cache::Gha => {
+        CachePolicy::Gha => {
             args.flag("--cache-from", format!("type=gha,scope={}", service.name));
             args.flag(
                 "--cache-to",
@@ -152,7 +126,7 @@ mod tests {
     use crate::plan::BuildSpec;
     use std::collections::BTreeMap;
 
-    fn service(cache: &str, platforms: &[&str]) -> PlannedService {
+    fn service(cache: CachePolicy, platforms: &[&str]) -> PlannedService {
         PlannedService {
             name: "auth".into(),
             image: "ghcr.io/acme/auth".into(),
@@ -174,12 +148,12 @@ mod tests {
                 target: Some("runtime".into()),
                 args: BTreeMap::from([("NODE_ENV".to_string(), "production".to_string())]),
                 platforms: platforms.iter().map(|p| p.to_string()).collect(),
-                builder: "buildx".into(),
-                cache: cache.into(),
+                builder: crate::config::model::Builder::Buildx,
+                cache,
                 command: None,
                 workflow: None,
             },
-            reason: "changed".into(),
+            reason: crate::detect::changes::Reason::Selected { by: "test".into() },
             version: Some("1.2.0".into()),
             content: "0".repeat(64),
             lookup_tag: "1.2.0-1766836944".into(),
@@ -195,7 +169,7 @@ mod tests {
             ..BuildOptions::default()
         };
         assert_eq!(
-            buildx_args(&service("fresh", &[]), &options),
+            buildx_args(&service(CachePolicy::Fresh, &[]), &options),
             [
                 "buildx",
                 "build",
@@ -227,7 +201,10 @@ mod tests {
 
     #[test]
     fn registry_cache_uses_a_buildcache_tag() {
-        let args = buildx_args(&service("registry", &[]), &BuildOptions::default());
+        let args = buildx_args(
+            &service(CachePolicy::Registry, &[]),
+            &BuildOptions::default(),
+        );
         let text = args.join(" ");
         assert!(!text.contains("--no-cache"), "{text}");
         assert!(text.starts_with("buildx build --pull --cache-from type=registry,ref=ghcr.io/acme/auth:buildcache --cache-to type=registry,ref=ghcr.io/acme/auth:buildcache,mode=max --file"), "{text}");
@@ -236,7 +213,7 @@ mod tests {
 
     #[test]
     fn gha_cache_is_scoped_per_service() {
-        let text = buildx_args(&service("gha", &[]), &BuildOptions::default()).join(" ");
+        let text = buildx_args(&service(CachePolicy::Gha, &[]), &BuildOptions::default()).join(" ");
         assert!(
             text.contains(
                 "--cache-from type=gha,scope=auth --cache-to type=gha,mode=max,scope=auth"
@@ -252,8 +229,11 @@ mod tests {
             sbom: Some("false".into()),
             ..BuildOptions::default()
         };
-        let text =
-            buildx_args(&service("fresh", &["linux/amd64", "linux/arm64"]), &options).join(" ");
+        let text = buildx_args(
+            &service(CachePolicy::Fresh, &["linux/amd64", "linux/arm64"]),
+            &options,
+        )
+        .join(" ");
         assert!(
             text.contains("--platform linux/amd64,linux/arm64"),
             "{text}"

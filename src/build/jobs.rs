@@ -2,9 +2,10 @@
 //! wrong (an unknown builder, a bad command template, a missing workflow) is found here, for every
 //! service at once, before anything runs.
 
-use super::buildx::{self, BuildOptions, Cache};
+use super::buildx::{self, BuildOptions};
 use super::command;
 use super::workflow;
+use crate::config::model::Builder;
 use crate::diagnostic::Diagnostic;
 use crate::plan::{Plan, PlannedService};
 use std::path::PathBuf;
@@ -119,10 +120,8 @@ fn action(
         ));
     }
     let build = &service.build;
-    match build.builder.as_str() {
-        "buildx" | "" => {
-            Cache::parse(&build.cache)
-                .map_err(|m| (m, "set `build.cache` to fresh, registry or gha".to_string()))?;
+    match build.builder {
+        Builder::Buildx => {
             let metadata_file = settings
                 .metadata_dir
                 .join(format!("{index}-{}.json", file_safe(&service.name)));
@@ -138,7 +137,7 @@ fn action(
                 metadata_file: Some(metadata_file),
             })
         }
-        "command" => {
+        Builder::Command => {
             let template = build.command.as_deref().unwrap_or_default();
             let argv = command::expand(template, service).map_err(|m| {
                 (
@@ -162,7 +161,7 @@ fn action(
                 metadata_file: None,
             })
         }
-        "workflow" => {
+        Builder::Workflow => {
             let Some(name) = build.workflow.as_deref().filter(|w| !w.trim().is_empty()) else {
                 return Err((
                     "`builder: workflow` needs `build.workflow`".into(),
@@ -182,11 +181,7 @@ fn action(
                 &workflow::correlation_id(&service.name),
             )))
         }
-        "none" => Ok(Action::Elsewhere),
-        other => Err((
-            format!("unknown builder `{other}`"),
-            "set `build.builder` to buildx, command, workflow or none".into(),
-        )),
+        Builder::None => Ok(Action::Elsewhere),
     }
 }
 
@@ -209,7 +204,7 @@ mod tests {
     use crate::plan::{BuildSpec, PlanContext};
     use std::collections::BTreeMap;
 
-    fn service(name: &str, builder: &str) -> PlannedService {
+    fn service(name: &str, builder: Builder) -> PlannedService {
         PlannedService {
             name: name.into(),
             image: format!("ghcr.io/acme/{name}"),
@@ -222,12 +217,12 @@ mod tests {
                 target: None,
                 args: BTreeMap::new(),
                 platforms: vec![],
-                builder: builder.into(),
-                cache: "fresh".into(),
+                builder,
+                cache: crate::config::model::CachePolicy::Fresh,
                 command: None,
                 workflow: None,
             },
-            reason: String::new(),
+            reason: crate::detect::changes::Reason::Selected { by: "test".into() },
             version: None,
             content: String::new(),
             lookup_tag: "1".into(),
@@ -237,7 +232,7 @@ mod tests {
 
     fn plan(services: Vec<PlannedService>) -> Plan {
         Plan {
-            version: 1,
+            version: crate::plan::PLAN_VERSION,
             context: PlanContext {
                 sha: "a".repeat(40),
                 timestamp: 0,
@@ -249,29 +244,27 @@ mod tests {
 
     #[test]
     fn every_bad_service_is_reported_at_once() {
-        let mut bad_template = service("b", "command");
+        let mut bad_template = service("b", Builder::Command);
         bad_template.build.command = Some(vec!["az".into(), "{nope}".into()]);
         let errors = prepare(
             &plan(vec![
-                service("a", "kaniko"),
                 bad_template,
-                service("c", "workflow"),
-                service("d", "buildx"),
+                service("c", Builder::Workflow),
+                service("d", Builder::Buildx),
             ]),
             &Settings::default(),
             &|_| false,
         )
         .unwrap_err();
         let messages: Vec<String> = errors.iter().map(|d| d.message.clone()).collect();
-        assert_eq!(messages.len(), 3, "{messages:?}");
-        assert!(messages[0].contains("unknown builder `kaniko`"));
-        assert!(messages[1].contains("unknown placeholder `{nope}`"));
-        assert!(messages[2].contains("needs `build.workflow`"));
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("unknown placeholder `{nope}`"));
+        assert!(messages[1].contains("needs `build.workflow`"));
     }
 
     #[test]
     fn remote_builders_are_skipped_when_the_run_does_not_push() {
-        let mut remote = service("a", "command");
+        let mut remote = service("a", Builder::Command);
         remote.build.command = Some(vec!["az".into(), "{ref}".into()]);
         let settings = Settings {
             push: false,
@@ -279,7 +272,7 @@ mod tests {
             ..Settings::default()
         };
         let jobs = prepare(
-            &plan(vec![remote, service("b", "none")]),
+            &plan(vec![remote, service("b", Builder::None)]),
             &settings,
             &|_| true,
         )
@@ -299,7 +292,7 @@ mod tests {
 
     #[test]
     fn command_lines_are_quoted_for_reading() {
-        let mut hostile = service("a", "command");
+        let mut hostile = service("a", Builder::Command);
         hostile.build.command = Some(vec!["tool".into(), "--x={context}".into()]);
         hostile.build.context = "a b;$c".into();
         let settings = Settings {

@@ -140,7 +140,7 @@ pub struct ServiceReport {
     pub image: String,
     pub tags: Vec<String>,
     pub refs: Vec<String>,
-    pub builder: String,
+    pub builder: crate::config::model::Builder,
     pub outcome: Outcome,
     pub digest: Option<String>,
     #[serde(serialize_with = "seconds")]

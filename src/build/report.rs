@@ -217,7 +217,7 @@ mod tests {
             image: format!("ghcr.io/acme/{name}"),
             tags: vec!["1.0.0".into()],
             refs: vec![format!("ghcr.io/acme/{name}:1.0.0")],
-            builder: "buildx".into(),
+            builder: crate::config::model::Builder::Buildx,
             outcome,
             digest: digest.map(str::to_string),
             duration: Duration::from_millis(65_400),

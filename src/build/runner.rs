@@ -370,7 +370,7 @@ pub fn report(
         image: service.image.clone(),
         tags: service.tags.clone(),
         refs: service.refs.clone(),
-        builder: service.build.builder.clone(),
+        builder: service.build.builder,
         outcome,
         digest,
         duration,

@@ -218,7 +218,7 @@ pub struct BuildSettings {
     pub fail_fast: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Builder {
     Buildx,
@@ -227,12 +227,24 @@ pub enum Builder {
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CachePolicy {
     Fresh,
     Registry,
     Gha,
+}
+
+impl Builder {
+    /// The name as written in the config and the plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Builder::Buildx => "buildx",
+            Builder::Command => "command",
+            Builder::Workflow => "workflow",
+            Builder::None => "none",
+        }
+    }
 }
 
 /// Where and how a service is deployed.

@@ -26,7 +26,7 @@ fn error_at(message: impl Into<String>, location: Option<Location>) -> Diagnosti
 }
 
 /// A valid service name can be used as a matrix value, a JSON key and a Kubernetes label.
-fn valid_service_name(name: &str) -> bool {
+pub fn valid_service_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.len() <= 63

@@ -225,7 +225,7 @@ async fn verify_image(
     registry: &crate::registry::RegistryClient,
     image: &str,
 ) -> Result<(), String> {
-    let (name, reference) = split_reference(image);
+    let (name, reference) = split_reference(image)?;
     match registry.manifest_digest(&name, &reference).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(format!(
@@ -236,20 +236,14 @@ async fn verify_image(
 }
 
 /// `host/repo:tag@digest` → (`host/repo`, the digest, else the tag, else `latest`).
-pub fn split_reference(image: &str) -> (String, String) {
-    let (named, digest) = match image.split_once('@') {
-        Some((named, digest)) => (named, Some(digest)),
-        None => (image, None),
-    };
-    let slash = named.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match named[slash..].split_once(':') {
-        Some((_, tag)) => (&named[..slash + named[slash..].find(':').unwrap_or(0)], tag),
-        None => (named, "latest"),
-    };
-    (
-        name.to_string(),
-        digest.map_or_else(|| tag.to_string(), str::to_string),
-    )
+pub fn split_reference(image: &str) -> Result<(String, String), String> {
+    let reference = crate::reference::Reference::parse(image).map_err(|e| {
+        format!(
+            "`{}` is not an image reference: {e}",
+            crate::reference::shown(image)
+        )
+    })?;
+    Ok((reference.name(), reference.tag_or_digest().to_string()))
 }
 
 #[cfg(test)]
@@ -337,15 +331,15 @@ mod tests {
     fn references_split_like_docker() {
         assert_eq!(
             split_reference("localhost:5000/shop/auth:1.2"),
-            ("localhost:5000/shop/auth".into(), "1.2".into())
+            Ok(("localhost:5000/shop/auth".into(), "1.2".into()))
         );
         assert_eq!(
             split_reference("localhost:5000/shop/auth"),
-            ("localhost:5000/shop/auth".into(), "latest".into())
+            Ok(("localhost:5000/shop/auth".into(), "latest".into()))
         );
         assert_eq!(
-            split_reference("ghcr.io/a/b:1@sha256:abc"),
-            ("ghcr.io/a/b".into(), "sha256:abc".into())
+            split_reference(&format!("ghcr.io/a/b:1@sha256:{}", "a".repeat(64))),
+            Ok(("ghcr.io/a/b".into(), format!("sha256:{}", "a".repeat(64))))
         );
     }
 }

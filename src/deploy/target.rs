@@ -161,13 +161,15 @@ pub fn parse_overrides(values: &[String]) -> Result<BTreeMap<String, String>, St
 /// Whether an image reference can run different code tomorrow: no digest, and a tag that is
 /// missing, `latest` or `*-latest`.
 pub fn is_mutable_reference(image: &str) -> bool {
-    if image.contains('@') {
-        return false;
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.split_once(':') {
-        None => true,
-        Some((_, tag)) => tag == "latest" || tag.ends_with("-latest"),
+    match crate::reference::Reference::parse(image) {
+        Ok(reference) => {
+            reference.digest.is_none()
+                && reference
+                    .tag
+                    .is_none_or(|tag| tag == "latest" || tag.ends_with("-latest"))
+        }
+        // Not a reference the cluster can pull; nothing says it is pinned.
+        Err(_) => true,
     }
 }
 

@@ -3,11 +3,11 @@
 use super::git::FileChange;
 use super::matcher::{Hit, Owner};
 use crate::config::Config;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Why a service is in the change set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Reason {
     /// One of its own paths changed: the first file (in path order) and the pattern that took it.

@@ -1,13 +1,7 @@
-//! Image names: registry + repository, lower-cased and checked against the reference grammar.
+//! Image names: registry + repository, lower-cased and checked against the reference grammar
+//! ([`crate::reference`]).
 
-use regex::Regex;
-use std::sync::LazyLock;
-
-static DOMAIN: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$").ok()
-});
-static COMPONENT: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$").ok());
+use crate::reference::{Reference, shown};
 
 /// Joins the registry and the image, lower-cases the repository path and validates the whole.
 pub fn image_name(registry: Option<&str>, image: &str) -> Result<String, String> {
@@ -19,51 +13,19 @@ pub fn image_name(registry: Option<&str>, image: &str) -> Result<String, String>
         Some(registry) => format!("{registry}/{image}"),
         None => image.to_string(),
     };
-    if full.contains('@') {
-        return Err(format!("image `{full}` must not carry a digest"));
+    // Hosts are case-insensitive and the config may write `Acme/Auth-Service`.
+    let parsed = Reference::parse(&full.to_ascii_lowercase())
+        .map_err(|e| format!("image `{}`: {e}", shown(&full)))?;
+    if parsed.digest.is_some() {
+        return Err(format!("image `{}` must not carry a digest", shown(&full)));
     }
-    if full.contains(':')
-        && !full
-            .split('/')
-            .next()
-            .is_some_and(|first| first.contains(':') && full.contains('/'))
-    {
+    if parsed.tag.is_some() {
         return Err(format!(
-            "image `{full}` must not carry a tag; tags come from `tags`"
+            "image `{}` must not carry a tag; tags come from `tags`",
+            shown(&full)
         ));
     }
-    let mut parts: Vec<&str> = full.split('/').collect();
-    // The first part is a registry host when it looks like one (a dot, a port, or localhost).
-    let domain = if parts.len() > 1
-        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
-    {
-        Some(parts.remove(0))
-    } else {
-        None
-    };
-    if let Some(domain) = domain
-        && !DOMAIN.as_ref().is_some_and(|re| re.is_match(domain))
-    {
-        return Err(format!(
-            "`{domain}` in image `{full}` is not a valid registry host"
-        ));
-    }
-    let path: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
-    for component in &path {
-        if !COMPONENT.as_ref().is_some_and(|re| re.is_match(component)) {
-            return Err(format!(
-                "`{component}` in image `{full}` is not a valid repository name part (lowercase letters, digits, and `.`, `_`, `__`, `-` between them)"
-            ));
-        }
-    }
-    let name = match domain {
-        Some(domain) => format!("{}/{}", domain.to_ascii_lowercase(), path.join("/")),
-        None => path.join("/"),
-    };
-    if name.len() > 255 {
-        return Err(format!("image `{name}` is longer than 255 characters"));
-    }
-    Ok(name)
+    Ok(parsed.name())
 }
 
 #[cfg(test)]
@@ -102,7 +64,7 @@ mod tests {
         assert!(
             image_name(Some("ghcr.io"), "bad name")
                 .unwrap_err()
-                .contains("not a valid repository name part")
+                .contains("has ` `")
         );
         assert!(image_name(Some("ghcr.io"), "a--").is_err());
         assert!(image_name(Some("ghcr.io"), "-a").is_err());

@@ -4,23 +4,28 @@
 //! plain data that build and deploy (possibly on other runners) take back with `--plan` and never
 //! recompute.
 
+mod build_spec;
 pub mod content;
 pub mod image;
+mod json_location;
 pub mod labels;
+mod load;
 pub mod outputs;
+mod service;
 pub mod tags;
 pub mod time;
 pub mod version;
 
+pub use build_spec::build_spec;
+
 use crate::config::Config;
-use crate::config::model::{Builder, CachePolicy, LatestPolicy};
+use crate::config::model::{Builder, CachePolicy};
 use crate::context::{Context, Event};
-use crate::detect::changes::Affected;
-use crate::diagnostic::{Diagnostic, Location};
+use crate::detect::changes::{Affected, Reason};
+use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use tags::{Skip, TagTemplate, TagValues};
+use std::collections::{BTreeMap, HashMap};
 
 /// The run-wide facts every service's tags and labels come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +156,12 @@ impl PlanContext {
     }
 }
 
+/// The version of the plan format this shipgate writes and reads. Plans cross runners (matrix
+/// legs, a later deploy job), so both ends must agree; a plan of another version is refused with
+/// a clear error rather than half-understood. Version 2: `build.builder`/`build.cache` are checked
+/// names and every service carries its typed `cause` next to the one-line `reason`.
+pub const PLAN_VERSION: u32 = 2;
+
 /// How one image is built.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildSpec {
@@ -159,8 +170,8 @@ pub struct BuildSpec {
     pub target: Option<String>,
     pub args: BTreeMap<String, String>,
     pub platforms: Vec<String>,
-    pub builder: String,
-    pub cache: String,
+    pub builder: Builder,
+    pub cache: CachePolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,8 +190,10 @@ pub struct PlannedService {
     pub refs: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub build: BuildSpec,
-    /// Why the service is in the plan.
-    pub reason: String,
+    /// Why the service is in the plan. In JSON: `reason`, the one line people read, and `cause`,
+    /// the same typed value `detect` writes (`{"kind": "paths", "file": …}`).
+    #[serde(flatten, with = "reason_fields")]
+    pub reason: Reason,
     pub version: Option<String>,
     /// The `{content}` digest (sha256 of the build inputs).
     pub content: String,
@@ -188,6 +201,30 @@ pub struct PlannedService {
     pub lookup_tag: String,
     /// Whether every tag is mutable (`latest`-like or without a unique value).
     pub mutable_only: bool,
+}
+
+/// `PlannedService.reason` as two JSON keys: `reason` (text, written, ignored on load) and
+/// `cause` (typed, the source of truth).
+mod reason_fields {
+    use crate::detect::changes::Reason;
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(reason: &Reason, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("reason", &reason.describe())?;
+        map.serialize_entry("cause", reason)?;
+        map.end()
+    }
+
+    #[derive(Deserialize)]
+    struct Fields {
+        cause: Reason,
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Reason, D::Error> {
+        Fields::deserialize(deserializer).map(|fields| fields.cause)
+    }
 }
 
 /// The whole plan.
@@ -199,34 +236,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Reads a plan given as JSON text or as the path of a file holding it.
+    /// Reads a plan given as JSON text or as the path of a file holding it, and validates it like
+    /// a config: every problem at once, located, exit 2 (see [`load`]).
     pub fn load(value: &str) -> Result<Plan, Failure> {
-        let text = if value.trim_start().starts_with('{') {
-            value.to_string()
-        } else {
-            std::fs::read_to_string(value).map_err(|e| {
-                Failure::usage(Diagnostic::error(
-                    "shipgate plan",
-                    format!("cannot read the plan file {value}: {e}"),
-                ))
-            })?
-        };
-        let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-            Failure::usage(Diagnostic::error(
-                "shipgate plan",
-                format!("the plan is not a shipgate plan: {e}"),
-            ))
-        })?;
-        if plan.version != 1 {
-            return Err(Failure::usage(Diagnostic::error(
-                "shipgate plan",
-                format!(
-                    "plan version {} is not supported by this shipgate (expects 1)",
-                    plan.version
-                ),
-            )));
-        }
-        Ok(plan)
+        load::load(value)
     }
 }
 
@@ -255,281 +268,39 @@ pub fn plan(
     affected: &[Affected],
     facts: &[ServiceFacts],
 ) -> Result<(Plan, Vec<Diagnostic>), Failure> {
-    let mut errors = Vec::new();
-    let mut notes = Vec::new();
-    let mut skipped_latest: Vec<String> = Vec::new();
+    let mut findings = service::Findings::default();
+    let index_of: HashMap<&str, usize> = config
+        .services
+        .iter()
+        .enumerate()
+        .map(|(index, service)| (service.name.as_str(), index))
+        .collect();
     let mut services = Vec::new();
-    let defaults = &config.defaults;
-    let registry = defaults.registry.as_ref().map(|r| r.value.as_str());
-
     for affected in affected {
-        let Some(index) = config.service_index(&affected.name) else {
+        let Some(&index) = index_of.get(affected.name.as_str()) else {
             continue;
         };
-        let service = &config.services[index];
-        let settings = &service.settings;
-        let Some(image_setting) = &settings.image else {
-            continue;
+        let input = service::Input {
+            config,
+            context: &context,
+            index,
+            reason: &affected.reason,
+            fact: &facts[index],
         };
-        let at = |spanned_location: Option<Location>| {
-            spanned_location.or_else(|| Some(service.location.clone()))
-        };
-        let image_location = at(crate::config::validate::locate(image_setting, &config.path));
-        let image = match image::image_name(registry, &image_setting.value) {
-            Ok(image) => image,
-            Err(message) => {
-                errors.push(Diagnostic::error(TITLE, message).at(image_location));
-                continue;
-            }
-        };
-
-        let fact = &facts[index];
-        let version = match &fact.version {
-            None => None,
-            Some(Ok(version)) => Some(version.clone()),
-            Some(Err(message)) => {
-                let location = settings
-                    .version
-                    .as_ref()
-                    .and_then(|v| crate::config::validate::locate(v, &config.path));
-                errors.push(
-                    Diagnostic::error(TITLE, format!("service `{}`: {message}", service.name))
-                        .at(at(location)),
-                );
-                continue;
-            }
-        };
-
-        // The service's own tags or preset, then the defaults' tags or preset, then built-in.
-        let listed =
-            |list: &Vec<serde_saphyr::Spanned<String>>| -> Vec<(String, Option<Location>)> {
-                list.iter()
-                    .map(|t| {
-                        (
-                            t.value.clone(),
-                            crate::config::validate::locate(t, &config.path),
-                        )
-                    })
-                    .collect()
-            };
-        let preset = |preset: crate::config::model::TagPreset| -> Vec<(String, Option<Location>)> {
-            preset
-                .templates()
-                .iter()
-                .map(|t| (t.to_string(), Some(service.location.clone())))
-                .collect()
-        };
-        let written: Vec<(String, Option<Location>)> = if let Some(list) = &settings.tags {
-            listed(list)
-        } else if let Some(own) = settings.tag_preset {
-            preset(own)
-        } else if let Some(list) = &defaults.tags {
-            listed(list)
-        } else if let Some(shared) = defaults.tag_preset {
-            preset(shared)
-        } else {
-            default_tags(version.is_some())
-                .into_iter()
-                .map(|t| (t.to_string(), None))
-                .collect()
-        };
-        let latest = settings.latest.or(defaults.latest).unwrap_or_default();
-        let values = TagValues {
-            version: version.clone(),
-            timestamp: context.timestamp,
-            sha: Some(context.sha.clone()),
-            branch: context.branch.clone(),
-            pr: context.pr,
-            environment: context.environment.clone(),
-            run_number: context.run_number.clone(),
-            content: Some(fact.content.chars().take(16).collect()),
-        };
-        let mut tags: Vec<String> = Vec::new();
-        let mut lookup_tag = None;
-        let mut all_mutable = true;
-        let mut failed = false;
-        for (text, location) in &written {
-            let template = match TagTemplate::parse(text) {
-                Ok(template) => template,
-                Err(message) => {
-                    errors.push(Diagnostic::error(TITLE, message).at(at(location.clone())));
-                    failed = true;
-                    continue;
-                }
-            };
-            if template.uses_version() && version.is_none() {
-                errors.push(
-                    Diagnostic::error(TITLE, format!("service `{}` uses {{version}} in `{text}` but has no `version:`", service.name))
-                        .at(at(location.clone()))
-                        .with_help("add `version: { from: path/to/package.json }` (or pyproject.toml, Cargo.toml, VERSION), `version: { git-tag: \"svc/v*\" }`, or a literal"),
-                );
-                failed = true;
-                continue;
-            }
-            if template.is_latest() {
-                let allowed = match latest {
-                    LatestPolicy::Always => true,
-                    LatestPolicy::Never => false,
-                    LatestPolicy::DefaultBranch => context.is_default_branch,
-                };
-                if !allowed {
-                    skipped_latest.push(format!("{} `{text}`", service.name));
-                    continue;
-                }
-            }
-            match template.render(&values) {
-                Ok(tag) => {
-                    if !template.is_mutable() {
-                        all_mutable = false;
-                    }
-                    if template.uses_content() && lookup_tag.is_none() {
-                        lookup_tag = Some(tag.clone());
-                    }
-                    if !tags.contains(&tag) {
-                        tags.push(tag);
-                    }
-                }
-                Err(Skip::Missing(what)) => notes.push(Diagnostic::notice(
-                    TITLE,
-                    format!(
-                        "service `{}`: tag `{text}` skipped: this run has no {what}",
-                        service.name
-                    ),
-                )),
-            }
+        if let Some(planned) = service::plan_service(&input, &mut findings) {
+            services.push(planned);
         }
-        if failed {
-            continue;
-        }
-        if tags.is_empty() {
-            errors.push(
-                Diagnostic::error(
-                    TITLE,
-                    format!("service `{}` gets no tag in this run", service.name),
-                )
-                .at(Some(service.location.clone()))
-                .with_help("add a tag that always applies, e.g. `sha-{sha7}`"),
-            );
-            continue;
-        }
-        if all_mutable {
-            notes.push(
-                Diagnostic::warning(
-                    TITLE,
-                    format!(
-                        "service `{}` only gets mutable tags ({}): such an image cannot be traced or rolled back, and `imagePullPolicy: IfNotPresent` will run stale code",
-                        service.name,
-                        tags.join(", ")
-                    ),
-                )
-                .at(Some(service.location.clone()))
-                .with_help("add a unique tag such as `sha-{sha7}` or `{version}-{timestamp}`"),
-            );
-        }
-
-        let build = build_spec(config, index);
-        let primary = tags[0].clone();
-        let custom: Vec<&BTreeMap<String, String>> = vec![&defaults.labels, &settings.labels];
-        let labels = labels::labels(
-            &context,
-            &labels::LabelInputs {
-                service: &service.name,
-                description: settings.description.as_deref(),
-                primary_tag: &primary,
-                custom,
-            },
-        );
-        services.push(PlannedService {
-            name: service.name.clone(),
-            refs: tags.iter().map(|t| format!("{image}:{t}")).collect(),
-            image,
-            lookup_tag: lookup_tag.unwrap_or_else(|| primary.clone()),
-            tags,
-            labels,
-            build,
-            reason: affected.reason.describe(),
-            version,
-            content: fact.content.clone(),
-            mutable_only: all_mutable,
-        });
     }
-    if !errors.is_empty() {
-        return Err(Failure::Usage(errors));
-    }
-    if !skipped_latest.is_empty() {
-        notes.push(Diagnostic::notice(
-            TITLE,
-            format!(
-                "latest-like tags are only pushed from the default branch; skipped: {}",
-                skipped_latest.join(", ")
-            ),
-        ));
-    }
+    let notes = findings.finish()?;
     services.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((
         Plan {
-            version: 1,
+            version: PLAN_VERSION,
             context,
             services,
         },
         notes,
     ))
-}
-
-/// The build settings of a service over `defaults.build`.
-pub fn build_spec(config: &Config, index: usize) -> BuildSpec {
-    let own = config.services[index].settings.build.as_ref();
-    let defaults = config.defaults.build.as_ref();
-    let pick = |f: &dyn Fn(&crate::config::model::BuildSettings) -> Option<String>| {
-        own.and_then(f).or_else(|| defaults.and_then(f))
-    };
-    let context = pick(&|b| b.context.clone()).unwrap_or_else(|| ".".into());
-    let dockerfile = pick(&|b| b.dockerfile.clone()).unwrap_or_else(|| {
-        if context == "." {
-            "Dockerfile".into()
-        } else {
-            format!("{}/Dockerfile", context.trim_end_matches('/'))
-        }
-    });
-    let mut args = defaults.map(|b| b.args.clone()).unwrap_or_default();
-    args.extend(own.map(|b| b.args.clone()).unwrap_or_default());
-    let platforms = own
-        .filter(|b| !b.platforms.is_empty())
-        .or(defaults)
-        .map(|b| b.platforms.clone())
-        .unwrap_or_default();
-    let builder = own
-        .and_then(|b| b.builder)
-        .or_else(|| defaults.and_then(|b| b.builder))
-        .unwrap_or(Builder::Buildx);
-    let cache = own
-        .and_then(|b| b.cache)
-        .or_else(|| defaults.and_then(|b| b.cache))
-        .unwrap_or(CachePolicy::Fresh);
-    BuildSpec {
-        context,
-        dockerfile,
-        target: pick(&|b| b.target.clone()),
-        args,
-        platforms,
-        builder: match builder {
-            Builder::Buildx => "buildx",
-            Builder::Command => "command",
-            Builder::Workflow => "workflow",
-            Builder::None => "none",
-        }
-        .into(),
-        cache: match cache {
-            CachePolicy::Fresh => "fresh",
-            CachePolicy::Registry => "registry",
-            CachePolicy::Gha => "gha",
-        }
-        .into(),
-        command: own
-            .and_then(|b| b.command.clone())
-            .or_else(|| defaults.and_then(|b| b.command.clone())),
-        workflow: pick(&|b| b.workflow.clone()),
-    }
 }
 
 #[cfg(test)]
@@ -730,7 +501,12 @@ services:
         .unwrap();
         let text = serde_json::to_string(&plan).unwrap();
         assert_eq!(Plan::load(&text).unwrap(), plan);
-        assert!(Plan::load("{\"version\": 2, \"context\": {}, \"services\": []}").is_err());
+        assert!(Plan::load("{\"version\": 3, \"context\": {}, \"services\": []}").is_err());
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["services"][0]["reason"], "selected by test");
+        assert_eq!(json["services"][0]["cause"]["kind"], "selected");
+        assert_eq!(json["services"][0]["build"]["builder"], "buildx");
+        assert_eq!(json["services"][0]["build"]["cache"], "fresh");
         assert!(
             Plan::load("/nonexistent/plan.json")
                 .unwrap_err()

@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 
 /// The longest tag a registry accepts.
-pub const MAX_TAG_LENGTH: usize = 128;
+pub const MAX_TAG_LENGTH: usize = crate::reference::MAX_TAG_LENGTH;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -280,15 +280,8 @@ pub fn finalize(tag: &str) -> String {
     format!("{}-{hash}", &tag[..keep])
 }
 
-/// The Docker tag grammar.
-pub fn is_valid_tag(tag: &str) -> bool {
-    let mut chars = tag.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag.len() <= MAX_TAG_LENGTH
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
-}
+/// The Docker tag grammar (one definition for all of shipgate).
+pub use crate::reference::is_valid_tag;
 
 #[cfg(test)]
 mod tests {

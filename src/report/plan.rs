@@ -37,9 +37,9 @@ pub fn table(plan: &Plan, summary: &mut Summary) {
                 .as_deref()
                 .map(code_span)
                 .unwrap_or_else(|| "—".into()),
-            escape_markdown(&service.build.builder),
+            escape_markdown(service.build.builder.as_str()),
             code_span(&service.build.context),
-            escape_markdown(&service.reason),
+            service.reason.render(&code_span, &escape_markdown),
         ));
     }
     summary.push(text);
@@ -88,9 +88,11 @@ pub fn terminal(plan: &Plan, color: bool) -> String {
         }
         text.push_str(&format!(
             "      build: {} {} ({})\n",
-            service.build.builder, service.build.context, service.build.dockerfile
+            service.build.builder.as_str(),
+            service.build.context,
+            service.build.dockerfile
         ));
-        text.push_str(&format!("      why: {}\n", service.reason));
+        text.push_str(&format!("      why: {}\n", service.reason.describe()));
     }
     text
 }

@@ -80,7 +80,8 @@ fn service(name: &str) -> Value {
             "builder": "buildx",
             "cache": "fresh",
         },
-        "reason": "changed: services/x",
+        "reason": "selected by --services",
+        "cause": {"kind": "selected", "by": "--services"},
         "version": "1.2.0",
         "content": "0".repeat(64),
         "lookup_tag": "1.2.0-1766836944",
@@ -90,7 +91,7 @@ fn service(name: &str) -> Value {
 
 fn plan(event: &str, services: Vec<Value>) -> Value {
     json!({
-        "version": 1,
+        "version": 2,
         "context": {
             "sha": SHA,
             "ref": "refs/heads/main",

@@ -1157,7 +1157,7 @@ fn the_plan_output_has_the_documented_shape() {
     let run = plan_head(&repo).args(["--services", "all"]).run().success();
     let plan = plan_of(&run);
 
-    assert_eq!(plan["version"], 1);
+    assert_eq!(plan["version"], 2);
     let context = &plan["context"];
     assert_eq!(context["sha"], sha);
     assert_eq!(context["ref"], "refs/heads/main");
@@ -1186,6 +1186,10 @@ fn the_plan_output_has_the_documented_shape() {
             .collect();
         assert_eq!(entry["refs"], json!(refs));
         assert_eq!(entry["reason"], "selected by --services (all)");
+        assert_eq!(
+            entry["cause"],
+            json!({"kind": "selected", "by": "--services (all)"})
+        );
     }
 
     let auth = service(&plan, "auth");

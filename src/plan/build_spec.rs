@@ -1,0 +1,48 @@
+//! How a service is built: its own `build` settings over `defaults.build`.
+
+use super::BuildSpec;
+use crate::config::Config;
+use crate::config::model::{BuildSettings, Builder, CachePolicy};
+
+/// The build settings of a service over `defaults.build`.
+pub fn build_spec(config: &Config, index: usize) -> BuildSpec {
+    let own = config.services[index].settings.build.as_ref();
+    let defaults = config.defaults.build.as_ref();
+    let pick = |f: &dyn Fn(&BuildSettings) -> Option<String>| {
+        own.and_then(f).or_else(|| defaults.and_then(f))
+    };
+    let context = pick(&|b| b.context.clone()).unwrap_or_else(|| ".".into());
+    let dockerfile = pick(&|b| b.dockerfile.clone()).unwrap_or_else(|| {
+        if context == "." {
+            "Dockerfile".into()
+        } else {
+            format!("{}/Dockerfile", context.trim_end_matches('/'))
+        }
+    });
+    let mut args = defaults.map(|b| b.args.clone()).unwrap_or_default();
+    args.extend(own.map(|b| b.args.clone()).unwrap_or_default());
+    let platforms = own
+        .filter(|b| !b.platforms.is_empty())
+        .or(defaults)
+        .map(|b| b.platforms.clone())
+        .unwrap_or_default();
+    BuildSpec {
+        context,
+        dockerfile,
+        target: pick(&|b| b.target.clone()),
+        args,
+        platforms,
+        builder: own
+            .and_then(|b| b.builder)
+            .or_else(|| defaults.and_then(|b| b.builder))
+            .unwrap_or(Builder::Buildx),
+        cache: own
+            .and_then(|b| b.cache)
+            .or_else(|| defaults.and_then(|b| b.cache))
+            .unwrap_or(CachePolicy::Fresh),
+        command: own
+            .and_then(|b| b.command.clone())
+            .or_else(|| defaults.and_then(|b| b.command.clone())),
+        workflow: pick(&|b| b.workflow.clone()),
+    }
+}
