@@ -7,13 +7,58 @@ use crate::error::Failure;
 use crate::report;
 use crate::runner::Summary;
 
-/// Every stage, in pipeline order.
-const STAGES: &[&str] = &["detect", "branch-policy", "plan", "build", "deploy"];
+/// One stage of the pipeline; the order of the variants is the pipeline's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Detect,
+    BranchPolicy,
+    Plan,
+    Build,
+    Deploy,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 5] = [
+        Stage::Detect,
+        Stage::BranchPolicy,
+        Stage::Plan,
+        Stage::Build,
+        Stage::Deploy,
+    ];
+
+    /// The name in `stages` and in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Detect => "detect",
+            Stage::BranchPolicy => "branch-policy",
+            Stage::Plan => "plan",
+            Stage::Build => "build",
+            Stage::Deploy => "deploy",
+        }
+    }
+}
+
+/// The stages a run does, in pipeline order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stages(Vec<Stage>);
+
+impl Stages {
+    pub fn includes(&self, stage: Stage) -> bool {
+        self.0.contains(&stage)
+    }
+
+    /// `detect → plan → …` for the summary.
+    fn describe(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|s| s.name()).collect();
+        names.join(" → ")
+    }
+}
 
 /// Parses `stages`; an unknown name is a usage error.
-pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
+pub fn parse_stages(text: Option<&str>) -> Result<Stages, Failure> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        return Ok(STAGES.to_vec());
+        return Ok(Stages(Stage::ALL.to_vec()));
     };
     let mut stages = Vec::new();
     for name in text
@@ -21,18 +66,22 @@ pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let Some(stage) = STAGES.iter().find(|s| **s == name) else {
+        let Some(stage) = Stage::ALL.into_iter().find(|s| s.name() == name) else {
+            let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
             return Err(Failure::usage(
-                Diagnostic::error("shipgate run", format!("unknown stage `{name}`"))
-                    .with_help(format!("stages: {}", STAGES.join(", "))),
+                Diagnostic::error(
+                    "shipgate run",
+                    format!("unknown stage `{}`", crate::reference::shown(name)),
+                )
+                .with_help(format!("stages: {}", names.join(", "))),
             ));
         };
-        if !stages.contains(stage) {
-            stages.push(*stage);
+        if !stages.contains(&stage) {
+            stages.push(stage);
         }
     }
-    stages.sort_by_key(|s| STAGES.iter().position(|x| x == s));
-    Ok(stages)
+    stages.sort();
+    Ok(Stages(stages))
 }
 
 pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
@@ -46,11 +95,11 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
     };
     summary.push(format!(
         "## 🚦 shipgate run{mode}\n\nStages: {}",
-        stages.join(" → ")
+        stages.describe()
     ));
     let mut violated = false;
     let mut policy_text = String::new();
-    if stages.contains(&"branch-policy") {
+    if stages.includes(Stage::BranchPolicy) {
         let outcome = branch_policy::check(&config, &context, &PolicyArgs::default());
         if let branch_policy::Outcome::Checked { branch, verdict } = &outcome {
             violated = branch_policy::report(session, &config, &outcome, &mut summary);
@@ -59,13 +108,13 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             }
         }
     }
-    if stages.contains(&"detect") {
+    if stages.includes(Stage::Detect) {
         report::detect::summary(&changes, &mut summary);
     }
     let mut extra = Vec::new();
     let mut texts = Vec::new();
     let mut planned = None;
-    if stages.contains(&"plan") {
+    if stages.includes(Stage::Plan) {
         let repo = crate::detect::git::GitRepository::open(&session.repo, &config.detect.remote)?;
         let (plan, notes) = plan::make_plan(
             &config,
@@ -84,7 +133,7 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
     let mut built_images = None;
     let planned_for_deploy = planned.clone();
     let plan_for_details = planned.clone();
-    if stages.contains(&"build") {
+    if stages.includes(Stage::Build) {
         let plan = match (planned, non_empty(args.build.plan_input.clone())) {
             (Some(plan), _) => plan,
             (None, Some(value)) => crate::plan::Plan::load(&value)?,
@@ -107,7 +156,7 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
         failed = stage.failed;
         texts.push(stage.terminal);
     }
-    if stages.contains(&"deploy") {
+    if stages.includes(Stage::Deploy) {
         let plan = match (planned_for_deploy, non_empty(args.build.plan_input.clone())) {
             (Some(plan), _) => plan,
             (None, Some(value)) => crate::plan::Plan::load(&value)?,
@@ -165,18 +214,15 @@ mod tests {
 
     #[test]
     fn stages_are_validated_and_ordered() {
-        assert_eq!(
-            parse_stages(None).unwrap(),
-            vec!["detect", "branch-policy", "plan", "build", "deploy"]
-        );
+        assert_eq!(parse_stages(None).unwrap(), Stages(Stage::ALL.to_vec()));
         assert_eq!(
             parse_stages(Some("branch-policy, detect")).unwrap(),
-            vec!["detect", "branch-policy"]
+            Stages(vec![Stage::Detect, Stage::BranchPolicy])
         );
         assert_eq!(parse_stages(Some("nope")).unwrap_err().exit_code(), 2);
-        assert_eq!(
-            parse_stages(Some("deploy,detect")).unwrap(),
-            vec!["detect", "deploy"]
-        );
+        let deploy_detect = parse_stages(Some("deploy,detect,deploy")).unwrap();
+        assert_eq!(deploy_detect, Stages(vec![Stage::Detect, Stage::Deploy]));
+        assert_eq!(deploy_detect.describe(), "detect → deploy");
+        assert!(deploy_detect.includes(Stage::Deploy) && !deploy_detect.includes(Stage::Plan));
     }
 }
