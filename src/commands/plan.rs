@@ -130,12 +130,14 @@ pub fn make_plan(
             ))
         })?;
     let digests = content::digests(config, &tree, &inputs);
+    let affected: std::collections::HashSet<&str> =
+        changes.affected.iter().map(|a| a.name.as_str()).collect();
     let facts: Vec<ServiceFacts> = config
         .services
         .iter()
         .zip(digests)
         .map(|(service, content)| ServiceFacts {
-            version: (changes.is_affected(&service.name) && service.image.is_some())
+            version: (affected.contains(service.name.as_str()) && service.image.is_some())
                 .then(|| {
                     service
                         .settings

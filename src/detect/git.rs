@@ -198,8 +198,10 @@ impl GitRepository {
         let mut sorted: Vec<&str> = directories.to_vec();
         sorted.sort_unstable();
         let mut outermost: Vec<&str> = Vec::new();
+        // Sorted, everything below a directory comes right after it: comparing with the last
+        // kept one is enough (linear in the number of directories).
         for directory in sorted {
-            if !outermost.iter().any(|o| directory.starts_with(o)) {
+            if !outermost.last().is_some_and(|o| directory.starts_with(o)) {
                 outermost.push(directory);
             }
         }

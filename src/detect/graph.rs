@@ -75,6 +75,48 @@ impl DependencyGraph {
         None
     }
 
+    /// The services `service` lists in `depends-on`.
+    pub fn direct_dependencies(&self, service: usize) -> &[usize] {
+        &self.depends_on[service]
+    }
+
+    /// Every service after everything it depends on (cycles are refused earlier); linear in
+    /// services and edges.
+    pub fn dependencies_first(&self) -> Vec<usize> {
+        let count = self.names.len();
+        let mut placed = vec![false; count];
+        // On the current path: a cycle (refused by config validation) cannot loop forever.
+        let mut active = vec![false; count];
+        let mut order = Vec::with_capacity(count);
+        for start in 0..count {
+            // Iterative post-order DFS: a node is placed once all its dependencies are.
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            active[start] = true;
+            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+                if placed[node] {
+                    stack.pop();
+                    continue;
+                }
+                match self.depends_on[node].get(*next) {
+                    Some(&target) => {
+                        *next += 1;
+                        if !placed[target] && !active[target] {
+                            active[target] = true;
+                            stack.push((target, 0));
+                        }
+                    }
+                    None => {
+                        placed[node] = true;
+                        active[node] = false;
+                        order.push(node);
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        order
+    }
+
     /// `service` and everything it depends on, transitively (cycles are refused earlier).
     pub fn dependencies(&self, service: usize) -> Vec<usize> {
         let mut seen = vec![false; self.names.len()];
@@ -148,6 +190,24 @@ mod tests {
 
     fn names(g: &DependencyGraph, indices: &[usize]) -> Vec<String> {
         indices.iter().map(|i| g.name(*i).to_string()).collect()
+    }
+
+    #[test]
+    fn dependencies_come_first_each_once_even_around_a_cycle() {
+        let g = graph(&[
+            ("web", &["api", "common"]),
+            ("api", &["common"]),
+            ("common", &[]),
+            ("tool", &[]),
+        ]);
+        assert_eq!(
+            names(&g, &g.dependencies_first()),
+            ["common", "api", "web", "tool"]
+        );
+        assert_eq!(g.direct_dependencies(0), &[1, 2]);
+        // Refused by validation, but never an endless loop here.
+        let cycle = graph(&[("a", &["b"]), ("b", &["a"])]);
+        assert_eq!(names(&cycle, &cycle.dependencies_first()), ["b", "a"]);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `{content}`: a digest of everything an image is built from, read from git objects.
 //!
-//! sha256 over the tree entries (path, mode, blob id) of the service's paths and of every service
-//! it depends on, transitively, plus the Dockerfile's entry and the build inputs (target, build
-//! arguments). Same inputs → same digest → same tag, so an unchanged service need not be rebuilt.
+//! sha256 over the tree entries (path, mode, blob id) of the service's paths and, through their
+//! own digests, of every service it depends on, transitively, plus the Dockerfile's entry and the
+//! build inputs (target, build arguments). Same inputs → same digest → same tag, so an unchanged
+//! service need not be rebuilt.
 
 use crate::config::Config;
 use crate::detect::matcher::{Hit, Owner};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 
 /// One file of a commit's tree.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,10 +28,53 @@ pub struct BuildInputs {
 }
 
 /// The content digest of each service (by config index), hex, 64 characters.
+///
+/// Linear in tree entries, services and `depends-on` edges: a service's sources are hashed once
+/// into a *source digest* — its own entries, then the source digests of what it depends on
+/// (sorted) — and its content digest adds the Dockerfile and build inputs on top. Hashing every
+/// dependency's files again for each dependent was quadratic on long chains of services.
 pub fn digests(config: &Config, tree: &[TreeEntry], inputs: &[BuildInputs]) -> Vec<String> {
-    let count = config.services.len();
-    // Files per service, from one pass over the tree with the shared matcher.
-    let mut own: Vec<Vec<usize>> = vec![Vec::new(); count];
+    let own = files_per_service(config, tree);
+    let sources = source_digests(config, tree, &own);
+    // Where each Dockerfile is in the tree, found in one pass.
+    let wanted: HashSet<&str> = inputs
+        .iter()
+        .filter_map(|i| i.dockerfile.as_deref())
+        .collect();
+    let dockerfiles: HashMap<&str, &TreeEntry> = tree
+        .iter()
+        .filter(|e| wanted.contains(e.path.as_str()))
+        .map(|e| (e.path.as_str(), e))
+        .collect();
+    sources
+        .iter()
+        .enumerate()
+        .map(|(service, source)| {
+            let mut hasher = Sha256::new();
+            hasher.update(source);
+            let input = inputs.get(service).cloned().unwrap_or_default();
+            if let Some(entry) = input
+                .dockerfile
+                .as_deref()
+                .and_then(|path| dockerfiles.get(path))
+            {
+                hash_entry(&mut hasher, entry);
+            }
+            hasher.update(format!("target={}\0", input.target.unwrap_or_default()).as_bytes());
+            let mut args = input.args;
+            args.sort();
+            for (key, value) in args {
+                hasher.update(format!("arg {key}={value}\0").as_bytes());
+            }
+            hex(&hasher.finalize())
+        })
+        .collect()
+}
+
+/// The tree entries each service's own paths take (indices into `tree`, in path order), from
+/// one pass over the tree with the shared matcher.
+fn files_per_service(config: &Config, tree: &[TreeEntry]) -> Vec<Vec<usize>> {
+    let mut own: Vec<Vec<usize>> = vec![Vec::new(); config.services.len()];
     let mut scratch = Vec::new();
     let mut hits: Vec<Hit> = Vec::new();
     for (index, entry) in tree.iter().enumerate() {
@@ -41,59 +85,55 @@ pub fn digests(config: &Config, tree: &[TreeEntry], inputs: &[BuildInputs]) -> V
             }
         }
     }
-    // Where each Dockerfile is in the tree, found in one pass.
-    let wanted: std::collections::HashSet<&str> = inputs
-        .iter()
-        .filter_map(|i| i.dockerfile.as_deref())
-        .collect();
-    let dockerfiles: std::collections::HashMap<&str, usize> = tree
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| wanted.contains(e.path.as_str()))
-        .map(|(i, e)| (e.path.as_str(), i))
-        .collect();
-    (0..count)
-        .map(|service| {
-            let mut files: BTreeSet<usize> = BTreeSet::new();
-            for member in config.graph.dependencies(service) {
-                files.extend(&own[member]);
-            }
-            let input = inputs.get(service).cloned().unwrap_or_default();
-            if let Some(dockerfile) = &input.dockerfile
-                && let Some(position) = dockerfiles.get(dockerfile.as_str())
-            {
-                files.insert(*position);
-            }
-            let mut hasher = Sha256::new();
-            // `tree` is sorted by path (and `files` holds indices into it), so the entries are
-            // hashed in path order without another sort.
-            let mut line = String::new();
-            let mut sorted: Vec<&TreeEntry> = files.iter().map(|i| &tree[*i]).collect();
-            if !sorted.is_sorted() {
-                sorted.sort();
-            }
-            for entry in sorted {
-                use std::fmt::Write as _;
-                line.clear();
-                let _ = write!(line, "{:o} ", entry.mode);
-                hasher.update(line.as_bytes());
-                hasher.update(entry.blob);
-                hasher.update(entry.path.as_bytes());
-                hasher.update([0]);
-            }
-            hasher.update(format!("target={}\0", input.target.unwrap_or_default()).as_bytes());
-            let mut args = input.args.clone();
-            args.sort();
-            for (key, value) in args {
-                hasher.update(format!("arg {key}={value}\0").as_bytes());
-            }
-            hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
-        .collect()
+    own
+}
+
+/// Per service, sha256 of its own entries and of its dependencies' source digests, computed in
+/// dependency order so that each is hashed once.
+fn source_digests(config: &Config, tree: &[TreeEntry], own: &[Vec<usize>]) -> Vec<[u8; 32]> {
+    let mut digests: Vec<[u8; 32]> = vec![[0; 32]; own.len()];
+    for service in config.graph.dependencies_first() {
+        let mut hasher = Sha256::new();
+        // `tree` is sorted by path and `own` holds ascending indices: path order.
+        for &index in &own[service] {
+            hash_entry(&mut hasher, &tree[index]);
+        }
+        let mut below: Vec<[u8; 32]> = config
+            .graph
+            .direct_dependencies(service)
+            .iter()
+            .map(|&dependency| digests[dependency])
+            .collect();
+        below.sort_unstable();
+        below.dedup();
+        for digest in &below {
+            hasher.update(b"depends-on ");
+            hasher.update(digest);
+        }
+        digests[service] = hasher.finalize().into();
+    }
+    digests
+}
+
+/// One entry as `<octal mode> <blob id><path>\0`.
+fn hash_entry(hasher: &mut Sha256, entry: &TreeEntry) {
+    use std::fmt::Write as _;
+    let mut mode = String::with_capacity(8);
+    let _ = write!(mode, "{:o} ", entry.mode);
+    hasher.update(mode.as_bytes());
+    hasher.update(entry.blob);
+    hasher.update(entry.path.as_bytes());
+    hasher.update([0]);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -149,6 +189,20 @@ mod tests {
         let after = digests(&config, &changed, &inputs);
         assert_ne!(before[1], after[1]);
         assert_eq!(before[2], after[2]);
+
+        // Transitively too: a change two `depends-on` steps away moves the digest.
+        let chain = parse(
+            "version: 1\nservices:\n  a: { paths: [a/**], depends-on: [b] }\n  b: { paths: [b/**], depends-on: [c] }\n  c: { paths: [c/**] }\n",
+            "c.yml",
+        )
+        .unwrap();
+        let three = |c: &str| tree(&[("a/x", "1"), ("b/x", "2"), ("c/x", c)]);
+        let no_inputs = vec![BuildInputs::default(); 3];
+        let (one, two) = (
+            digests(&chain, &three("3"), &no_inputs),
+            digests(&chain, &three("4"), &no_inputs),
+        );
+        assert!(one.iter().zip(&two).all(|(x, y)| x != y), "{one:?} {two:?}");
 
         // Unrelated files do not count; the same content gives the same digest.
         let mut noisy = base.clone();
