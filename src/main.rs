@@ -12,7 +12,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     #[cfg(target_env = "musl")]
     libgit2_allocator::install();
-    // One TLS crypto provider for every HTTP client (octocrab, kube, reqwest).
+    // One TLS crypto provider for every HTTP client (kube, reqwest).
     let _ = rustls::crypto::ring::default_provider().install_default();
     drop_empty_inputs();
     let cli = shipgate::cli::Cli::parse();

@@ -26,12 +26,12 @@
 //! workflow reports one as an annotation titled `shipgate-digest`:
 //! `echo "::notice title=shipgate-digest::${{ steps.build.outputs.digest }}"`.
 //!
-//! Every API call is retried with exponential backoff on 5xx answers and transport errors, and
-//! after the advertised wait on rate limits (403/429 with `retry-after`, or
-//! `x-ratelimit-remaining: 0` until `x-ratelimit-reset`; a secondary limit without headers waits
-//! a minute).
+//! Every API call goes through the shared GitHub client ([`crate::github::Client`]): retried with
+//! exponential backoff on 5xx answers and on transport errors that cannot have reached GitHub,
+//! and after the advertised wait on rate limits; [`retry_policy`] gives builds a longer budget.
 
 use super::process::Cancel;
+use crate::github::{Client, Method, RetryPolicy};
 use crate::plan::PlannedService;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -41,73 +41,14 @@ use std::time::Duration;
 /// The annotation title a build workflow reports its digest under.
 pub const DIGEST_ANNOTATION: &str = "shipgate-digest";
 
-/// How API calls are retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// The first backoff after a 5xx; doubled on every further attempt.
-    pub base: Duration,
-    /// How many times a call is tried in all.
-    pub attempts: u32,
-    /// The wait after a secondary rate limit that names no time (GitHub: "at least one minute").
-    pub rate_limit_wait: Duration,
-    /// The longest wait shipgate accepts; a rate limit asking for more is an error.
-    pub longest_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            base: Duration::from_secs(1),
-            attempts: 6,
-            rate_limit_wait: Duration::from_secs(60),
-            longest_wait: Duration::from_secs(15 * 60),
-        }
+/// Builds wait for rate limits longer than other calls: a dispatched build is worth a pause.
+/// `first_backoff` follows the poll interval (short in tests).
+pub fn retry_policy(first_backoff: Duration) -> RetryPolicy {
+    RetryPolicy {
+        attempts: 6,
+        max_wait: Duration::from_secs(15 * 60),
+        first_backoff,
     }
-}
-
-/// What a rate-limited or failed answer said about retrying.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetryHints<'a> {
-    pub retry_after: Option<&'a str>,
-    pub remaining: Option<&'a str>,
-    pub reset: Option<&'a str>,
-    pub body: &'a str,
-}
-
-/// How long to wait before trying again after `status`, or `None` when retrying cannot help.
-/// `attempt` counts from 0; `now` is unix seconds.
-pub fn retry_delay(
-    status: Option<u16>,
-    hints: &RetryHints,
-    attempt: u32,
-    policy: &RetryPolicy,
-    now: i64,
-) -> Option<Duration> {
-    let backoff = policy.base.saturating_mul(2u32.saturating_pow(attempt));
-    let Some(status) = status else {
-        // Transport error: no answer at all.
-        return Some(backoff);
-    };
-    if (500..=599).contains(&status) {
-        return Some(backoff);
-    }
-    if status != 403 && status != 429 {
-        return None;
-    }
-    if let Some(seconds) = hints.retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(seconds));
-    }
-    if hints.remaining.map(str::trim) == Some("0")
-        && let Some(reset) = hints.reset.and_then(|v| v.trim().parse::<i64>().ok())
-    {
-        return Some(Duration::from_secs((reset - now).max(1) as u64));
-    }
-    let secondary = hints.body.to_ascii_lowercase().contains("rate limit");
-    if status == 429 || secondary {
-        return Some(policy.rate_limit_wait.max(backoff));
-    }
-    // A plain 403: missing permission, not a limit.
-    None
 }
 
 /// The dispatch of one service's build.
@@ -182,11 +123,10 @@ pub fn find_run(answer: &Value, correlation_id: &str) -> Option<u64> {
         .and_then(|run| run["id"].as_u64())
 }
 
-/// A GitHub REST API client with shipgate's retry rules.
+/// The calls a workflow build makes, on the shared GitHub client.
 pub struct GitHub {
-    client: octocrab::Octocrab,
+    client: Client,
     repository: String,
-    retry: RetryPolicy,
 }
 
 /// One API answer.
@@ -202,16 +142,8 @@ impl Answer {
 
     /// GitHub's `message`, else the start of the body.
     fn message(&self) -> String {
-        match self.json()["message"].as_str() {
-            Some(message) => message.to_string(),
-            None => self.body.chars().take(200).collect(),
-        }
+        crate::github::client::github_message(&self.body)
     }
-}
-
-enum Method<'a> {
-    Get,
-    Post(Option<&'a Value>),
 }
 
 impl GitHub {
@@ -222,100 +154,27 @@ impl GitHub {
         repository: &str,
         retry: RetryPolicy,
     ) -> Result<Self, String> {
-        let client = octocrab::Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|e| format!("invalid GITHUB_API_URL {api_url}: {e}"))?
-            .personal_token(token.to_string())
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-            .set_connect_timeout(Some(Duration::from_secs(15)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
-            .map_err(|e| format!("cannot build the GitHub API client: {e}"))?;
+        let client = Client::new(api_url, token, repository)
+            .map_err(|e| e.to_string())?
+            .with_permission("actions: write")
+            .with_retry_policy(retry);
         Ok(GitHub {
             client,
             repository: repository.to_string(),
-            retry,
         })
     }
 
-    /// One call, retried per [`retry_delay`]; the final answer whatever its status.
+    /// One call with the client's retries; the final answer whatever its status.
     async fn call(&self, method: Method<'_>, route: &str) -> Result<Answer, String> {
-        let mut attempt = 0;
-        let mut transport_error = String::new();
-        loop {
-            let sent = match &method {
-                Method::Get => self.client._get(route).await,
-                Method::Post(body) => self.client._post(route, *body).await,
-            };
-            let (answer, delay) = match sent {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let header = |name: &str| {
-                        response
-                            .headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string)
-                    };
-                    let (retry_after, remaining, reset) = (
-                        header("retry-after"),
-                        header("x-ratelimit-remaining"),
-                        header("x-ratelimit-reset"),
-                    );
-                    let body = self
-                        .client
-                        .body_to_string(response)
-                        .await
-                        .unwrap_or_default();
-                    let hints = RetryHints {
-                        retry_after: retry_after.as_deref(),
-                        remaining: remaining.as_deref(),
-                        reset: reset.as_deref(),
-                        body: &body,
-                    };
-                    let delay = if status < 400 {
-                        None
-                    } else {
-                        retry_delay(Some(status), &hints, attempt, &self.retry, unix_now())
-                    };
-                    (Some(Answer { status, body }), delay)
-                }
-                Err(error) => {
-                    transport_error = error.to_string();
-                    (
-                        None,
-                        retry_delay(
-                            None,
-                            &RetryHints::default(),
-                            attempt,
-                            &self.retry,
-                            unix_now(),
-                        ),
-                    )
-                }
-            };
-            attempt += 1;
-            match (delay, answer) {
-                (Some(delay), _)
-                    if attempt < self.retry.attempts && delay <= self.retry.longest_wait =>
-                {
-                    tokio::time::sleep(delay).await;
-                }
-                (Some(delay), Some(answer)) if delay > self.retry.longest_wait => {
-                    return Err(format!(
-                        "GitHub API rate limit: {route} may be retried in {}s, longer than shipgate waits ({})",
-                        delay.as_secs(),
-                        answer.message()
-                    ));
-                }
-                (_, Some(answer)) => return Ok(answer),
-                (_, None) => {
-                    return Err(format!(
-                        "GitHub API: {route} failed after {attempt} attempts: {transport_error}"
-                    ));
-                }
-            }
-        }
+        let (answer, _) = self
+            .client
+            .exchange(&format!("GitHub API: {route}"), method, route)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Answer {
+            status: answer.status.as_u16(),
+            body: answer.body,
+        })
     }
 
     /// Dispatches the workflow; the run's id when the server returned it.
@@ -568,75 +427,6 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn policy() -> RetryPolicy {
-        RetryPolicy {
-            base: Duration::from_millis(100),
-            attempts: 5,
-            rate_limit_wait: Duration::from_secs(60),
-            longest_wait: Duration::from_secs(900),
-        }
-    }
-
-    #[test]
-    fn server_errors_back_off_exponentially() {
-        let hints = RetryHints::default();
-        let p = policy();
-        assert_eq!(
-            retry_delay(Some(502), &hints, 0, &p, 0),
-            Some(Duration::from_millis(100))
-        );
-        assert_eq!(
-            retry_delay(Some(500), &hints, 3, &p, 0),
-            Some(Duration::from_millis(800))
-        );
-        assert_eq!(
-            retry_delay(None, &hints, 1, &p, 0),
-            Some(Duration::from_millis(200))
-        );
-        assert_eq!(retry_delay(Some(404), &hints, 0, &p, 0), None);
-        assert_eq!(retry_delay(Some(422), &hints, 0, &p, 0), None);
-    }
-
-    #[test]
-    fn rate_limits_wait_as_told() {
-        let p = policy();
-        let retry_after = RetryHints {
-            retry_after: Some("7"),
-            ..RetryHints::default()
-        };
-        assert_eq!(
-            retry_delay(Some(403), &retry_after, 0, &p, 0),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            retry_delay(Some(429), &retry_after, 0, &p, 0),
-            Some(Duration::from_secs(7))
-        );
-        let exhausted = RetryHints {
-            remaining: Some("0"),
-            reset: Some("1000"),
-            ..RetryHints::default()
-        };
-        assert_eq!(
-            retry_delay(Some(403), &exhausted, 0, &p, 990),
-            Some(Duration::from_secs(10))
-        );
-        let secondary = RetryHints {
-            body: r#"{"message":"You have exceeded a secondary rate limit"}"#,
-            ..RetryHints::default()
-        };
-        assert_eq!(
-            retry_delay(Some(403), &secondary, 0, &p, 0),
-            Some(Duration::from_secs(60))
-        );
-        // A 403 that is about permissions is not retried.
-        let forbidden = RetryHints {
-            body: r#"{"message":"Resource not accessible by integration"}"#,
-            ..RetryHints::default()
-        };
-        assert_eq!(retry_delay(Some(403), &forbidden, 0, &p, 0), None);
-    }
 
     #[test]
     fn the_run_is_found_by_its_correlation_id() {

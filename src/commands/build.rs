@@ -5,7 +5,7 @@ use super::{Session, detect, plan};
 use crate::build::jobs::{self, Action, Job};
 use crate::build::log::{Layout, Log};
 use crate::build::runner::{self, Clients};
-use crate::build::workflow::{GitHub, RetryPolicy, Timing};
+use crate::build::workflow::{GitHub, Timing, retry_policy};
 use crate::build::{ServiceReport, report};
 use crate::cli::{BuildArgs, non_empty};
 use crate::config::Config;
@@ -302,10 +302,7 @@ fn github_client(
     };
     let api_url = non_empty(std::env::var("GITHUB_API_URL").ok())
         .unwrap_or_else(|| "https://api.github.com".into());
-    let retry = RetryPolicy {
-        base: args.poll_interval.min(Duration::from_secs(1)),
-        ..RetryPolicy::default()
-    };
+    let retry = retry_policy(args.poll_interval.min(Duration::from_secs(1)));
     GitHub::new(&api_url, token, &repository, retry)
         .map(Some)
         .map_err(|message| Failure::usage(Diagnostic::error(TITLE, message)))

@@ -3,15 +3,21 @@
 //! Pull requests: the PR-files endpoint, paginated; it stops at 3000 files, so a list that is
 //! shorter than the PR's `changed_files` (or hits the cap) is refused rather than trusted.
 //! Pushes: the compare endpoint, whose file list stops at 300 files, refused likewise.
+//! Requests go through the shared GitHub [`Client`]: timeouts, retries, and an overall bound.
 
 use super::git::{ChangeKind, FileChange};
 use crate::context::{Context, Event, ZERO_SHA};
+use crate::github::{Client, RetryPolicy};
 use serde_json::Value;
+use std::time::Duration;
 
 /// The PR-files endpoint never returns more than this many files.
 pub const PR_FILES_CAP: usize = 3000;
 /// The compare endpoint lists at most this many files.
 pub const COMPARE_FILES_CAP: usize = 300;
+/// The most the fallback may take in all (pages, retries, waits): detection must not hang on a
+/// slow or stalled API.
+const OVERALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Changed files from the API, with a description of the range; `Ok(None)` when there is no
 /// token or the event has no range the API can answer for; `Err` with the reason when the API
@@ -41,11 +47,11 @@ pub fn changed_files(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the GitHub API client: {e}"))?;
-    let api_url = context.api_url.clone();
-    let token = token.to_string();
-    runtime
-        .block_on(fetch(api_url, token, repository, request))
-        .map(Some)
+    let client = Client::new(&context.api_url, token, &repository)
+        .map_err(|e| format!("GitHub API: {e}"))?
+        .with_retry_policy(RetryPolicy::default())
+        .with_deadline(OVERALL_TIMEOUT);
+    runtime.block_on(fetch(&client, request)).map(Some)
 }
 
 enum Request {
@@ -53,36 +59,20 @@ enum Request {
     Compare { base: String, head: String },
 }
 
-async fn fetch(
-    api_url: String,
-    token: String,
-    repository: String,
-    request: Request,
-) -> Result<(Vec<FileChange>, String), String> {
-    let client = octocrab::Octocrab::builder()
-        .base_uri(api_url.as_str())
-        .map_err(|e| format!("invalid GITHUB_API_URL {api_url}: {e}"))?
-        .personal_token(token)
-        .build()
-        .map_err(|e| format!("cannot build the GitHub API client: {e}"))?;
+async fn fetch(client: &Client, request: Request) -> Result<(Vec<FileChange>, String), String> {
+    let repository = client.repository();
     match request {
         Request::PullFiles { number, expected } => {
-            let mut entries = Vec::new();
-            for page in 1..=(PR_FILES_CAP / 100) {
-                let route =
-                    format!("/repos/{repository}/pulls/{number}/files?per_page=100&page={page}");
-                let batch: Vec<Value> = client.get(route, None::<&()>).await.map_err(|e| {
-                    format!(
-                        "GitHub API: listing the files of pull request #{number} failed: {}",
-                        describe(&e)
-                    )
-                })?;
-                let done = batch.len() < 100;
-                entries.extend(batch);
-                if done {
-                    break;
-                }
-            }
+            let action = format!("GitHub API: listing the files of pull request #{number}");
+            let entries = client
+                .get_pages(
+                    &action,
+                    &format!("/repos/{repository}/pulls/{number}/files"),
+                    PR_FILES_CAP,
+                    |page| page.as_array().cloned(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
             let truncated = entries.len() >= PR_FILES_CAP
                 || expected.is_some_and(|n| (entries.len() as u64) < n);
             if truncated {
@@ -100,13 +90,12 @@ async fn fetch(
             ))
         }
         Request::Compare { base, head } => {
+            let action = format!("GitHub API: comparing {base}...{head}");
             let route = format!("/repos/{repository}/compare/{base}...{head}?per_page=100");
-            let answer: Value = client.get(route, None::<&()>).await.map_err(|e| {
-                format!(
-                    "GitHub API: comparing {base}...{head} failed: {}",
-                    describe(&e)
-                )
-            })?;
+            let answer = client
+                .get_json(&action, &route)
+                .await
+                .map_err(|e| e.to_string())?;
             let files = answer["files"].as_array().cloned().unwrap_or_default();
             if files.len() >= COMPARE_FILES_CAP {
                 return Err(format!(
@@ -124,15 +113,6 @@ async fn fetch(
                 ),
             ))
         }
-    }
-}
-
-fn describe(error: &octocrab::Error) -> String {
-    match error {
-        octocrab::Error::GitHub { source, .. } => {
-            format!("{} ({})", source.message, source.status_code)
-        }
-        other => other.to_string(),
     }
 }
 
