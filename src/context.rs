@@ -3,6 +3,10 @@
 //! Read once from the environment and the event payload into plain data. Values that come from
 //! the payload (branch names, titles, logins) are attacker-controlled: they are never put into a
 //! shell command and are escaped wherever they are rendered.
+//!
+//! This module is the one place that reads the runner's `GITHUB_*`/`RUNNER_*` variables:
+//! [`Context`] for the event and the run, [`RunnerEnvironment`] for what a stage needs without an
+//! event (paths, the repository, the API URL, `SOURCE_DATE_EPOCH`).
 
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -54,6 +58,44 @@ pub struct Push {
     pub forced: bool,
     pub created: bool,
     pub deleted: bool,
+}
+
+/// The runner's variables that do not depend on the event; reading them never fails.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerEnvironment {
+    /// `GITHUB_ACTIONS=true`.
+    pub in_actions: bool,
+    /// `GITHUB_WORKSPACE`: the checkout the runner made (trusted like `actions/checkout` does).
+    pub workspace: Option<std::path::PathBuf>,
+    /// `RUNNER_TEMP`: a private scratch directory, emptied after the job.
+    pub temp: Option<std::path::PathBuf>,
+    /// `GITHUB_REPOSITORY`: `owner/name`.
+    pub repository: Option<String>,
+    /// `GITHUB_API_URL`, `https://api.github.com` when unset.
+    pub api_url: String,
+    /// `SOURCE_DATE_EPOCH` as given (reproducible builds); parsed by the plan, which says why
+    /// when it is not a number.
+    pub source_date_epoch: Option<String>,
+}
+
+impl RunnerEnvironment {
+    /// Reads the variables through `env` (tests pass a map); empty values count as unset.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        RunnerEnvironment {
+            in_actions: get("GITHUB_ACTIONS").as_deref() == Some("true"),
+            workspace: get("GITHUB_WORKSPACE").map(Into::into),
+            temp: get("RUNNER_TEMP").map(Into::into),
+            repository: get("GITHUB_REPOSITORY"),
+            api_url: get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            source_date_epoch: get("SOURCE_DATE_EPOCH"),
+        }
+    }
+
+    /// This process's environment.
+    pub fn current() -> Self {
+        RunnerEnvironment::load(|name| std::env::var(name).ok())
+    }
 }
 
 /// Everything shipgate reads from the runner's environment and the event payload.
@@ -246,6 +288,35 @@ fn parse_event(name: Option<&str>, payload: &Value) -> Result<Event, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runner_environment_reads_without_an_event() {
+        let env = |name: &str| match name {
+            "GITHUB_ACTIONS" => Some("true".to_string()),
+            "GITHUB_WORKSPACE" => Some("/home/runner/work/shop/shop".to_string()),
+            "RUNNER_TEMP" => Some(" ".to_string()),
+            "GITHUB_REPOSITORY" => Some("acme/shop".to_string()),
+            "SOURCE_DATE_EPOCH" => Some("1766836944".to_string()),
+            _ => None,
+        };
+        let runner = RunnerEnvironment::load(env);
+        assert!(runner.in_actions);
+        assert_eq!(
+            runner.workspace.as_deref(),
+            Some(std::path::Path::new("/home/runner/work/shop/shop"))
+        );
+        assert_eq!(runner.temp, None, "blank counts as unset");
+        assert_eq!(runner.repository.as_deref(), Some("acme/shop"));
+        assert_eq!(runner.api_url, "https://api.github.com");
+        assert_eq!(runner.source_date_epoch.as_deref(), Some("1766836944"));
+        assert_eq!(
+            RunnerEnvironment::load(|_| None),
+            RunnerEnvironment {
+                api_url: "https://api.github.com".into(),
+                ..RunnerEnvironment::default()
+            }
+        );
+    }
     use serde_json::json;
 
     fn no_env(_: &str) -> Option<String> {

@@ -241,9 +241,8 @@ pub fn select_services(plan: &mut Plan, selection: &str) -> Result<(), Failure> 
 
 /// A private directory for buildx metadata files, under `RUNNER_TEMP` in Actions.
 fn metadata_dir() -> PathBuf {
-    let base = std::env::var_os("RUNNER_TEMP")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    let base = crate::context::RunnerEnvironment::current()
+        .temp
         .unwrap_or_else(std::env::temp_dir);
     let random = crate::runner::output::random_delimiter();
     let suffix = random.trim_start_matches("ghadelimiter_");
@@ -289,19 +288,19 @@ fn github_client(
             "pass --github-token (the action input `github-token`), with `actions: write` permission",
         ));
     };
+    let runner = crate::context::RunnerEnvironment::current();
     let repository = plan
         .context
         .repository
         .clone()
-        .or_else(|| non_empty(std::env::var("GITHUB_REPOSITORY").ok()));
+        .or_else(|| runner.repository.clone());
     let Some(repository) = repository else {
         return Err(missing(
             "the repository",
             "run inside GitHub Actions, or set GITHUB_REPOSITORY=owner/name",
         ));
     };
-    let api_url = non_empty(std::env::var("GITHUB_API_URL").ok())
-        .unwrap_or_else(|| "https://api.github.com".into());
+    let api_url = runner.api_url;
     let retry = retry_policy(args.poll_interval.min(Duration::from_secs(1)));
     GitHub::new(&api_url, token, &repository, retry)
         .map(Some)

@@ -73,10 +73,7 @@ pub fn make_plan(
     environment: Option<String>,
 ) -> Result<(Plan, Vec<Diagnostic>), Failure> {
     let head = planned_commit(context, changes, &mut repo)?;
-    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+    let source_date_epoch = match crate::context::RunnerEnvironment::current().source_date_epoch {
         Some(value) => Some(value.trim().parse::<i64>().map_err(|_| {
             Failure::usage(Diagnostic::error(
                 "shipgate plan",

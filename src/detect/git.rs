@@ -351,14 +351,14 @@ impl GitRepository {
 }
 
 fn in_actions_workspace(path: &Path) -> bool {
-    let Some(workspace) = std::env::var_os("GITHUB_WORKSPACE") else {
+    let runner = crate::context::RunnerEnvironment::current();
+    let Some(workspace) = runner.workspace.filter(|_| runner.in_actions) else {
         return false;
     };
-    let (Ok(path), Ok(workspace)) = (path.canonicalize(), PathBuf::from(workspace).canonicalize())
-    else {
+    let (Ok(path), Ok(workspace)) = (path.canonicalize(), workspace.canonicalize()) else {
         return false;
     };
-    std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") && path.starts_with(workspace)
+    path.starts_with(workspace)
 }
 
 #[allow(unsafe_code)]
