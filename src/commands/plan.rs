@@ -73,15 +73,7 @@ pub fn make_plan(
     environment: Option<String>,
 ) -> Result<(Plan, Vec<Diagnostic>), Failure> {
     let head = planned_commit(context, changes, &mut repo)?;
-    let source_date_epoch = match crate::context::RunnerEnvironment::current().source_date_epoch {
-        Some(value) => Some(value.trim().parse::<i64>().map_err(|_| {
-            Failure::usage(Diagnostic::error(
-                "shipgate plan",
-                format!("SOURCE_DATE_EPOCH={value} is not a number of seconds"),
-            ))
-        })?),
-        None => None,
-    };
+    let source_date_epoch = source_date_epoch()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -147,6 +139,22 @@ pub fn make_plan(
         })
         .collect();
     crate::plan::plan(config, plan_context, &changes.affected, &facts)
+}
+
+/// `SOURCE_DATE_EPOCH`, when set: the run time of reproducible builds.
+fn source_date_epoch() -> Result<Option<i64>, Failure> {
+    let Some(value) = crate::context::RunnerEnvironment::current().source_date_epoch else {
+        return Ok(None);
+    };
+    value.trim().parse::<i64>().map(Some).map_err(|_| {
+        Failure::usage(Diagnostic::error(
+            "shipgate plan",
+            format!(
+                "SOURCE_DATE_EPOCH={} is not a number of seconds",
+                crate::reference::shown(&value)
+            ),
+        ))
+    })
 }
 
 /// Files of one commit, for version sources.

@@ -90,7 +90,8 @@ impl ChangeSet {
 
 const TITLE: &str = "shipgate detect";
 
-/// Runs detection.
+/// Runs detection: an explicit selection wins; otherwise the range is resolved (the GitHub API
+/// stands in for missing history) and its diff decides.
 pub fn detect(
     config: &Config,
     context: &Context,
@@ -100,30 +101,10 @@ pub fn detect(
     let mut all_services: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
     all_services.sort();
     let mut diagnostics = config.warnings.clone();
-
-    // An explicit selection wins over any range.
-    let dispatch_selection = match &context.event {
-        Event::WorkflowDispatch { services } => services
-            .clone()
-            .map(|s| (s, "the workflow_dispatch input `services`")),
-        _ => None,
-    };
-    let selection = options
-        .services
-        .clone()
-        .map(|s| (s, "--services"))
-        .or(dispatch_selection);
-    if let Some((selection, by)) = selection {
+    if let Some((selection, by)) = selection(context, options) {
         match changes::select(config, &selection, by) {
             Ok(Some(affected)) => {
-                // An explicit --head still names the commit later stages work on.
-                let head = match &options.range.head {
-                    Some(head) => Some(
-                        range::resolve_head(repo, head)
-                            .map_err(|message| Failure::usage(Diagnostic::error(TITLE, message)))?,
-                    ),
-                    None => None,
-                };
+                let head = explicit_head(repo, options)?;
                 return Ok(ChangeSet {
                     range: RangeInfo {
                         base: None,
@@ -137,21 +118,78 @@ pub fn detect(
                 });
             }
             Ok(None) => {}
-            Err(unknown) => {
-                return Err(Failure::usage(
-                    Diagnostic::error(
-                        TITLE,
-                        format!("unknown service(s) in {by}: {}", unknown.unknown.join(", ")),
-                    )
-                    .with_help(format!(
-                        "configured services: {} (or `all`)",
-                        unknown.known.join(", ")
-                    )),
-                ));
-            }
+            Err(unknown) => return Err(unknown_services(&unknown, by)),
         }
     }
+    let resolution = match resolve_range(config, context, repo, options)? {
+        Ok(resolution) => resolution,
+        Err(message) => {
+            match from_github_api(config, context, options, &message, &mut diagnostics) {
+                Some(fallback) => {
+                    return Ok(ChangeSet {
+                        all_services,
+                        diagnostics,
+                        ..fallback
+                    });
+                }
+                None => all_for_missing_history(&message, options, &mut diagnostics)?,
+            }
+        }
+    };
+    from_resolution(config, repo, resolution, all_services, diagnostics)
+}
 
+/// `--services`, else the `services` input of a `workflow_dispatch`, with who chose it.
+fn selection(context: &Context, options: &DetectOptions) -> Option<(String, &'static str)> {
+    let dispatch_selection = match &context.event {
+        Event::WorkflowDispatch { services } => services
+            .clone()
+            .map(|s| (s, "the workflow_dispatch input `services`")),
+        _ => None,
+    };
+    options
+        .services
+        .clone()
+        .map(|s| (s, "--services"))
+        .or(dispatch_selection)
+}
+
+/// An explicit `--head` still names the commit later stages work on.
+fn explicit_head(
+    repo: &mut GitRepository,
+    options: &DetectOptions,
+) -> Result<Option<String>, Failure> {
+    options
+        .range
+        .head
+        .as_ref()
+        .map(|head| {
+            range::resolve_head(repo, head)
+                .map_err(|message| Failure::usage(Diagnostic::error(TITLE, message)))
+        })
+        .transpose()
+}
+
+fn unknown_services(unknown: &changes::UnknownServices, by: &str) -> Failure {
+    Failure::usage(
+        Diagnostic::error(
+            TITLE,
+            format!("unknown service(s) in {by}: {}", unknown.unknown.join(", ")),
+        )
+        .with_help(format!(
+            "configured services: {} (or `all`)",
+            unknown.known.join(", ")
+        )),
+    )
+}
+
+/// The range to compare: `Ok(Err(message))` when the history it needs is missing.
+fn resolve_range(
+    config: &Config,
+    context: &Context,
+    repo: &mut GitRepository,
+    options: &DetectOptions,
+) -> Result<Result<Resolution, String>, Failure> {
     let default_branch = context
         .default_branch
         .clone()
@@ -162,51 +200,77 @@ pub fn detect(
         default_branch.as_deref(),
         context.sha.as_deref(),
     );
-    let resolution = match range::resolve(&request, repo, config.detect.max_fetch_depth) {
-        Ok(resolution) => resolution,
-        Err(RangeError::UnknownRevision(message)) => {
-            return Err(Failure::usage(
-                Diagnostic::error(TITLE, message)
-                    .with_help("check --base/--head; in Actions use actions/checkout with `fetch-depth: 0` or pass SHAs that exist"),
-            ));
-        }
-        Err(RangeError::MissingHistory(message)) => {
-            match github_api::changed_files(context, options.github_token.as_deref()) {
-                Ok(Some((files, description))) => {
-                    diagnostics.push(Diagnostic::notice(
-                        TITLE,
-                        format!(
-                            "{message}; the changed files were taken from the GitHub API instead"
-                        ),
-                    ));
-                    let affected = changes::affected_by_files(config, &files);
-                    return Ok(ChangeSet {
-                        range: RangeInfo {
-                            base: None,
-                            head: None,
-                            description,
-                        },
-                        files,
-                        affected,
-                        all_services,
-                        diagnostics,
-                    });
-                }
-                Ok(None) => {}
-                Err(api_problem) => diagnostics.push(Diagnostic::warning(TITLE, api_problem)),
-            }
-            missing_history(&message, options.on_missing_history)?;
-            diagnostics.push(
-                Diagnostic::warning(TITLE, format!("{message}: every service is selected"))
-                    .with_help("use actions/checkout with `fetch-depth: 0`, or pass `github-token` so the GitHub API can be asked"),
-            );
-            Resolution::All {
-                why: format!("history unavailable ({message})"),
-                notes: Vec::new(),
-            }
-        }
-    };
+    match range::resolve(&request, repo, config.detect.max_fetch_depth) {
+        Ok(resolution) => Ok(Ok(resolution)),
+        Err(RangeError::UnknownRevision(message)) => Err(Failure::usage(
+            Diagnostic::error(TITLE, message)
+                .with_help("check --base/--head; in Actions use actions/checkout with `fetch-depth: 0` or pass SHAs that exist"),
+        )),
+        Err(RangeError::MissingHistory(message)) => Ok(Err(message)),
+    }
+}
 
+/// The changed files from the GitHub API when the clone lacks the history; `None` (with a
+/// warning when the API was asked and failed) when it cannot stand in.
+fn from_github_api(
+    config: &Config,
+    context: &Context,
+    options: &DetectOptions,
+    message: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<ChangeSet> {
+    match github_api::changed_files(context, options.github_token.as_deref()) {
+        Ok(Some((files, description))) => {
+            diagnostics.push(Diagnostic::notice(
+                TITLE,
+                format!("{message}; the changed files were taken from the GitHub API instead"),
+            ));
+            let affected = changes::affected_by_files(config, &files);
+            Some(ChangeSet {
+                range: RangeInfo {
+                    base: None,
+                    head: None,
+                    description,
+                },
+                files,
+                affected,
+                all_services: Vec::new(),
+                diagnostics: Vec::new(),
+            })
+        }
+        Ok(None) => None,
+        Err(api_problem) => {
+            diagnostics.push(Diagnostic::warning(TITLE, api_problem));
+            None
+        }
+    }
+}
+
+/// Every service, with a warning, unless `on-missing-history: error`.
+fn all_for_missing_history(
+    message: &str,
+    options: &DetectOptions,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<Resolution, Failure> {
+    missing_history(message, options.on_missing_history)?;
+    diagnostics.push(
+        Diagnostic::warning(TITLE, format!("{message}: every service is selected"))
+            .with_help("use actions/checkout with `fetch-depth: 0`, or pass `github-token` so the GitHub API can be asked"),
+    );
+    Ok(Resolution::All {
+        why: format!("history unavailable ({message})"),
+        notes: Vec::new(),
+    })
+}
+
+/// The change set a resolved range gives: all, nothing, or the diff's files and services.
+fn from_resolution(
+    config: &Config,
+    repo: &mut GitRepository,
+    resolution: Resolution,
+    all_services: Vec<String>,
+    mut diagnostics: Vec<Diagnostic>,
+) -> Result<ChangeSet, Failure> {
     match resolution {
         Resolution::All { why, notes } => {
             diagnostics.extend(notes);

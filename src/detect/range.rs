@@ -108,45 +108,7 @@ pub fn request(
             head: head_flag.unwrap_or_else(|| Rev::Sha(head_sha.clone())),
             why: "merge queue: base_sha..head_sha".into(),
         },
-        Event::Push(push) => {
-            if push.deleted || push.after == ZERO_SHA {
-                let what = match push.git_ref.strip_prefix("refs/tags/") {
-                    Some(tag) => format!("tag {tag}"),
-                    None => format!("branch {}", push.git_ref),
-                };
-                return RangeRequest::Nothing {
-                    why: format!("{what} was deleted"),
-                };
-            }
-            if push.git_ref.starts_with("refs/tags/") {
-                return RangeRequest::All {
-                    why: format!("tag push ({})", push.git_ref),
-                };
-            }
-            if push.before == ZERO_SHA || push.created {
-                let branch = push.git_ref.trim_start_matches("refs/heads/");
-                if Some(branch) == default_branch {
-                    return RangeRequest::All {
-                        why: format!("first push of the default branch {branch}"),
-                    };
-                }
-                return match default_branch {
-                    Some(default_branch) => RangeRequest::MergeBase {
-                        base: Rev::DefaultBranch(default_branch.to_string()),
-                        head: Rev::Sha(push.after.clone()),
-                        why: format!("new branch {branch}: merge-base with {default_branch}"),
-                    },
-                    None => RangeRequest::All {
-                        why: format!("new branch {branch} and the default branch is unknown"),
-                    },
-                };
-            }
-            RangeRequest::Push {
-                before: push.before.clone(),
-                after: push.after.clone(),
-                default_branch: default_branch.map(str::to_string),
-            }
-        }
+        Event::Push(push) => push_request(push, default_branch),
         Event::WorkflowDispatch { .. } => default("manual run: merge-base with the default branch"),
         Event::Schedule => RangeRequest::All {
             why: "scheduled run".into(),
@@ -155,6 +117,48 @@ pub fn request(
             why: "this event carries no range to compare".into(),
         },
         Event::Local => default("local run: merge-base with the default branch"),
+    }
+}
+
+/// What a push compares: nothing for a deletion, everything for a tag or the default branch's
+/// first push, the merge-base with the default branch for a new branch, else before..after.
+fn push_request(push: &crate::context::Push, default_branch: Option<&str>) -> RangeRequest {
+    if push.deleted || push.after == ZERO_SHA {
+        let what = match push.git_ref.strip_prefix("refs/tags/") {
+            Some(tag) => format!("tag {tag}"),
+            None => format!("branch {}", push.git_ref),
+        };
+        return RangeRequest::Nothing {
+            why: format!("{what} was deleted"),
+        };
+    }
+    if push.git_ref.starts_with("refs/tags/") {
+        return RangeRequest::All {
+            why: format!("tag push ({})", push.git_ref),
+        };
+    }
+    if push.before == ZERO_SHA || push.created {
+        let branch = push.git_ref.trim_start_matches("refs/heads/");
+        if Some(branch) == default_branch {
+            return RangeRequest::All {
+                why: format!("first push of the default branch {branch}"),
+            };
+        }
+        return match default_branch {
+            Some(default_branch) => RangeRequest::MergeBase {
+                base: Rev::DefaultBranch(default_branch.to_string()),
+                head: Rev::Sha(push.after.clone()),
+                why: format!("new branch {branch}: merge-base with {default_branch}"),
+            },
+            None => RangeRequest::All {
+                why: format!("new branch {branch} and the default branch is unknown"),
+            },
+        };
+    }
+    RangeRequest::Push {
+        before: push.before.clone(),
+        after: push.after.clone(),
+        default_branch: default_branch.map(str::to_string),
     }
 }
 
@@ -232,97 +236,113 @@ pub fn resolve(
             })
         }
         RangeRequest::MergeBase { base, head, why } => {
-            let base_sha = resolve_rev(history, base)?;
-            let head_sha = resolve_rev(history, head)?;
-            let merge_base =
-                find_merge_base(history, &base_sha, &head_sha, max_depth).ok_or_else(|| {
-                    RangeError::MissingHistory(format!(
-                        "no merge-base of {base} ({}) and {head} ({}) in the clone",
-                        short(&base_sha),
-                        short(&head_sha)
-                    ))
-                })?;
-            Ok(Resolution::Diff {
-                description: format!(
-                    "{why} ({}...{}, merge-base {})",
-                    short(&base_sha),
-                    short(&head_sha),
-                    short(&merge_base)
-                ),
-                base: merge_base,
-                head: head_sha,
-                notes: Vec::new(),
-            })
+            resolve_merge_base(history, base, head, why, max_depth)
         }
         RangeRequest::Push {
             before,
             after,
             default_branch,
-        } => {
-            let after_sha = resolve_rev(history, &Rev::Sha(after.clone()))?;
-            let before_present =
-                history.resolve(before).is_some() || history.fetch_commits(&[before]);
-            if before_present && is_ancestor_deepening(history, before, &after_sha, max_depth) {
-                return Ok(Resolution::Diff {
-                    description: format!(
-                        "push: before..after ({}..{})",
-                        short(before),
-                        short(&after_sha)
-                    ),
-                    base: before.clone(),
-                    head: after_sha,
-                    notes: Vec::new(),
-                });
-            }
-            // A force push (or `before` is gone): compare with the default branch instead.
-            let why = if before_present {
-                format!(
-                    "force push: {} is not an ancestor of {}",
-                    short(before),
-                    short(&after_sha)
-                )
-            } else {
-                format!(
-                    "the previous tip {} no longer exists (force push)",
-                    short(before)
-                )
-            };
-            let Some(default_branch) = default_branch else {
-                return Ok(Resolution::All {
-                    notes: vec![Diagnostic::notice(
-                        TITLE,
-                        format!(
-                            "{why}; the default branch is unknown, so every service is selected"
-                        ),
-                    )],
-                    why,
-                });
-            };
-            let base_sha = resolve_rev(history, &Rev::DefaultBranch(default_branch.clone()))?;
-            let merge_base = find_merge_base(history, &base_sha, &after_sha, max_depth)
-                .ok_or_else(|| {
-                    RangeError::MissingHistory(format!(
-                        "{why}, and no merge-base with {default_branch} was found in the clone"
-                    ))
-                })?;
-            Ok(Resolution::Diff {
-                description: format!(
-                    "{why}; compared with {default_branch} instead ({}...{}, merge-base {})",
-                    short(&base_sha),
-                    short(&after_sha),
-                    short(&merge_base)
-                ),
-                base: merge_base,
-                head: after_sha,
-                notes: vec![Diagnostic::notice(
-                    TITLE,
-                    format!(
-                        "{why}; changes are computed against the merge-base with {default_branch}"
-                    ),
-                )],
-            })
-        }
+        } => resolve_push(history, before, after, default_branch.as_deref(), max_depth),
     }
+}
+
+/// The diff from the merge-base of `base` and `head` (what a pull request's "Files changed" shows).
+fn resolve_merge_base(
+    history: &mut dyn History,
+    base: &Rev,
+    head: &Rev,
+    why: &str,
+    max_depth: u32,
+) -> Result<Resolution, RangeError> {
+    let base_sha = resolve_rev(history, base)?;
+    let head_sha = resolve_rev(history, head)?;
+    let merge_base =
+        find_merge_base(history, &base_sha, &head_sha, max_depth).ok_or_else(|| {
+            RangeError::MissingHistory(format!(
+                "no merge-base of {base} ({}) and {head} ({}) in the clone",
+                short(&base_sha),
+                short(&head_sha)
+            ))
+        })?;
+    Ok(Resolution::Diff {
+        description: format!(
+            "{why} ({}...{}, merge-base {})",
+            short(&base_sha),
+            short(&head_sha),
+            short(&merge_base)
+        ),
+        base: merge_base,
+        head: head_sha,
+        notes: Vec::new(),
+    })
+}
+
+/// before..after when `before` is an ancestor of `after`; after a force push (or when `before`
+/// is gone), the merge-base with the default branch instead.
+fn resolve_push(
+    history: &mut dyn History,
+    before: &str,
+    after: &str,
+    default_branch: Option<&str>,
+    max_depth: u32,
+) -> Result<Resolution, RangeError> {
+    let after_sha = resolve_rev(history, &Rev::Sha(after.to_string()))?;
+    let before_present = history.resolve(before).is_some() || history.fetch_commits(&[before]);
+    if before_present && is_ancestor_deepening(history, before, &after_sha, max_depth) {
+        return Ok(Resolution::Diff {
+            description: format!(
+                "push: before..after ({}..{})",
+                short(before),
+                short(&after_sha)
+            ),
+            base: before.to_string(),
+            head: after_sha,
+            notes: Vec::new(),
+        });
+    }
+    // A force push (or `before` is gone): compare with the default branch instead.
+    let why = if before_present {
+        format!(
+            "force push: {} is not an ancestor of {}",
+            short(before),
+            short(&after_sha)
+        )
+    } else {
+        format!(
+            "the previous tip {} no longer exists (force push)",
+            short(before)
+        )
+    };
+    let Some(default_branch) = default_branch else {
+        return Ok(Resolution::All {
+            notes: vec![Diagnostic::notice(
+                TITLE,
+                format!("{why}; the default branch is unknown, so every service is selected"),
+            )],
+            why,
+        });
+    };
+    let base_sha = resolve_rev(history, &Rev::DefaultBranch(default_branch.to_string()))?;
+    let merge_base =
+        find_merge_base(history, &base_sha, &after_sha, max_depth).ok_or_else(|| {
+            RangeError::MissingHistory(format!(
+                "{why}, and no merge-base with {default_branch} was found in the clone"
+            ))
+        })?;
+    Ok(Resolution::Diff {
+        description: format!(
+            "{why}; compared with {default_branch} instead ({}...{}, merge-base {})",
+            short(&base_sha),
+            short(&after_sha),
+            short(&merge_base)
+        ),
+        base: merge_base,
+        head: after_sha,
+        notes: vec![Diagnostic::notice(
+            TITLE,
+            format!("{why}; changes are computed against the merge-base with {default_branch}"),
+        )],
+    })
 }
 
 fn resolve_rev(history: &mut dyn History, rev: &Rev) -> Result<String, RangeError> {
