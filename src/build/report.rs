@@ -54,7 +54,7 @@ pub fn summary(
     reports: &[ServiceReport],
     pushing: bool,
     no_push_reason: &str,
-    dry_run: bool,
+    mode: crate::report::RunMode,
     summary: &mut Summary,
 ) {
     let failures = reports.iter().filter(|r| r.outcome.is_failure()).count();
@@ -68,7 +68,7 @@ pub fn summary(
         )
     };
     let mut text = format!("### 🏗️ Build: {verdict}\n\n");
-    if dry_run {
+    if mode.is_dry_run() {
         text.push_str("_Dry run: the commands were printed, nothing was built or pushed._\n\n");
     } else if !pushing {
         text.push_str(&format!(
@@ -81,7 +81,7 @@ pub fn summary(
         summary.push(text);
         return;
     }
-    let tags_heading = if pushing && !dry_run {
+    let tags_heading = if pushing && !mode.is_dry_run() {
         "Tags"
     } else {
         "Would push"
@@ -258,7 +258,7 @@ mod tests {
             report("api", Outcome::Failed, None),
         ];
         let mut out = Summary::default();
-        summary(&reports, true, "", false, &mut out);
+        summary(&reports, true, "", crate::report::RunMode::Live, &mut out);
         let text = out.render(usize::MAX);
         assert!(text.contains("### 🏗️ Build: ❌ 1 of 2 failed"), "{text}");
         assert!(text.contains("| Service | Image | Tags | Digest | Duration | Result |"));
@@ -281,7 +281,7 @@ mod tests {
             &[report("auth", Outcome::BuiltNotPushed, None)],
             false,
             "pull request runs do not push",
-            false,
+            crate::report::RunMode::Live,
             &mut out,
         );
         let text = out.render(usize::MAX);

@@ -139,7 +139,13 @@ pub fn run_builds(
         reports
     };
 
-    report::summary(&reports, push, &no_push_reason, args.dry_run, summary);
+    report::summary(
+        &reports,
+        push,
+        &no_push_reason,
+        crate::report::RunMode::from_dry_run(args.dry_run),
+        summary,
+    );
     if args.dry_run {
         let commands: Vec<String> = reports
             .iter()

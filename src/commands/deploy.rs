@@ -279,7 +279,10 @@ pub fn run_deploy(
             } else {
                 DeploymentOutcome::Success
             };
-            let text = report_line(&report, inputs.dry_run);
+            let text = report_line(
+                &report,
+                crate::report::RunMode::from_dry_run(inputs.dry_run),
+            );
             if let Err(error) = runtime.block_on(client.finish(handle, outcome, &text)) {
                 session.runner.diagnostic(&Diagnostic::warning(
                     TITLE,
@@ -290,18 +293,25 @@ pub fn run_deploy(
         report
     };
     annotate(session, &report);
-    crate::report::deploy::summary(&report, inputs.dry_run, summary);
+    crate::report::deploy::summary(
+        &report,
+        crate::report::RunMode::from_dry_run(inputs.dry_run),
+        summary,
+    );
     let json = result_json(&report.services);
     Ok(DeployStage {
         outputs: vec![("result".into(), json.to_string())],
         failed: report.failed(),
-        terminal: crate::report::deploy::terminal(&report, inputs.dry_run),
+        terminal: crate::report::deploy::terminal(
+            &report,
+            crate::report::RunMode::from_dry_run(inputs.dry_run),
+        ),
         json,
     })
 }
 
-fn report_line(report: &Report, dry_run: bool) -> String {
-    crate::report::deploy::headline(report, dry_run)
+fn report_line(report: &Report, mode: crate::report::RunMode) -> String {
+    crate::report::deploy::headline(report, mode)
 }
 
 /// Annotations: every preflight problem, lock error and failed service as an error; warnings.
@@ -336,7 +346,9 @@ fn annotate(session: &Session, report: &Report) {
                 warning.clone(),
             ));
         }
-        if result.health_skipped && result.status != crate::deploy::result::Status::Skipped {
+        if matches!(result.health, crate::deploy::result::HealthState::Skipped)
+            && result.status != crate::deploy::result::Status::Skipped
+        {
             session.runner.diagnostic(&Diagnostic::warning(
                 format!("{TITLE}: {}", result.service),
                 "the health gate was skipped (skip-health)",
@@ -379,11 +391,8 @@ fn offline_dry_run(
                 t.workload()
             ));
             result.image_after = Some(t.image.clone());
-            if skip_health {
-                result.health_skipped = t.health.is_some();
-            } else {
-                result.health_plan = t.health.as_ref().map(crate::deploy::result::describe_gate);
-            }
+            result.health =
+                crate::deploy::result::HealthState::not_checked(t.health.as_ref(), skip_health);
             result
         })
         .collect();

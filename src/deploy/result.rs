@@ -41,6 +41,40 @@ pub struct Rollback {
     pub message: String,
 }
 
+/// What became of a service's health gate: one state instead of three fields that had to agree.
+#[derive(Debug, Clone, Default)]
+pub enum HealthState {
+    /// The service has no gate.
+    #[default]
+    NoGate,
+    /// `skip-health`: the gate was not run.
+    Skipped,
+    /// A dry run: the gate that would run (`GET https://…/health, 6 attempts every 10s`).
+    WouldCheck(String),
+    /// The gate ran.
+    Checked(HealthReport),
+}
+
+impl HealthState {
+    /// The gate's verdict, when it ran.
+    pub fn report(&self) -> Option<&HealthReport> {
+        match self {
+            HealthState::Checked(report) => Some(report),
+            _ => None,
+        }
+    }
+
+    /// For a service with `gate` (or none) that is not checked in this run: skipped on request,
+    /// else shown as what a dry run would check.
+    pub fn not_checked(gate: Option<&crate::health::HealthGate>, skip_health: bool) -> Self {
+        match gate {
+            None => HealthState::NoGate,
+            Some(_) if skip_health => HealthState::Skipped,
+            Some(gate) => HealthState::WouldCheck(describe_gate(gate)),
+        }
+    }
+}
+
 /// Spans on the run's clock, for the timeline.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timeline {
@@ -66,10 +100,7 @@ pub struct ServiceResult {
     pub rollout: Option<Duration>,
     /// kubectl's last message about the rollout.
     pub rollout_message: Option<String>,
-    pub health: Option<HealthReport>,
-    pub health_skipped: bool,
-    /// The gate a dry run would run: `GET https://…/health, 6 attempts every 10s`.
-    pub health_plan: Option<String>,
+    pub health: HealthState,
     pub rollback: Option<Rollback>,
     /// Why it failed or was skipped.
     pub reason: Option<String>,
@@ -92,9 +123,7 @@ impl ServiceResult {
             revision: None,
             rollout: None,
             rollout_message: None,
-            health: None,
-            health_skipped: false,
-            health_plan: None,
+            health: HealthState::NoGate,
             rollback: None,
             reason: None,
             diagnosis: None,
@@ -132,16 +161,16 @@ pub fn describe_gate(gate: &crate::health::HealthGate) -> String {
 pub fn result_json(results: &[ServiceResult]) -> Value {
     let mut services = Map::new();
     for result in results {
-        let health = match (&result.health, result.health_skipped) {
-            (Some(report), _) => json!({
+        let health = match &result.health {
+            HealthState::Checked(report) => json!({
                 "passed": report.passed,
                 "attempts": report.attempts.len(),
                 "critical": report.critical,
                 "transport_errors": report.transport_errors,
                 "wrong_answers": report.wrong_answers,
             }),
-            (None, true) => json!({ "skipped": true }),
-            (None, false) => Value::Null,
+            HealthState::Skipped => json!({ "skipped": true }),
+            HealthState::NoGate | HealthState::WouldCheck(_) => Value::Null,
         };
         services.insert(
             result.service.clone(),

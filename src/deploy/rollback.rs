@@ -14,8 +14,16 @@ use super::watch::{self, Outcome};
 use futures::future::join_all;
 use std::time::{Duration, Instant};
 
+/// Whether a rollback is followed until its rollout completes, or only sent (a cancelled run
+/// leaves as soon as the rollback is applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Follow {
+    UntilComplete,
+    SendOnly,
+}
+
 /// Restores the snapshot taken in preflight, guarded so a spec someone else changed since is
-/// left alone, then watches the rollback to completion.
+/// left alone, then watches the rollback to completion unless told to only send it.
 pub(super) async fn roll_back(
     cluster: &Cluster,
     target: &DeployTarget,
@@ -23,7 +31,7 @@ pub(super) async fn roll_back(
     run_started: Instant,
     timeline: &mut Timeline,
     say: &impl Fn(&str),
-    watch_it: bool,
+    follow: Follow,
 ) -> Rollback {
     let start = run_started.elapsed();
     let template = ready.workload["spec"]["template"].clone();
@@ -87,7 +95,7 @@ pub(super) async fn roll_back(
             };
         }
     };
-    if !watch_it {
+    if follow == Follow::SendOnly {
         timeline.rollback = Some((start, run_started.elapsed()));
         say(&format!("rollback to {before} sent"));
         return Rollback {
@@ -173,7 +181,7 @@ pub(super) async fn roll_back_all(
                 run_started,
                 &mut timeline,
                 &say,
-                true,
+                Follow::UntilComplete,
             )
             .await;
             (rollback, timeline)

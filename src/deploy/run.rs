@@ -6,8 +6,8 @@ use super::diagnose::diagnose;
 use super::patch::Stamp;
 use super::pods::PodPolicy;
 use super::preflight::{self, Problem, Ready};
-use super::result::{ServiceResult, Status};
-use super::rollback::{roll_back, roll_back_all};
+use super::result::{HealthState, ServiceResult, Status};
+use super::rollback::{Follow, roll_back, roll_back_all};
 use super::target::{DeployTarget, waves};
 use super::watch::{self, Outcome};
 use crate::config::model::OnFailure;
@@ -258,7 +258,11 @@ pub async fn deploy(
                         started,
                         &mut result.timeline,
                         &say,
-                        interruption == Interruption::Deadline,
+                        if interruption == Interruption::Deadline {
+                            Follow::UntilComplete
+                        } else {
+                            Follow::SendOnly
+                        },
                     )
                     .await;
                     if rollback.succeeded {
@@ -373,11 +377,7 @@ async fn deploy_one(
         } else {
             "dry run: the patch shown would be sent".into()
         });
-        if options.skip_health {
-            result.health_skipped = target.health.is_some();
-        } else {
-            result.health_plan = target.health.as_ref().map(super::result::describe_gate);
-        }
+        result.health = HealthState::not_checked(target.health.as_ref(), options.skip_health);
         return result;
     }
     let say = |text: &str| progress(service, text);
@@ -465,7 +465,7 @@ async fn deploy_one(
                     run_started,
                     &mut result.timeline,
                     &say,
-                    true,
+                    Follow::UntilComplete,
                 )
                 .await;
                 if rollback.succeeded {
@@ -481,7 +481,7 @@ async fn deploy_one(
     }
     match (&target.health, options.skip_health) {
         (Some(_), true) => {
-            result.health_skipped = true;
+            result.health = HealthState::Skipped;
             say("health gate SKIPPED (skip-health)");
         }
         (Some(gate), false) => {
@@ -509,7 +509,7 @@ async fn deploy_one(
             let critical = report.critical;
             say(&format!("health gate {}", report.summary()));
             let summary = report.summary();
-            result.health = Some(report);
+            result.health = HealthState::Checked(report);
             if !passed {
                 if critical {
                     result.status = Status::Failed;
@@ -522,7 +522,7 @@ async fn deploy_one(
                             run_started,
                             &mut result.timeline,
                             &say,
-                            true,
+                            Follow::UntilComplete,
                         )
                         .await;
                         if rollback.succeeded {

@@ -1,8 +1,10 @@
 //! How the deploy reads: the job summary (one table, a timeline, a diagnosis per failed
 //! service), Krane-style diagnosis text, and the terminal lines.
 
+use super::RunMode;
 use crate::build::report::duration;
 use crate::deploy::diagnostics::{Diagnosis, Verdict};
+use crate::deploy::result::HealthState;
 use crate::deploy::result::{ServiceResult, Status};
 use crate::deploy::run::Report;
 use crate::runner::summary::{Summary, code_span, escape_markdown};
@@ -48,19 +50,17 @@ fn image_cell(result: &ServiceResult) -> String {
 }
 
 fn health_cell(result: &ServiceResult) -> String {
-    if let Some(plan) = &result.health_plan {
-        return format!("would check {}", escape_markdown(plan));
-    }
-    if result.health_skipped {
-        return "⚠️ skipped".into();
-    }
     match &result.health {
-        Some(report) if report.passed => format!("✅ {}", escape_markdown(&report.summary())),
-        Some(report) if !report.critical => {
+        HealthState::WouldCheck(plan) => format!("would check {}", escape_markdown(plan)),
+        HealthState::Skipped => "⚠️ skipped".into(),
+        HealthState::Checked(report) if report.passed => {
+            format!("✅ {}", escape_markdown(&report.summary()))
+        }
+        HealthState::Checked(report) if !report.critical => {
             format!("⚠️ {} (not critical)", escape_markdown(&report.summary()))
         }
-        Some(report) => format!("❌ {}", escape_markdown(&report.summary())),
-        None => "—".into(),
+        HealthState::Checked(report) => format!("❌ {}", escape_markdown(&report.summary())),
+        HealthState::NoGate => "—".into(),
     }
 }
 
@@ -75,7 +75,7 @@ fn result_cell(result: &ServiceResult) -> String {
 }
 
 /// Headline of the deploy section.
-pub fn headline(report: &Report, dry_run: bool) -> String {
+pub fn headline(report: &Report, mode: RunMode) -> String {
     if !report.problems.is_empty() {
         return format!(
             "❌ preflight found {} problem{}: nothing was changed",
@@ -99,7 +99,7 @@ pub fn headline(report: &Report, dry_run: bool) -> String {
         .iter()
         .filter(|s| s.status.is_failure())
         .count();
-    if dry_run {
+    if mode.is_dry_run() {
         return format!(
             "dry run: {} service{} checked, nothing was changed",
             report.services.len(),
@@ -128,10 +128,10 @@ pub fn headline(report: &Report, dry_run: bool) -> String {
 }
 
 /// The deploy section of the job summary.
-pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
+pub fn summary(report: &Report, mode: RunMode, summary: &mut Summary) {
     let mut text = format!(
         "### 🚀 Deploy: {}\n\n",
-        escape_markdown(&headline(report, dry_run))
+        escape_markdown(&headline(report, mode))
     );
     if let Some(version) = &report.server_version {
         let _ = write!(
@@ -234,7 +234,7 @@ pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
                 ),
                 body,
             );
-        } else if let Some(health) = &result.health
+        } else if let Some(health) = result.health.report()
             && !health.passed
         {
             let mut body =
@@ -279,7 +279,7 @@ pub fn summary(report: &Report, dry_run: bool, summary: &mut Summary) {
     let dry: Vec<&ServiceResult> = report
         .services
         .iter()
-        .filter(|r| dry_run && r.patch.is_some())
+        .filter(|r| mode.is_dry_run() && r.patch.is_some())
         .collect();
     if !dry.is_empty() {
         let mut body = String::new();
@@ -351,7 +351,7 @@ pub fn timeline(report: &Report) -> Option<String> {
             (
                 "health",
                 result.timeline.health,
-                result.health.as_ref().is_some_and(|h| !h.passed),
+                result.health.report().is_some_and(|h| !h.passed),
             ),
             (
                 "rollback",
@@ -423,8 +423,8 @@ pub fn diagnosis_text(diagnosis: &Diagnosis) -> String {
 }
 
 /// The terminal report: one line per service, then each diagnosis.
-pub fn terminal(report: &Report, dry_run: bool) -> String {
-    let mut text = format!("deploy: {}\n", headline(report, dry_run));
+pub fn terminal(report: &Report, mode: RunMode) -> String {
+    let mut text = format!("deploy: {}\n", headline(report, mode));
     for problem in &report.problems {
         let _ = writeln!(text, "  ✗ {}: {}", problem.service, problem.message);
         if let Some(help) = &problem.help {
@@ -446,12 +446,15 @@ pub fn terminal(report: &Report, dry_run: bool) -> String {
         if let Some(rollout) = result.rollout {
             let _ = write!(line, "  rollout {}", duration(rollout));
         }
-        if let Some(health) = &result.health {
-            let _ = write!(line, "  health {}", health.summary());
-        } else if let Some(plan) = &result.health_plan {
-            let _ = write!(line, "  would check {plan}");
-        } else if result.health_skipped {
-            line.push_str("  health SKIPPED");
+        match &result.health {
+            HealthState::Checked(health) => {
+                let _ = write!(line, "  health {}", health.summary());
+            }
+            HealthState::WouldCheck(plan) => {
+                let _ = write!(line, "  would check {plan}");
+            }
+            HealthState::Skipped => line.push_str("  health SKIPPED"),
+            HealthState::NoGate => {}
         }
         if let Some(reason) = &result.reason
             && result.status != Status::Succeeded
@@ -469,7 +472,7 @@ pub fn terminal(report: &Report, dry_run: bool) -> String {
             text.push_str(&diagnosis_text(diagnosis));
         }
     }
-    if dry_run {
+    if mode.is_dry_run() {
         for result in report.services.iter().filter(|r| r.patch.is_some()) {
             let _ = writeln!(
                 text,
