@@ -264,12 +264,7 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
             .enumerate()
             .map(|(i, p)| (Owner::Service(i), p.as_slice())),
     );
-    let matcher = Matcher::new(owners).map_err(|e| {
-        Failure::usage(error_at(
-            format!("cannot compile the path patterns: {e}"),
-            None,
-        ))
-    })?;
+    let matcher = Matcher::new(owners);
 
     Ok(Config {
         path: display.to_string(),
@@ -350,6 +345,28 @@ mod tests {
         );
         assert!(e[0].message.contains("unknown placeholder `{name}`"));
         assert_eq!(line_col(&e[0]), (5, 7));
+    }
+
+    #[test]
+    fn glob_that_cannot_compile_is_located_in_paths_global_and_exempt() {
+        let nested = format!("{}x{}", "{a,".repeat(100), "}".repeat(100));
+        let e = errors_of(&format!(
+            "version: 1\nglobal: ['{nested}']\nbranch-policy:\n  patterns: ['*']\n  exempt: ['{nested}']\nservices:\n  a: {{ paths: ['a/**', '{nested}'] }}\n"
+        ));
+        assert_eq!(e.len(), 3, "{e:#?}");
+        for d in &e {
+            assert!(d.message.contains("too deeply"), "{}", d.message);
+        }
+        assert_eq!(line_col(&e[0]), (2, 10));
+        assert_eq!(line_col(&e[1]).0, 7);
+        assert_eq!(line_col(&e[2]), (5, 12));
+    }
+
+    #[test]
+    fn glob_unsupported_syntax_is_located() {
+        let e = errors_of("version: 1\nservices:\n  a:\n    paths:\n      - 'v{1..3}/**'\n");
+        assert!(e[0].message.contains("range `{1..3}` is not supported"));
+        assert_eq!(line_col(&e[0]), (5, 9));
     }
 
     #[test]
