@@ -183,7 +183,8 @@ impl Context {
             repository: env("GITHUB_REPOSITORY")
                 .or_else(|| str_at(&payload, "/repository/full_name")),
             repository_description: str_at(&payload, "/repository/description"),
-            license: str_at(&payload, "/repository/license/spdx_id").filter(|l| l != "NOASSERTION"),
+            // Kept as GitHub gives it, `NOASSERTION` included (metadata-action writes it too).
+            license: str_at(&payload, "/repository/license/spdx_id"),
             default_branch,
             server_url: env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
             api_url: env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
@@ -359,6 +360,14 @@ mod tests {
             error.to_string().contains("pull_request.head.sha"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn licence_noassertion_is_kept_like_metadata_action() {
+        let payload = json!({"after": "a", "before": "b", "ref": "refs/heads/main",
+            "repository": {"license": {"spdx_id": "NOASSERTION"}}});
+        let context = Context::from_parts(&no_env, Some("push".into()), Some(payload)).unwrap();
+        assert_eq!(context.license.as_deref(), Some("NOASSERTION"));
     }
 
     #[test]

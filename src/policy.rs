@@ -5,6 +5,7 @@
 //! request's author, so `users/alice/x` opened by bob is refused. A violation explains which
 //! pattern came closest, what differs, and how to rename the branch.
 
+use crate::detect::glob::{self, TrailingRecursive};
 use regex::Regex;
 
 /// The placeholders a pattern may use, with the regex each stands for.
@@ -52,11 +53,12 @@ pub struct BranchPattern {
     segments: Option<Vec<Vec<Part>>>,
 }
 
-/// A compiled exemption glob (`dependabot/**`).
+/// A compiled exemption glob (`dependabot/**`), in the dialect of `paths`
+/// ([`crate::detect::glob`]), except that `dependabot/**` does not exempt `dependabot` itself.
 #[derive(Debug, Clone)]
 pub struct Exemption {
     pub text: String,
-    matcher: globset::GlobMatcher,
+    matcher: Regex,
 }
 
 /// The whole policy.
@@ -219,18 +221,15 @@ impl Policy {
         }
         let mut exemptions = Vec::new();
         for (index, text) in exempt.iter().enumerate() {
-            let glob = globset::GlobBuilder::new(text)
-                .literal_separator(true)
-                .build();
-            match glob {
-                Ok(glob) => exemptions.push(Exemption {
+            match glob::compile(text, TrailingRecursive::OnlyBelow) {
+                Ok(matcher) => exemptions.push(Exemption {
                     text: text.clone(),
-                    matcher: glob.compile_matcher(),
+                    matcher,
                 }),
                 Err(e) => errors.push(PatternError {
                     list: PatternList::Exempt,
                     index,
-                    message: format!("invalid exemption glob `{text}`: {e}"),
+                    message: format!("invalid exemption glob `{}`: {e}", glob::shorten(text)),
                 }),
             }
         }

@@ -69,7 +69,10 @@ impl Session {
             Format::Json => {
                 // Streamed: a 10,000-file result is never held as one string.
                 use std::io::Write;
-                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                // `##[` inside a string is written `##\u005b`: the same value, and no legacy workflow
+                // command when the runner reads stdout.
+                let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                let mut stdout = crate::runner::neutral::JsonGuard::new(stdout);
                 let _ = serde_json::to_writer_pretty(&mut stdout, json)
                     .map_err(std::io::Error::other)
                     .and_then(|()| stdout.write_all(b"\n"))

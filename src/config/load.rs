@@ -21,11 +21,113 @@ pub fn load(path: &Path, display: &str) -> Result<Config, Failure> {
     parse(&text, display)
 }
 
-/// Parses and validates config text.
+/// How many parse errors are collected before giving up on finding more.
+const MAX_PARSE_ERRORS: usize = 20;
+
+/// Parses and validates config text, reporting every problem at once.
+///
+/// The parser stops at its first error. To find the next ones, the line of that error is blanked
+/// (when it is a one-line `key: value`, so the structure around it stays intact and line numbers
+/// do not move) and the text is parsed again. Once it parses, validation adds its own problems.
 pub fn parse(text: &str, display: &str) -> Result<Config, Failure> {
-    let file: ConfigFile = serde_saphyr::from_str_with_options(text, parser_options())
-        .map_err(|e| Failure::Usage(vec![parse_error(&e, display)]))?;
-    validate::validate(file, display)
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut current = text.to_string();
+    let mut blanked: Vec<String> = Vec::new();
+    loop {
+        let error =
+            match serde_saphyr::from_str_with_options::<ConfigFile>(&current, parser_options()) {
+                Ok(file) => {
+                    return match validate::validate(file, display) {
+                        Ok(config) if errors.is_empty() => Ok(config),
+                        Ok(_) => Err(Failure::Usage(errors)),
+                        Err(failure) => {
+                            errors.extend(failure.diagnostics().iter().cloned());
+                            Err(Failure::Usage(errors))
+                        }
+                    };
+                }
+                Err(error) => error,
+            };
+        let diagnostic = parse_error(&error, display, text);
+        // A key we blanked is now "missing": not a problem of the file as written.
+        let knock_on = blanked.iter().any(|key| {
+            diagnostic
+                .message
+                .contains(&format!("missing field `{key}`"))
+        });
+        let line = diagnostic.location.as_ref().map(|l| l.line);
+        if !knock_on && !errors.contains(&diagnostic) {
+            errors.push(diagnostic);
+        }
+        let next = line.and_then(|line| blank_line(&current, line));
+        match next {
+            Some((text, key)) if !knock_on && errors.len() < MAX_PARSE_ERRORS => {
+                current = text;
+                blanked.push(key);
+            }
+            _ => return Err(Failure::Usage(errors)),
+        }
+    }
+}
+
+/// `text` with line `line` (1-based) emptied, when it is a one-line `key: value` whose next line
+/// is not indented deeper; with the key it held.
+fn blank_line(text: &str, line: u64) -> Option<(String, String)> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let target = *lines.get(index)?;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let key = key_of_line(target)?;
+    let (_, value) = target.split_once(':')?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    let deeper_follows = lines
+        .iter()
+        .skip(index + 1)
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|next| indent(next) > indent(target));
+    if deeper_follows {
+        return None;
+    }
+    let mut out: Vec<&str> = lines;
+    out[index] = "";
+    Some((out.join("\n"), key))
+}
+
+/// The key of a `key: value` or `- key: value` line.
+fn key_of_line(line: &str) -> Option<String> {
+    let trimmed = line.trim_start().trim_start_matches("- ").trim_start();
+    let (key, _) = trimmed.split_once(':')?;
+    let key = key.trim().trim_matches(['"', '\'']);
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then(|| key.to_string())
+}
+
+/// The key whose value is at `line`:`column`: the last `key:` before the column on that line,
+/// else the nearest line above, indented less, that ends with `key:`.
+fn key_at(text: &str, line: u64, column: u64) -> Option<String> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let target = *lines.get(index)?;
+    let before: String = target
+        .chars()
+        .take(usize::try_from(column).ok()?.saturating_sub(1))
+        .collect();
+    let pattern = regex::Regex::new(r"([A-Za-z0-9_-]+)['\x22]?\s*:\s*[^:]*$").ok()?;
+    if let Some(captures) = pattern.captures(&before) {
+        return Some(captures[1].to_string());
+    }
+    let indent = target.len() - target.trim_start().len();
+    lines[..index]
+        .iter()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .find(|l| l.len() - l.trim_start().len() < indent)
+        .and_then(|l| key_of_line(l))
 }
 
 fn parser_options() -> serde_saphyr::Options {
@@ -34,8 +136,9 @@ fn parser_options() -> serde_saphyr::Options {
     options
 }
 
-/// A parser error as a diagnostic at its location, with "did you mean" for unknown keys.
-fn parse_error(error: &serde_saphyr::Error, display: &str) -> Diagnostic {
+/// A parser error as a diagnostic at its location, with "did you mean" for unknown keys and
+/// type errors in words (`wave: one` → "`wave` must be a whole number").
+fn parse_error(error: &serde_saphyr::Error, display: &str, text: &str) -> Diagnostic {
     let location = error.location().and_then(|l| {
         (l.line() > 0).then(|| Location {
             file: display.to_string(),
@@ -45,7 +148,13 @@ fn parse_error(error: &serde_saphyr::Error, display: &str) -> Diagnostic {
     });
     let raw = error.without_snippet().to_string();
     let message = first_line_without_location(&raw);
-    let (message, help) = explain(&message);
+    let key = location
+        .as_ref()
+        .and_then(|l| key_at(text, l.line, l.column));
+    let (message, help) = match explain_type(&message, key.as_deref()) {
+        Some(explained) => explained,
+        None => explain(&message),
+    };
     let mut diagnostic = Diagnostic::error("shipgate config", message).at(location);
     if let Some(help) = help {
         diagnostic = diagnostic.with_help(help);
@@ -61,6 +170,28 @@ fn first_line_without_location(raw: &str) -> String {
         Some(re) => re.replace(line, "").to_string(),
         None => line.to_string(),
     }
+}
+
+/// The parser's type errors ("invalid u32", "expected sequence start") in words.
+fn explain_type(message: &str, key: Option<&str>) -> Option<(String, Option<String>)> {
+    let subject = key.map_or_else(|| "this value".to_string(), |k| format!("`{k}`"));
+    let example = |e: &str| Some(format!("for example `{}: {e}`", key.unwrap_or("key")));
+    let message = message.trim();
+    let (what, help) = match message {
+        "invalid u8" => ("a whole number from 0 to 255", None),
+        "invalid u16" => ("a whole number from 0 to 65535", None),
+        "invalid u32" | "invalid u64" | "invalid usize" => {
+            ("a whole number (0 or more)", example("3"))
+        }
+        "invalid i8" | "invalid i16" | "invalid i32" | "invalid i64" => ("a whole number", None),
+        "invalid f32" | "invalid f64" => ("a number", None),
+        "invalid boolean" | "invalid bool" => ("`true` or `false`", None),
+        "expected string scalar" => ("text (one value, not a list or mapping)", None),
+        "expected sequence start" => ("a list", example("[a, b]")),
+        "expected mapping start" => ("a mapping of names to values", example("{ name: value }")),
+        _ => return None,
+    };
+    Some((format!("{subject} must be {what}"), help))
 }
 
 /// Rewrites serde's "unknown field" message into a suggestion.
@@ -151,5 +282,57 @@ mod tests {
     fn wrong_types_are_located() {
         let d = error_of("version: 1\nservices:\n  auth:\n    paths: 3\n");
         assert_eq!(d.location.unwrap().line, 4);
+    }
+
+    fn errors_of(text: &str) -> Vec<Diagnostic> {
+        match parse(text, "shipgate.yml") {
+            Ok(_) => panic!("expected errors"),
+            Err(failure) => failure.diagnostics().to_vec(),
+        }
+    }
+
+    #[test]
+    fn config_type_errors_are_explained_in_words() {
+        let d = error_of(
+            "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      wave: one\n",
+        );
+        assert_eq!(d.message, "`wave` must be a whole number (0 or more)");
+        let d = error_of("version: 1\nservices:\n  a:\n    paths: a/**\n");
+        assert_eq!(d.message, "`paths` must be a list");
+        assert_eq!(d.help.as_deref(), Some("for example `paths: [a, b]`"));
+        let d = error_of(
+            "version: 1\nservices:\n  a:\n    image: a\n    deploy: { init-containers: maybe }\n",
+        );
+        assert_eq!(d.message, "`init-containers` must be `true` or `false`");
+        let d = error_of(
+            "version: 1\nservices:\n  a:\n    image: a\n    deploy:\n      health: { url: 'http://x', port: 99999 }\n",
+        );
+        assert_eq!(d.message, "`port` must be a whole number from 0 to 65535");
+    }
+
+    #[test]
+    fn config_check_reports_every_parse_error_at_once() {
+        let e = errors_of(
+            "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      wave: one\n      init-containers: maybe\n      kind: Pod\n  b:\n    pathz: [b/**]\n    depends-on: [zzz]\n",
+        );
+        let messages: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(e.len(), 5, "{messages:#?}");
+        assert_eq!(messages[0], "`wave` must be a whole number (0 or more)");
+        assert_eq!(messages[1], "`init-containers` must be `true` or `false`");
+        assert_eq!(messages[2], "unknown value `Pod`");
+        assert!(messages[3].starts_with("unknown key `pathz`"));
+        assert!(messages[4].contains("depends on `zzz`"));
+        let lines: Vec<u64> = e
+            .iter()
+            .map(|d| d.location.as_ref().unwrap().line)
+            .collect();
+        assert_eq!(lines, vec![7, 8, 9, 11, 12]);
+    }
+
+    #[test]
+    fn a_blanked_required_key_is_not_reported_as_missing() {
+        let e = errors_of("version: one\nservices:\n  a: { paths: [a/**] }\n");
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(e[0].message, "`version` must be a whole number (0 or more)");
     }
 }

@@ -273,7 +273,7 @@ pub struct DeploySettings {
     /// of only warning that a node may run a stale cached image.
     #[serde(default)]
     pub enforce_pull_always: bool,
-    pub health: Option<HealthSettings>,
+    pub health: Option<Spanned<HealthSettings>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -37,6 +37,9 @@ fn resolve<'a>(root: &'a serde_json::Value, node: &'a serde_json::Value) -> &'a 
 
 fn type_of(root: &serde_json::Value, node: &serde_json::Value) -> String {
     let node = resolve(root, node);
+    if let Some(value) = node.get("const") {
+        return format!("`{value}`");
+    }
     if let Some(values) = node.get("enum").and_then(serde_json::Value::as_array) {
         return values
             .iter()
@@ -50,27 +53,30 @@ fn type_of(root: &serde_json::Value, node: &serde_json::Value) -> String {
             .join(" \\| ");
     }
     if let Some(options) = node.get("oneOf").and_then(serde_json::Value::as_array) {
-        let kinds: Vec<String> = options.iter().map(|o| type_of(root, o)).collect();
-        if kinds.iter().any(|k| k == "string") && kinds.iter().any(|k| k == "integer") {
-            return "duration".into();
-        }
-        return kinds.join(" or ");
+        return one_of(root, options);
     }
     match node.get("type") {
         Some(serde_json::Value::String(kind)) if kind == "array" => {
             let items = node
                 .get("items")
-                .map(|i| type_of(root, i))
-                .unwrap_or_default();
+                .map_or_else(|| "any".to_string(), |i| type_of(root, i));
             format!("list of {items}")
         }
         Some(serde_json::Value::String(kind)) if kind == "object" => {
-            if node.get("properties").is_some() {
-                "map".into()
-            } else {
-                "map of string".into()
+            match node.get("additionalProperties").filter(|a| a.is_object()) {
+                Some(values) if node.get("properties").is_none() => {
+                    let values = resolve(root, values);
+                    if values.get("properties").is_some() {
+                        "map of name to settings".into()
+                    } else {
+                        format!("map of {}", type_of(root, values))
+                    }
+                }
+                _ if node.get("properties").is_some() => "map".into(),
+                _ => "map of string".into(),
             }
         }
+        Some(serde_json::Value::String(kind)) if kind == "integer" => whole_number(node),
         Some(serde_json::Value::String(kind)) => kind.clone(),
         Some(serde_json::Value::Array(kinds)) => kinds
             .iter()
@@ -79,6 +85,45 @@ fn type_of(root: &serde_json::Value, node: &serde_json::Value) -> String {
             .join(" or "),
         _ => "any".into(),
     }
+}
+
+/// `integer` with its bounds in words: "whole number (0 or more)", "whole number 1–65535".
+fn whole_number(node: &serde_json::Value) -> String {
+    let minimum = node.get("minimum").and_then(serde_json::Value::as_i64);
+    let maximum = node.get("maximum").and_then(serde_json::Value::as_i64);
+    match (minimum, maximum) {
+        (Some(low), Some(high)) => format!("whole number {low}–{high}"),
+        (Some(low), None) => format!("whole number ({low} or more)"),
+        _ => "whole number".into(),
+    }
+}
+
+/// A `oneOf`: a duration (seconds or `1m30s`), an HTTP status, or the alternatives joined.
+fn one_of(root: &serde_json::Value, options: &[serde_json::Value]) -> String {
+    let pattern_of = |o: &serde_json::Value| {
+        resolve(root, o)
+            .get("pattern")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let kinds: Vec<String> = options.iter().map(|o| type_of(root, o)).collect();
+    let has_integer = kinds.iter().any(|k| k.starts_with("whole number"));
+    if has_integer && options.iter().any(|o| pattern_of(o).contains("(ms|s|m|h)")) {
+        return "duration".into();
+    }
+    if has_integer && options.iter().any(|o| pattern_of(o).contains("[1-5]")) {
+        return "status".into();
+    }
+    let objects = options
+        .iter()
+        .filter(|o| resolve(root, o).get("properties").is_some())
+        .count();
+    let mut kinds: Vec<String> = kinds.into_iter().filter(|k| k != "map").collect();
+    if objects > 0 {
+        kinds.push("map".into());
+    }
+    kinds.join(" or ")
 }
 
 fn walk(
@@ -125,6 +170,45 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn type_in_reference(key: &str) -> String {
+        let reference = reference_markdown();
+        let line = reference
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{key}` |")))
+            .unwrap_or_else(|| panic!("{key} missing"));
+        line.split(" | ").nth(1).unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn config_reference_shows_correct_types() {
+        assert_eq!(type_in_reference("version"), "`1`");
+        assert_eq!(type_in_reference("services"), "map of name to settings");
+        assert_eq!(
+            type_in_reference("services.<name>.deploy.wave"),
+            "whole number (0 or more)"
+        );
+        assert_eq!(
+            type_in_reference("services.<name>.deploy.health.port"),
+            "whole number 1–65535"
+        );
+        assert_eq!(
+            type_in_reference("services.<name>.deploy.health.expect-status"),
+            "status or list of status"
+        );
+        assert_eq!(
+            type_in_reference("services.<name>.deploy.timeout"),
+            "duration"
+        );
+        assert_eq!(
+            type_in_reference("services.<name>.version"),
+            "string or map"
+        );
+        assert_eq!(
+            type_in_reference("services.<name>.deploy.health.json.in"),
+            "list of any"
+        );
+    }
 
     #[test]
     fn the_reference_lists_every_key_with_a_description() {

@@ -1,11 +1,12 @@
 //! Turns the parsed file into a [`Config`], collecting every problem with its location.
 
-use super::model::ConfigFile;
+use super::model::{BranchPolicySettings, ConfigFile, ServiceSettings};
 use super::{Config, Pattern, Service};
 use crate::detect::graph::DependencyGraph;
 use crate::detect::matcher::{Matcher, Owner, PathPattern};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::error::Failure;
+use crate::plan::tags::TagTemplate;
 use crate::policy::{PatternList, Policy};
 use serde_saphyr::Spanned;
 
@@ -59,13 +60,66 @@ fn patterns(list: &[Spanned<String>], file: &str, errors: &mut Vec<Diagnostic>) 
     out
 }
 
-/// Validates a parsed config file.
-pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
+/// Problems found so far; every step adds to them, so all are reported at once.
+#[derive(Default)]
+struct Findings {
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
 
+fn file_start(display: &str) -> Location {
+    Location {
+        file: display.to_string(),
+        line: 1,
+        column: 1,
+    }
+}
+
+/// Validates a parsed config file: each step below checks one part and records its problems.
+pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
+    let mut findings = Findings::default();
+    check_header(&file, display, &mut findings);
+    let global = patterns(&file.global, display, &mut findings.errors);
+    check_tag_templates(file.defaults.tags.as_deref(), display, &mut findings);
+    let names: Vec<String> = file
+        .services
+        .entries
+        .iter()
+        .map(|(n, _)| n.value.clone())
+        .collect();
+    let mut services = Vec::new();
+    let mut edges = Vec::new();
+    for (name, settings) in file.services.entries {
+        let (service, service_edges) = service(name, settings, &names, display, &mut findings);
+        services.push(service);
+        edges.push(service_edges);
+    }
+    let graph = DependencyGraph::new(names, edges);
+    findings
+        .errors
+        .extend(cycle_error(&graph, &services, display));
+    let branch_policy = branch_policy(file.branch_policy.as_ref(), display, &mut findings);
+    if !findings.errors.is_empty() {
+        return Err(Failure::Usage(findings.errors));
+    }
+    let matcher = matcher(&global, &services);
+    Ok(Config {
+        path: display.to_string(),
+        services,
+        global,
+        detect: file.detect,
+        defaults: file.defaults,
+        branch_policy,
+        graph,
+        matcher,
+        warnings: findings.warnings,
+    })
+}
+
+/// `version: 1` and at least one service.
+fn check_header(file: &ConfigFile, display: &str, findings: &mut Findings) {
     if file.version.value != 1 {
-        errors.push(
+        findings.errors.push(
             error_at(
                 format!("unsupported config version {}", file.version.value),
                 locate(&file.version, display),
@@ -74,185 +128,215 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         );
     }
     if file.services.entries.is_empty() {
-        errors.push(error_at(
+        findings.errors.push(error_at(
             "no services are configured under `services:`",
-            Some(Location {
-                file: display.to_string(),
-                line: 1,
-                column: 1,
-            }),
+            Some(file_start(display)),
         ));
     }
+}
 
-    let global = patterns(&file.global, display, &mut errors);
-    let names: Vec<String> = file
-        .services
-        .entries
-        .iter()
-        .map(|(n, _)| n.value.clone())
-        .collect();
-
-    let mut services = Vec::new();
-    let mut edges = Vec::new();
-    for (name, settings) in file.services.entries {
-        let location = locate(&name, display).unwrap_or_else(|| Location {
-            file: display.to_string(),
-            line: 1,
-            column: 1,
-        });
-        if !valid_service_name(&name.value) {
-            errors.push(
-                error_at(format!("invalid service name `{}`", name.value), Some(location.clone()))
-                    .with_help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most 63 characters"),
-            );
+/// Tag templates parse (known `{placeholders}`, tag characters, valid `{date:…}`), each error at
+/// its template: found by `config check`, not first by a later `plan`.
+fn check_tag_templates(
+    templates: Option<&[Spanned<String>]>,
+    display: &str,
+    findings: &mut Findings,
+) {
+    for template in templates.unwrap_or_default() {
+        if let Err(message) = TagTemplate::parse(&template.value) {
+            findings
+                .errors
+                .push(error_at(message, locate(template, display)));
         }
-        let paths = patterns(&settings.paths, display, &mut errors);
-        let mut depends_on = Vec::new();
-        let mut service_edges = Vec::new();
-        for dependency in &settings.depends_on {
-            match names.iter().position(|n| *n == dependency.value) {
-                Some(index) => {
-                    if !service_edges.contains(&index) {
-                        service_edges.push(index);
-                        depends_on.push(dependency.value.clone());
-                    }
-                }
-                None => {
-                    let mut diagnostic = error_at(
-                        format!(
-                            "service `{}` depends on `{}`, which is not a configured service",
-                            name.value, dependency.value
-                        ),
-                        locate(dependency, display),
-                    );
-                    diagnostic =
-                        match did_you_mean(&dependency.value, names.iter().map(String::as_str)) {
-                            Some(best) => diagnostic.with_help(format!("did you mean `{best}`?")),
-                            None => diagnostic
-                                .with_help(format!("configured services: {}", names.join(", "))),
-                        };
-                    errors.push(diagnostic);
-                }
-            }
-        }
-        if settings.paths.is_empty() && settings.depends_on.is_empty() {
-            warnings.push(
-                Diagnostic::warning(
-                    TITLE,
-                    format!(
-                        "service `{}` has no `paths` and no `depends-on`: only a global change or an explicit selection will ever include it",
-                        name.value
-                    ),
-                )
-                .at(Some(location.clone())),
-            );
-        }
-        if let Some(image) = &settings.image
-            && image.value.trim().is_empty()
-        {
-            errors.push(error_at("`image` cannot be empty", locate(image, display)));
-        }
-        if let Some(deploy) = &settings.deploy {
-            if settings.image.is_none() {
-                errors.push(
-                    error_at(
-                        format!(
-                            "service `{}` has `deploy` settings but no `image`: there is nothing to deploy",
-                            name.value
-                        ),
-                        Some(location.clone()),
-                    )
-                    .with_help("add `image: <repository name>` (the registry comes from `defaults.registry`)"),
-                );
-            }
-            if let Some(health) = &deploy.health {
-                let problem = if health.url.is_none()
-                    && (health.port.is_some() || health.path.is_some())
-                {
-                    Some("in-cluster checks (`port`/`path`, through a port-forward) are not available in this version; give `url` (a public URL, or the Service's cluster DNS name from a runner inside the cluster)".to_string())
-                } else {
-                    crate::health::HealthGate::from_settings(health, None).err()
-                };
-                if let Some(message) = problem {
-                    errors.push(error_at(
-                        format!("services.{}.deploy.health: {message}", name.value),
-                        Some(location.clone()),
-                    ));
-                }
-            }
-        }
-        edges.push(service_edges);
-        services.push(Service {
-            name: name.value.clone(),
-            location,
-            paths,
-            depends_on,
-            image: settings.image.as_ref().map(|i| i.value.clone()),
-            settings,
-        });
     }
+}
 
-    let graph = DependencyGraph::new(names.clone(), edges);
-    if let Some(cycle) = graph.find_cycle() {
-        let mut chain: Vec<&str> = cycle.iter().map(|i| graph.name(*i)).collect();
-        chain.push(graph.name(cycle[0]));
-        let first = &services[cycle[0]];
-        let next = graph.name(*cycle.get(1).unwrap_or(&cycle[0]));
-        let location = first
-            .settings
-            .depends_on
-            .iter()
-            .find(|d| d.value == next)
-            .and_then(|d| locate(d, display))
-            .or_else(|| Some(first.location.clone()));
-        errors.push(
-            error_at(format!("dependency cycle: {}", chain.join(" → ")), location)
-                .with_help("`depends-on` must not loop back; remove one of these edges"),
+/// One service: its name, paths, dependencies, image, tags and deploy settings.
+fn service(
+    name: Spanned<String>,
+    settings: ServiceSettings,
+    names: &[String],
+    display: &str,
+    findings: &mut Findings,
+) -> (Service, Vec<usize>) {
+    let location = locate(&name, display).unwrap_or_else(|| file_start(display));
+    if !valid_service_name(&name.value) {
+        findings.errors.push(
+            error_at(format!("invalid service name `{}`", name.value), Some(location.clone()))
+                .with_help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most 63 characters"),
         );
     }
+    let paths = patterns(&settings.paths, display, &mut findings.errors);
+    let (depends_on, edges) = dependencies(&name.value, &settings, names, display, findings);
+    if settings.paths.is_empty() && settings.depends_on.is_empty() {
+        findings.warnings.push(
+            Diagnostic::warning(
+                TITLE,
+                format!(
+                    "service `{}` has no `paths` and no `depends-on`: only a global change or an explicit selection will ever include it",
+                    name.value
+                ),
+            )
+            .at(Some(location.clone())),
+        );
+    }
+    if let Some(image) = &settings.image
+        && image.value.trim().is_empty()
+    {
+        findings
+            .errors
+            .push(error_at("`image` cannot be empty", locate(image, display)));
+    }
+    check_tag_templates(settings.tags.as_deref(), display, findings);
+    check_deploy(&name.value, &settings, &location, display, findings);
+    let service = Service {
+        name: name.value.clone(),
+        location,
+        paths,
+        depends_on,
+        image: settings.image.as_ref().map(|i| i.value.clone()),
+        settings,
+    };
+    (service, edges)
+}
 
-    let branch_policy = match &file.branch_policy {
-        None => None,
-        Some(settings) => {
-            let texts: Vec<String> = settings.patterns.iter().map(|p| p.value.clone()).collect();
-            let exempt: Vec<String> = settings.exempt.iter().map(|p| p.value.clone()).collect();
-            if texts.is_empty() {
-                errors.push(error_at(
-                    "`branch-policy.patterns` is empty: no branch could ever pass",
-                    Some(Location {
-                        file: display.to_string(),
-                        line: 1,
-                        column: 1,
-                    }),
-                ));
-            }
-            match Policy::compile(
-                &texts,
-                &exempt,
-                settings.max_length.as_ref().map(|m| m.value),
-            ) {
-                Ok(policy) => Some(policy),
-                Err(pattern_errors) => {
-                    for e in pattern_errors {
-                        let list = match e.list {
-                            PatternList::Patterns => &settings.patterns,
-                            PatternList::Exempt => &settings.exempt,
-                        };
-                        errors.push(error_at(
-                            e.message,
-                            list.get(e.index).and_then(|s| locate(s, display)),
-                        ));
-                    }
-                    None
+/// `depends-on`: names that exist (with a suggestion), each once; the graph edges.
+fn dependencies(
+    name: &str,
+    settings: &ServiceSettings,
+    names: &[String],
+    display: &str,
+    findings: &mut Findings,
+) -> (Vec<String>, Vec<usize>) {
+    let mut depends_on = Vec::new();
+    let mut edges = Vec::new();
+    for dependency in &settings.depends_on {
+        match names.iter().position(|n| *n == dependency.value) {
+            Some(index) => {
+                if !edges.contains(&index) {
+                    edges.push(index);
+                    depends_on.push(dependency.value.clone());
                 }
             }
+            None => {
+                let diagnostic = error_at(
+                    format!(
+                        "service `{name}` depends on `{}`, which is not a configured service",
+                        dependency.value
+                    ),
+                    locate(dependency, display),
+                );
+                findings.errors.push(
+                    match did_you_mean(&dependency.value, names.iter().map(String::as_str)) {
+                        Some(best) => diagnostic.with_help(format!("did you mean `{best}`?")),
+                        None => diagnostic
+                            .with_help(format!("configured services: {}", names.join(", "))),
+                    },
+                );
+            }
         }
-    };
-
-    if !errors.is_empty() {
-        return Err(Failure::Usage(errors));
     }
+    (depends_on, edges)
+}
 
+/// `deploy`: needs an `image`; the health gate must be complete (errors at the `health:` line).
+fn check_deploy(
+    name: &str,
+    settings: &ServiceSettings,
+    location: &Location,
+    display: &str,
+    findings: &mut Findings,
+) {
+    let Some(deploy) = &settings.deploy else {
+        return;
+    };
+    if settings.image.is_none() {
+        findings.errors.push(
+            error_at(
+                format!(
+                    "service `{name}` has `deploy` settings but no `image`: there is nothing to deploy"
+                ),
+                Some(location.clone()),
+            )
+            .with_help("add `image: <repository name>` (the registry comes from `defaults.registry`)"),
+        );
+    }
+    if let Some(health) = &deploy.health {
+        let problem = if health.value.url.is_none()
+            && (health.value.port.is_some() || health.value.path.is_some())
+        {
+            Some("in-cluster checks (`port`/`path`, through a port-forward) are not available in this version; give `url` (a public URL, or the Service's cluster DNS name from a runner inside the cluster)".to_string())
+        } else {
+            crate::health::HealthGate::from_settings(&health.value, None).err()
+        };
+        if let Some(message) = problem {
+            findings.errors.push(error_at(
+                format!("services.{name}.deploy.health: {message}"),
+                locate(health, display).or_else(|| Some(location.clone())),
+            ));
+        }
+    }
+}
+
+/// A `depends-on` cycle, printed in full and located at its first edge.
+fn cycle_error(graph: &DependencyGraph, services: &[Service], display: &str) -> Option<Diagnostic> {
+    let cycle = graph.find_cycle()?;
+    let mut chain: Vec<&str> = cycle.iter().map(|i| graph.name(*i)).collect();
+    chain.push(graph.name(cycle[0]));
+    let first = &services[cycle[0]];
+    let next = graph.name(*cycle.get(1).unwrap_or(&cycle[0]));
+    let location = first
+        .settings
+        .depends_on
+        .iter()
+        .find(|d| d.value == next)
+        .and_then(|d| locate(d, display))
+        .or_else(|| Some(first.location.clone()));
+    Some(
+        error_at(format!("dependency cycle: {}", chain.join(" → ")), location)
+            .with_help("`depends-on` must not loop back; remove one of these edges"),
+    )
+}
+
+/// `branch-policy`: patterns and exemption globs compile, each error at its item.
+fn branch_policy(
+    settings: Option<&BranchPolicySettings>,
+    display: &str,
+    findings: &mut Findings,
+) -> Option<Policy> {
+    let settings = settings?;
+    let texts: Vec<String> = settings.patterns.iter().map(|p| p.value.clone()).collect();
+    let exempt: Vec<String> = settings.exempt.iter().map(|p| p.value.clone()).collect();
+    if texts.is_empty() {
+        findings.errors.push(error_at(
+            "`branch-policy.patterns` is empty: no branch could ever pass",
+            Some(file_start(display)),
+        ));
+    }
+    match Policy::compile(
+        &texts,
+        &exempt,
+        settings.max_length.as_ref().map(|m| m.value),
+    ) {
+        Ok(policy) => Some(policy),
+        Err(pattern_errors) => {
+            for e in pattern_errors {
+                let list = match e.list {
+                    PatternList::Patterns => &settings.patterns,
+                    PatternList::Exempt => &settings.exempt,
+                };
+                findings.errors.push(error_at(
+                    e.message,
+                    list.get(e.index).and_then(|s| locate(s, display)),
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Every owner's patterns in one matcher (config order decides "last match wins").
+fn matcher(global: &[Pattern], services: &[Service]) -> Matcher {
     let global_patterns: Vec<PathPattern> = global.iter().map(|p| p.pattern.clone()).collect();
     let service_patterns: Vec<Vec<PathPattern>> = services
         .iter()
@@ -264,24 +348,7 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
             .enumerate()
             .map(|(i, p)| (Owner::Service(i), p.as_slice())),
     );
-    let matcher = Matcher::new(owners).map_err(|e| {
-        Failure::usage(error_at(
-            format!("cannot compile the path patterns: {e}"),
-            None,
-        ))
-    })?;
-
-    Ok(Config {
-        path: display.to_string(),
-        services,
-        global,
-        detect: file.detect,
-        defaults: file.defaults,
-        branch_policy,
-        graph,
-        matcher,
-        warnings,
-    })
+    Matcher::new(owners)
 }
 
 #[cfg(test)]
@@ -350,6 +417,51 @@ mod tests {
         );
         assert!(e[0].message.contains("unknown placeholder `{name}`"));
         assert_eq!(line_col(&e[0]), (5, 7));
+    }
+
+    #[test]
+    fn glob_that_cannot_compile_is_located_in_paths_global_and_exempt() {
+        let nested = format!("{}x{}", "{a,".repeat(100), "}".repeat(100));
+        let e = errors_of(&format!(
+            "version: 1\nglobal: ['{nested}']\nbranch-policy:\n  patterns: ['*']\n  exempt: ['{nested}']\nservices:\n  a: {{ paths: ['a/**', '{nested}'] }}\n"
+        ));
+        assert_eq!(e.len(), 3, "{e:#?}");
+        for d in &e {
+            assert!(d.message.contains("too deeply"), "{}", d.message);
+        }
+        assert_eq!(line_col(&e[0]), (2, 10));
+        assert_eq!(line_col(&e[1]).0, 7);
+        assert_eq!(line_col(&e[2]), (5, 12));
+    }
+
+    #[test]
+    fn glob_unsupported_syntax_is_located() {
+        let e = errors_of("version: 1\nservices:\n  a:\n    paths:\n      - 'v{1..3}/**'\n");
+        assert!(e[0].message.contains("range `{1..3}` is not supported"));
+        assert_eq!(line_col(&e[0]), (5, 9));
+    }
+
+    #[test]
+    fn config_check_validates_tag_templates_and_placeholders() {
+        let e = errors_of(
+            "version: 1\ndefaults:\n  tags: ['{nope}-x', 'sha-{sha7}']\nservices:\n  a:\n    paths: [a/**]\n    tags:\n      - 'v/{version}'\n      - '{date:}'\n",
+        );
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert!(e[0].message.contains("unknown placeholder `{nope}`"));
+        assert_eq!(line_col(&e[0]), (3, 10));
+        assert!(e[1].message.contains("contains '/'"));
+        assert_eq!(line_col(&e[1]), (8, 9));
+        assert!(e[2].message.contains("no date field"));
+        assert_eq!(line_col(&e[2]).0, 9);
+    }
+
+    #[test]
+    fn config_health_errors_point_at_the_health_line() {
+        let e = errors_of(
+            "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      namespace: x\n      health:\n        url: 'http://x'\n        expect-status: abc\n",
+        );
+        assert!(e[0].message.contains("expect-status"), "{e:#?}");
+        assert!(line_col(&e[0]).0 >= 8, "{e:#?}");
     }
 
     #[test]

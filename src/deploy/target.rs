@@ -239,7 +239,7 @@ pub fn targets(
             continue;
         };
         let health = match &settings.health {
-            Some(health) => match crate::health::HealthGate::from_settings(health, None) {
+            Some(health) => match crate::health::HealthGate::from_settings(&health.value, None) {
                 Ok(gate) => Some(gate),
                 Err(message) => {
                     errors.push(

@@ -3,14 +3,16 @@
 //! A service's `paths` are globs read in list order with gitignore semantics: a file belongs to
 //! the service when the *last* pattern that matches it is not a `!` exclusion. So
 //! `["a/**", "!a/docs/**", "a/docs/api.md"]` keeps `a/docs/api.md` and drops the other docs.
-//! `*` stays inside one path segment, `**` crosses segments, dotfiles match like any file.
+//! `*` stays inside one path segment, `**` crosses segments, dotfiles match like any file,
+//! `dir/**` also matches `dir` itself. The dialect is [`super::glob`]'s.
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use super::glob::{self, TrailingRecursive};
+use regex::{Regex, RegexSet, RegexSetBuilder};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// One pattern as written in the config, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PathPattern {
     /// The text as written, e.g. `!services/auth/docs/**`.
     pub text: String,
@@ -18,7 +20,23 @@ pub struct PathPattern {
     pub negated: bool,
     /// The glob actually matched, relative to the repository root.
     pub glob: String,
+    /// How the glob is matched: a string comparison or its compiled regex.
+    shape: Shape,
 }
+
+#[derive(Debug, Clone)]
+enum Shape {
+    Simple(Simple),
+    Regex(Regex),
+}
+
+impl PartialEq for PathPattern {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.text, self.negated, &self.glob) == (&other.text, other.negated, &other.glob)
+    }
+}
+
+impl Eq for PathPattern {}
 
 impl PathPattern {
     /// Parses a pattern: `!` for exclusion, a leading `./` or `/` is dropped, a trailing `/`
@@ -38,21 +56,33 @@ impl PathPattern {
         if glob.ends_with('/') {
             glob.push_str("**");
         }
-        compile(&glob).map_err(|e| format!("invalid glob `{text}`: {e}"))?;
+        let invalid = |e: glob::GlobError| format!("invalid glob `{}`: {e}", glob::shorten(text));
+        if negated && rest.starts_with('(') {
+            // `!(x)` is picomatch's extglob, not an exclusion of `(x)`: say so.
+            glob::to_regex(text, TrailingRecursive::MatchesDirectoryItself).map_err(invalid)?;
+        }
+        // The syntax is checked for every glob; only the shapes that need a regex compile one.
+        let source =
+            glob::to_regex(&glob, TrailingRecursive::MatchesDirectoryItself).map_err(invalid)?;
+        let shape = match Simple::parse(&glob) {
+            Some(simple) => Shape::Simple(simple),
+            None => Shape::Regex(compile(&glob).map_err(invalid)?),
+        };
+        debug_assert!(
+            matches!(&shape, Shape::Regex(r) if r.as_str() == source)
+                || matches!(shape, Shape::Simple(_))
+        );
         Ok(PathPattern {
             text: text.to_string(),
             negated,
             glob,
+            shape,
         })
     }
 }
 
-fn compile(glob: &str) -> Result<Glob, globset::Error> {
-    GlobBuilder::new(glob)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .empty_alternates(true)
-        .build()
+fn compile(glob: &str) -> Result<Regex, glob::GlobError> {
+    glob::compile(glob, TrailingRecursive::MatchesDirectoryItself)
 }
 
 /// Whose patterns these are: the `global` list or one service (by index in the config).
@@ -87,8 +117,8 @@ pub struct Matcher {
 struct Group {
     /// The common shapes, matched with string comparisons: (global index, shape).
     simple: Vec<(usize, Simple)>,
-    /// Everything else: (global index, glob).
-    globs: Vec<(usize, Glob)>,
+    /// Everything else: (global index, compiled glob).
+    globs: Vec<(usize, Regex)>,
     compiled: OnceLock<Compiled>,
 }
 
@@ -97,7 +127,7 @@ struct Group {
 enum Simple {
     /// `Cargo.lock`, `services/auth/package.json`.
     Exact(String),
-    /// `services/auth/**` (`prefix` ends with `/`; empty for `**`).
+    /// `services/auth/**` (`prefix` ends with `/`; empty for `**`): also `services/auth`.
     Below(String),
     /// `services/auth/**/*.rs`: below `prefix`, a name ending in `.rs` (`suffix` = `.rs`).
     BelowWithSuffix { prefix: String, suffix: String },
@@ -135,7 +165,12 @@ impl Simple {
     fn is_match(&self, path: &str) -> bool {
         match self {
             Simple::Exact(literal) => path == literal,
-            Simple::Below(prefix) => path.starts_with(prefix.as_str()),
+            Simple::Below(prefix) => {
+                path.starts_with(prefix.as_str())
+                    || prefix
+                        .strip_suffix('/')
+                        .is_some_and(|directory| path == directory)
+            }
             Simple::BelowWithSuffix { prefix, suffix } => {
                 path.starts_with(prefix.as_str())
                     && path.ends_with(suffix.as_str())
@@ -147,10 +182,14 @@ impl Simple {
 
 #[derive(Debug)]
 enum Compiled {
-    Set(GlobSet),
-    /// Only if the combined set exceeds the regex size limit: one matcher per glob.
-    Each(Vec<globset::GlobMatcher>),
+    Set(RegexSet),
+    /// Only if the combined set exceeds the regex size limit: each glob's own regex, compiled
+    /// (and so known to be valid) when the config was read.
+    Each,
 }
+
+/// The combined set of one group may be larger than any one glob; past this it is not built.
+const SET_SIZE_LIMIT: usize = 32 << 20;
 
 /// The directory part of a glob before its first wildcard, with its trailing `/`.
 fn literal_directory(glob: &str) -> &str {
@@ -172,29 +211,24 @@ impl Group {
             return;
         }
         let compiled = self.compiled.get_or_init(|| {
-            let mut builder = GlobSetBuilder::new();
-            for (_, glob) in &self.globs {
-                builder.add(glob.clone());
-            }
-            match builder.build() {
+            let built = RegexSetBuilder::new(self.globs.iter().map(|(_, regex)| regex.as_str()))
+                .size_limit(SET_SIZE_LIMIT)
+                .build();
+            match built {
                 Ok(set) => Compiled::Set(set),
-                Err(_) => Compiled::Each(
-                    self.globs
-                        .iter()
-                        .map(|(_, g)| g.compile_matcher())
-                        .collect(),
-                ),
+                Err(_) => Compiled::Each,
             }
         });
         match compiled {
             Compiled::Set(set) => {
-                set.matches_into(path, local);
+                local.clear();
+                local.extend(set.matches(path).iter());
                 out.extend(local.iter().map(|&i| self.globs[i].0));
             }
-            Compiled::Each(matchers) => {
-                for (i, matcher) in matchers.iter().enumerate() {
-                    if matcher.is_match(path) {
-                        out.push(self.globs[i].0);
+            Compiled::Each => {
+                for (index, regex) in &self.globs {
+                    if regex.is_match(path) {
+                        out.push(*index);
                     }
                 }
             }
@@ -203,10 +237,8 @@ impl Group {
 }
 
 impl Matcher {
-    /// Builds the matcher; patterns must already be valid (see [`PathPattern::parse`]).
-    pub fn new<'a>(
-        owners: impl IntoIterator<Item = (Owner, &'a [PathPattern])>,
-    ) -> Result<Self, globset::Error> {
+    /// Builds the matcher from parsed (so valid) patterns; it cannot fail.
+    pub fn new<'a>(owners: impl IntoIterator<Item = (Owner, &'a [PathPattern])>) -> Self {
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut slots = Vec::new();
         for (owner, patterns) in owners {
@@ -218,14 +250,14 @@ impl Matcher {
                         globs: Vec::new(),
                         compiled: OnceLock::new(),
                     });
-                match Simple::parse(&pattern.glob) {
-                    Some(simple) => group.simple.push((slots.len(), simple)),
-                    None => group.globs.push((slots.len(), compile(&pattern.glob)?)),
+                match &pattern.shape {
+                    Shape::Simple(simple) => group.simple.push((slots.len(), simple.clone())),
+                    Shape::Regex(regex) => group.globs.push((slots.len(), regex.clone())),
                 }
                 slots.push((owner, index, pattern.negated));
             }
         }
-        Ok(Matcher { groups, slots })
+        Matcher { groups, slots }
     }
 
     /// The directories below which some pattern can match (`""` when one can match anywhere):
@@ -252,6 +284,12 @@ impl Matcher {
             {
                 group.matches_into(path, &mut local, scratch);
             }
+        }
+        // `dir/**` matches `dir` itself (a submodule or a symlink changed at that path).
+        if !path.ends_with('/')
+            && let Some(group) = self.groups.get(&format!("{path}/"))
+        {
+            group.matches_into(path, &mut local, scratch);
         }
         // In global order, an owner's globs are contiguous: its last matching glob decides.
         scratch.sort_unstable();
@@ -291,7 +329,7 @@ mod tests {
 
     fn single(texts: &[&str]) -> Matcher {
         let p = patterns(texts);
-        Matcher::new([(Owner::Service(0), p.as_slice())]).unwrap()
+        Matcher::new([(Owner::Service(0), p.as_slice())])
     }
 
     #[test]
@@ -383,8 +421,7 @@ mod tests {
             (Owner::Global, g.as_slice()),
             (Owner::Service(0), a.as_slice()),
             (Owner::Service(1), b.as_slice()),
-        ])
-        .unwrap();
+        ]);
         assert_eq!(
             owners_of(&m, "libs/b/x"),
             vec![Hit {
@@ -423,8 +460,7 @@ mod tests {
             (Owner::Service(0), &p[..1]),
             (Owner::Service(1), &p[1..2]),
             (Owner::Service(2), &p[2..]),
-        ])
-        .unwrap();
+        ]);
         let owners: Vec<Owner> = owners_of(&m, "a/b/c/x.rs")
             .iter()
             .map(|h| h.owner)
@@ -476,7 +512,7 @@ mod tests {
         ];
         for text in globs {
             let simple = Simple::parse(text).unwrap_or_else(|| panic!("{text} is a simple shape"));
-            let glob = compile(text).unwrap().compile_matcher();
+            let glob = compile(text).unwrap();
             for path in paths {
                 assert_eq!(
                     simple.is_match(path),
@@ -496,6 +532,64 @@ mod tests {
             "**/*.d/x",
         ] {
             assert_eq!(Simple::parse(complex), None, "{complex}");
+        }
+    }
+
+    #[test]
+    fn glob_the_engine_cannot_compile_is_refused_not_a_panic() {
+        let nested = format!("src/{}x{}", "{a,".repeat(100), "}".repeat(100));
+        let error = PathPattern::parse(&nested).unwrap_err();
+        assert!(error.contains("nests `{…}` too deeply"), "{error}");
+        assert!(error.len() < 300, "the glob is quoted shortened: {error}");
+        let long = format!("src/{}", "[a-z]?".repeat(400));
+        assert!(
+            PathPattern::parse(&long)
+                .unwrap_err()
+                .contains("limit is 1024")
+        );
+        // Many valid, large globs in one directory group still match (one set or one by one).
+        let globs: Vec<String> = (0..12)
+            .map(|i| format!("big/{}{i}", "[!x]?".repeat(120)))
+            .collect();
+        let texts: Vec<&str> = globs.iter().map(String::as_str).collect();
+        let m = single(&texts);
+        let path = format!("big/{}7", "ab".repeat(120));
+        assert_eq!(owners_of(&m, &path).len(), 1);
+    }
+
+    #[test]
+    fn glob_question_mark_and_class_match_one_character_of_a_non_ascii_name() {
+        let m = single(&["docs/?.md", "img/[äöü]/*.png"]);
+        assert_eq!(owners_of(&m, "docs/é.md").len(), 1);
+        assert_eq!(owners_of(&m, "docs/日.md").len(), 1);
+        assert_eq!(owners_of(&m, "img/ö/a.png").len(), 1);
+        assert!(owners_of(&m, "docs/ab.md").is_empty());
+    }
+
+    #[test]
+    fn glob_directory_star_star_matches_the_directory_itself() {
+        // A submodule bump or a symlink is a change at exactly `vendor/lib`.
+        let m = single(&["vendor/lib/**", "tools/{a,b}/**"]);
+        assert_eq!(owners_of(&m, "vendor/lib").len(), 1);
+        assert_eq!(owners_of(&m, "vendor/lib/x.c").len(), 1);
+        assert_eq!(owners_of(&m, "tools/b").len(), 1);
+        assert!(owners_of(&m, "vendor/library").is_empty());
+        assert!(owners_of(&m, "vendor").is_empty());
+        let m = single(&["vendor/lib/"]);
+        assert_eq!(owners_of(&m, "vendor/lib").len(), 1);
+    }
+
+    #[test]
+    fn glob_unsupported_syntax_is_refused_not_read_as_literal_text() {
+        for (glob, reason) in [
+            ("!(**/*.tsx|**/*.less)", "extglob `!(…)`"),
+            ("src/+(a|b)/**", "extglob `+(…)`"),
+            ("src/[[:alpha:]]*", "POSIX classes"),
+            ("v{1..3}/**", "range `{1..3}`"),
+            ("src/(a|b)/**", "`(a|b)` groups"),
+        ] {
+            let error = PathPattern::parse(glob).unwrap_err();
+            assert!(error.contains(reason), "{glob}: {error}");
         }
     }
 

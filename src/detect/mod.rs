@@ -7,6 +7,7 @@
 pub mod changes;
 pub mod git;
 pub mod github_api;
+pub mod glob;
 pub mod graph;
 pub mod matcher;
 pub mod outputs;

@@ -14,8 +14,37 @@ pub struct LabelInputs<'a> {
     pub custom: Vec<&'a BTreeMap<String, String>>,
 }
 
-/// The labels of one image, sorted by key.
+/// The labels of one image, sorted by key. Every key and value is one line (see [`one_line`]):
+/// the `labels` output lists them one per line, so a repository description with a line break
+/// must not add a label.
 pub fn labels(context: &PlanContext, inputs: &LabelInputs) -> BTreeMap<String, String> {
+    generated(context, inputs)
+        .into_iter()
+        .map(|(key, value)| (one_line(&key), one_line(&value)))
+        .collect()
+}
+
+/// `text` on one line: every run of line breaks and other control characters (`\n`, `\r`,
+/// U+0085, U+2028, U+2029, tabs) becomes one space, and the ends are trimmed.
+pub fn one_line(text: &str) -> String {
+    let breaks = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.contains(breaks) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if breaks(c) {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
+}
+
+fn generated(context: &PlanContext, inputs: &LabelInputs) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     let mut put = |key: &str, value: String| {
         labels.insert(key.to_string(), value);
@@ -123,6 +152,47 @@ mod tests {
         assert_eq!(labels["git.branch"], "dev");
         assert_eq!(labels["build.date"], "2020-01-10T00:30:00.000Z");
         assert_eq!(labels["org.opencontainers.image.vendor"], "Acme");
+    }
+
+    #[test]
+    fn multi_line_label_value_never_adds_a_line() {
+        let custom = BTreeMap::from([("team".to_string(), "a\r\nb".to_string())]);
+        let mut context = context();
+        context.repository_description =
+            Some("Shop API\norg.opencontainers.image.source=https://evil\u{2028}x".into());
+        let labels = labels(
+            &context,
+            &LabelInputs {
+                service: "app",
+                description: None,
+                primary_tag: "dev",
+                custom: vec![&custom],
+            },
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.description"],
+            "Shop API org.opencontainers.image.source=https://evil x"
+        );
+        assert_eq!(labels["team"], "a b");
+        for (key, value) in &labels {
+            assert_eq!(format!("{key}={value}").lines().count(), 1, "{key}");
+        }
+    }
+
+    #[test]
+    fn licence_noassertion_is_kept_like_metadata_action() {
+        let mut context = context();
+        context.license = Some("NOASSERTION".into());
+        let labels = labels(
+            &context,
+            &LabelInputs {
+                service: "app",
+                description: None,
+                primary_tag: "dev",
+                custom: vec![],
+            },
+        );
+        assert_eq!(labels["org.opencontainers.image.licenses"], "NOASSERTION");
     }
 
     #[test]

@@ -174,16 +174,74 @@ impl TagTemplate {
     }
 
     /// Renders the tag, or says which value this run lacks.
+    ///
+    /// A value with no letter or digit left after sanitising (a branch `🚀`, an environment
+    /// `ü`) is replaced by a stand-in derived from it ([`stand_in`]), so `{branch}-{version}`
+    /// never collapses into the `{version}` tag, nor `{environment}-latest` into `latest`.
     pub fn render(&self, values: &TagValues) -> Result<String, Skip> {
         let mut tag = String::new();
+        // The raw values, for the hash of a tag that must be cut: branches that sanitise alike
+        // (`a/b…`, `a-b…`) still get different tags.
+        let mut raw = String::new();
         for piece in &self.pieces {
             match piece {
-                Piece::Literal(literal) => tag.push_str(literal),
-                Piece::Value(value) => tag.push_str(&sanitize(&render_value(value, values)?)),
+                Piece::Literal(literal) => {
+                    tag.push_str(literal);
+                    raw.push_str(literal);
+                }
+                Piece::Value(placeholder) => {
+                    let value = render_value(placeholder, values)?;
+                    tag.push_str(&tag_part(placeholder, &value));
+                    raw.push('\0');
+                    raw.push_str(&value);
+                    raw.push('\0');
+                }
             }
         }
-        Ok(finalize(&tag))
+        Ok(finalize(&tag, &raw))
     }
+}
+
+impl Placeholder {
+    /// The name as written in a template, without braces or argument.
+    fn name(&self) -> &'static str {
+        match self {
+            Placeholder::Version => "version",
+            Placeholder::Timestamp => "timestamp",
+            Placeholder::Sha(_) => "sha",
+            Placeholder::Sha7 => "sha7",
+            Placeholder::Branch => "branch",
+            Placeholder::Pr => "pr",
+            Placeholder::Environment => "environment",
+            Placeholder::RunNumber => "run_number",
+            Placeholder::Date(_) => "date",
+            Placeholder::Content => "content",
+        }
+    }
+}
+
+/// A value as it appears in a tag: sanitised, or its stand-in when nothing of it would be left.
+fn tag_part(placeholder: &Placeholder, value: &str) -> String {
+    let sanitized = sanitize(value);
+    if sanitized.chars().any(|c| c.is_ascii_alphanumeric()) {
+        sanitized
+    } else {
+        stand_in(placeholder, value)
+    }
+}
+
+/// `branch-1a2b3c4d`: the placeholder's name and a hash of the raw value. Stable (the same
+/// branch always gives the same tag), distinct for distinct values, never empty.
+pub fn stand_in(placeholder: &Placeholder, value: &str) -> String {
+    format!("{}-{}", placeholder.name(), short_hash(value))
+}
+
+fn short_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn parse_placeholder(inner: &str, text: &str) -> Result<Placeholder, String> {
@@ -215,6 +273,12 @@ fn parse_placeholder(inner: &str, text: &str) -> Result<Placeholder, String> {
         ("date", Some(pattern)) => {
             super::time::format(0, pattern)
                 .map_err(|e| format!("`{{date:{pattern}}}` in `{text}`: {e}"))?;
+            let has_field = pattern.split("%%").any(|part| part.contains('%'));
+            if !has_field {
+                return Err(format!(
+                    "`{{date:{pattern}}}` in `{text}` has no date field; write one like `{{date:%Y%m%d}}`"
+                ));
+            }
             Placeholder::Date(pattern.to_string())
         }
         ("content", None) => Placeholder::Content,
@@ -243,8 +307,9 @@ fn render_value(value: &Placeholder, values: &TagValues) -> Result<String, Skip>
             .ok_or(Skip::Missing("{pr}"))?,
         Placeholder::Environment => need(&values.environment, "{environment}")?,
         Placeholder::RunNumber => need(&values.run_number, "{run_number}")?,
+        // The pattern was checked when the template was parsed; formatting depends on it only.
         Placeholder::Date(pattern) => {
-            super::time::format(values.timestamp, pattern).unwrap_or_default()
+            super::time::format(values.timestamp, pattern).unwrap_or_else(|_| pattern.clone())
         }
         Placeholder::Content => need(&values.content, "{content}")?,
     })
@@ -264,19 +329,17 @@ pub fn sanitize(value: &str) -> String {
 }
 
 /// Makes a rendered tag valid: no leading `.`/`-`, at most 128 characters. A cut tag ends with
-/// a hash of the whole, so two long branch names never collide.
-pub fn finalize(tag: &str) -> String {
+/// a hash of `raw` (the template's literal text and *raw* values), so two long branch names
+/// never collide, even when they sanitise to the same text.
+fn finalize(tag: &str, raw: &str) -> String {
     let trimmed = tag.trim_start_matches(['.', '-']);
     let tag = if trimmed.is_empty() { "_" } else { trimmed };
     if tag.len() <= MAX_TAG_LENGTH {
         return tag.to_string();
     }
-    let hash: String = Sha256::digest(tag.as_bytes())
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = short_hash(raw);
     let keep = MAX_TAG_LENGTH - hash.len() - 1;
+    // The tag is ASCII here (sanitised), so any byte index is a character boundary.
     format!("{}-{hash}", &tag[..keep])
 }
 
@@ -352,6 +415,101 @@ mod tests {
         assert_eq!(a.len(), 128);
         assert_ne!(a, b);
         assert!(is_valid_tag(&a) && is_valid_tag(&b));
+    }
+
+    fn render_with(text: &str, change: impl Fn(&mut TagValues)) -> String {
+        let mut v = values();
+        change(&mut v);
+        TagTemplate::parse(text).unwrap().render(&v).unwrap()
+    }
+
+    #[test]
+    fn tag_part_that_sanitises_to_nothing_never_collapses_into_another_tag() {
+        let version = render_with("{version}", |_| {});
+        let emoji = render_with("{branch}-{version}", |v| v.branch = Some("🚀".into()));
+        assert_ne!(emoji, version);
+        assert!(
+            emoji.starts_with("branch-") && emoji.ends_with("-1.1.0"),
+            "{emoji}"
+        );
+        let latest = render_with("{environment}-latest", |v| v.environment = Some("ü".into()));
+        assert_ne!(latest, "latest");
+        assert!(latest.starts_with("environment-"), "{latest}");
+        // Stable, and distinct for distinct values.
+        assert_eq!(
+            latest,
+            render_with("{environment}-latest", |v| v.environment = Some("ü".into()))
+        );
+        assert_ne!(
+            latest,
+            render_with("{environment}-latest", |v| v.environment = Some("é".into()))
+        );
+        // A version that is not one.
+        let tag = render_with("v{version}", |v| v.version = Some("+++".into()));
+        assert!(tag.starts_with("vversion-"), "{tag}");
+        for symbols in ["", "-", ".", "_", "--..", "///"] {
+            let tag = render_with("{branch}", |v| v.branch = Some(symbols.into()));
+            assert!(
+                tag.starts_with("branch-") && is_valid_tag(&tag),
+                "{symbols:?}: {tag}"
+            );
+        }
+    }
+
+    #[test]
+    fn tag_hash_of_a_long_branch_comes_from_the_raw_name() {
+        let long = "x".repeat(300);
+        let a = render_with("{branch}", |v| v.branch = Some(format!("{long}/a")));
+        let b = render_with("{branch}", |v| v.branch = Some(format!("{long}-a")));
+        assert_ne!(a, b, "branches that sanitise alike still differ");
+        assert!(is_valid_tag(&a) && is_valid_tag(&b));
+        assert_eq!(a.len(), MAX_TAG_LENGTH);
+    }
+
+    #[test]
+    fn tag_date_with_an_invalid_format_is_an_error_not_underscore() {
+        for bad in [
+            "{date:}",
+            "{date:%%}",
+            "{date:abc}",
+            "{date:%Q}",
+            "x-{date:%%Y}",
+        ] {
+            let error = TagTemplate::parse(bad).unwrap_err();
+            assert!(error.contains("date"), "{bad}: {error}");
+        }
+        assert_eq!(render("{date:%Y.%m}").unwrap(), "2025.12");
+    }
+
+    /// What a value contributes to a tag, as far as it can tell values apart.
+    fn identity(value: &str) -> String {
+        let sanitized = sanitize(value);
+        if sanitized.chars().any(|c| c.is_ascii_alphanumeric()) {
+            sanitized.trim_start_matches(['.', '-']).to_string()
+        } else {
+            format!("stand-in for {value:?}")
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tag_distinct_inputs_give_distinct_tags(a in "\\PC{0,12}", b in "\\PC{0,12}") {
+            for template in ["{branch}", "{branch}-{version}", "{environment}-latest", "pre-{branch}"] {
+                let field = |v: &mut TagValues, value: &str| {
+                    v.branch = Some(value.into());
+                    v.environment = Some(value.into());
+                };
+                let ta = render_with(template, |v| field(v, &a));
+                let tb = render_with(template, |v| field(v, &b));
+                proptest::prop_assert!(is_valid_tag(&ta), "{}", ta);
+                if identity(&a) != identity(&b) {
+                    proptest::prop_assert_ne!(&ta, &tb, "{} with {:?} and {:?}", template, a, b);
+                }
+                // Never the tag of another template.
+                proptest::prop_assert_ne!(&ta, "latest");
+                proptest::prop_assert_ne!(&ta, &render_with("{version}", |_| {}));
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! terminal (readable lines, colour only on a TTY).
 
 pub mod commands;
+pub mod neutral;
 pub mod output;
 pub mod summary;
 
@@ -66,12 +67,13 @@ impl Runner {
         }
     }
 
-    /// Writes one workflow-command line where the runner will read it.
+    /// Writes one workflow-command line (ours) where the runner will read it; the only writer
+    /// whose text is not neutralised.
     fn command_line(&self, line: &str) {
         if self.commands_on_stderr {
-            write_stderr(&format!("{line}\n"));
+            write_raw(&mut std::io::stderr().lock(), &format!("{line}\n"));
         } else {
-            write_stdout(&format!("{line}\n"));
+            write_raw(&mut std::io::stdout().lock(), &format!("{line}\n"));
         }
     }
 
@@ -173,17 +175,38 @@ impl Runner {
     }
 }
 
-/// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic.
-pub fn write_stdout(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
+/// Whether this process runs inside Actions (the same test as [`Mode::from_env`]): then every
+/// line printed through [`write_stdout`]/[`write_stderr`] is neutralised.
+pub fn in_actions() -> bool {
+    static ACTIONS: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true"));
+    *ACTIONS
 }
 
-/// Writes to stderr, ignoring a closed stream.
+/// Text as printed: in Actions, no line of it can be taken for a workflow command.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if in_actions() {
+        neutral::neutralise(text)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+fn write_raw(stream: &mut impl Write, text: &str) {
+    let _ = stream
+        .write_all(text.as_bytes())
+        .and_then(|()| stream.flush());
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic. In
+/// Actions the text is neutralised ([`neutral`]): it may hold file names, branch names, logs.
+pub fn write_stdout(text: &str) {
+    write_raw(&mut std::io::stdout().lock(), &printable(text));
+}
+
+/// Writes to stderr, ignoring a closed stream; neutralised in Actions like [`write_stdout`].
 pub fn write_stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    write_raw(&mut std::io::stderr().lock(), &printable(text));
 }
 
 fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {

@@ -113,7 +113,7 @@ fn an_invalid_glob_is_located() {
         "version: 1\nservices:\n  auth: { paths: ['src/[a-'] }\n",
         3,
         19,
-        &["invalid glob `src/[a-`", "unclosed character class"],
+        &["invalid glob `src/[a-`", "the class `[` is never closed"],
         None,
     );
 }
