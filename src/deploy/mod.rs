@@ -4,6 +4,7 @@
 pub mod cluster;
 mod diagnose;
 pub mod diagnostics;
+pub mod exec_plugin;
 pub mod kubeconfig;
 pub mod lock;
 pub mod patch;
@@ -13,5 +14,6 @@ pub mod result;
 mod rollback;
 pub mod rollout;
 pub mod run;
+pub mod secrets;
 pub mod target;
 pub mod watch;
