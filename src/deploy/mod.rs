@@ -11,6 +11,7 @@ pub mod patch;
 pub mod pods;
 pub mod preflight;
 pub mod result;
+pub mod retry;
 mod rollback;
 pub mod rollout;
 pub mod run;

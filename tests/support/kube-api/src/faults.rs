@@ -47,6 +47,7 @@ pub struct Fault {
     action: Action,
     method: Option<String>,
     path_contains: String,
+    skip: usize,
     remaining: Option<usize>,
     lasting: Option<Duration>,
     until: Option<Instant>,
@@ -58,6 +59,7 @@ impl Fault {
             action,
             method: None,
             path_contains: String::new(),
+            skip: 0,
             remaining: None,
             lasting: None,
             until: None,
@@ -89,6 +91,13 @@ impl Fault {
     pub fn on(mut self, method: &str, path_fragment: &str) -> Fault {
         self.method = (method != "*").then(|| method.to_ascii_uppercase());
         self.path_contains = path_fragment.to_string();
+        self
+    }
+
+    /// Let the first `n` matching requests through untouched (e.g. the set-image PATCH, so the
+    /// rollback's PATCH is the one that fails).
+    pub fn after(mut self, n: usize) -> Fault {
+        self.skip = n;
         self
     }
 
@@ -136,6 +145,10 @@ impl Faults {
     fn take(&self, method: &str, path: &str) -> Option<Action> {
         let mut faults = self.lock();
         let fault = faults.iter_mut().find(|f| f.matches(method, path))?;
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
         if let Some(n) = fault.remaining.as_mut() {
             *n -= 1;
         }

@@ -75,7 +75,8 @@ fn faults_can_last_for_a_while_and_be_cleared() {
     assert_eq!(get(&api), 500);
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(get(&api), 200);
-    api.inject(Fault::status(429).on("GET", "/deployments/"));
+    api.inject(Fault::status(429).on("GET", "/deployments/").after(1));
+    assert_eq!(get(&api), 200, "the first one passes");
     assert_eq!(get(&api), 429);
     api.clear_faults();
     assert_eq!(get(&api), 200);
