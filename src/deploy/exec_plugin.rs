@@ -117,7 +117,7 @@ pub fn main(args: &[String]) -> u8 {
         End::TimedOut => {
             let _ = writeln!(
                 err,
-                "the exec credential plugin `{}` did not finish within {seconds}s and was stopped (is it waiting for a login prompt? run it in an earlier step to see)",
+                "`{}` did not finish within {seconds}s and was stopped (is it waiting for a login prompt? run it in an earlier step to see)",
                 command[0]
             );
             TIMED_OUT

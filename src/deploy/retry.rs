@@ -63,7 +63,7 @@ where
             Ok(Err(error)) => error,
             Err(_) => ApiError {
                 code: None,
-                message: format!("no answer within {}s", backoff.per_attempt.as_secs_f64()),
+                message: format!("no answer within {}", whole_seconds(backoff.per_attempt)),
             },
         };
         if !is_transient(&error) {
@@ -87,9 +87,14 @@ pub async fn bounded<T>(
     tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
         Err(ApiError {
             code: None,
-            message: format!("no answer within {}s", limit.as_secs_f64()),
+            message: format!("no answer within {}", whole_seconds(limit)),
         })
     })
+}
+
+/// `2s` for 1.99 s: what was left of a deadline reads as the deadline given.
+fn whole_seconds(duration: Duration) -> String {
+    format!("{}s", duration.as_secs_f64().ceil())
 }
 
 /// What is left of the deploy's deadline (`None`: no global bound), never more than a year.
