@@ -253,7 +253,8 @@ pub fn run_deploy(
                 crate::runner::write_stderr(&format!("{service}: {line}\n"));
             }),
         };
-        let registry = crate::registry::RegistryClient::from_env();
+        let registry =
+            crate::registry::RegistryClient::for_run(session.registry_insecure.as_deref());
         let github = github_deployments(session, inputs, plan, &targets, run_url.clone());
         let started = match &github {
             Some((client, request)) => match runtime.block_on(client.start(request)) {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::{Run, Shipgate, TestRepo};
 
-const CONFIG: &str = r#"version: 1
+pub(crate) const CONFIG: &str = r#"version: 1
 defaults:
   registry: registry.local/shop
   tags: ["{sha7}"]
@@ -26,14 +26,18 @@ services:
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/auth";
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock";
 
-struct Fixture {
-    api: KubeApi,
-    repo: TestRepo,
+pub(crate) struct Fixture {
+    pub(crate) api: KubeApi,
+    pub(crate) repo: TestRepo,
     kubeconfig: PathBuf,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
+        Fixture::with_config(CONFIG)
+    }
+
+    pub(crate) fn with_config(config: &str) -> Fixture {
         let api = KubeApi::start();
         api.create_namespace("shop");
         api.create(
@@ -44,7 +48,7 @@ impl Fixture {
         );
         assert!(api.wait_rolled_out("shop", "Deployment", "auth", Duration::from_secs(20)));
         let repo = TestRepo::new()
-            .config(CONFIG)
+            .config(config)
             .file("services/auth/main.go", "package main\n")
             .commit("init");
         let kubeconfig = repo.scratch().join("kubeconfig");
@@ -60,7 +64,7 @@ impl Fixture {
         }
     }
 
-    fn shipgate(&self) -> Shipgate {
+    pub(crate) fn shipgate(&self) -> Shipgate {
         Shipgate::new(&self.repo)
             .actions()
             .args(["deploy", "--services", "auth", "--kubeconfig"])
@@ -102,7 +106,7 @@ impl Fixture {
     }
 }
 
-fn status(run: &Run) -> String {
+pub(crate) fn status(run: &Run) -> String {
     run.output_json("result")["services"]["auth"]["status"]
         .as_str()
         .unwrap_or_default()
@@ -110,7 +114,7 @@ fn status(run: &Run) -> String {
 }
 
 /// Everything the run wrote, except the mask commands themselves.
-fn printed(run: &Run) -> String {
+pub(crate) fn printed(run: &Run) -> String {
     let stdout: Vec<&str> = run
         .stdout
         .lines()
@@ -125,7 +129,7 @@ fn printed(run: &Run) -> String {
     )
 }
 
-fn masks(run: &Run) -> Vec<String> {
+pub(crate) fn masks(run: &Run) -> Vec<String> {
     run.stdout
         .lines()
         .filter_map(|l| l.strip_prefix("::add-mask::"))

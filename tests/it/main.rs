@@ -31,3 +31,4 @@ mod plan;
 mod readme;
 mod readme_commands;
 mod registry;
+mod registry_conventions;
