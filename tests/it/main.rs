@@ -14,6 +14,7 @@ mod act_e2e;
 mod act_fanout;
 mod act_workflows;
 mod build;
+mod build_environment;
 mod build_registry;
 mod cli_errors;
 mod cluster_faults;
