@@ -6,8 +6,12 @@
 //! challenge: `Bearer` fetches a token from the realm (with basic credentials when configured),
 //! `Basic` retries with the credentials. Tokens are cached per host and scope.
 //!
-//! Safety rails: every request has a timeout; credentials go over plain http only to hosts listed
-//! as insecure; a redirect to another host never carries the `Authorization` header (reqwest
+//! Credentials: `registry-username`/`registry-password`, else the Docker client config
+//! ([`docker_config`]: what `docker login` / docker/login-action stored, helpers included).
+//!
+//! Safety rails: every request has a timeout and every body is read bounded; loopback hosts
+//! (`localhost`, 127.0.0.0/8, `::1`) and hosts listed in `registry-insecure` are plain http, as
+//! Docker treats them; credentials go over plain http only to those; a redirect to another host never carries the `Authorization` header (reqwest
 //! strips it) and an https → http redirect is refused; no error message carries a password or a
 //! token.
 
