@@ -35,6 +35,17 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, env = "SHIPGATE_FORMAT", default_value_t = Format::Human)]
     pub format: Format,
 
+    /// Registry hosts (`host[:port]`, comma separated) spoken to over plain http instead of
+    /// https, for skip-existing and verify-image; loopback hosts (`localhost`, 127.0.0.0/8,
+    /// `::1`) always are, as Docker does.
+    #[arg(
+        long,
+        global = true,
+        env = "SHIPGATE_REGISTRY_INSECURE",
+        value_name = "HOSTS"
+    )]
+    pub registry_insecure: Option<String>,
+
     /// Print the version (with --verbose: the source digest the binary was built from).
     #[arg(short = 'V', long)]
     pub version: bool,

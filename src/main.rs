@@ -14,6 +14,14 @@ fn main() -> ExitCode {
     libgit2_allocator::install();
     // One TLS crypto provider for every HTTP client (kube, reqwest).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // kube-rs runs exec credential plugins through this binary, bounded (deploy/exec_plugin.rs).
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.first().map(String::as_str) == Some(shipgate::deploy::exec_plugin::WRAPPER_ARGUMENT) {
+        return ExitCode::from(shipgate::deploy::exec_plugin::main(&args));
+    }
     drop_empty_inputs();
     let cli = shipgate::cli::Cli::parse();
     ExitCode::from(shipgate::commands::execute(cli))

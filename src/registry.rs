@@ -6,8 +6,12 @@
 //! challenge: `Bearer` fetches a token from the realm (with basic credentials when configured),
 //! `Basic` retries with the credentials. Tokens are cached per host and scope.
 //!
-//! Safety rails: every request has a timeout; credentials go over plain http only to hosts listed
-//! as insecure; a redirect to another host never carries the `Authorization` header (reqwest
+//! Credentials: `registry-username`/`registry-password`, else the Docker client config
+//! ([`docker_config`]: what `docker login` / docker/login-action stored, helpers included).
+//!
+//! Safety rails: every request has a timeout and every body is read bounded; loopback hosts
+//! (`localhost`, 127.0.0.0/8, `::1`) and hosts listed in `registry-insecure` are plain http, as
+//! Docker treats them; credentials go over plain http only to those; a redirect to another host never carries the `Authorization` header (reqwest
 //! strips it) and an https → http redirect is refused; no error message carries a password or a
 //! token.
 
@@ -20,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::reference::{Reference, is_valid_digest, is_valid_tag};
+pub mod docker_config;
 
 /// Environment variable with the registry user name.
 pub const USERNAME_VARIABLE: &str = "SHIPGATE_REGISTRY_USERNAME";
@@ -45,6 +50,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_REDIRECTS: usize = 10;
 /// Token lifetime when the token service does not say (the distribution spec's default).
 const DEFAULT_TOKEN_SECONDS: u64 = 60;
+/// A token is kept at most this long, whatever its `expires_in` says (an untrusted number).
+const MAX_TOKEN_SECONDS: u64 = 24 * 3600;
+/// The distribution spec lets registries refuse manifests over 4 MiB; nothing bigger is read.
+const MANIFEST_LIMIT: usize = 4 << 20;
+/// Error bodies and token answers are read up to this much.
+const SMALL_BODY_LIMIT: usize = 64 << 10;
 const DIGEST_HEADER: &str = "docker-content-digest";
 
 /// Registry credentials. `Debug` never prints the password.
@@ -451,6 +462,10 @@ pub struct RegistryClient {
     credentials: Option<Credentials>,
     insecure_hosts: Vec<String>,
     cache: Arc<Mutex<HashMap<CacheKey, Authorization>>>,
+    /// Docker's client config (`docker login`), for hosts without explicit credentials.
+    docker_config: Option<Arc<serde_json::Value>>,
+    /// What the Docker config gave per host (helpers are run once per host).
+    found: Arc<Mutex<HashMap<String, Option<Credentials>>>>,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -491,20 +506,49 @@ impl RegistryClient {
             credentials,
             insecure_hosts,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            docker_config: None,
+            found: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Also looks credentials up in this Docker client config (parsed `config.json`).
+    pub fn with_docker_config(mut self, config: Option<serde_json::Value>) -> Self {
+        self.docker_config = config.map(Arc::new);
+        self
+    }
+
+    /// The client for a run: credentials from `registry-username`/`registry-password`, else from
+    /// the Docker config (`DOCKER_CONFIG` or `~/.docker/config.json`, helpers included); plain
+    /// http for loopback hosts and for `insecure` (`registry-insecure`, comma separated).
+    pub fn for_run(insecure: Option<&str>) -> Self {
+        let insecure = parse_hosts(insecure.unwrap_or_default());
+        let lookup = |name: &str| std::env::var(name).ok();
+        let docker_config = docker_config::config_path(&lookup)
+            .as_deref()
+            .and_then(docker_config::read);
+        RegistryClient::new(Credentials::from_env(), insecure).with_docker_config(docker_config)
+    }
+
+    /// The credentials for a registry host: the explicit ones, else the Docker config's.
+    fn credentials_of(&self, host: &str) -> Option<Credentials> {
+        if let Some(credentials) = &self.credentials {
+            return Some(credentials.clone());
+        }
+        let config = self.docker_config.as_ref()?;
+        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        found
+            .entry(host.to_string())
+            .or_insert_with(|| {
+                let path = std::env::var("PATH").ok();
+                docker_config::credentials_for(config, host, path.as_deref())
+            })
+            .clone()
     }
 
     /// Credentials from the environment: `SHIPGATE_REGISTRY_USERNAME` /
     /// `SHIPGATE_REGISTRY_PASSWORD`, else none; no insecure hosts.
     pub fn from_env() -> Self {
-        let insecure = std::env::var(INSECURE_VARIABLE)
-            .unwrap_or_default()
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|host| !host.is_empty())
-            .map(str::to_string)
-            .collect();
-        RegistryClient::new(Credentials::from_env(), insecure)
+        RegistryClient::for_run(std::env::var(INSECURE_VARIABLE).ok().as_deref())
     }
 
     /// The digest of `image:tag` (`Docker-Content-Digest` of a `HEAD`), `None` when the tag or the
@@ -608,8 +652,12 @@ impl RegistryClient {
             .await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
-            let body = response.text().await.unwrap_or_default();
-            return Ok(Fetched::Missing(ErrorCode(registry_error(&body).0)));
+            let body = read_limited(response, SMALL_BODY_LIMIT)
+                .await
+                .unwrap_or_default();
+            return Ok(Fetched::Missing(ErrorCode(
+                registry_error(&String::from_utf8_lossy(&body)).0,
+            )));
         }
         if !status.is_success() {
             return Err(self
@@ -618,11 +666,25 @@ impl RegistryClient {
         }
         let header_digest = digest_header(&response);
         let header_type = response.headers().get(CONTENT_TYPE).cloned();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(name, Operation::FetchManifest, &error))?
-            .to_vec();
+        if response
+            .content_length()
+            .is_some_and(|length| length > MANIFEST_LIMIT as u64)
+        {
+            return Err(RegistryError::UnexpectedResponse {
+                place: Place::boxed(name, reference),
+                detail: format!("the manifest is larger than {} MiB", MANIFEST_LIMIT >> 20),
+            });
+        }
+        let bytes = match read_limited(response, MANIFEST_LIMIT + 1).await {
+            Ok(bytes) if bytes.len() > MANIFEST_LIMIT => {
+                return Err(RegistryError::UnexpectedResponse {
+                    place: Place::boxed(name, reference),
+                    detail: format!("the manifest is larger than {} MiB", MANIFEST_LIMIT >> 20),
+                });
+            }
+            Ok(bytes) => bytes,
+            Err(error) => return Err(self.transport_error(name, Operation::FetchManifest, &error)),
+        };
         let unexpected = |detail: String| RegistryError::UnexpectedResponse {
             place: Place::boxed(name, reference),
             detail,
@@ -693,7 +755,7 @@ impl RegistryClient {
         match authorization {
             Some(Authorization::Bearer { token, .. }) => builder = builder.bearer_auth(token),
             Some(Authorization::Basic) => {
-                let credentials = self.credentials_for(&url, &name.host)?;
+                let credentials = self.credentials_for(&url, &name.host, &name.host)?;
                 if let Some(credentials) = credentials {
                     builder =
                         builder.basic_auth(&credentials.username, Some(&credentials.password));
@@ -718,7 +780,9 @@ impl RegistryClient {
         if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
             return self.fetch_token(name, scope, bearer).await.map(Some);
         }
-        if challenges.iter().any(|c| c.scheme == "basic") && self.credentials.is_some() {
+        if challenges.iter().any(|c| c.scheme == "basic")
+            && self.credentials_of(&name.host).is_some()
+        {
             return Ok(Some(Authorization::Basic));
         }
         Ok(None)
@@ -778,7 +842,7 @@ impl RegistryClient {
         };
         let http = self.http()?;
         let mut builder = http.get(url.clone());
-        if let Some(credentials) = self.credentials_for(url.as_str(), &realm_host)? {
+        if let Some(credentials) = self.credentials_for(url.as_str(), &realm_host, &name.host)? {
             builder = builder.basic_auth(&credentials.username, Some(&credentials.password));
         }
         let response = builder.send().await.map_err(|error| {
@@ -789,9 +853,15 @@ impl RegistryClient {
         })?;
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            let detail = format!("HTTP {}{}", status.as_u16(), self.error_summary(&body));
-            let hint = match (status.as_u16(), &self.credentials) {
+            let body = read_limited(response, SMALL_BODY_LIMIT)
+                .await
+                .unwrap_or_default();
+            let detail = format!(
+                "HTTP {}{}",
+                status.as_u16(),
+                self.error_summary(&String::from_utf8_lossy(&body))
+            );
+            let hint = match (status.as_u16(), self.credentials_of(&name.host)) {
                 (401 | 403, None) => format!(
                     "the registry allows no anonymous access to {}: set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}",
                     name.repository
@@ -804,12 +874,14 @@ impl RegistryClient {
             };
             return Err(token_error(detail, &hint));
         }
-        let body = response.bytes().await.map_err(|error| {
-            token_error(
-                self.redact(&crate::http::error_chain(&error)),
-                "retry later",
-            )
-        })?;
+        let body = read_limited(response, SMALL_BODY_LIMIT)
+            .await
+            .map_err(|error| {
+                token_error(
+                    self.redact(&crate::http::error_chain(&error)),
+                    "retry later",
+                )
+            })?;
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|error| {
             token_error(
                 format!("its answer is not the expected JSON ({error})"),
@@ -826,25 +898,22 @@ impl RegistryClient {
                     "check that the realm is a Docker token service",
                 )
             })?;
-        let seconds = answer
-            .expires_in
-            .filter(|seconds| *seconds > 0)
-            .unwrap_or(DEFAULT_TOKEN_SECONDS);
-        // Renew a little early so a token never expires between the check and the request.
-        let lifetime = Duration::from_secs(seconds).mul_f64(0.9);
         Ok(Authorization::Bearer {
             token,
-            expires: Instant::now() + lifetime,
+            expires: token_expiry(Instant::now(), answer.expires_in),
         })
     }
 
     /// The credentials to send to `target`, refusing plain http unless the host is insecure.
+    /// The credentials of `registry` to send to `target` (on `host`), refusing plain http
+    /// unless the host is insecure.
     fn credentials_for(
         &self,
         target: &str,
         host: &str,
-    ) -> Result<Option<&Credentials>, RegistryError> {
-        let Some(credentials) = &self.credentials else {
+        registry: &str,
+    ) -> Result<Option<Credentials>, RegistryError> {
+        let Some(credentials) = self.credentials_of(registry) else {
             return Ok(None);
         };
         if target.starts_with("http://") && !self.is_insecure(host) {
@@ -861,10 +930,14 @@ impl RegistryClient {
         })
     }
 
+    /// Plain http: a loopback host (as Docker treats `localhost` and 127.0.0.0/8), or one listed
+    /// in `registry-insecure` (with its port, or without one for every port).
     fn is_insecure(&self, host: &str) -> bool {
-        self.insecure_hosts
-            .iter()
-            .any(|insecure| insecure.eq_ignore_ascii_case(host))
+        is_loopback(host)
+            || self.insecure_hosts.iter().any(|insecure| {
+                insecure.eq_ignore_ascii_case(host)
+                    || (!insecure.contains(':') && insecure.eq_ignore_ascii_case(host_name(host)))
+            })
     }
 
     fn scheme(&self, host: &str) -> &'static str {
@@ -921,8 +994,10 @@ impl RegistryClient {
         response: Response,
     ) -> RegistryError {
         let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        let (code, message) = registry_error(&body);
+        let body = read_limited(response, SMALL_BODY_LIMIT)
+            .await
+            .unwrap_or_default();
+        let (code, message) = registry_error(&String::from_utf8_lossy(&body));
         let code = ErrorCode(code);
         let access = operation.access();
         let repository = &name.repository;
@@ -932,9 +1007,9 @@ impl RegistryClient {
                 operation,
                 status,
                 code,
-                hint: match &self.credentials {
+                hint: match self.credentials_of(&name.host) {
                     None => format!(
-                        "the registry wants credentials: set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE} (a user and a password or token with {} access to {repository}; `docker login` alone is not read)",
+                        "the registry wants credentials: set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE} (inputs registry-username/registry-password: a user and a password or token with {} access to {repository}), or log in first (docker/login-action; its ~/.docker/config.json is read)",
                         access.needs()
                     ),
                     Some(_) => format!(
@@ -985,12 +1060,33 @@ impl RegistryClient {
 
     /// Removes the password from text a server or a library produced, in case it echoes it.
     fn redact(&self, text: &str) -> String {
-        match &self.credentials {
-            Some(credentials) if !credentials.password.is_empty() => {
-                text.replace(&credentials.password, "<redacted>")
-            }
-            _ => text.to_string(),
+        let mut passwords: Vec<String> = self
+            .credentials
+            .iter()
+            .map(|c| c.password.clone())
+            .collect();
+        passwords.extend(
+            self.found
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .flatten()
+                .map(|c| c.password.clone()),
+        );
+        let mut text = text.to_string();
+        for password in passwords.iter().filter(|p| !p.is_empty()) {
+            text = text.replace(password.as_str(), "<redacted>");
         }
+        text
+    }
+
+    /// Every password this client knows (explicit or from the Docker config), for masking.
+    pub fn known_passwords(&self, hosts: &[String]) -> Vec<String> {
+        hosts
+            .iter()
+            .filter_map(|host| self.credentials_of(host))
+            .map(|c| c.password)
+            .collect()
     }
 }
 
@@ -1080,6 +1176,59 @@ fn registry_error(body: &str) -> (Option<String>, Option<String>) {
         text(value.get("error")),
         text(value.get("error_description").or(value.get("details"))),
     )
+}
+
+/// When a bearer token expires: `expires_in` (an untrusted number: zero, absent or huge) is
+/// clamped to one day, and the token is renewed at 90 % of its life. Saturates; never panics.
+fn token_expiry(now: Instant, expires_in: Option<u64>) -> Instant {
+    let seconds = expires_in
+        .filter(|seconds| *seconds > 0)
+        .unwrap_or(DEFAULT_TOKEN_SECONDS)
+        .min(MAX_TOKEN_SECONDS);
+    let lifetime = Duration::from_millis(seconds.saturating_mul(900));
+    now.checked_add(lifetime).unwrap_or(now)
+}
+
+/// Reads a body up to `limit` bytes (a bit more than that is read only to notice it is over).
+async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// Registry hosts from a list separated by commas, spaces or lines.
+pub fn parse_hosts(list: &str) -> Vec<String> {
+    list.split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The host name of `host[:port]` (`[::1]:5000` → `[::1]`).
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(name, _)| &host[..=name.len()]);
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
+/// `localhost`, 127.0.0.0/8 and `::1`, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let name = host_name(host);
+    name.eq_ignore_ascii_case("localhost")
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `host[:port]` of a URL, as insecure hosts are listed.
@@ -1315,6 +1464,48 @@ mod tests {
             accept_manifests()[ACCEPT].to_str().unwrap(),
             MANIFEST_MEDIA_TYPES.join(", ")
         );
+    }
+
+    #[test]
+    fn token_expiry_saturates_on_untrusted_numbers() {
+        let now = Instant::now();
+        assert_eq!(token_expiry(now, Some(100)), now + Duration::from_secs(90));
+        assert_eq!(token_expiry(now, None), now + Duration::from_secs(54));
+        assert_eq!(token_expiry(now, Some(0)), now + Duration::from_secs(54));
+        // u64::MAX seconds used to overflow `Instant + Duration` (a panic).
+        assert_eq!(
+            token_expiry(now, Some(u64::MAX)),
+            now + Duration::from_secs(MAX_TOKEN_SECONDS * 9 / 10)
+        );
+    }
+
+    #[test]
+    fn loopback_registries_are_plain_http_like_docker() {
+        let client = RegistryClient::new(None, parse_hosts("registry.internal:5000, build-cache"));
+        for host in [
+            "localhost:5000",
+            "localhost",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(client.is_insecure(host), "{host}");
+            assert_eq!(client.scheme(host), "http");
+        }
+        assert!(client.is_insecure("registry.internal:5000"));
+        assert!(!client.is_insecure("registry.internal:443"));
+        assert!(
+            client.is_insecure("build-cache:8080"),
+            "a host without port: every port"
+        );
+        for host in [
+            "ghcr.io",
+            "128.0.0.1:5000",
+            "localhost.evil.example",
+            "[::2]:5000",
+        ] {
+            assert!(!client.is_insecure(host), "{host}");
+        }
     }
 
     #[test]

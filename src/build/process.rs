@@ -4,6 +4,12 @@
 //! The child gets its own process group so that cancelling reaches the processes it started too
 //! (`docker` runs the buildx plugin; a shell script runs its commands): SIGTERM to the group,
 //! SIGKILL after a grace period.
+//!
+//! Its environment is the runner's minus shipgate's secrets ([`withheld`]): every `SHIPGATE_*`
+//! input (the kubeconfig, the GitHub token, the registry password …), `KUBECONFIG`,
+//! `GITHUB_TOKEN` and `GH_TOKEN`. No builder needs them: buildx pushes with Docker's own login,
+//! a remote builder's credential reaches it under its own name (`AZURE_…`, `AWS_…`) from the
+//! step's `env:`.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -17,8 +23,15 @@ const TERMINATE_GRACE: Duration = Duration::from_secs(10);
 /// How long output is still read after the process exited (a daemon it started may hold the
 /// pipe open forever).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-/// Environment variables a build never inherits.
-const SECRET_VARIABLES: &[&str] = &["SHIPGATE_GITHUB_TOKEN", crate::registry::PASSWORD_VARIABLE];
+/// Environment variables a build never inherits, besides every `SHIPGATE_*` one.
+const SECRET_VARIABLES: &[&str] = &["KUBECONFIG", "GITHUB_TOKEN", "GH_TOKEN"];
+
+/// The variables of `names` (the runner's environment) a build must not see. Pure.
+pub fn withheld<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    names
+        .filter(|name| name.starts_with("SHIPGATE_") || SECRET_VARIABLES.contains(name))
+        .collect()
+}
 
 /// A signal that a run was cancelled; cheap to clone into every build.
 #[derive(Clone)]
@@ -108,7 +121,10 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for name in SECRET_VARIABLES {
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    for name in withheld(names.iter().map(String::as_str)) {
         command.env_remove(name);
     }
     #[cfg(unix)]
@@ -283,6 +299,33 @@ mod tests {
         assert_eq!(seen.len(), 6);
         assert_eq!(finished.tail.len(), 3);
         assert!(finished.tail.contains(&"oops".to_string()));
+    }
+
+    #[test]
+    fn builds_get_no_kubeconfig_token_or_registry_password() {
+        let names = [
+            "PATH",
+            "HOME",
+            "DOCKER_CONFIG",
+            "ACTIONS_RUNTIME_TOKEN",
+            "SHIPGATE_KUBECONFIG",
+            "SHIPGATE_GITHUB_TOKEN",
+            "SHIPGATE_REGISTRY_PASSWORD",
+            "KUBECONFIG",
+            "GITHUB_TOKEN",
+            "GH_TOKEN",
+        ];
+        assert_eq!(
+            withheld(names.into_iter()),
+            [
+                "SHIPGATE_KUBECONFIG",
+                "SHIPGATE_GITHUB_TOKEN",
+                "SHIPGATE_REGISTRY_PASSWORD",
+                "KUBECONFIG",
+                "GITHUB_TOKEN",
+                "GH_TOKEN"
+            ]
+        );
     }
 
     #[test]

@@ -130,7 +130,9 @@ pub fn run_builds(
             },
         };
         let clients = Clients {
-            registry: Some(RegistryClient::from_env()),
+            registry: Some(RegistryClient::for_run(
+                session.registry_insecure.as_deref(),
+            )),
             github,
         };
         let local = tokio::task::LocalSet::new();

@@ -149,16 +149,15 @@ pub fn run_deploy(
                     "give a file path, the kubeconfig YAML, or its base64 (`base64 -w0 ~/.kube/config`)",
                 ))
             })?;
-            for secret in kubeconfig::secrets(&input.yaml) {
-                session.runner.mask(&secret);
-            }
-            if input.source == kubeconfig::Source::Inline {
-                session.runner.mask(value.trim());
-            }
+            crate::deploy::secrets::mask_kubeconfig(&session.runner, &value, &input);
             Some(input)
         }
-        None => None,
+        None => {
+            crate::deploy::secrets::mask_all(&session.runner, kubeconfig::default_secrets());
+            None
+        }
     };
+    crate::deploy::secrets::mask_registry_password(&session.runner);
     let images = match (images, non_empty(inputs.options.images.clone())) {
         (Some(images), _) => images,
         (None, Some(value)) => images_input(&value)?,
@@ -218,6 +217,10 @@ pub fn run_deploy(
             .block_on(kubeconfig::client_config(
                 kubeconfig_input.as_ref(),
                 context_name.as_deref(),
+                &crate::deploy::exec_plugin::Wrapper::from_env().map_or(
+                    kubeconfig::ExecGuard::Direct,
+                    kubeconfig::ExecGuard::Bounded,
+                ),
             ))
             .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?;
         let cluster = {
@@ -250,7 +253,8 @@ pub fn run_deploy(
                 crate::runner::write_stderr(&format!("{service}: {line}\n"));
             }),
         };
-        let registry = crate::registry::RegistryClient::from_env();
+        let registry =
+            crate::registry::RegistryClient::for_run(session.registry_insecure.as_deref());
         let github = github_deployments(session, inputs, plan, &targets, run_url.clone());
         let started = match &github {
             Some((client, request)) => match runtime.block_on(client.start(request)) {

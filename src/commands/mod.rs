@@ -23,6 +23,8 @@ pub struct Session {
     pub format: Format,
     pub repo: PathBuf,
     pub config: PathBuf,
+    /// `registry-insecure`: registry hosts reached over plain http.
+    pub registry_insecure: Option<String>,
 }
 
 impl Session {
@@ -113,6 +115,7 @@ pub fn execute(cli: Cli) -> u8 {
         format: cli.format,
         repo: cli.repo,
         config: cli.config,
+        registry_insecure: cli.registry_insecure,
     };
     let Some(command) = cli.command else {
         crate::runner::write_stderr("shipgate: no command given; try `shipgate --help`\n");

@@ -14,6 +14,9 @@ use kube::api::{
 };
 use serde_json::Value;
 
+/// At most this much of a container's log is fetched for a diagnosis (`limitBytes`).
+pub const LOG_LIMIT_BYTES: i64 = 64 * 1024;
+
 /// Field manager of every write, so `managedFields` says who changed the image.
 pub const FIELD_MANAGER: &str = "shipgate";
 
@@ -47,7 +50,10 @@ impl From<kube::Error> for ApiError {
             },
             kube::Error::Auth(e) => ApiError {
                 code: None,
-                message: format!("cannot authenticate to the cluster: {e}"),
+                message: format!(
+                    "cannot authenticate to the cluster: {}",
+                    super::exec_plugin::describe_auth_error(&e)
+                ),
             },
             other => ApiError {
                 code: None,
@@ -261,6 +267,8 @@ impl Cluster {
             container: Some(container.to_string()),
             previous,
             tail_lines: Some(tail),
+            // A pod that logs megabytes per line must not fill our memory or the summary.
+            limit_bytes: Some(LOG_LIMIT_BYTES),
             ..Default::default()
         };
         Ok(api.logs(pod, &params).await?)

@@ -2,8 +2,16 @@
 //! being deployed, so two runs never deploy the same namespace at once. Taken in sorted
 //! namespace order (no deadlock between two runs), renewed every 20 s, deleted on release; a
 //! lease nobody renewed for its duration is taken over with a warning naming its holder.
+//!
+//! The holder checks every renewal: a lease found taken over or deleted, or renewals failing
+//! until the lease may have expired for others, marks the lock lost ([`LockWatch`]); the deploy
+//! then sends no new patch, puts back what it changed and fails. Expiry is judged from the
+//! lease's own fields with a margin for clock skew, or from having watched it unchanged for its
+//! whole duration on the local monotonic clock (client-go's leader election does the same), so
+//! a runner whose clock runs ahead cannot take a live lock.
 
 use super::cluster::{ApiError, Cluster};
+use super::retry;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
@@ -13,6 +21,14 @@ use std::time::Duration;
 pub const LEASE_NAME: &str = "shipgate-lock";
 pub const LEASE_SECONDS: i32 = 60;
 pub const RENEW_EVERY: Duration = Duration::from_secs(20);
+/// Clocks of two runners may disagree by this much; a lease is judged expired from its
+/// `renewTime` only beyond its duration plus this margin.
+pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(15);
+/// After this many renewals failed in a row the lock counts as lost (with the default period,
+/// 60 s: the lease's whole duration).
+pub const RENEWAL_FAILURES_LOST: u32 = 3;
+/// Bounds every lease call (a stalled API server must not stall the lock).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a lock could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +41,10 @@ pub enum LockError {
         holder: String,
         waited: u64,
     },
+    #[error(
+        "the deploy timeout elapsed while taking the deploy lock (Lease {LEASE_NAME}) after {waited}s"
+    )]
+    Deadline { waited: u64 },
     #[error(
         "cannot take the deploy lock (Lease {LEASE_NAME}) in namespace `{namespace}`: {error}{}",
         lease_rights_hint(error, namespace)
@@ -58,6 +78,30 @@ pub struct Lock {
     holder: String,
     namespaces: Vec<String>,
     renewer: tokio::task::JoinHandle<()>,
+    lost: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+/// Tells whether (and why) the lock was lost while held. Cheap to clone.
+#[derive(Clone)]
+pub struct LockWatch(tokio::sync::watch::Receiver<Option<String>>);
+
+impl LockWatch {
+    /// Why the lock was lost, if it was.
+    pub fn lost_because(&self) -> Option<String> {
+        self.0.borrow().clone()
+    }
+
+    /// Resolves with the reason once the lock is lost (never, while it is held).
+    pub async fn lost(mut self) -> String {
+        loop {
+            if let Some(reason) = self.0.borrow_and_update().clone() {
+                return reason;
+            }
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }
 
 /// What a lease says about who holds it.
@@ -69,8 +113,16 @@ pub enum LeaseState {
     Expired { holder: String },
 }
 
-/// Reads a lease: free when nobody holds it, expired when nobody renewed it in time. Pure.
-pub fn lease_state(lease: &Lease, holder: &str, now: Timestamp) -> LeaseState {
+/// Reads a lease: free when nobody holds it, expired when nobody renewed it in time — judged
+/// from its own `renewTime` and `leaseDurationSeconds` plus [`CLOCK_SKEW_MARGIN`], or from
+/// `unchanged_for`: how long this process has watched it without any change (monotonic, immune
+/// to clock skew). Pure.
+pub fn lease_state(
+    lease: &Lease,
+    holder: &str,
+    now: Timestamp,
+    unchanged_for: Duration,
+) -> LeaseState {
     let Some(spec) = &lease.spec else {
         return LeaseState::Free;
     };
@@ -80,18 +132,39 @@ pub fn lease_state(lease: &Lease, holder: &str, now: Timestamp) -> LeaseState {
     if current == holder {
         return LeaseState::Ours;
     }
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS));
+    let duration = u64::try_from(spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS))
+        .unwrap_or(0)
+        .max(1);
+    if unchanged_for >= Duration::from_secs(duration) {
+        return LeaseState::Expired { holder: current };
+    }
     let last = spec
         .renew_time
         .as_ref()
         .or(spec.acquire_time.as_ref())
         .map(|t| t.0);
+    let limit = duration.saturating_add(CLOCK_SKEW_MARGIN.as_secs());
     match last {
-        Some(last) if now.as_second() - last.as_second() <= duration => {
+        Some(last)
+            if now.as_second().saturating_sub(last.as_second())
+                <= i64::try_from(limit).unwrap_or(i64::MAX) =>
+        {
             LeaseState::Held { holder: current }
         }
         _ => LeaseState::Expired { holder: current },
     }
+}
+
+/// What identifies one version of a lease record: when it changes, someone renewed it.
+fn record(lease: &Lease) -> (Option<String>, Option<String>) {
+    (
+        lease.metadata.resource_version.clone(),
+        lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.renew_time.as_ref())
+            .map(|t| t.0.to_string()),
+    )
 }
 
 fn spec(holder: &str, now: Timestamp, acquired: Option<MicroTime>, transitions: i32) -> LeaseSpec {
@@ -134,22 +207,54 @@ pub async fn acquire(
         {
             Ok(()) => taken.push(namespace.clone()),
             Err(error) => {
-                release_all(cluster, &taken, holder).await;
+                for problem in release_all(cluster, &taken, holder).await {
+                    notice(&problem);
+                }
                 return Err(error);
             }
         }
     }
+    let (lost_sender, lost) = tokio::sync::watch::channel(None);
     let renewer = tokio::spawn(renew_loop(
         cluster.clone(),
         taken.clone(),
         holder.to_string(),
+        renew_every(),
+        lost_sender,
     ));
     Ok(Lock {
         cluster: cluster.clone(),
         holder: holder.to_string(),
         namespaces: taken,
         renewer,
+        lost,
     })
+}
+
+/// [`acquire`] inside what is left of `deploy-timeout`; on overrun, whatever was taken is
+/// released again.
+pub async fn acquire_within(
+    limit: Duration,
+    cluster: &Cluster,
+    namespaces: &[String],
+    holder: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut notice: impl FnMut(&str),
+) -> Result<Lock, LockError> {
+    let started = std::time::Instant::now();
+    let taking = acquire(cluster, namespaces, holder, timeout, poll, &mut notice);
+    match tokio::time::timeout(limit, taking).await {
+        Ok(taken) => taken,
+        Err(_) => {
+            for problem in release_all(cluster, namespaces, holder).await {
+                notice(&problem);
+            }
+            Err(LockError::Deadline {
+                waited: started.elapsed().as_secs(),
+            })
+        }
+    }
 }
 
 async fn take(
@@ -162,11 +267,14 @@ async fn take(
     notice: &mut impl FnMut(&str),
 ) -> Result<(), LockError> {
     let api: Api<Lease> = cluster.typed(namespace);
-    let api_error = |error: kube::Error| LockError::Api {
+    let api_error = |error: ApiError| LockError::Api {
         namespace: namespace.to_string(),
-        error: ApiError::from(error),
+        error,
     };
     let mut announced = false;
+    // The record last seen and since when (monotonic): a lease unchanged for its whole duration
+    // is expired whatever the clocks say.
+    let mut observed: Option<((Option<String>, Option<String>), std::time::Instant)> = None;
     loop {
         let now = Timestamp::now();
         let lease = Lease {
@@ -177,27 +285,47 @@ async fn take(
             },
             spec: Some(spec(holder, now, None, 0)),
         };
-        match api.create(&PostParams::default(), &lease).await {
+        match retry::bounded(CALL_TIMEOUT, async {
+            api.create(&PostParams::default(), &lease)
+                .await
+                .map_err(ApiError::from)
+        })
+        .await
+        {
             Ok(_) => return Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) if error.is_conflict() => {}
             Err(error) => return Err(api_error(error)),
         }
-        let Some(existing) = api.get_opt(LEASE_NAME).await.map_err(api_error)? else {
+        let existing = retry::bounded(CALL_TIMEOUT, async {
+            api.get_opt(LEASE_NAME).await.map_err(ApiError::from)
+        })
+        .await
+        .map_err(api_error)?;
+        let Some(existing) = existing else {
             continue; // released between our create and get: try again at once
         };
+        let seen = record(&existing);
+        let unchanged_since = match &observed {
+            Some((previous, since)) if *previous == seen => *since,
+            _ => std::time::Instant::now(),
+        };
+        observed = Some((seen, unchanged_since));
         let transitions = existing
             .spec
             .as_ref()
             .and_then(|s| s.lease_transitions)
             .unwrap_or(0);
-        match lease_state(&existing, holder, now) {
+        match lease_state(&existing, holder, now, unchanged_since.elapsed()) {
             LeaseState::Ours => return Ok(()),
             state @ (LeaseState::Free | LeaseState::Expired { .. }) => {
                 let mut replacement = existing.clone();
-                replacement.spec = Some(spec(holder, now, None, transitions + 1));
-                match api
-                    .replace(LEASE_NAME, &PostParams::default(), &replacement)
-                    .await
+                replacement.spec = Some(spec(holder, now, None, transitions.saturating_add(1)));
+                match retry::bounded(CALL_TIMEOUT, async {
+                    api.replace(LEASE_NAME, &PostParams::default(), &replacement)
+                        .await
+                        .map_err(ApiError::from)
+                })
+                .await
                 {
                     Ok(_) => {
                         if let LeaseState::Expired { holder: previous } = state {
@@ -207,7 +335,7 @@ async fn take(
                         }
                         return Ok(());
                     }
-                    Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                    Err(error) if error.is_conflict() => continue,
                     Err(error) => return Err(api_error(error)),
                 }
             }
@@ -232,49 +360,145 @@ async fn take(
     }
 }
 
-async fn renew_loop(cluster: Cluster, namespaces: Vec<String>, holder: String) {
+/// What one renewal found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewal {
+    Renewed,
+    /// The lease belongs to someone else now, or is gone: the lock is lost at once.
+    Lost(String),
+    /// The API did not let us renew (an error, a conflict): try again next period.
+    Failed(String),
+}
+
+/// Renews one namespace's lease, checking first that it is still ours.
+async fn renew(cluster: &Cluster, namespace: &str, holder: &str) -> Renewal {
+    let api: Api<Lease> = cluster.typed(namespace);
+    let lease = retry::bounded(CALL_TIMEOUT, async {
+        api.get_opt(LEASE_NAME).await.map_err(ApiError::from)
+    })
+    .await;
+    let mut lease = match lease {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            return Renewal::Lost(format!(
+                "the deploy lock (Lease {LEASE_NAME}) of namespace `{namespace}` was deleted by someone else"
+            ));
+        }
+        Err(error) => return Renewal::Failed(error.message),
+    };
+    let current = lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.clone())
+        .unwrap_or_default();
+    if current != holder {
+        return Renewal::Lost(format!(
+            "the deploy lock of namespace `{namespace}` was taken over by {}",
+            if current.is_empty() {
+                "nobody (it was cleared)"
+            } else {
+                current.as_str()
+            }
+        ));
+    }
+    if let Some(spec) = &mut lease.spec {
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+    }
+    match retry::bounded(CALL_TIMEOUT, async {
+        api.replace(LEASE_NAME, &PostParams::default(), &lease)
+            .await
+            .map_err(ApiError::from)
+    })
+    .await
+    {
+        Ok(_) => Renewal::Renewed,
+        Err(error) => Renewal::Failed(error.message),
+    }
+}
+
+/// Whether failed renewals in a row mean the lock is lost. Pure.
+pub fn renewals_lost(failures_in_a_row: u32) -> bool {
+    failures_in_a_row >= RENEWAL_FAILURES_LOST
+}
+
+async fn renew_loop(
+    cluster: Cluster,
+    namespaces: Vec<String>,
+    holder: String,
+    every: Duration,
+    lost: tokio::sync::watch::Sender<Option<String>>,
+) {
+    let mut failures = vec![0u32; namespaces.len()];
     loop {
-        tokio::time::sleep(renew_every()).await;
-        for namespace in &namespaces {
-            let api: Api<Lease> = cluster.typed(namespace);
-            if let Ok(Some(mut lease)) = api.get_opt(LEASE_NAME).await
-                && let Some(spec) = &mut lease.spec
-                && spec.holder_identity.as_deref() == Some(holder.as_str())
-            {
-                spec.renew_time = Some(MicroTime(Timestamp::now()));
-                let _ = api
-                    .replace(LEASE_NAME, &PostParams::default(), &lease)
-                    .await;
+        tokio::time::sleep(every).await;
+        for (index, namespace) in namespaces.iter().enumerate() {
+            match renew(&cluster, namespace, &holder).await {
+                Renewal::Renewed => failures[index] = 0,
+                Renewal::Lost(reason) => {
+                    let _ = lost.send(Some(reason));
+                    return;
+                }
+                Renewal::Failed(error) => {
+                    failures[index] = failures[index].saturating_add(1);
+                    if renewals_lost(failures[index]) {
+                        let _ = lost.send(Some(format!(
+                            "the deploy lock of namespace `{namespace}` could not be renewed {} times in a row (last error: {error}); another run may take it over",
+                            failures[index]
+                        )));
+                        return;
+                    }
+                }
             }
         }
     }
 }
 
-async fn release_all(cluster: &Cluster, namespaces: &[String], holder: &str) {
+/// Deletes our leases (only ours: one taken over meanwhile belongs to someone else), each
+/// retried on server and connection errors. Returns a warning per lease it could not release.
+async fn release_all(cluster: &Cluster, namespaces: &[String], holder: &str) -> Vec<String> {
+    let mut problems = Vec::new();
     for namespace in namespaces {
         let api: Api<Lease> = cluster.typed(namespace);
-        // Only our own lease is deleted: one taken over meanwhile belongs to someone else.
-        if let Ok(Some(lease)) = api.get_opt(LEASE_NAME).await
-            && lease
-                .spec
+        let released = retry::retry(&retry::MUST_HAPPEN, || async {
+            let lease = api.get_opt(LEASE_NAME).await.map_err(ApiError::from)?;
+            let ours = lease
                 .as_ref()
+                .and_then(|l| l.spec.as_ref())
                 .and_then(|s| s.holder_identity.as_deref())
-                == Some(holder)
-        {
-            let _ = api.delete(LEASE_NAME, &DeleteParams::default()).await;
+                == Some(holder);
+            if !ours {
+                return Ok(());
+            }
+            match api.delete(LEASE_NAME, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+                Err(error) => Err(ApiError::from(error)),
+            }
+        })
+        .await;
+        if let Err(error) = released {
+            problems.push(format!(
+                "warning: could not release the deploy lock (Lease {LEASE_NAME}) of namespace `{namespace}`: {error}; the next run waits until it expires ({LEASE_SECONDS}s) or delete it: kubectl delete lease {LEASE_NAME} -n {namespace}"
+            ));
         }
     }
+    problems
 }
 
 impl Lock {
-    /// Stops renewing and deletes the leases.
-    pub async fn release(self) {
+    /// Stops renewing and deletes the leases; returns a warning per lease left behind.
+    pub async fn release(self) -> Vec<String> {
         self.renewer.abort();
-        release_all(&self.cluster, &self.namespaces, &self.holder).await;
+        release_all(&self.cluster, &self.namespaces, &self.holder).await
     }
 
     pub fn namespaces(&self) -> &[String] {
         &self.namespaces
+    }
+
+    /// Watches for the loss of the lock while it is held.
+    pub fn watch(&self) -> LockWatch {
+        LockWatch(self.lost.clone())
     }
 }
 
@@ -297,24 +521,68 @@ mod tests {
         (lease, now)
     }
 
+    const FRESH: Duration = Duration::ZERO;
+
     #[test]
     fn lease_states() {
         let (l, now) = lease(Some("run/1"), 10);
         assert_eq!(
-            lease_state(&l, "run/2", now),
+            lease_state(&l, "run/2", now, FRESH),
             LeaseState::Held {
                 holder: "run/1".into()
             }
         );
-        assert_eq!(lease_state(&l, "run/1", now), LeaseState::Ours);
-        let (l, now) = lease(Some("run/1"), 61);
+        assert_eq!(lease_state(&l, "run/1", now, FRESH), LeaseState::Ours);
+        let (l, now) = lease(Some("run/1"), 76);
         assert_eq!(
-            lease_state(&l, "run/2", now),
+            lease_state(&l, "run/2", now, FRESH),
             LeaseState::Expired {
                 holder: "run/1".into()
             }
         );
         let (l, now) = lease(None, 0);
-        assert_eq!(lease_state(&l, "run/2", now), LeaseState::Free);
+        assert_eq!(lease_state(&l, "run/2", now, FRESH), LeaseState::Free);
+    }
+
+    #[test]
+    fn lease_expiry_allows_for_clock_skew() {
+        // Renewed 70 s ago by the other runner's clock: within 60 s + the skew margin.
+        let (l, now) = lease(Some("run/1"), 70);
+        assert_eq!(
+            lease_state(&l, "run/2", now, FRESH),
+            LeaseState::Held {
+                holder: "run/1".into()
+            }
+        );
+        // A renewTime in the future (the holder's clock runs ahead) is held, not a panic.
+        let (l, now) = lease(Some("run/1"), -3600);
+        assert!(matches!(
+            lease_state(&l, "run/2", now, FRESH),
+            LeaseState::Held { .. }
+        ));
+        // But watched unchanged for its whole duration, it is expired whatever the clocks say.
+        assert!(matches!(
+            lease_state(&l, "run/2", now, Duration::from_secs(60)),
+            LeaseState::Expired { .. }
+        ));
+        // A nonsense duration cannot overflow.
+        let (mut l, now) = lease(Some("run/1"), 10);
+        l.spec.as_mut().unwrap().lease_duration_seconds = Some(i32::MAX);
+        assert!(matches!(
+            lease_state(&l, "run/2", now, FRESH),
+            LeaseState::Held { .. }
+        ));
+        l.spec.as_mut().unwrap().lease_duration_seconds = Some(-5);
+        assert!(matches!(
+            lease_state(&l, "run/2", now, Duration::from_secs(2)),
+            LeaseState::Expired { .. }
+        ));
+    }
+
+    #[test]
+    fn renewals_failing_in_a_row_lose_the_lock() {
+        assert!(!renewals_lost(1));
+        assert!(!renewals_lost(2));
+        assert!(renewals_lost(3));
     }
 }

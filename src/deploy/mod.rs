@@ -4,14 +4,17 @@
 pub mod cluster;
 mod diagnose;
 pub mod diagnostics;
+pub mod exec_plugin;
 pub mod kubeconfig;
 pub mod lock;
 pub mod patch;
 pub mod pods;
 pub mod preflight;
 pub mod result;
+pub mod retry;
 mod rollback;
 pub mod rollout;
 pub mod run;
+pub mod secrets;
 pub mod target;
 pub mod watch;

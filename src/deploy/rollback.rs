@@ -6,6 +6,7 @@ use super::cluster::Cluster;
 use super::pods::PodPolicy;
 use super::preflight::Ready;
 use super::result::{Rollback, ServiceResult, Status, Timeline};
+use super::retry::{MUST_HAPPEN, retry};
 use super::run::{
     DEADLINE_MARGIN, DEFAULT_PROGRESS_DEADLINE, Progress, failure_reason, progress_deadline,
 };
@@ -45,9 +46,10 @@ pub(super) async fn roll_back(
     let mut attempts = 0;
     let sent: Result<Option<i64>, String> = loop {
         attempts += 1;
-        let current = match cluster
-            .get(target.kind, &ready.namespace, &target.name)
-            .await
+        let current = match retry(&MUST_HAPPEN, || {
+            cluster.get(target.kind, &ready.namespace, &target.name)
+        })
+        .await
         {
             Ok(Some(current)) => current,
             Ok(None) => {
@@ -73,9 +75,12 @@ pub(super) async fn roll_back(
             .as_str()
             .unwrap_or_default();
         let patch = super::patch::rollback(&template, generation, resource_version);
-        match cluster
-            .patch_json(target.kind, &ready.namespace, &target.name, &patch)
-            .await
+        // A 5xx or a cut connection is retried; should a patch have landed unanswered, its
+        // retry fails the resourceVersion test and the next round finds the snapshot restored.
+        match retry(&MUST_HAPPEN, || {
+            cluster.patch_json(target.kind, &ready.namespace, &target.name, &patch)
+        })
+        .await
         {
             Ok(restored) => break Ok(restored["metadata"]["generation"].as_i64()),
             Err(error) if (error.is_conflict() || error.code == Some(422)) && attempts < 4 => {

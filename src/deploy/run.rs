@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 /// kubectl's default `progressDeadlineSeconds`, used for workloads without one.
 pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+/// Bounds the first call (the server's version) even without a `deploy-timeout`.
+pub const FIRST_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Log lines kept per failed service.
 pub const LOG_LINES: usize = 25;
 
@@ -80,7 +82,8 @@ pub async fn deploy(
         server: cluster.server.clone(),
         ..Report::default()
     };
-    match cluster.version().await {
+    let within_deadline = super::retry::remaining(options.deadline, started);
+    match super::retry::bounded(within_deadline.min(FIRST_CALL_TIMEOUT), cluster.version()).await {
         Ok(version) => report.server_version = Some(version),
         Err(error) => {
             report.problems.push(Problem {
@@ -109,7 +112,8 @@ pub async fn deploy(
         None
     } else {
         let notices = std::sync::Mutex::new(Vec::new());
-        let taken = super::lock::acquire(
+        let taken = super::lock::acquire_within(
+            super::retry::remaining(options.deadline, started),
             cluster,
             &namespaces,
             &options.holder,
@@ -141,10 +145,13 @@ pub async fn deploy(
         run_url: options.run_url.clone(),
         now: k8s_openapi::jiff::Timestamp::now().to_string(),
     };
-    let checks = join_all(
-        targets
-            .iter()
-            .map(|t| preflight::check(cluster, t, &stamp, registry)),
+    let checks = super::retry::preflight_within(
+        super::retry::remaining(options.deadline, started),
+        join_all(
+            targets
+                .iter()
+                .map(|t| preflight::check(cluster, t, &stamp, registry)),
+        ),
     )
     .await;
     let mut ready = Vec::new();
@@ -156,7 +163,7 @@ pub async fn deploy(
     }
     if !report.problems.is_empty() {
         if let Some(lock) = lock {
-            lock.release().await;
+            report.notices.extend(lock.release().await);
         }
         report.services = skipped;
         report.elapsed = started.elapsed();
@@ -224,10 +231,21 @@ pub async fn deploy(
             _ => std::future::pending().await,
         }
     };
+    let lock_watch = lock.as_ref().map(super::lock::Lock::watch);
+    let lock_lost = async {
+        match lock_watch.clone() {
+            Some(watch) => watch.lost().await,
+            None => std::future::pending().await,
+        }
+    };
     let interrupted = tokio::select! {
         () = work => None,
         () = deadline => Some(Interruption::Deadline),
         () = shutdown_signal() => Some(Interruption::Cancelled),
+        reason = lock_lost => {
+            report.notices.push(format!("warning: {reason}: this run stopped sending changes, puts back what it changed and fails"));
+            Some(Interruption::LockLost)
+        }
     };
     if let Some(interruption) = interruption_notice(interrupted, options) {
         report.notices.push(interruption);
@@ -258,10 +276,10 @@ pub async fn deploy(
                         started,
                         &mut result.timeline,
                         &say,
-                        if interruption == Interruption::Deadline {
-                            Follow::UntilComplete
-                        } else {
+                        if interruption == Interruption::Cancelled {
                             Follow::SendOnly
+                        } else {
+                            Follow::UntilComplete
                         },
                     )
                     .await;
@@ -288,7 +306,7 @@ pub async fn deploy(
         }
     }
     if let Some(lock) = lock {
-        lock.release().await;
+        report.notices.extend(lock.release().await);
     }
     report.services = results.into_iter().flatten().chain(skipped).collect();
     report.elapsed = started.elapsed();
@@ -300,6 +318,8 @@ pub async fn deploy(
 enum Interruption {
     Deadline,
     Cancelled,
+    /// The deploy lock was taken over or could not be renewed.
+    LockLost,
 }
 
 impl Interruption {
@@ -307,6 +327,9 @@ impl Interruption {
         match self {
             Interruption::Deadline => "the global deploy timeout elapsed before it finished",
             Interruption::Cancelled => "the run was cancelled (SIGINT/SIGTERM) before it finished",
+            Interruption::LockLost => {
+                "the deploy lock was lost before it finished (see the warning); no more changes were sent"
+            }
         }
     }
 }
@@ -320,6 +343,7 @@ fn interruption_notice(interrupted: Option<Interruption>, options: &Options) -> 
         Interruption::Cancelled => Some(
             "warning: the run was cancelled: unfinished services are failed and what they changed is rolled back".into(),
         ),
+        Interruption::LockLost => None,
     }
 }
 

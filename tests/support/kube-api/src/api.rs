@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     /// Bumped to cut every open watch stream.
     pub kill: watch::Sender<u64>,
     pub addr: String,
+    /// Injected faults (see `faults.rs`).
+    pub faults: crate::faults::Faults,
 }
 
 impl Shared {
@@ -936,6 +938,9 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
         });
         user
     };
+    if let Some(response) = shared.faults.intercept(parts.method.as_str(), &path).await {
+        return response;
+    }
     let Some(user) = user else {
         return json_response(
             401,

@@ -68,6 +68,7 @@ mod api;
 mod builders;
 mod controllers;
 mod defaults;
+mod faults;
 mod kubelet;
 mod patch;
 mod selector;
@@ -80,6 +81,7 @@ mod workloads;
 pub use builders::{
     DaemonSetBuilder, DeploymentBuilder, StatefulSetBuilder, daemon_set, deployment, stateful_set,
 };
+pub use faults::Fault;
 pub use store::RecordedRequest;
 
 use api::Shared;
@@ -179,6 +181,7 @@ impl KubeApiBuilder {
             notify: tokio::sync::Notify::new(),
             kill,
             addr: format!("127.0.0.1:{port}"),
+            faults: faults::Faults::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let sh = shared.clone();
@@ -462,6 +465,16 @@ impl KubeApi {
     pub fn expire_watch_history(&self) {
         let mut st = self.shared.lock();
         st.compacted = st.rv;
+    }
+
+    /// Makes matching requests fail from now on (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        self.shared.faults.inject(fault);
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
     }
 
     /// The current global resourceVersion.
