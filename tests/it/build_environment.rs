@@ -15,7 +15,7 @@ fn builder_environment_has_no_kubeconfig_github_token_or_registry_password() {
         .file("services/auth/Dockerfile", "FROM scratch\n")
         .commit("init");
     let plan = json!({
-        "version": 1,
+        "version": 2,
         "context": {
             "sha": SHA, "ref": "refs/heads/main", "event": "push", "timestamp": 1766836944,
             "branch": "main", "pr": null, "default_branch": "main", "is_default_branch": true,
@@ -28,7 +28,8 @@ fn builder_environment_has_no_kubeconfig_github_token_or_registry_password() {
             "build": {"context": "services/auth", "dockerfile": "services/auth/Dockerfile",
                       "target": null, "args": {}, "platforms": [], "builder": "buildx",
                       "cache": "fresh"},
-            "reason": "changed", "version": "1.0.0", "content": "0".repeat(64),
+            "reason": "selected by --services", "cause": {"kind": "selected", "by": "--services"},
+            "version": "1.0.0", "content": "0".repeat(64),
             "lookup_tag": "1.0.0", "mutable_only": false,
         }],
     });

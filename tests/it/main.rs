@@ -32,5 +32,5 @@ mod plan;
 mod readme;
 mod readme_commands;
 mod registry;
-mod workflow_commands;
 mod registry_conventions;
+mod workflow_commands;
