@@ -634,7 +634,28 @@ fn fuzz_plan_loading() {
         .success();
     let seed: Value = serde_json::from_str(&planned.stdout).unwrap();
     fuzz("plan", |generator, count| {
-        let value = generator.mutate(&seed, PLAN_KEYS, 0);
+        let mut value = if generator.chance(2) {
+            seed.clone()
+        } else {
+            generator.mutate(&seed, PLAN_KEYS, 0)
+        };
+        // Names and tags size columns and paths: sometimes huge or hostile.
+        for pointer in [
+            "/services/0/name",
+            "/services/0/image",
+            "/services/0/refs/0",
+            "/services/1/name",
+        ] {
+            if generator.chance(4)
+                && let Some(field) = value.pointer_mut(pointer)
+            {
+                *field = if generator.chance(2) {
+                    json!("a".repeat(70_000))
+                } else {
+                    json!(generator.text())
+                };
+            }
+        }
         let text = generator.render(&value);
         if !text.trim_start().starts_with('{') {
             return; // would be read as a file path
@@ -647,7 +668,7 @@ fn fuzz_plan_loading() {
             shipgate::report::plan::summary(&plan, &mut summary);
             let _ = summary.render(1 << 20);
         }
-        if count % BINARY_EVERY == 0 {
+        if count % (BINARY_EVERY / 4) == 0 {
             for command in ["build", "deploy"] {
                 let run = Shipgate::new(&repo)
                     .args([command, "--plan", &text.replace('\0', ""), "--dry-run"])
