@@ -291,10 +291,14 @@ impl Policy {
     fn closest(&self, branch: &str, actor: Option<&str>) -> Option<Closest> {
         let mut best: Option<(f64, Closest)> = None;
         for pattern in &self.patterns {
+            let valid = |s: &String| {
+                s != branch && check_ref_format(s).is_ok() && pattern.matches(s, actor)
+            };
+            // Built from the pattern's parts; else (a `re:` pattern) the name itself repaired.
             let suggestion = suggest(pattern, branch, actor)
                 .and_then(|s| fit(&s, self.max_length))
-                .filter(|s| s != branch && check_ref_format(s).is_ok())
-                .filter(|s| pattern.matches(s, actor));
+                .filter(valid)
+                .or_else(|| fit(&repaired(branch), self.max_length).filter(valid));
             let compared = suggestion.as_deref().unwrap_or(&pattern.text);
             let score = strsim::normalized_levenshtein(branch, compared);
             let candidate = Closest {
@@ -447,6 +451,16 @@ fn ref_safe(segment: &str) -> String {
             .to_string();
     }
     out
+}
+
+/// `branch` with every segment made ref-safe (empty segments dropped).
+fn repaired(branch: &str) -> String {
+    branch
+        .split('/')
+        .map(ref_safe)
+        .filter(|segment| !segment.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `name` cut to `max_length` bytes by shortening its last segment (the description), or
@@ -755,6 +769,16 @@ mod tests {
         assert_eq!(
             fix_for(&p, "feature/.x.lock", "z"),
             "git branch -m feature/.x.lock feature/x"
+        );
+        let p = policy(&["re:(fix|feat)/[a-z.-]+"], &[]);
+        assert_eq!(
+            fix_for(&p, "feat/a b..c.lock", "z"),
+            "git branch -m 'feat/a b..c.lock' feat/a-b.c"
+        );
+        let p = Policy::compile(&["re:v[0-9]+-.+".into()], &[], Some(8)).unwrap();
+        assert_eq!(
+            fix_for(&p, "v1-abc-defgh", "z"),
+            "git branch -m v1-abc-defgh v1-abc"
         );
         let p = policy(&["users/{actor}/{slug}"], &[]);
         assert_eq!(
