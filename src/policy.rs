@@ -291,11 +291,14 @@ impl Policy {
     fn closest(&self, branch: &str, actor: Option<&str>) -> Option<Closest> {
         let mut best: Option<(f64, Closest)> = None;
         for pattern in &self.patterns {
+            let valid = |s: &String| {
+                s != branch && check_ref_format(s).is_ok() && pattern.matches(s, actor)
+            };
+            // Built from the pattern's parts; else (a `re:` pattern) the name itself repaired.
             let suggestion = suggest(pattern, branch, actor)
-                .filter(|s| {
-                    s != branch && check_ref_format(s).is_ok() && s.len() <= self.max_length
-                })
-                .filter(|s| pattern.matches(s, actor));
+                .and_then(|s| fit(&s, self.max_length))
+                .filter(valid)
+                .or_else(|| fit(&repaired(branch), self.max_length).filter(valid));
             let compared = suggestion.as_deref().unwrap_or(&pattern.text);
             let score = strsim::normalized_levenshtein(branch, compared);
             let candidate = Closest {
@@ -394,21 +397,98 @@ fn suggest(pattern: &BranchPattern, branch: &str, actor: Option<&str>) -> Option
                     }
                     segment.push_str(&slug);
                 }
-                Part::Placeholder("semver") => {
-                    segment.push_str(SEMVER_ANYWHERE.as_ref()?.find(branch)?.as_str());
-                }
+                Part::Placeholder("semver") => match SEMVER_ANYWHERE.as_ref()?.find(branch) {
+                    Some(version) => segment.push_str(version.as_str()),
+                    None => segment.push_str(&complete_version(branch)?),
+                },
                 Part::Placeholder("ticket") => {
                     let ticket = TICKET_ANYWHERE.as_ref()?.find(branch)?;
                     segment.push_str(&ticket.as_str().to_ascii_uppercase());
                 }
                 Part::Placeholder(_) | Part::Star => {
-                    segment.push_str(branch_segments.get(index)?);
+                    segment.push_str(&ref_safe(branch_segments.get(index)?));
                 }
             }
         }
         out.push(segment);
     }
     Some(out.join("/"))
+}
+
+static PARTIAL_VERSION: std::sync::LazyLock<Option<Regex>> =
+    std::sync::LazyLock::new(|| Regex::new(r"([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?").ok());
+
+/// `1.2` → `1.2.0`, `v3` → `3.0.0`, `01.2.3` → `1.2.3`: the version an incomplete one means.
+fn complete_version(branch: &str) -> Option<String> {
+    let captures = PARTIAL_VERSION.as_ref()?.captures(branch)?;
+    let part = |i: usize| -> Option<u64> {
+        match captures.get(i) {
+            Some(m) => m.as_str().parse().ok(),
+            None => Some(0),
+        }
+    };
+    Some(format!("{}.{}.{}", part(1)?, part(2)?, part(3)?))
+}
+
+/// A segment with what git refuses in a ref replaced: characters (`~^:?*[\`, spaces, control
+/// characters) become `-`, `..` becomes `.`, no leading `.`/`-`, no `.lock` or `.` at the end.
+fn ref_safe(segment: &str) -> String {
+    let mut out = String::new();
+    for c in segment.chars() {
+        let bad = c.is_ascii_control() || c.is_whitespace() || " ~^:?*[\\@{".contains(c);
+        let c = if bad { '-' } else { c };
+        if (c == '-' && out.ends_with('-')) || (c == '.' && out.ends_with('.')) {
+            continue;
+        }
+        out.push(c);
+    }
+    let mut out = out.trim_start_matches(['.', '-']).to_string();
+    while out.ends_with(".lock") || out.ends_with('.') || out.ends_with('-') {
+        out = out
+            .strip_suffix(".lock")
+            .unwrap_or(&out)
+            .trim_end_matches(['.', '-'])
+            .to_string();
+    }
+    out
+}
+
+/// `branch` with every segment made ref-safe (empty segments dropped).
+fn repaired(branch: &str) -> String {
+    branch
+        .split('/')
+        .map(ref_safe)
+        .filter(|segment| !segment.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `name` cut to `max_length` bytes by shortening its last segment (the description), or
+/// `None` when even that cannot make it fit.
+fn fit(name: &str, max_length: usize) -> Option<String> {
+    if name.len() <= max_length {
+        return Some(name.to_string());
+    }
+    let (head, last) = match name.rfind('/') {
+        Some(at) => (&name[..=at], &name[at + 1..]),
+        None => ("", name),
+    };
+    let room = max_length.checked_sub(head.len())?;
+    let mut cut = 0;
+    for (index, c) in last.char_indices() {
+        if index + c.len_utf8() > room {
+            break;
+        }
+        cut = index + c.len_utf8();
+    }
+    let mut kept = &last[..cut];
+    // Whole words: `a-very-long-description` cut to 12 is `a-very-long`, not `a-very-long-`.
+    let mid_word = last[cut..].starts_with(|c: char| c.is_ascii_alphanumeric());
+    if mid_word && let Some(at) = kept.rfind(['-', '_', '.']) {
+        kept = &kept[..at];
+    }
+    let kept = kept.trim_end_matches(['-', '.', '_']);
+    (!kept.is_empty()).then(|| format!("{head}{kept}"))
 }
 
 /// Segment-by-segment explanation of why `branch` does not fit `pattern`.
@@ -647,6 +727,78 @@ mod tests {
         assert_eq!(
             closest.differences,
             vec!["`alice` should be the author's login `octocat`"]
+        );
+    }
+
+    fn fix_for(p: &Policy, branch: &str, actor: &str) -> String {
+        let Verdict::Violation(v) = p.evaluate(branch, Some(actor)) else {
+            panic!("{branch} should be refused")
+        };
+        let fix = v
+            .fix_commands()
+            .unwrap_or_else(|| panic!("no fix for {branch}: {v:#?}"));
+        let new = v.closest.unwrap().suggestion.unwrap();
+        assert!(allowed(p, &new, actor), "{new} must pass");
+        fix[0].clone()
+    }
+
+    #[test]
+    fn branch_fix_for_a_name_that_only_fails_a_placeholder() {
+        let p = policy(&["release/{semver}"], &[]);
+        assert_eq!(
+            fix_for(&p, "release/1.2", "z"),
+            "git branch -m release/1.2 release/1.2.0"
+        );
+        assert_eq!(
+            fix_for(&p, "release/v3", "z"),
+            "git branch -m release/v3 release/3.0.0"
+        );
+        assert_eq!(
+            fix_for(&p, "release/01.2.3", "z"),
+            "git branch -m release/01.2.3 release/1.2.3"
+        );
+    }
+
+    #[test]
+    fn branch_fix_for_invalid_ref_syntax() {
+        let p = policy(&["feature/*"], &[]);
+        assert_eq!(
+            fix_for(&p, "feature/a..b c~1", "z"),
+            "git branch -m 'feature/a..b c~1' feature/a.b-c-1"
+        );
+        assert_eq!(
+            fix_for(&p, "feature/.x.lock", "z"),
+            "git branch -m feature/.x.lock feature/x"
+        );
+        let p = policy(&["re:(fix|feat)/[a-z.-]+"], &[]);
+        assert_eq!(
+            fix_for(&p, "feat/a b..c.lock", "z"),
+            "git branch -m 'feat/a b..c.lock' feat/a-b.c"
+        );
+        let p = Policy::compile(&["re:v[0-9]+-.+".into()], &[], Some(8)).unwrap();
+        assert_eq!(
+            fix_for(&p, "v1-abc-defgh", "z"),
+            "git branch -m v1-abc-defgh v1-abc"
+        );
+        let p = policy(&["users/{actor}/{slug}"], &[]);
+        assert_eq!(
+            fix_for(&p, "users/octocat/Fix: the [bug]", "octocat"),
+            "git branch -m 'users/octocat/Fix: the [bug]' users/octocat/fix-the-bug"
+        );
+    }
+
+    #[test]
+    fn branch_fix_for_a_name_over_the_length_limit() {
+        let p = Policy::compile(&["hotfix/{slug}".into()], &[], Some(20)).unwrap();
+        let fix = fix_for(&p, "hotfix/a-very-long-description-here", "z");
+        assert_eq!(
+            fix,
+            "git branch -m hotfix/a-very-long-description-here hotfix/a-very-long"
+        );
+        let p = Policy::compile(&["feature/*".into()], &[], Some(12)).unwrap();
+        assert_eq!(
+            fix_for(&p, "feature/abcdefgh", "z"),
+            "git branch -m feature/abcdefgh feature/abcd"
         );
     }
 

@@ -33,6 +33,9 @@ pub fn parse(text: &str, display: &str) -> Result<Config, Failure> {
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut current = text.to_string();
     let mut blanked: Vec<String> = Vec::new();
+    // Blanking a whole `{ … }` mapping can make a valid part look missing (a service,
+    // a dependency); then only the parse errors are reported.
+    let mut structure_blanked = false;
     loop {
         let error =
             match serde_saphyr::from_str_with_options::<ConfigFile>(&current, parser_options()) {
@@ -40,6 +43,7 @@ pub fn parse(text: &str, display: &str) -> Result<Config, Failure> {
                     return match validate::validate(file, display) {
                         Ok(config) if errors.is_empty() => Ok(config),
                         Ok(_) => Err(Failure::Usage(errors)),
+                        Err(_) if structure_blanked => Err(Failure::Usage(errors)),
                         Err(failure) => {
                             errors.extend(failure.diagnostics().iter().cloned());
                             Err(Failure::Usage(errors))
@@ -61,9 +65,10 @@ pub fn parse(text: &str, display: &str) -> Result<Config, Failure> {
         }
         let next = line.and_then(|line| blank_line(&current, line));
         match next {
-            Some((text, key)) if !knock_on && errors.len() < MAX_PARSE_ERRORS => {
+            Some((text, key, structure)) if !knock_on && errors.len() < MAX_PARSE_ERRORS => {
                 current = text;
                 blanked.push(key);
+                structure_blanked |= structure;
             }
             _ => return Err(Failure::Usage(errors)),
         }
@@ -71,8 +76,8 @@ pub fn parse(text: &str, display: &str) -> Result<Config, Failure> {
 }
 
 /// `text` with line `line` (1-based) emptied, when it is a one-line `key: value` whose next line
-/// is not indented deeper; with the key it held.
-fn blank_line(text: &str, line: u64) -> Option<(String, String)> {
+/// is not indented deeper; with the key it held and whether its value was a `{…}` mapping.
+fn blank_line(text: &str, line: u64) -> Option<(String, String, bool)> {
     let lines: Vec<&str> = text.split('\n').collect();
     let index = usize::try_from(line).ok()?.checked_sub(1)?;
     let target = *lines.get(index)?;
@@ -90,9 +95,10 @@ fn blank_line(text: &str, line: u64) -> Option<(String, String)> {
     if deeper_follows {
         return None;
     }
+    let structure = value.trim_start().starts_with('{');
     let mut out: Vec<&str> = lines;
     out[index] = "";
-    Some((out.join("\n"), key))
+    Some((out.join("\n"), key, structure))
 }
 
 /// The key of a `key: value` or `- key: value` line.
@@ -327,6 +333,15 @@ mod tests {
             .map(|d| d.location.as_ref().unwrap().line)
             .collect();
         assert_eq!(lines, vec![7, 8, 9, 11, 12]);
+    }
+
+    #[test]
+    fn a_blanked_flow_mapping_adds_no_knock_on_errors() {
+        let e = errors_of(
+            "version: 1\nservices:\n  common: { paths: [a/**], bogus: 1 }\n  auth: { paths: [b/**], depends-on: [common] }\n",
+        );
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].message.starts_with("unknown key `bogus`"));
     }
 
     #[test]

@@ -169,7 +169,59 @@ mod tests {
         prop::collection::vec(pieces, 0..24).prop_map(|p| p.concat())
     }
 
+    /// The text of the reports printed in Actions (detect, branch policy) for hostile names.
+    fn reports(name: &str) -> Vec<String> {
+        use crate::detect::changes::{Affected, Reason};
+        use crate::detect::git::{ChangeKind, FileChange};
+        use crate::detect::{ChangeSet, RangeInfo};
+        let changes = ChangeSet {
+            range: RangeInfo {
+                base: Some(name.into()),
+                head: None,
+                description: format!("pull request {name}"),
+            },
+            files: vec![FileChange {
+                path: format!("libs/{name}"),
+                kind: ChangeKind::Modified,
+            }],
+            affected: vec![Affected {
+                name: "common".into(),
+                image: Some(name.into()),
+                reason: Reason::Paths {
+                    file: format!("libs/{name}"),
+                    pattern: "libs/**".into(),
+                    files: 1,
+                },
+            }],
+            all_services: vec!["common".into()],
+            diagnostics: Vec::new(),
+        };
+        let policy = crate::policy::Policy::compile(
+            &["users/{actor}/{slug}".to_string(), "feature/*".to_string()],
+            &[],
+            None,
+        )
+        .expect("a valid policy");
+        let verdict = policy.evaluate(name, Some(name));
+        vec![
+            crate::report::detect::terminal(&changes, false),
+            crate::report::detect::terminal(&changes, true),
+            crate::report::policy::terminal(&policy, name, &verdict),
+            crate::report::policy::annotation_message(name, &verdict),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn hostile_names_through_every_printed_report_give_no_command_line(name in hostile()) {
+            for report in reports(&name) {
+                let printed = neutralise(&report);
+                for line in runner_lines(&printed) {
+                    prop_assert!(!is_command_line(line), "{:?} in {:?}", line, report);
+                }
+            }
+        }
+
         #[test]
         fn no_line_of_a_neutralised_text_is_a_command(text in hostile()) {
             let safe = neutralise(&text);

@@ -23,6 +23,7 @@ mod container_ownership;
 mod content_parity;
 mod deploy;
 mod detect_git;
+mod fuzz;
 mod git_diff_parity;
 mod github_api;
 mod github_deployments;
