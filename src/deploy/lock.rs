@@ -155,8 +155,11 @@ pub fn lease_state(
     }
 }
 
+/// A lease's resourceVersion and renewTime.
+type Record = (Option<String>, Option<String>);
+
 /// What identifies one version of a lease record: when it changes, someone renewed it.
-fn record(lease: &Lease) -> (Option<String>, Option<String>) {
+fn record(lease: &Lease) -> Record {
     (
         lease.metadata.resource_version.clone(),
         lease
@@ -274,7 +277,7 @@ async fn take(
     let mut announced = false;
     // The record last seen and since when (monotonic): a lease unchanged for its whole duration
     // is expired whatever the clocks say.
-    let mut observed: Option<((Option<String>, Option<String>), std::time::Instant)> = None;
+    let mut observed: Option<(Record, std::time::Instant)> = None;
     loop {
         let now = Timestamp::now();
         let lease = Lease {
