@@ -319,6 +319,11 @@ fn check_user(place: &str, user: &mut Value) -> Result<(), KubeconfigError> {
             check_header_value(place, key, value)?;
         }
     }
+    for group in user["impersonate-groups"].as_array().into_iter().flatten() {
+        if let Some(group) = group.as_str() {
+            check_header_value(place, "impersonate-groups", group)?;
+        }
+    }
     for key in ["client-certificate-data", "client-key-data"] {
         check_base64(place, key, &user[key])?;
     }

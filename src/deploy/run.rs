@@ -432,9 +432,9 @@ async fn deploy_one(
     } else {
         say("image already set: verifying the rollout");
     }
-    let timeout = target.timeout.unwrap_or_else(|| {
-        progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN
-    });
+    let timeout = target
+        .timeout
+        .unwrap_or_else(|| super::rollback::watch_bound(&ready.workload));
     let settings = watch::Settings {
         timeout,
         generation,
