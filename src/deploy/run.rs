@@ -227,7 +227,10 @@ pub async fn deploy(
     };
     let deadline = async {
         match options.deadline {
-            Some(deadline) if !deadline.is_zero() => tokio::time::sleep(deadline).await,
+            Some(deadline) if !deadline.is_zero() => {
+                // What the version check, the lock and the preflight left of it.
+                tokio::time::sleep(deadline.saturating_sub(started.elapsed())).await
+            }
             _ => std::future::pending().await,
         }
     };
