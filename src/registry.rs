@@ -1079,15 +1079,6 @@ impl RegistryClient {
         }
         text
     }
-
-    /// Every password this client knows (explicit or from the Docker config), for masking.
-    pub fn known_passwords(&self, hosts: &[String]) -> Vec<String> {
-        hosts
-            .iter()
-            .filter_map(|host| self.credentials_of(host))
-            .map(|c| c.password)
-            .collect()
-    }
 }
 
 enum Fetched {

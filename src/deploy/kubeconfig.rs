@@ -269,9 +269,11 @@ pub fn check(document: &mut Value) -> Result<(), KubeconfigError> {
         if let Some(name) = fields["tls-server-name"].as_str() {
             check_header_value(&place, "tls-server-name", name)?;
         }
-        for key in ["certificate-authority-data"] {
-            check_base64(&place, key, &fields[key])?;
-        }
+        check_base64(
+            &place,
+            "certificate-authority-data",
+            &fields["certificate-authority-data"],
+        )?;
     }
     for user in document["users"].as_array_mut().into_iter().flatten() {
         let place = format!("user `{}`", user["name"].as_str().unwrap_or("(unnamed)"));
@@ -315,6 +317,11 @@ fn check_user(place: &str, user: &mut Value) -> Result<(), KubeconfigError> {
     for key in ["impersonate", "impersonate-uid"] {
         if let Some(value) = user[key].as_str() {
             check_header_value(place, key, value)?;
+        }
+    }
+    for group in user["impersonate-groups"].as_array().into_iter().flatten() {
+        if let Some(group) = group.as_str() {
+            check_header_value(place, "impersonate-groups", group)?;
         }
     }
     for key in ["client-certificate-data", "client-key-data"] {
@@ -603,7 +610,7 @@ fn scrub(text: &str) -> String {
     for c in first.chars() {
         match quote {
             Some(q) if c == q => {
-                out.push_str("…");
+                out.push('…');
                 out.push(c);
                 quote = None;
             }

@@ -155,8 +155,11 @@ pub fn lease_state(
     }
 }
 
+/// A lease's resourceVersion and renewTime.
+type Record = (Option<String>, Option<String>);
+
 /// What identifies one version of a lease record: when it changes, someone renewed it.
-fn record(lease: &Lease) -> (Option<String>, Option<String>) {
+fn record(lease: &Lease) -> Record {
     (
         lease.metadata.resource_version.clone(),
         lease
@@ -274,27 +277,14 @@ async fn take(
     let mut announced = false;
     // The record last seen and since when (monotonic): a lease unchanged for its whole duration
     // is expired whatever the clocks say.
-    let mut observed: Option<((Option<String>, Option<String>), std::time::Instant)> = None;
+    let mut observed: Option<(Record, std::time::Instant)> = None;
     loop {
         let now = Timestamp::now();
-        let lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(LEASE_NAME.into()),
-                namespace: Some(namespace.into()),
-                ..Default::default()
-            },
-            spec: Some(spec(holder, now, None, 0)),
-        };
-        match retry::bounded(CALL_TIMEOUT, async {
-            api.create(&PostParams::default(), &lease)
-                .await
-                .map_err(ApiError::from)
-        })
-        .await
+        if create(&api, namespace, holder, now)
+            .await
+            .map_err(api_error)?
         {
-            Ok(_) => return Ok(()),
-            Err(error) if error.is_conflict() => {}
-            Err(error) => return Err(api_error(error)),
+            return Ok(());
         }
         let existing = retry::bounded(CALL_TIMEOUT, async {
             api.get_opt(LEASE_NAME).await.map_err(ApiError::from)
@@ -310,34 +300,21 @@ async fn take(
             _ => std::time::Instant::now(),
         };
         observed = Some((seen, unchanged_since));
-        let transitions = existing
-            .spec
-            .as_ref()
-            .and_then(|s| s.lease_transitions)
-            .unwrap_or(0);
         match lease_state(&existing, holder, now, unchanged_since.elapsed()) {
             LeaseState::Ours => return Ok(()),
             state @ (LeaseState::Free | LeaseState::Expired { .. }) => {
-                let mut replacement = existing.clone();
-                replacement.spec = Some(spec(holder, now, None, transitions.saturating_add(1)));
-                match retry::bounded(CALL_TIMEOUT, async {
-                    api.replace(LEASE_NAME, &PostParams::default(), &replacement)
-                        .await
-                        .map_err(ApiError::from)
-                })
-                .await
+                if !take_over(&api, &existing, holder, now)
+                    .await
+                    .map_err(api_error)?
                 {
-                    Ok(_) => {
-                        if let LeaseState::Expired { holder: previous } = state {
-                            notice(&format!(
-                                "warning: took over the expired deploy lock of namespace `{namespace}` from {previous} (not renewed for {LEASE_SECONDS}s)"
-                            ));
-                        }
-                        return Ok(());
-                    }
-                    Err(error) if error.is_conflict() => continue,
-                    Err(error) => return Err(api_error(error)),
+                    continue; // someone else was quicker: look again
                 }
+                if let LeaseState::Expired { holder: previous } = state {
+                    notice(&format!(
+                        "warning: took over the expired deploy lock of namespace `{namespace}` from {previous} (not renewed for {LEASE_SECONDS}s)"
+                    ));
+                }
+                return Ok(());
             }
             LeaseState::Held { holder: current } => {
                 if started.elapsed() >= timeout {
@@ -357,6 +334,62 @@ async fn take(
                 tokio::time::sleep(poll.min(timeout.saturating_sub(started.elapsed()))).await;
             }
         }
+    }
+}
+
+/// Creates the lease for `holder`; `false` when one exists already.
+async fn create(
+    api: &Api<Lease>,
+    namespace: &str,
+    holder: &str,
+    now: Timestamp,
+) -> Result<bool, ApiError> {
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(LEASE_NAME.into()),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
+        spec: Some(spec(holder, now, None, 0)),
+    };
+    let created = retry::bounded(CALL_TIMEOUT, async {
+        api.create(&PostParams::default(), &lease)
+            .await
+            .map_err(ApiError::from)
+    })
+    .await;
+    match created {
+        Ok(_) => Ok(true),
+        Err(error) if error.is_conflict() => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Replaces a free or expired lease with ours (guarded by its resourceVersion); `false` when
+/// someone else changed it first.
+async fn take_over(
+    api: &Api<Lease>,
+    existing: &Lease,
+    holder: &str,
+    now: Timestamp,
+) -> Result<bool, ApiError> {
+    let transitions = existing
+        .spec
+        .as_ref()
+        .and_then(|s| s.lease_transitions)
+        .unwrap_or(0);
+    let mut replacement = existing.clone();
+    replacement.spec = Some(spec(holder, now, None, transitions.saturating_add(1)));
+    let replaced = retry::bounded(CALL_TIMEOUT, async {
+        api.replace(LEASE_NAME, &PostParams::default(), &replacement)
+            .await
+            .map_err(ApiError::from)
+    })
+    .await;
+    match replaced {
+        Ok(_) => Ok(true),
+        Err(error) if error.is_conflict() => Ok(false),
+        Err(error) => Err(error),
     }
 }
 

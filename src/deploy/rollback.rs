@@ -110,8 +110,7 @@ pub(super) async fn roll_back(
             ),
         };
     }
-    let timeout =
-        progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN;
+    let timeout = watch_bound(&ready.workload);
     let selector = super::cluster::selector_string(&ready.workload);
     let settings = watch::Settings {
         timeout,
@@ -151,6 +150,16 @@ pub(super) async fn roll_back(
             }
         }
     }
+}
+
+/// How long a rollout of `workload` is watched: its `progressDeadlineSeconds` (an untrusted
+/// number from the cluster) plus [`DEADLINE_MARGIN`], saturating and capped at a week.
+pub(super) fn watch_bound(workload: &serde_json::Value) -> Duration {
+    const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
+    progress_deadline(workload)
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE)
+        .saturating_add(DEADLINE_MARGIN)
+        .min(LONGEST)
 }
 
 /// `rollback-all`: every service this run changed and has not rolled back yet.
@@ -208,5 +217,25 @@ pub(super) async fn roll_back_all(
             result.timeline.rollback = timeline.rollback;
             result.rollback = Some(rollback);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_bound_saturates_on_untrusted_progress_deadlines() {
+        let workload =
+            |seconds: u64| serde_json::json!({"spec": {"progressDeadlineSeconds": seconds}});
+        assert_eq!(watch_bound(&workload(600)), Duration::from_secs(630));
+        assert_eq!(
+            watch_bound(&workload(u64::MAX)),
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        assert_eq!(
+            watch_bound(&serde_json::json!({})),
+            Duration::from_secs(630)
+        );
     }
 }

@@ -227,7 +227,10 @@ pub async fn deploy(
     };
     let deadline = async {
         match options.deadline {
-            Some(deadline) if !deadline.is_zero() => tokio::time::sleep(deadline).await,
+            Some(deadline) if !deadline.is_zero() => {
+                // What the version check, the lock and the preflight left of it.
+                tokio::time::sleep(deadline.saturating_sub(started.elapsed())).await
+            }
             _ => std::future::pending().await,
         }
     };
@@ -432,9 +435,9 @@ async fn deploy_one(
     } else {
         say("image already set: verifying the rollout");
     }
-    let timeout = target.timeout.unwrap_or_else(|| {
-        progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN
-    });
+    let timeout = target
+        .timeout
+        .unwrap_or_else(|| super::rollback::watch_bound(&ready.workload));
     let settings = watch::Settings {
         timeout,
         generation,

@@ -406,7 +406,7 @@ fn rollback_that_cannot_be_sent_is_reported_loudly() {
     let fixture = Fixture::new();
     fixture
         .api
-        .inject(Fault::status(503).on("PATCH", "/deployments/auth").after(1));
+        .inject(Fault::status(500).on("PATCH", "/deployments/auth").after(1));
     let run = fixture
         .shipgate()
         .args(["--image", "auth=registry.local/shop/auth:crash"])
@@ -440,7 +440,7 @@ fn lease_that_cannot_be_released_is_reported_loudly() {
     let fixture = Fixture::new();
     fixture
         .api
-        .inject(Fault::status(503).on("DELETE", "/leases/shipgate-lock"));
+        .inject(Fault::status(500).on("DELETE", "/leases/shipgate-lock"));
     let run = fixture
         .shipgate()
         .args(["--image", "auth=registry.local/shop/auth:1.1.0"])

@@ -812,3 +812,27 @@ async fn without_digest_and_content_type_headers_the_manifest_bytes_decide() {
     assert_eq!(put.header("content-type"), Some(OCI_MANIFEST));
     assert_eq!(put.body, MANIFEST.as_bytes());
 }
+
+#[tokio::test]
+async fn registry_answers_are_read_bounded_a_huge_manifest_is_refused() {
+    install_crypto_provider();
+    // 5 MiB of manifest (over the distribution spec's 4 MiB) without a Content-Length hint.
+    let server = StandIn::start(|_| {
+        let mut reply =
+            Reply::new(200).header("content-type", "application/vnd.oci.image.manifest.v1+json");
+        reply.body = vec![b' '; 5 << 20];
+        reply
+    });
+    let client = RegistryClient::new(None, Vec::new());
+
+    let error = client
+        .retag(&format!("{}/a/b", server.host), "v1", &["v2".into()])
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, RegistryError::UnexpectedResponse { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("larger than 4 MiB"), "{error}");
+}
