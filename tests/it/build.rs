@@ -601,6 +601,56 @@ fn an_unknown_placeholder_stops_everything_before_any_build() {
     assert!(!docker.log().exists(), "nothing ran");
 }
 
+#[test]
+fn a_plan_given_back_is_validated_with_located_errors_before_anything_runs() {
+    let repo = repo();
+    let docker = StandIn::new();
+    let mut auth = service("auth");
+    auth["tags"][1] = json!("-not-a-tag");
+    auth["build"]["builder"] = json!("buildx");
+    let mut web = service("web");
+    web["name"] = json!("w".repeat(70_000));
+    let plan = plan_file(&repo, &plan("push", vec![auth, web]));
+    let run = docker
+        .shipgate(&repo)
+        .args(["build", "--plan"])
+        .arg(&plan)
+        .run()
+        .code(2);
+    let path = plan.display().to_string();
+    run.stderr_has(&format!("{path}:"));
+    run.stderr_has("service `auth`: `-not-a-tag` is not a Docker tag");
+    run.stderr_has("… (70000 characters)` is not a service name");
+    run.stderr_lacks("panicked");
+    assert!(!docker.log().exists(), "nothing ran");
+}
+
+#[test]
+fn a_plan_of_another_version_is_a_clear_error() {
+    let repo = repo();
+    let docker = StandIn::new();
+    let mut old = plan("push", vec![service("auth")]);
+    old["version"] = json!(1);
+    let file = plan_file(&repo, &old);
+    docker
+        .shipgate(&repo)
+        .args(["build", "--plan"])
+        .arg(&file)
+        .run()
+        .code(2)
+        .stderr_has("plan version 1 was written by an older shipgate; this shipgate reads plan version 2");
+    let mut unknown = plan("push", vec![service("auth")]);
+    unknown["services"][0]["build"]["builder"] = json!("kaniko");
+    let file = plan_file(&repo, &unknown);
+    docker
+        .shipgate(&repo)
+        .args(["build", "--plan"])
+        .arg(&file)
+        .run()
+        .code(2)
+        .stderr_has("unknown variant `kaniko`");
+}
+
 // ---------------------------------------------------------------------------------------------
 // workflow builder
 
