@@ -127,6 +127,29 @@ pub fn summary(
     }
 }
 
+/// The dry run's commands are shown in the summary up to this size; beyond it the first one
+/// shows their form and the step log has every one.
+pub const COMMANDS_LIMIT: usize = 48 * 1024;
+
+/// The collapsed block of a dry run's commands (`# service` then the command, each).
+pub fn commands_details(commands: &[String]) -> Option<(String, String)> {
+    let first = commands.first()?;
+    let all = commands.join("\n");
+    if all.len() <= COMMANDS_LIMIT {
+        let title = format!("Commands ({})", commands.len());
+        return Some((title, fenced("sh", &all)));
+    }
+    let others = commands.len() - 1;
+    Some((
+        format!("Commands ({}): the first of them", commands.len()),
+        format!(
+            "{}\n\nThe {others} other commands have the same form, with each service's context, \
+             tags and labels; the step log prints every one.",
+            fenced("sh", first)
+        ),
+    ))
+}
+
 /// A fenced code block that backticks inside `text` cannot close.
 pub fn fenced(language: &str, text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);

@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod output;
 pub mod summary;
+pub mod tables;
 
 use crate::diagnostic::{Diagnostic, Level};
 use std::io::{IsTerminal, Write};
