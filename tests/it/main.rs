@@ -31,3 +31,4 @@ mod readme;
 mod readme_commands;
 mod registry;
 mod summary;
+mod terminal;
