@@ -47,7 +47,10 @@ impl From<kube::Error> for ApiError {
             },
             kube::Error::Auth(e) => ApiError {
                 code: None,
-                message: format!("cannot authenticate to the cluster: {e}"),
+                message: format!(
+                    "cannot authenticate to the cluster: {}",
+                    super::exec_error::describe(&e)
+                ),
             },
             other => ApiError {
                 code: None,

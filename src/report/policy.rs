@@ -60,7 +60,13 @@ pub fn terminal(policy: &Policy, branch: &str, verdict: &Verdict) -> String {
         Verdict::Exempt { glob } => format!("branch `{branch}` is exempt (`{glob}`)\n"),
         Verdict::Violation(violation) => {
             let mut text = format!("branch `{branch}` is not allowed\n");
+            // The name is in the line above: the problems say "it" instead of repeating it.
+            let named = format!("`{branch}` ");
             for problem in &violation.problems {
+                let problem = problem
+                    .strip_prefix(&named)
+                    .map(|rest| format!("it {rest}"))
+                    .unwrap_or_else(|| problem.clone());
                 text.push_str(&format!("  - {problem}\n"));
             }
             text.push_str("  allowed patterns:\n");

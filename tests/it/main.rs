@@ -16,6 +16,7 @@ mod act_workflows;
 mod build;
 mod build_registry;
 mod cli_errors;
+mod cli_mends;
 mod completions;
 mod container_ownership;
 mod content_parity;
