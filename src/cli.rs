@@ -96,7 +96,14 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Run the pipeline's stages in one step: detect, branch-policy, plan, build, deploy.
     #[command(
-        after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy\n  shipgate run --stages plan,build,deploy --kubeconfig ~/.kube/config"
+        after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy\n  shipgate run --stages plan,build,deploy --kubeconfig ~/.kube/config",
+        // The build's own wording would be wrong here: say what each stage does with them.
+        mut_arg("dry_run", |arg| arg
+            .help("Decide everything, change nothing: detect and branch-policy as usual, plan computes the plan, build prints the exact commands and runs none, deploy reads the workloads and shows the patches and gates without sending them")
+            .long_help(RUN_DRY_RUN)),
+        mut_arg("plan_input", |arg| arg
+            .help("A plan computed earlier (a file from `shipgate plan --format json`, or the JSON itself) for the build and deploy stages, when the plan stage is not run")
+            .long_help(RUN_PLAN))
     )]
     Run(RunArgs),
     /// Check the config or print its JSON Schema.
@@ -163,6 +170,20 @@ pub struct PolicyArgs {
     #[arg(long)]
     pub actor: Option<String>,
 }
+
+/// `run --dry-run`, per stage.
+const RUN_DRY_RUN: &str = "Decide everything, change nothing. Per stage:\n\
+  detect, branch-policy: as usual (they change nothing anyway)\n\
+  plan: computes the plan and its outputs\n\
+  build: prints the exact commands (buildx, the command template, the workflow dispatch) and runs none\n\
+  deploy: reads the workloads when a cluster is configured and shows the patches and gates it would apply; sends nothing";
+
+/// `run --plan`, per stage.
+const RUN_PLAN: &str = "A plan computed earlier: a file written by `shipgate plan --format json`, or the JSON itself (e.g. the `plan` output of an earlier step). Per stage:\n\
+  detect, branch-policy: not used\n\
+  plan: when this stage runs it plans anew and --plan is not used\n\
+  build: builds the plan's images (when the plan stage is not in --stages)\n\
+  deploy: deploys each service's primary tag (its first) from it (when the plan stage is not in --stages)";
 
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {

@@ -89,14 +89,36 @@ pub fn summary(
     text.push_str(&format!(
         "| Service | Image | {tags_heading} | Digest | Duration | Result |\n| --- | --- | --- | --- | --- | --- |\n"
     ));
+    let lookups = lookup_failures(reports);
+    if !lookups.is_empty() {
+        let affected: usize = lookups.iter().map(|(_, n)| n).sum();
+        text.push_str(&format!(
+            "⚠️ The registry could not say whether {affected} image{} already exist{}, so {} built instead:\n\n",
+            if affected == 1 { "" } else { "s" },
+            if affected == 1 { "s" } else { "" },
+            if affected == 1 { "it was" } else { "they were" },
+        ));
+        for (error, count) in &lookups {
+            text.push_str(&format!(
+                "- {}{}\n",
+                escape_markdown(error),
+                if lookups.len() > 1 {
+                    format!(" ({count})")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        text.push('\n');
+    }
     for report in reports {
         let tags: Vec<String> = report.tags.iter().map(|t| code_span(t)).collect();
-        let result = match &report.note {
+        let result = match row_note(report) {
             Some(note) => format!(
                 "{} {}<br>{}",
                 icon(report.outcome),
                 report.outcome.describe(),
-                escape_markdown(note)
+                escape_markdown(&note)
             ),
             None => format!("{} {}", icon(report.outcome), report.outcome.describe()),
         };
@@ -125,6 +147,92 @@ pub fn summary(
             fenced("text", &report.tail.join("\n")),
         );
     }
+}
+
+/// The registry error inside a failed lookup's note (`could not ask the registry whether
+/// <ref> exists (<error>); built instead`).
+fn lookup_error(part: &str) -> Option<&str> {
+    let rest = part.strip_prefix(super::LOOKUP_FAILED)?;
+    let start = rest.find(" exists (")? + " exists (".len();
+    let end = rest.rfind("); built instead")?;
+    rest.get(start..end)
+}
+
+/// Each distinct registry lookup error with how many images it hit, in first-seen order.
+fn lookup_failures(reports: &[ServiceReport]) -> Vec<(String, usize)> {
+    let mut errors: Vec<(String, usize)> = Vec::new();
+    for report in reports {
+        for part in report.note.iter().flat_map(|n| n.split("; built instead")) {
+            let part = format!("{}; built instead", part.trim_start_matches("; "));
+            if let Some(error) = lookup_error(&part) {
+                match errors.iter_mut().find(|(e, _)| e == error) {
+                    Some((_, count)) => *count += 1,
+                    None => errors.push((error.to_string(), 1)),
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// The line a row shows under its result: its note without the lookup error (said once above
+/// the table), and for a failed build the error its own output ends with, not only the exit code.
+fn row_note(report: &ServiceReport) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for part in report.note.iter().flat_map(|n| n.split("; ")) {
+        if part.starts_with(super::LOOKUP_FAILED) {
+            parts.push("registry lookup failed (above)".into());
+        } else if part == "built instead" || part.ends_with("built instead") {
+            continue;
+        } else if !part.is_empty() {
+            parts.push(part.to_string());
+        }
+    }
+    if report.outcome == Outcome::Failed
+        && let Some(reason) = failure_reason(&report.tail)
+    {
+        parts.insert(0, reason);
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The error a failed build's output ends with: its last line that says error (buildx's
+/// `ERROR: failed to solve: …`), else its last line; at most 200 characters.
+pub fn failure_reason(tail: &[String]) -> Option<String> {
+    let line = tail
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.to_ascii_lowercase().contains("error"))
+        .or_else(|| tail.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty()))?;
+    let mut reason: String = line.chars().take(200).collect();
+    if line.chars().count() > 200 {
+        reason.push('…');
+    }
+    Some(reason)
+}
+
+/// The dry run's commands are shown in the summary up to this size; beyond it the first one
+/// shows their form and the step log has every one.
+pub const COMMANDS_LIMIT: usize = 48 * 1024;
+
+/// The collapsed block of a dry run's commands (`# service` then the command, each).
+pub fn commands_details(commands: &[String]) -> Option<(String, String)> {
+    let first = commands.first()?;
+    let all = commands.join("\n");
+    if all.len() <= COMMANDS_LIMIT {
+        let title = format!("Commands ({})", commands.len());
+        return Some((title, fenced("sh", &all)));
+    }
+    let others = commands.len() - 1;
+    Some((
+        format!("Commands ({}): the first of them", commands.len()),
+        format!(
+            "{}\n\nThe {others} other commands have the same form, with each service's context, \
+             tags and labels; the step log prints every one.",
+            fenced("sh", first)
+        ),
+    ))
 }
 
 /// A fenced code block that backticks inside `text` cannot close.
@@ -178,22 +286,24 @@ pub fn terminal(reports: &[ServiceReport], color: bool) -> String {
 pub fn diagnostics(reports: &[ServiceReport]) -> Vec<Diagnostic> {
     // A failed registry lookup does not fail the build, but it must not go unnoticed: wrong
     // credentials would otherwise silently turn every skip-existing run into full rebuilds.
-    let lookups = reports.iter().filter_map(|r| {
-        let note = r.note.as_deref()?;
-        note.starts_with(super::LOOKUP_FAILED).then(|| {
-            Diagnostic::warning("shipgate build", format!("service `{}`: {note}", r.name))
-                .with_help("check SHIPGATE_REGISTRY_USERNAME/SHIPGATE_REGISTRY_PASSWORD (inputs registry-username/registry-password)")
-        })
+    // One warning per distinct error, not one per image.
+    let lookups = lookup_failures(reports).into_iter().map(|(error, count)| {
+        Diagnostic::warning(
+            "shipgate build",
+            format!(
+                "could not ask the registry whether {count} image{} already exist{} ({error}); built instead",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "s" } else { "" },
+            ),
+        )
+        .with_help("check SHIPGATE_REGISTRY_USERNAME/SHIPGATE_REGISTRY_PASSWORD (inputs registry-username/registry-password)")
     });
     let failures = reports.iter().filter(|r| r.outcome.is_failure()).map(|r| {
         let message = format!(
             "service `{}`: build {}{}",
             r.name,
             r.outcome.describe(),
-            r.note
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default()
+            row_note(r).map(|n| format!(" ({n})")).unwrap_or_default()
         );
         let diagnostic = Diagnostic::error("shipgate build", message);
         if r.outcome == Outcome::Failed {
@@ -271,6 +381,52 @@ mod tests {
         assert!(
             text.contains("````text\nERROR: failed to solve\n```\n````"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_registry_error_is_said_once_and_a_failed_row_says_its_own_reason() {
+        let lookup = |name: &str| {
+            format!(
+                "{}ghcr.io/acme/{name}:1.0.0 exists (401 Unauthorized: a very long registry message); built instead",
+                crate::build::LOOKUP_FAILED
+            )
+        };
+        let mut ok = report("auth", Outcome::Built, None);
+        ok.note = Some(lookup("auth"));
+        let mut failed = report("api", Outcome::Failed, None);
+        failed.note = Some(format!("{}; exit code 1", lookup("api")));
+        failed.tail = vec![
+            "#5 [2/3] RUN make".into(),
+            "ERROR: failed to solve: process \"/bin/sh -c make\" did not complete successfully: exit code: 2".into(),
+            "".into(),
+        ];
+        let reports = [ok, failed];
+        let mut out = Summary::default();
+        summary(&reports, true, "", crate::report::RunMode::Live, &mut out);
+        let text = out.render(usize::MAX);
+        assert_eq!(
+            text.matches("a very long registry message").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("could not say whether 2 images already exist"),
+            "{text}"
+        );
+        assert!(
+            text.contains("❌ failed<br>ERROR: failed to solve: process \"/bin/sh -c make\" did not complete successfully: exit code: 2; registry lookup failed (above); exit code 1 |"),
+            "{text}"
+        );
+        let annotations = diagnostics(&reports);
+        let messages: Vec<&str> = annotations.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages
+                .iter()
+                .filter(|m| m.contains("a very long registry message"))
+                .count(),
+            1,
+            "{messages:?}"
         );
     }
 

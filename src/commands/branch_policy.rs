@@ -113,7 +113,13 @@ pub fn report(
                         diagnostic = diagnostic
                             .with_help(format!("allowed patterns: {}", patterns.join(", ")));
                     }
-                    session.runner.diagnostic(&diagnostic);
+                    // In a terminal the report printed after this says it all: the refused
+                    // name is told once, not again as an error line.
+                    if session.runner.mode.is_actions()
+                        || session.format != crate::cli::Format::Human
+                    {
+                        session.runner.diagnostic(&diagnostic);
+                    }
                     true
                 }
                 _ => false,

@@ -153,8 +153,8 @@ pub fn run_builds(
             .iter()
             .filter_map(|r| r.command.as_ref().map(|c| format!("# {}\n{c}", r.name)))
             .collect();
-        if !commands.is_empty() {
-            summary.details("Commands", report::fenced("sh", &commands.join("\n")));
+        if let Some((title, body)) = report::commands_details(&commands) {
+            summary.details(title, body);
         }
     }
     session.report_diagnostics(&report::diagnostics(&reports));

@@ -77,10 +77,15 @@ pub fn emit(
             &files.join("\n"),
         );
     }
-    session.print_result(
-        &report::detect::terminal(changes, session.color()),
-        &json_result(changes, list_files),
-    );
+    let mut human = report::detect::terminal(changes, session.color());
+    // `--list-files` asks for the list: print it, in its format, after the report.
+    if let Some(files) = outputs::changed_files(changes, list_files) {
+        human.push_str(&files);
+        if !files.ends_with('\n') {
+            human.push('\n');
+        }
+    }
+    session.print_result(&human, &json_result(changes, list_files));
     Ok(())
 }
 
@@ -95,8 +100,10 @@ pub struct DetectJson<'a> {
     affected: &'a [crate::detect::changes::Affected],
     files: &'a [crate::detect::git::FileChange],
     diagnostics: &'a [crate::diagnostic::Diagnostic],
+    /// With `--list-files`: the changed paths as a JSON array, whatever the output format is
+    /// (the `changed-files` output carries that format).
     #[serde(skip_serializing_if = "Option::is_none")]
-    changed_files: Option<String>,
+    changed_files: Option<Vec<&'a str>>,
 }
 
 /// The `--format json` document of detect.
@@ -110,6 +117,7 @@ pub fn json_result(changes: &ChangeSet, list_files: ListFiles) -> DetectJson<'_>
         affected: &changes.affected,
         files: &changes.files,
         diagnostics: &changes.diagnostics,
-        changed_files: outputs::changed_files(changes, list_files),
+        changed_files: (list_files != ListFiles::None)
+            .then(|| changes.files.iter().map(|f| f.path.as_str()).collect()),
     }
 }

@@ -169,7 +169,16 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
         };
         let is_pull_request = matches!(context.event, crate::context::Event::PullRequest(_));
         if failed {
-            summary.push("### 🚀 Deploy: ➖ skipped, because a build failed".to_string());
+            // The log says what the summary says: nothing was deployed, and why.
+            let why = skipped_deploy_reason(&plan, built_images.as_ref());
+            session.report_diagnostics(&[Diagnostic::notice(
+                "shipgate run",
+                format!("deploy stage skipped: {why}; nothing was deployed"),
+            )]);
+            summary.push(format!(
+                "### 🚀 Deploy: ➖ skipped, because {}",
+                crate::runner::summary::inline_markdown(&why)
+            ));
         } else {
             if is_pull_request && !args.build.dry_run {
                 summary.push(
@@ -206,6 +215,22 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
         }
     }
     Ok(if violated || failed { 1 } else { 0 })
+}
+
+/// Why the deploy stage did not run after a failed build: the services whose images the build
+/// did not produce (failed or cancelled), named.
+fn skipped_deploy_reason(plan: &crate::plan::Plan, images: Option<&serde_json::Value>) -> String {
+    let missing: Vec<String> = plan
+        .services
+        .iter()
+        .filter(|s| images.and_then(|i| i.get(&s.name)).is_none())
+        .map(|s| format!("`{}`", s.name))
+        .collect();
+    match missing.len() {
+        0 => "a build failed".into(),
+        1 => format!("the build of {} failed", missing[0]),
+        n => format!("the builds of {n} services failed ({})", missing.join(", ")),
+    }
 }
 
 #[cfg(test)]

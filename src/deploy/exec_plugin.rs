@@ -255,30 +255,61 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
     out
 }
 
-/// A readable sentence for a kube-rs authentication error: an exec plugin's own (redacted)
-/// stderr instead of the command with its environment and the output as byte arrays.
+/// How many of the plugin's last stderr lines the message keeps.
+const STDERR_LINES: usize = 5;
+
+/// An authentication error said as a sentence: which plugin, how it ended (a timeout of the
+/// wrapper says so), and the last lines of its (already redacted) stderr. kube-rs's own message
+/// is Rust debug text: the whole command with its environment and the `Output` struct, whose
+/// stdout is where the credential is.
 pub fn describe_auth_error(error: &kube::client::AuthError) -> String {
+    use kube::client::AuthError;
     match error {
-        kube::client::AuthError::AuthExecRun { out, .. } => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let stderr = stderr.trim();
-            let tail: String = {
-                let chars: Vec<char> = stderr.chars().collect();
-                chars[chars.len().saturating_sub(2000)..].iter().collect()
-            };
+        AuthError::AuthExecRun { cmd, out } => {
+            let program = plugin_program(cmd).unwrap_or_else(|| "its command".into());
             let status = match out.status.code() {
                 Some(code) if code == i32::from(TIMED_OUT) => "timed out".to_string(),
-                Some(code) => format!("exit code {code}"),
-                None => "killed".to_string(),
+                Some(code) => format!("failed with exit code {code}"),
+                None => "was killed by a signal".to_string(),
             };
-            if tail.is_empty() {
-                format!("the exec credential plugin failed ({status}) without a message")
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let said = if lines.is_empty() {
+                "it printed nothing on stderr".to_string()
             } else {
-                format!("the exec credential plugin failed ({status}): {tail}")
-            }
+                let start = lines.len().saturating_sub(STDERR_LINES);
+                let text: String = lines[start..].join(" / ").chars().take(2000).collect();
+                format!("it said: {text}")
+            };
+            format!("the kubeconfig's exec credential plugin `{program}` {status}; {said}")
+        }
+        AuthError::AuthExecStart(e) => {
+            format!("the kubeconfig's exec credential plugin could not be started: {e}")
         }
         other => other.to_string(),
     }
+}
+
+/// The plugin's program from kube-rs's `{:?}` of the `Command` it ran:
+/// `ENV="…" "program" "arg"…` (environment assignments first, each value quoted). When the
+/// command is this binary's wrapper, the plugin is the word after `"--"`.
+fn plugin_program(debug: &str) -> Option<String> {
+    let word = r#""((?:[^"\\]|\\.)*)""#;
+    let unquote = |w: &str| w.replace("\\\"", "\"").replace("\\\\", "\\");
+    let wrapped = regex::Regex::new(&format!(r#"{word}\s+"--"\s+{word}"#)).ok()?;
+    if debug.contains(WRAPPER_ARGUMENT)
+        && let Some(found) = wrapped.captures(debug)
+    {
+        return Some(unquote(&found[2]));
+    }
+    let plain =
+        regex::Regex::new(&format!(r#"^(?:[A-Za-z_][A-Za-z0-9_]*={word}\s+)*{word}"#)).ok()?;
+    let found = plain.captures(debug.trim())?;
+    Some(unquote(&found[2]))
 }
 
 #[cfg(test)]

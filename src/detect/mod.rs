@@ -175,7 +175,10 @@ fn unknown_services(unknown: &changes::UnknownServices, by: &str) -> Failure {
     Failure::usage(
         Diagnostic::error(
             TITLE,
-            format!("unknown service(s) in {by}: {}", unknown.unknown.join(", ")),
+            format!(
+                "unknown service(s) in {by}: {}",
+                with_suggestions(&unknown.unknown, &unknown.known)
+            ),
         )
         .with_help(format!(
             "configured services: {} (or `all`)",
@@ -340,4 +343,24 @@ fn missing_history(message: &str, policy: OnMissingHistory) -> Result<(), Failur
                 .with_help("use actions/checkout with `fetch-depth: 0`, or pass `github-token` so the GitHub API can be asked"),
         )),
     }
+}
+
+/// Each unknown name, with the configured name it most likely meant: `auht (did you mean
+/// `auth`?)`.
+fn with_suggestions(unknown: &[String], known: &[String]) -> String {
+    unknown
+        .iter()
+        .map(|name| {
+            let closest = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(name, k), k))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            match closest {
+                Some((_, k)) => format!("{name} (did you mean `{k}`?)"),
+                None => name.clone(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -112,19 +112,31 @@ pub fn headline(report: &Report, mode: RunMode) -> String {
             .iter()
             .filter(|s| s.status == Status::RolledBack)
             .count();
+        // Counted over the whole table: skipped rows are in it too.
         return format!(
-            "❌ {failed} of {} service{} failed ({rolled} rolled back) in {}",
-            deployed.len(),
-            if deployed.len() == 1 { "" } else { "s" },
+            "❌ {failed} of {} service{} failed ({rolled} rolled back{}) in {}",
+            report.services.len(),
+            if report.services.len() == 1 { "" } else { "s" },
+            skipped_note(report.services.len() - deployed.len()),
             duration(report.elapsed)
         );
     }
     format!(
-        "✅ {} service{} deployed in {}",
+        "✅ {} service{} deployed{} in {}",
         deployed.len(),
         if deployed.len() == 1 { "" } else { "s" },
+        skipped_note(report.services.len() - deployed.len()),
         duration(report.elapsed)
     )
+}
+
+/// `, 2 skipped` when rows of the table were skipped.
+fn skipped_note(skipped: usize) -> String {
+    if skipped == 0 {
+        String::new()
+    } else {
+        format!(", {skipped} skipped")
+    }
 }
 
 /// The deploy section of the job summary.
@@ -169,7 +181,11 @@ pub fn summary(report: &Report, mode: RunMode, summary: &mut Summary) {
         return;
     }
     for notice in &report.notices {
-        let _ = writeln!(text, "> {}\n", escape_markdown(notice));
+        let _ = writeln!(
+            text,
+            "> {}\n",
+            crate::runner::summary::inline_markdown(notice)
+        );
     }
     let waves = report.services.iter().any(|s| s.wave > 0);
     if !report.services.is_empty() {

@@ -1,7 +1,7 @@
 //! How a branch-policy verdict reads in the job summary and in a terminal.
 
 use crate::policy::{Policy, Verdict};
-use crate::runner::summary::{Summary, code_span, escape_markdown};
+use crate::runner::summary::{Summary, code_span, inline_markdown};
 
 /// The branch-policy section of the job summary.
 pub fn summary(policy: &Policy, branch: &str, verdict: &Verdict, summary: &mut Summary) {
@@ -22,7 +22,7 @@ pub fn summary(policy: &Policy, branch: &str, verdict: &Verdict, summary: &mut S
                 code_span(branch)
             );
             for problem in &violation.problems {
-                text.push_str(&format!("- {}\n", escape_markdown(problem)));
+                text.push_str(&format!("- {}\n", inline_markdown(problem)));
             }
             text.push_str("\n**Allowed patterns:**\n\n");
             for pattern in &policy.patterns {
@@ -34,7 +34,7 @@ pub fn summary(policy: &Policy, branch: &str, verdict: &Verdict, summary: &mut S
                     code_span(&closest.pattern)
                 ));
                 for difference in &closest.differences {
-                    text.push_str(&format!("- {}\n", escape_markdown(difference)));
+                    text.push_str(&format!("- {}\n", inline_markdown(difference)));
                 }
             }
             if let Some(commands) = violation.fix_commands() {
@@ -60,7 +60,13 @@ pub fn terminal(policy: &Policy, branch: &str, verdict: &Verdict) -> String {
         Verdict::Exempt { glob } => format!("branch `{branch}` is exempt (`{glob}`)\n"),
         Verdict::Violation(violation) => {
             let mut text = format!("branch `{branch}` is not allowed\n");
+            // The name is in the line above: the problems say "it" instead of repeating it.
+            let named = format!("`{branch}` ");
             for problem in &violation.problems {
+                let problem = problem
+                    .strip_prefix(&named)
+                    .map(|rest| format!("it {rest}"))
+                    .unwrap_or_else(|| problem.clone());
                 text.push_str(&format!("  - {problem}\n"));
             }
             text.push_str("  allowed patterns:\n");

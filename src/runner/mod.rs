@@ -8,6 +8,7 @@ pub mod commands;
 pub mod neutral;
 pub mod output;
 pub mod summary;
+pub mod tables;
 
 use crate::diagnostic::{Diagnostic, Level};
 use std::io::{IsTerminal, Write};

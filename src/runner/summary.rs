@@ -85,10 +85,12 @@ fn render_with(blocks: &[Block], bodies: &[Option<String>]) -> String {
     let mut out = String::new();
     for (block, body) in blocks.iter().zip(bodies) {
         match block {
-            Block::Essential(markdown) => out.push_str(markdown),
+            Block::Essential(markdown) => {
+                out.push_str(&super::tables::lift_constant_columns(markdown))
+            }
             Block::Details { summary, .. } => {
                 out.push_str("<details><summary>");
-                out.push_str(summary);
+                out.push_str(&super::tables::html_title(summary));
                 out.push_str("</summary>\n\n");
                 out.push_str(body.as_deref().unwrap_or_default());
                 out.push_str("\n\n</details>");
@@ -128,6 +130,28 @@ pub fn escape_markdown(text: &str) -> String {
         }
     }
     out
+}
+
+/// Inline text that marks code with backticks (`kubeconfig`, as messages write it): the code
+/// becomes code spans, everything else is escaped, so a reader sees neither backticks nor
+/// backslashes.
+pub fn inline_markdown(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len() % 2 == 0 {
+        // An unpaired backtick: no code spans, escape it all.
+        return escape_markdown(text);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 && !part.is_empty() {
+                code_span(part)
+            } else {
+                escape_markdown(part)
+            }
+        })
+        .collect()
 }
 
 /// Wraps text in an inline code span that its own backticks cannot break out of.

@@ -63,8 +63,9 @@ const GOOD_BRANCH: &str = "users/monalisa/longer-sessions";
 const BAD_BRANCH: &str = "feature/Longer_Sessions";
 /// How long one act run of these workflows may take (a normal one takes seconds).
 const RUN_BOUND: Duration = Duration::from_secs(150);
-/// The placeholder pin of the shipgate action in the examples.
-const SHIPGATE_PIN: &str = "acme/shipgate@0123456789abcdef0123456789abcdef01234567 # v0.1.0";
+/// How the examples pin the shipgate action: Cargo.toml's repository, a full commit SHA and the
+/// version as a comment (`scripts/release --pin-examples` writes it; `readme::` checks it).
+const SHIPGATE_PIN: &str = r"shipgate/shipgate@[0-9a-f]{40} # v[0-9][0-9A-Za-z.+-]*";
 
 /// The consumer's config: `examples/monorepo`'s services, deployed to the test cluster. No
 /// waves, so the three services a library change affects roll out at once.
@@ -140,8 +141,11 @@ fn adapted_workflow(name: &str, expected: &[(&str, usize)]) -> String {
         .join("examples/workflows")
         .join(name);
     let original = fs::read_to_string(&path).unwrap();
-    let shipgate_steps = original.matches(SHIPGATE_PIN).count();
-    let text = original.replace(SHIPGATE_PIN, "./.shipgate-action");
+    let pin = regex::Regex::new(SHIPGATE_PIN).unwrap();
+    let shipgate_steps = pin.find_iter(&original).count();
+    let text = pin
+        .replace_all(&original, "./.shipgate-action")
+        .into_owned();
     let (text, checkouts) = replace_steps(&text, "actions/checkout@", checkout_step);
     let (text, uploads) = replace_steps(&text, "actions/upload-artifact@", upload_step);
     let (text, downloads) = replace_steps(&text, "actions/download-artifact@", download_step);

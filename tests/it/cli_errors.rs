@@ -424,7 +424,7 @@ fn a_pull_request_from_someone_elses_user_branch_is_refused_with_a_fix() {
         "**Allowed patterns:**\n\n- `users/{actor}/{slug}`\n- `release/{semver}`\n- `hotfix/{slug}`\n",
     )
     .summary_has("**Closest pattern:** `users/{actor}/{slug}`")
-    .summary_has("author's login \\`octocat\\`")
+    .summary_has("author's login `octocat`")
     .summary_has("git branch -m users/alice/new-thing users/octocat/new-thing\n");
 }
 

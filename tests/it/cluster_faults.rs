@@ -301,7 +301,7 @@ fn exec_plugin_stderr_goes_through_the_masks() {
         "#!/bin/sh\necho \"login failed for $PLUGIN_SECRET\" >&2\nexit 3\n",
     );
     let run = fixture.shipgate_with_kubeconfig(&yaml).run().code(2);
-    run.stdout_has("the exec credential plugin failed (exit code 3): login failed for ***");
+    run.stdout_has("failed with exit code 3; it said: login failed for ***");
     assert!(
         !printed(&run).contains("exec-env-s3cr3t-value"),
         "{}",

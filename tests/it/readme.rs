@@ -138,3 +138,63 @@ fn the_config_reference_table_is_generated_from_the_schema() {
         "regenerate it with `shipgate config reference`"
     );
 }
+
+/// Every `uses: …/shipgate@…` line of the README and the example workflows pins the repository
+/// Cargo.toml names, at one full commit SHA with its version as the comment (as Dependabot and
+/// Renovate write it), and that commit exists in this history and says that version.
+#[test]
+fn the_action_is_pinned_to_a_commit_of_this_repository_with_its_version() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    let repository = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \"https://github.com/"))
+        .map(|r| r.trim_end_matches('"').to_string())
+        .expect("Cargo.toml names the repository");
+    assert_eq!(repository, "shipgate/shipgate");
+    let mut texts = vec![("README.md".to_string(), readme())];
+    for entry in std::fs::read_dir(format!("{root}/examples/workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        texts.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap(),
+        ));
+    }
+    let uses = regex::Regex::new(r"(?m)^\s*(?:-\s+)?uses: *([^@\s]+/shipgate)@(\S+)(.*)").unwrap();
+    let mut pins = BTreeSet::new();
+    for (file, text) in &texts {
+        for found in uses.captures_iter(text) {
+            assert_eq!(&found[1], repository, "{file}: {}", &found[0]);
+            assert!(
+                found[2].len() == 40 && found[2].bytes().all(|b| b.is_ascii_hexdigit()),
+                "{file}: not a full commit SHA: {}",
+                &found[0]
+            );
+            let comment = found[3].trim();
+            assert!(
+                comment.starts_with("# v"),
+                "{file}: no version comment: {}",
+                &found[0]
+            );
+            pins.insert((found[2].to_string(), comment[3..].to_string()));
+        }
+    }
+    assert_eq!(pins.len(), 1, "one pin everywhere: {pins:?}");
+    let (sha, version) = pins.into_iter().next().unwrap();
+    // The pinned commit is in this history and its Cargo.toml says the commented version.
+    let shown = std::process::Command::new("git")
+        .args(["-C", root, "show", &format!("{sha}:Cargo.toml")])
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "the pinned commit {sha} is not in this repository's history (scripts/release --pin-examples)"
+    );
+    let pinned_manifest = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        pinned_manifest
+            .lines()
+            .any(|l| l == format!("version = \"{version}\"")),
+        "Cargo.toml at {sha} does not say version {version}"
+    );
+}
