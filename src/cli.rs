@@ -83,6 +83,12 @@ pub enum Command {
         after_help = "Examples:\n  shipgate deploy --plan plan.json --images images.json\n  shipgate deploy --plan plan.json --dry-run\n  shipgate deploy --plan plan.json --image auth=ghcr.io/acme/auth:1.4.2 --services auth\n  shipgate deploy --plan plan.json --kubeconfig \"$KUBECONFIG_B64\" --kube-context prod"
     )]
     Deploy(DeployArgs),
+    /// What runs where: per service the image, the digests its pods run, the deployed commit,
+    /// the rollout state, drift, and how many commits behind the checked-out head it is.
+    #[command(
+        after_help = "Examples:\n  shipgate status --kubeconfig ~/.kube/config\n  shipgate status --format json | jq '.services[] | select(.drift)'\n  shipgate status --fail-on drift,behind,unhealthy     # a scheduled drift alert"
+    )]
+    Status(StatusArgs),
     /// Run the pipeline's stages in one step: detect, branch-policy, plan, build, deploy.
     #[command(
         after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy\n  shipgate run --stages plan,build,deploy --kubeconfig ~/.kube/config"
@@ -143,6 +149,44 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+pub struct StatusArgs {
+    /// `all` or a comma list of services to report (default: every service with `deploy`).
+    #[arg(long, env = "SHIPGATE_SERVICES")]
+    pub services: Option<String>,
+
+    /// Count commits behind this revision (default: HEAD).
+    #[arg(long, env = "SHIPGATE_HEAD")]
+    pub head: Option<String>,
+
+    /// The kubeconfig: a file path, the YAML itself, or its base64 (as stored in a secret).
+    /// Default: KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+    #[arg(
+        long,
+        env = "SHIPGATE_KUBECONFIG",
+        hide_env_values = true,
+        value_name = "PATH|YAML|BASE64"
+    )]
+    pub kubeconfig: Option<String>,
+
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, env = "SHIPGATE_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+
+    #[command(flatten)]
+    pub status: StatusOptions,
+}
+
+/// The status stage's own settings (shared by `status` and `run`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct StatusOptions {
+    /// Exit 1 when any service is: drift (pods run another digest than expected), behind
+    /// (commits touching it since its deployed revision), unhealthy (failed, missing, paused,
+    /// or fewer available replicas than desired). A comma list; default: never.
+    #[arg(long, env = "SHIPGATE_FAIL_ON", value_name = "drift,behind,unhealthy")]
+    pub fail_on: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
 pub struct PolicyArgs {
     /// The branch to check (default: the pull request's head branch from the event payload).
     #[arg(long)]
@@ -161,6 +205,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub deploy: DeployOptions,
+
+    #[command(flatten)]
+    pub status: StatusOptions,
 
     /// Comma list of stages to run (default: every available stage).
     #[arg(long, env = "SHIPGATE_STAGES")]

@@ -21,4 +21,5 @@ pub mod quote;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod status;
 pub mod version;

@@ -8,6 +8,7 @@ mod deploy;
 mod detect;
 mod plan;
 mod run;
+pub mod status;
 
 use crate::cli::{Cli, Command, Format};
 use crate::config::Config;
@@ -123,6 +124,7 @@ pub fn execute(cli: Cli) -> u8 {
         Command::Plan(args) => plan::execute(&session, &args),
         Command::Build(args) => build::execute(&session, &args),
         Command::Deploy(args) => deploy::execute(&session, &args),
+        Command::Status(args) => status::execute(&session, &args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -1,6 +1,6 @@
 //! `shipgate run`: the pipeline's stages in one step, with one job summary.
 
-use super::{Session, branch_policy, build, deploy, detect, plan};
+use super::{Session, branch_policy, build, deploy, detect, plan, status};
 use crate::cli::{PolicyArgs, RunArgs, non_empty};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -8,12 +8,22 @@ use crate::report;
 use crate::runner::Summary;
 
 /// Every stage, in pipeline order.
-const STAGES: &[&str] = &["detect", "branch-policy", "plan", "build", "deploy"];
+const STAGES: &[&str] = &[
+    "detect",
+    "branch-policy",
+    "plan",
+    "build",
+    "deploy",
+    "status",
+];
+
+/// The stages run when `stages` is not given (`status` reads the cluster: only on request).
+const DEFAULT_STAGES: &[&str] = &["detect", "branch-policy", "plan", "build", "deploy"];
 
 /// Parses `stages`; an unknown name is a usage error.
 pub fn parse_stages(text: Option<&str>) -> Result<Vec<&'static str>, Failure> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        return Ok(STAGES.to_vec());
+        return Ok(DEFAULT_STAGES.to_vec());
     };
     let mut stages = Vec::new();
     for name in text
@@ -141,6 +151,19 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             texts.push(stage.terminal);
         }
     }
+    if stages.contains(&"status") {
+        let inputs = status::StatusInputs {
+            kubeconfig: non_empty(args.deploy.kubeconfig.clone()),
+            kube_context: non_empty(args.deploy.kube_context.clone()),
+            services: None,
+            head: non_empty(args.build.plan.detect.head.clone()),
+            fail_on: status::parse_fail_on(args.status.fail_on.as_deref())?,
+        };
+        let stage = status::run_status(session, &config, &inputs, &mut summary)?;
+        extra.extend(stage.outputs);
+        failed = failed || stage.failed;
+        texts.push(stage.terminal);
+    }
     if let Some(plan) = &plan_for_details {
         report::plan::details(plan, &mut summary);
     }
@@ -177,6 +200,10 @@ mod tests {
         assert_eq!(
             parse_stages(Some("deploy,detect")).unwrap(),
             vec!["detect", "deploy"]
+        );
+        assert_eq!(
+            parse_stages(Some("status,deploy")).unwrap(),
+            vec!["deploy", "status"]
         );
     }
 }
