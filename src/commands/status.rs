@@ -137,7 +137,7 @@ pub fn run_status(
     Ok(StatusStage {
         outputs: vec![("status".into(), json.to_string())],
         failed: !failures.is_empty(),
-        terminal: crate::status::render::terminal(&statuses, &warnings),
+        terminal: crate::status::render::terminal(&statuses),
         json,
     })
 }

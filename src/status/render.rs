@@ -51,8 +51,8 @@ fn replicas_text(status: &ServiceStatus) -> String {
     )
 }
 
-/// The terminal text: one block per service.
-pub fn terminal(statuses: &[ServiceStatus], warnings: &[String]) -> String {
+/// The terminal text: one block per service (warnings go out as diagnostics).
+pub fn terminal(statuses: &[ServiceStatus]) -> String {
     let mut text = String::new();
     for status in statuses {
         text.push_str(&format!(
@@ -96,9 +96,6 @@ pub fn terminal(statuses: &[ServiceStatus], warnings: &[String]) -> String {
         for note in &status.notes {
             text.push_str(&format!("    - {note}\n"));
         }
-    }
-    for warning in warnings {
-        text.push_str(&format!("warning: {warning}\n"));
     }
     text
 }

@@ -30,3 +30,4 @@ mod plan;
 mod readme;
 mod readme_commands;
 mod registry;
+mod status;
