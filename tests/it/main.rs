@@ -12,6 +12,7 @@ mod support;
 
 mod act_e2e;
 mod act_fanout;
+mod act_status;
 mod act_workflows;
 mod build;
 mod build_registry;
