@@ -317,6 +317,12 @@ pub struct DeployOptions {
     #[arg(long, env = "SHIPGATE_SKIP_HEALTH", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub skip_health: bool,
 
+    /// After each rollout, check that every new pod runs the expected digest (the build's, the
+    /// pinned one, or the registry's digest of the tag): auto (when a digest is known or the tag
+    /// is mutable), true, false. Overrides `deploy.verify-digest` and `defaults.deploy`.
+    #[arg(long, env = "SHIPGATE_VERIFY_DIGEST", value_name = "auto|true|false", value_parser = crate::config::model::VerifyDigest::parse)]
+    pub verify_digest: Option<crate::config::model::VerifyDigest>,
+
     /// Start the next wave even when a service of an earlier wave failed.
     #[arg(long, env = "SHIPGATE_CONTINUE_ON_FAILURE", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub continue_on_failure: bool,

@@ -71,6 +71,8 @@ pub struct ServiceResult {
     /// The gate a dry run would run: `GET https://…/health, 6 attempts every 10s`.
     pub health_plan: Option<String>,
     pub rollback: Option<Rollback>,
+    /// The digest every new pod was verified to run (`verify-digest`).
+    pub digest: Option<String>,
     /// Why it failed or was skipped.
     pub reason: Option<String>,
     pub diagnosis: Option<Diagnosis>,
@@ -96,6 +98,7 @@ impl ServiceResult {
             health_skipped: false,
             health_plan: None,
             rollback: None,
+            digest: None,
             reason: None,
             diagnosis: None,
             warnings: Vec::new(),
@@ -151,6 +154,7 @@ pub fn result_json(results: &[ServiceResult]) -> Value {
                 "image_before": result.image_before,
                 "image_after": result.image_after,
                 "revision": result.revision,
+                "digest": result.digest,
                 "rollout_seconds": result.rollout.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
                 "health": health,
                 "rolled_back": result.rolled_back(),

@@ -35,6 +35,20 @@ fn short_image(image: &str) -> String {
 }
 
 fn image_cell(result: &ServiceResult) -> String {
+    let cell = image_change_cell(result);
+    match &result.digest {
+        // verify-digest: what every new pod was seen to run.
+        Some(digest) => format!("{cell}<br>runs {}", code_span(&short_digest(digest))),
+        None => cell,
+    }
+}
+
+fn short_digest(digest: &str) -> String {
+    let hex = digest.trim_start_matches("sha256:");
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+fn image_change_cell(result: &ServiceResult) -> String {
     match (&result.image_before, &result.image_after) {
         (Some(before), Some(after)) if before == after => code_span(&short_image(after)),
         (Some(before), Some(after)) => format!(
@@ -445,6 +459,9 @@ pub fn terminal(report: &Report, dry_run: bool) -> String {
         );
         if let Some(rollout) = result.rollout {
             let _ = write!(line, "  rollout {}", duration(rollout));
+        }
+        if let Some(digest) = &result.digest {
+            let _ = write!(line, "  runs {}", short_digest(digest));
         }
         if let Some(health) = &result.health {
             let _ = write!(line, "  health {}", health.summary());

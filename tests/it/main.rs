@@ -32,3 +32,4 @@ mod readme;
 mod readme_commands;
 mod registry;
 mod status;
+mod verify_digest;
