@@ -61,7 +61,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  shipgate detect --base main\n  shipgate detect --services auth,web --format json\n  shipgate detect --list-files shell"
     )]
-    Detect(DetectArgs),
+    Detect(DetectCommand),
     /// Check the pull request's branch name against the configured patterns.
     #[command(
         name = "branch-policy",
@@ -72,7 +72,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  shipgate plan --base main\n  shipgate plan --services auth --format json > plan.json\n  SOURCE_DATE_EPOCH=1766836944 shipgate plan --services all"
     )]
-    Plan(PlanArgs),
+    Plan(PlanCommand),
     /// Build the planned images: buildx, a command template, a build workflow, or elsewhere.
     #[command(
         after_help = "Examples:\n  shipgate build --plan plan.json\n  shipgate build --services auth --dry-run\n  shipgate build --max-parallel 4 --fail-fast --skip-existing"
@@ -136,6 +136,52 @@ pub struct DetectArgs {
     /// Token for the GitHub API fallback when the clone lacks history.
     #[arg(long, env = "SHIPGATE_GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
+
+    /// Compare each deployable service with the commit it runs: `cluster` (its workload's
+    /// `shipgate.dev/revision`, read with --kubeconfig); default: `defaults.base-from`, else
+    /// the event's range.
+    #[arg(long, value_enum, env = "SHIPGATE_BASE_FROM")]
+    pub base_from: Option<crate::config::model::BaseFrom>,
+
+    /// The cluster `--base-from cluster` reads (set from `--kubeconfig`/`--kube-context`).
+    #[arg(skip)]
+    pub cluster: ClusterArgs,
+}
+
+/// The cluster to read: `--kubeconfig` and `--kube-context`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// The kubeconfig: a file path, the YAML itself, or its base64 (as stored in a secret).
+    /// Default: KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+    #[arg(
+        long,
+        env = "SHIPGATE_KUBECONFIG",
+        hide_env_values = true,
+        value_name = "PATH|YAML|BASE64"
+    )]
+    pub kubeconfig: Option<String>,
+
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, env = "SHIPGATE_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+}
+
+/// `shipgate detect`: detection, plus the cluster `--base-from cluster` reads.
+#[derive(Debug, Args, Clone)]
+pub struct DetectCommand {
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `shipgate plan`: planning, plus the cluster `--base-from cluster` reads.
+#[derive(Debug, Args, Clone)]
+pub struct PlanCommand {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args, Clone, Default)]

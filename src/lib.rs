@@ -3,6 +3,7 @@
 //! The deciding parts (`detect::changes`, `detect::range`, `policy`, `report`) are pure and
 //! unit-tested; git, the runner files and the GitHub API are thin edges around them.
 
+pub mod bases;
 pub mod build;
 pub mod cli;
 pub mod commands;

@@ -44,6 +44,7 @@ pub fn run_detect(
         github_token: token,
     };
     let changes = crate::detect::detect(&config, &context, &mut repo, &options)?;
+    let changes = super::bases::apply(session, args, &config, &context, &mut repo, changes)?;
     if !repo.fetches.is_empty() {
         session
             .runner
@@ -97,6 +98,8 @@ pub struct DetectJson<'a> {
     diagnostics: &'a [crate::diagnostic::Diagnostic],
     #[serde(skip_serializing_if = "Option::is_none")]
     changed_files: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bases: Option<&'a std::collections::BTreeMap<String, Option<String>>>,
 }
 
 /// The `--format json` document of detect.
@@ -111,5 +114,6 @@ pub fn json_result(changes: &ChangeSet, list_files: ListFiles) -> DetectJson<'_>
         files: &changes.files,
         diagnostics: &changes.diagnostics,
         changed_files: outputs::changed_files(changes, list_files),
+        bases: changes.bases.as_ref(),
     }
 }

@@ -71,7 +71,11 @@ pub fn run_status(
     inputs: &StatusInputs,
     summary: &mut Summary,
 ) -> Result<StatusStage, Failure> {
-    let cluster_config = connect(session, inputs)?;
+    let cluster_config = connect(
+        session,
+        inputs.kubeconfig.as_deref(),
+        inputs.kube_context.as_deref(),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -143,8 +147,12 @@ pub fn run_status(
 }
 
 /// The kubeconfig input decoded and masked (before anything prints), as a client config.
-fn connect(session: &Session, inputs: &StatusInputs) -> Result<kube::Config, Failure> {
-    let input = match &inputs.kubeconfig {
+pub(crate) fn connect(
+    session: &Session,
+    kubeconfig_value: Option<&str>,
+    context: Option<&str>,
+) -> Result<kube::Config, Failure> {
+    let input = match kubeconfig_value {
         Some(value) => {
             let input = kubeconfig::decode(value).map_err(|e| {
                 Failure::usage(Diagnostic::error(TITLE, e.to_string()).with_help(
@@ -166,15 +174,12 @@ fn connect(session: &Session, inputs: &StatusInputs) -> Result<kube::Config, Fai
         .build()
         .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("cannot start: {e}"))))?;
     runtime
-        .block_on(kubeconfig::client_config(
-            input.as_ref(),
-            inputs.kube_context.as_deref(),
-        ))
+        .block_on(kubeconfig::client_config(input.as_ref(), context))
         .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))
 }
 
 /// Every service with `deploy` settings (or the `--services` selection of them).
-fn subjects(
+pub(crate) fn subjects(
     config: &Config,
     default_namespace: &str,
     selection: Option<&str>,

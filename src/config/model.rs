@@ -74,6 +74,16 @@ pub struct Defaults {
     pub latest: Option<LatestPolicy>,
     /// Deploy settings every service inherits.
     pub deploy: Option<DeployDefaults>,
+    /// Compare each deployable service with what is deployed instead of the event's range.
+    pub base_from: Option<BaseFrom>,
+}
+
+/// Where `--base-from` reads each service's deployed commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseFrom {
+    /// The `shipgate.dev/revision` annotation of the live workload.
+    Cluster,
 }
 
 /// `defaults.deploy`: the deploy settings a service inherits unless it sets its own.

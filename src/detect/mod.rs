@@ -60,6 +60,10 @@ pub struct ChangeSet {
     /// Every configured service name, sorted (for the `changes` output).
     pub all_services: Vec<String>,
     pub diagnostics: Vec<Diagnostic>,
+    /// `--base-from`: every service with `deploy` → the commit it was compared from (`None`:
+    /// unknown, so it counts as changed). The `bases` output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bases: Option<std::collections::BTreeMap<String, Option<String>>>,
 }
 
 impl ChangeSet {
@@ -80,6 +84,7 @@ impl ChangeSet {
             affected,
             all_services,
             diagnostics,
+            bases: None,
         }
     }
 
@@ -134,6 +139,7 @@ pub fn detect(
                     affected,
                     all_services,
                     diagnostics,
+                    bases: None,
                 });
             }
             Ok(None) => {}
@@ -190,6 +196,7 @@ pub fn detect(
                         affected,
                         all_services,
                         diagnostics,
+                        bases: None,
                     });
                 }
                 Ok(None) => {}
@@ -262,6 +269,7 @@ pub fn detect(
                 affected,
                 all_services,
                 diagnostics,
+                bases: None,
             })
         }
     }

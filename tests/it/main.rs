@@ -14,6 +14,7 @@ mod act_e2e;
 mod act_fanout;
 mod act_status;
 mod act_workflows;
+mod base_from;
 mod build;
 mod build_registry;
 mod cli_errors;
