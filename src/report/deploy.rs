@@ -36,10 +36,17 @@ fn short_image(image: &str) -> String {
 
 fn image_cell(result: &ServiceResult) -> String {
     let cell = image_change_cell(result);
+    let pinned = result
+        .image_after
+        .as_deref()
+        .and_then(|image| image.rsplit_once('@'))
+        .map(|(_, digest)| digest);
     match &result.digest {
-        // verify-digest: what every new pod was seen to run.
-        Some(digest) => format!("{cell}<br>runs {}", code_span(&short_digest(digest))),
-        None => cell,
+        // verify-digest: what every new pod was seen to run (already shown when pinned to it).
+        Some(digest) if pinned != Some(digest.as_str()) => {
+            format!("{cell}<br>runs {}", code_span(&short_digest(digest)))
+        }
+        _ => cell,
     }
 }
 
