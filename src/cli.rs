@@ -72,7 +72,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  shipgate detect --base main\n  shipgate detect --services auth,web --format json\n  shipgate detect --list-files shell"
     )]
-    Detect(DetectArgs),
+    Detect(DetectCommand),
     /// Check the pull request's branch name against the configured patterns.
     #[command(
         name = "branch-policy",
@@ -83,7 +83,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  shipgate plan --base main\n  shipgate plan --services auth --format json > plan.json\n  SOURCE_DATE_EPOCH=1766836944 shipgate plan --services all"
     )]
-    Plan(PlanArgs),
+    Plan(PlanCommand),
     /// Build the planned images: buildx, a command template, a build workflow, or elsewhere.
     #[command(
         after_help = "Examples:\n  shipgate build --plan plan.json\n  shipgate build --services auth --dry-run\n  shipgate build --max-parallel 4 --fail-fast --skip-existing"
@@ -94,6 +94,12 @@ pub enum Command {
         after_help = "Examples:\n  shipgate deploy --plan plan.json --images images.json\n  shipgate deploy --plan plan.json --dry-run\n  shipgate deploy --plan plan.json --image auth=ghcr.io/acme/auth:1.4.2 --services auth\n  shipgate deploy --plan plan.json --kubeconfig \"$KUBECONFIG_B64\" --kube-context prod"
     )]
     Deploy(DeployArgs),
+    /// What runs where: per service the image, the digests its pods run, the deployed commit,
+    /// the rollout state, drift, and how many commits behind the checked-out head it is.
+    #[command(
+        after_help = "Examples:\n  shipgate status --kubeconfig ~/.kube/config\n  shipgate status --format json | jq '.services[] | select(.drift)'\n  shipgate status --fail-on drift,behind,unhealthy     # a scheduled drift alert"
+    )]
+    Status(StatusArgs),
     /// Run the pipeline's stages in one step: detect, branch-policy, plan, build, deploy.
     #[command(
         after_help = "Examples:\n  shipgate run --dry-run\n  shipgate run --stages detect,branch-policy\n  shipgate run --stages plan,build,deploy --kubeconfig ~/.kube/config",
@@ -148,6 +154,52 @@ pub struct DetectArgs {
     /// Token for the GitHub API fallback when the clone lacks history.
     #[arg(long, env = "SHIPGATE_GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
+
+    /// Compare each deployable service with the commit it runs: `cluster` (its workload's
+    /// `shipgate.dev/revision`, read with --kubeconfig); default: `defaults.base-from`, else
+    /// the event's range.
+    #[arg(long, value_enum, env = "SHIPGATE_BASE_FROM")]
+    pub base_from: Option<crate::config::model::BaseFrom>,
+
+    /// The cluster `--base-from cluster` reads (set from `--kubeconfig`/`--kube-context`).
+    #[arg(skip)]
+    pub cluster: ClusterArgs,
+}
+
+/// The cluster to read: `--kubeconfig` and `--kube-context`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// The kubeconfig: a file path, the YAML itself, or its base64 (as stored in a secret).
+    /// Default: KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+    #[arg(
+        long,
+        env = "SHIPGATE_KUBECONFIG",
+        hide_env_values = true,
+        value_name = "PATH|YAML|BASE64"
+    )]
+    pub kubeconfig: Option<String>,
+
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, env = "SHIPGATE_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+}
+
+/// `shipgate detect`: detection, plus the cluster `--base-from cluster` reads.
+#[derive(Debug, Args, Clone)]
+pub struct DetectCommand {
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `shipgate plan`: planning, plus the cluster `--base-from cluster` reads.
+#[derive(Debug, Args, Clone)]
+pub struct PlanCommand {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -158,6 +210,44 @@ pub struct PlanArgs {
     /// The environment `{environment}` tags name (default: `defaults.environment`).
     #[arg(long, env = "SHIPGATE_ENVIRONMENT")]
     pub environment: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct StatusArgs {
+    /// `all` or a comma list of services to report (default: every service with `deploy`).
+    #[arg(long, env = "SHIPGATE_SERVICES")]
+    pub services: Option<String>,
+
+    /// Count commits behind this revision (default: HEAD).
+    #[arg(long, env = "SHIPGATE_HEAD")]
+    pub head: Option<String>,
+
+    /// The kubeconfig: a file path, the YAML itself, or its base64 (as stored in a secret).
+    /// Default: KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+    #[arg(
+        long,
+        env = "SHIPGATE_KUBECONFIG",
+        hide_env_values = true,
+        value_name = "PATH|YAML|BASE64"
+    )]
+    pub kubeconfig: Option<String>,
+
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, env = "SHIPGATE_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+
+    #[command(flatten)]
+    pub status: StatusOptions,
+}
+
+/// The status stage's own settings (shared by `status` and `run`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct StatusOptions {
+    /// Exit 1 when any service is: drift (pods run another digest than expected), behind
+    /// (commits touching it since its deployed revision), unhealthy (failed, missing, paused,
+    /// or fewer available replicas than desired). A comma list; default: never.
+    #[arg(long, env = "SHIPGATE_FAIL_ON", value_name = "drift,behind,unhealthy")]
+    pub fail_on: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -193,6 +283,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub deploy: DeployOptions,
+
+    #[command(flatten)]
+    pub status: StatusOptions,
 
     /// Comma list of stages to run (default: every available stage).
     #[arg(long, env = "SHIPGATE_STAGES")]
@@ -301,6 +394,12 @@ pub struct DeployOptions {
     /// Skip the health gates (reported loudly in the summary).
     #[arg(long, env = "SHIPGATE_SKIP_HEALTH", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub skip_health: bool,
+
+    /// After each rollout, check that every new pod runs the expected digest (the build's, the
+    /// pinned one, or the registry's digest of the tag): auto (when a digest is known or the tag
+    /// is mutable), true, false. Overrides `deploy.verify-digest` and `defaults.deploy`.
+    #[arg(long, env = "SHIPGATE_VERIFY_DIGEST", value_name = "auto|true|false", value_parser = crate::config::model::VerifyDigest::parse)]
+    pub verify_digest: Option<crate::config::model::VerifyDigest>,
 
     /// Start the next wave even when a service of an earlier wave failed.
     #[arg(long, env = "SHIPGATE_CONTINUE_ON_FAILURE", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]

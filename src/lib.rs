@@ -3,6 +3,7 @@
 //! The deciding parts (`detect::changes`, `detect::range`, `policy`, `report`) are pure and
 //! unit-tested; git, the runner files and the GitHub API are thin edges around them.
 
+pub mod bases;
 pub mod build;
 pub mod cli;
 pub mod commands;
@@ -22,4 +23,5 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod status;
 pub mod version;

@@ -167,8 +167,13 @@ pub fn run_deploy(
         target::parse_images(&images).map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
     let overrides = target::parse_overrides(&inputs.options.image_overrides)
         .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
-    let (targets, skipped) =
+    let (mut targets, skipped) =
         target::targets(config, plan, &digests, &overrides).map_err(Failure::Usage)?;
+    if let Some(mode) = inputs.options.verify_digest {
+        for target in &mut targets {
+            target.verify_digest = mode;
+        }
+    }
     for target in &targets {
         if let Some(gate) = &target.health {
             for secret in gate.secret_values() {

@@ -44,6 +44,7 @@ pub fn run_detect(
         github_token: token,
     };
     let changes = crate::detect::detect(&config, &context, &mut repo, &options)?;
+    let changes = super::bases::apply(session, args, &config, &context, &mut repo, changes)?;
     if !repo.fetches.is_empty() {
         session
             .runner
@@ -104,6 +105,8 @@ pub struct DetectJson<'a> {
     /// (the `changed-files` output carries that format).
     #[serde(skip_serializing_if = "Option::is_none")]
     changed_files: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bases: Option<&'a std::collections::BTreeMap<String, Option<String>>>,
 }
 
 /// The `--format json` document of detect.
@@ -119,5 +122,6 @@ pub fn json_result(changes: &ChangeSet, list_files: ListFiles) -> DetectJson<'_>
         diagnostics: &changes.diagnostics,
         changed_files: (list_files != ListFiles::None)
             .then(|| changes.files.iter().map(|f| f.path.as_str()).collect()),
+        bases: changes.bases.as_ref(),
     }
 }

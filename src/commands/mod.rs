@@ -1,6 +1,7 @@
 //! The imperative shell: each command gathers its inputs (files, env, git), calls the pure core,
 //! and hands the result to the runner protocol.
 
+mod bases;
 mod branch_policy;
 mod build;
 mod config;
@@ -8,6 +9,7 @@ mod deploy;
 mod detect;
 mod plan;
 mod run;
+pub mod status;
 
 use crate::cli::{Cli, Command, Format};
 use crate::config::Config;
@@ -122,13 +124,32 @@ pub fn execute(cli: Cli) -> u8 {
         return 2;
     };
     let result = match command {
-        Command::Detect(args) => detect::execute(&session, &args),
+        Command::Detect(mut args) => {
+            args.detect.cluster = args.cluster;
+            detect::execute(&session, &args.detect)
+        }
         Command::BranchPolicy(args) => branch_policy::execute(&session, &args),
-        Command::Run(args) => run::execute(&session, &args),
+        Command::Run(mut args) => {
+            args.build.plan.detect.cluster = crate::cli::ClusterArgs {
+                kubeconfig: args.deploy.kubeconfig.clone(),
+                kube_context: args.deploy.kube_context.clone(),
+            };
+            run::execute(&session, &args)
+        }
         Command::Config(command) => config::execute(&session, command),
-        Command::Plan(args) => plan::execute(&session, &args),
+        Command::Plan(mut args) => {
+            args.plan.detect.cluster = args.cluster;
+            plan::execute(&session, &args.plan)
+        }
         Command::Build(args) => build::execute(&session, &args),
-        Command::Deploy(args) => deploy::execute(&session, &args),
+        Command::Deploy(mut args) => {
+            args.plan.detect.cluster = crate::cli::ClusterArgs {
+                kubeconfig: args.deploy.kubeconfig.clone(),
+                kube_context: args.deploy.kube_context.clone(),
+            };
+            deploy::execute(&session, &args)
+        }
+        Command::Status(args) => status::execute(&session, &args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -1,6 +1,6 @@
 //! `shipgate run`: the pipeline's stages in one step, with one job summary.
 
-use super::{Session, branch_policy, build, deploy, detect, plan};
+use super::{Session, branch_policy, build, deploy, detect, plan, status};
 use crate::cli::{PolicyArgs, RunArgs, non_empty};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -15,11 +15,22 @@ pub enum Stage {
     Plan,
     Build,
     Deploy,
+    Status,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
+        Stage::Detect,
+        Stage::BranchPolicy,
+        Stage::Plan,
+        Stage::Build,
+        Stage::Deploy,
+        Stage::Status,
+    ];
+
+    /// The stages run when `stages` is not given (`status` reads the cluster: only on request).
+    pub const DEFAULT: [Stage; 5] = [
         Stage::Detect,
         Stage::BranchPolicy,
         Stage::Plan,
@@ -35,6 +46,7 @@ impl Stage {
             Stage::Plan => "plan",
             Stage::Build => "build",
             Stage::Deploy => "deploy",
+            Stage::Status => "status",
         }
     }
 }
@@ -58,7 +70,7 @@ impl Stages {
 /// Parses `stages`; an unknown name is a usage error.
 pub fn parse_stages(text: Option<&str>) -> Result<Stages, Failure> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        return Ok(Stages(Stage::ALL.to_vec()));
+        return Ok(Stages(Stage::DEFAULT.to_vec()));
     };
     let mut stages = Vec::new();
     for name in text
@@ -199,6 +211,19 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             texts.push(stage.terminal);
         }
     }
+    if stages.includes(Stage::Status) {
+        let inputs = status::StatusInputs {
+            kubeconfig: non_empty(args.deploy.kubeconfig.clone()),
+            kube_context: non_empty(args.deploy.kube_context.clone()),
+            services: None,
+            head: non_empty(args.build.plan.detect.head.clone()),
+            fail_on: status::parse_fail_on(args.status.fail_on.as_deref())?,
+        };
+        let stage = status::run_status(session, &config, &inputs, &mut summary)?;
+        extra.extend(stage.outputs);
+        failed = failed || stage.failed;
+        texts.push(stage.terminal);
+    }
     if let Some(plan) = &plan_for_details {
         report::plan::details(plan, &mut summary);
     }
@@ -239,7 +264,7 @@ mod tests {
 
     #[test]
     fn stages_are_validated_and_ordered() {
-        assert_eq!(parse_stages(None).unwrap(), Stages(Stage::ALL.to_vec()));
+        assert_eq!(parse_stages(None).unwrap(), Stages(Stage::DEFAULT.to_vec()));
         assert_eq!(
             parse_stages(Some("branch-policy, detect")).unwrap(),
             Stages(vec![Stage::Detect, Stage::BranchPolicy])
@@ -249,5 +274,9 @@ mod tests {
         assert_eq!(deploy_detect, Stages(vec![Stage::Detect, Stage::Deploy]));
         assert_eq!(deploy_detect.describe(), "detect → deploy");
         assert!(deploy_detect.includes(Stage::Deploy) && !deploy_detect.includes(Stage::Plan));
+        assert_eq!(
+            parse_stages(Some("status,deploy")).unwrap(),
+            Stages(vec![Stage::Deploy, Stage::Status])
+        );
     }
 }

@@ -72,6 +72,63 @@ pub struct Defaults {
     pub build: Option<BuildSettings>,
     /// When `latest`-like tags are pushed (default: only from the default branch).
     pub latest: Option<LatestPolicy>,
+    /// Deploy settings every service inherits.
+    pub deploy: Option<DeployDefaults>,
+    /// Compare each deployable service with what is deployed instead of the event's range.
+    pub base_from: Option<BaseFrom>,
+}
+
+/// Where `--base-from` reads each service's deployed commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseFrom {
+    /// The `shipgate.dev/revision` annotation of the live workload.
+    Cluster,
+}
+
+/// `defaults.deploy`: the deploy settings a service inherits unless it sets its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeployDefaults {
+    pub verify_digest: Option<VerifyDigest>,
+}
+
+/// Whether, after a rollout, the pods' `imageID`s are checked against the expected digest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VerifyDigest {
+    /// When a digest is known (pinned, or the build's) or the tag is mutable.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl VerifyDigest {
+    /// `auto`, `true` or `false` (as the input and flag spell it).
+    pub fn parse(text: &str) -> Result<VerifyDigest, String> {
+        match text.trim() {
+            "auto" => Ok(VerifyDigest::Auto),
+            "true" => Ok(VerifyDigest::Always),
+            "false" => Ok(VerifyDigest::Never),
+            other => Err(format!("`{other}`: expected auto, true or false")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VerifyDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bool(true) => Ok(VerifyDigest::Always),
+            Raw::Bool(false) => Ok(VerifyDigest::Never),
+            Raw::Text(text) => VerifyDigest::parse(&text).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Tag sets that reproduce what teams do by hand.
@@ -273,6 +330,8 @@ pub struct DeploySettings {
     /// of only warning that a node may run a stale cached image.
     #[serde(default)]
     pub enforce_pull_always: bool,
+    /// After the rollout, check the digest the pods run (default: `defaults.deploy`, else auto).
+    pub verify_digest: Option<VerifyDigest>,
     pub health: Option<Spanned<HealthSettings>>,
 }
 

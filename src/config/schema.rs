@@ -264,6 +264,7 @@ mod tests {
         let cases = [
             ("zzz: 1\nversion: 1\n".to_string() + svc, ""),
             ("version: 1\ndefaults: { zzz: 1 }\n".to_string() + svc, "/$defs/defaults"),
+            ("version: 1\ndefaults: { deploy: { zzz: 1 } }\n".to_string() + svc, "/$defs/deployDefaults"),
             ("version: 1\ndetect: { zzz: 1 }\n".to_string() + svc, "/$defs/detect"),
             ("version: 1\nbranch-policy: { patterns: [x], zzz: 1 }\n".to_string() + svc, "/$defs/branchPolicy"),
             ("version: 1\nservices:\n  a: { zzz: 1 }\n".to_string(), "/$defs/service"),

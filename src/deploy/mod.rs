@@ -4,6 +4,7 @@
 pub mod cluster;
 mod diagnose;
 pub mod diagnostics;
+pub mod digest;
 pub mod exec_plugin;
 pub mod kubeconfig;
 pub mod lock;

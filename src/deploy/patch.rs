@@ -12,6 +12,8 @@ pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 pub const REVISION: &str = "shipgate.dev/revision";
 pub const VERSION: &str = "shipgate.dev/version";
 pub const RUN_URL: &str = "shipgate.dev/run-url";
+/// When the deploy set the image (RFC 3339); `shipgate status` reports it.
+pub const DEPLOYED_AT: &str = "shipgate.dev/deployed-at";
 
 /// One container of the pod template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -180,6 +182,7 @@ pub fn set_image(
     } else {
         annotations.insert(CHANGE_CAUSE.into(), json!(change_cause(target, stamp)));
         annotations.insert(REVISION.into(), json!(target.revision));
+        annotations.insert(DEPLOYED_AT.into(), json!(stamp.now));
         if let Some(version) = &target.version {
             annotations.insert(VERSION.into(), json!(version));
         }
@@ -283,6 +286,7 @@ mod tests {
                 "metadata": {"annotations": {
                     "kubernetes.io/change-cause": "shipgate: auth r/auth:1.2.0 (https://github.com/acme/shop/actions/runs/1)",
                     "shipgate.dev/revision": "abc123",
+                    "shipgate.dev/deployed-at": "2026-11-22T10:00:00Z",
                     "shipgate.dev/version": "1.2.0",
                     "shipgate.dev/run-url": "https://github.com/acme/shop/actions/runs/1"}},
                 "spec": {"containers": [{"name": "app", "image": "r/auth:1.2.0"}]}}}})

@@ -102,6 +102,8 @@ pub struct ServiceResult {
     pub rollout_message: Option<String>,
     pub health: HealthState,
     pub rollback: Option<Rollback>,
+    /// The digest every new pod was verified to run (`verify-digest`).
+    pub digest: Option<String>,
     /// Why it failed or was skipped.
     pub reason: Option<String>,
     pub diagnosis: Option<Diagnosis>,
@@ -125,6 +127,7 @@ impl ServiceResult {
             rollout_message: None,
             health: HealthState::NoGate,
             rollback: None,
+            digest: None,
             reason: None,
             diagnosis: None,
             warnings: Vec::new(),
@@ -180,6 +183,7 @@ pub fn result_json(results: &[ServiceResult]) -> Value {
                 "image_before": result.image_before,
                 "image_after": result.image_after,
                 "revision": result.revision,
+                "digest": result.digest,
                 "rollout_seconds": result.rollout.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
                 "health": health,
                 "rolled_back": result.rolled_back(),

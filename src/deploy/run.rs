@@ -467,6 +467,28 @@ async fn deploy_one(
         Outcome::Complete { message } => {
             say(message);
             result.rollout_message = Some(message.clone());
+            let check = super::digest::verify(cluster, target, &ready.namespace, &seen).await;
+            if let Some(mismatch) = super::digest::record(check, &mut result, &say) {
+                result.status = Status::Failed;
+                result.reason = Some(mismatch);
+                if changed && target.on_failure != OnFailure::None {
+                    let rollback = roll_back(
+                        cluster,
+                        target,
+                        ready,
+                        run_started,
+                        &mut result.timeline,
+                        &say,
+                        Follow::UntilComplete,
+                    )
+                    .await;
+                    if rollback.succeeded {
+                        result.status = Status::RolledBack;
+                    }
+                    result.rollback = Some(rollback);
+                }
+                return result;
+            }
         }
         Outcome::Failed { message, .. } | Outcome::TimedOut { message, .. } => {
             result.rollout_message = Some(message.clone());

@@ -2,7 +2,7 @@
 //! each service's `deploy` settings into one [`DeployTarget`] per service. Pure.
 
 use crate::config::Config;
-use crate::config::model::{OnFailure, WorkloadKind};
+use crate::config::model::{OnFailure, VerifyDigest, WorkloadKind};
 use crate::diagnostic::Diagnostic;
 use crate::plan::Plan;
 use serde_json::Value;
@@ -51,6 +51,8 @@ pub struct DeployTarget {
     pub restart_if_unchanged: bool,
     pub verify_image: bool,
     pub enforce_pull_always: bool,
+    /// After the rollout, check the digest the new pods run (`deploy::digest`).
+    pub verify_digest: VerifyDigest,
     pub on_failure: OnFailure,
     pub fail_after_restarts: u32,
     pub health: Option<crate::health::HealthGate>,
@@ -86,6 +88,7 @@ impl DeployTarget {
             restart_if_unchanged: false,
             verify_image: false,
             enforce_pull_always: false,
+            verify_digest: VerifyDigest::Auto,
             on_failure: OnFailure::Rollback,
             fail_after_restarts: 0,
             health: None,
@@ -278,6 +281,10 @@ pub fn targets(
             restart_if_unchanged: settings.restart_if_unchanged,
             verify_image: settings.verify_image,
             enforce_pull_always: settings.enforce_pull_always,
+            verify_digest: settings
+                .verify_digest
+                .or_else(|| config.defaults.deploy.as_ref()?.verify_digest)
+                .unwrap_or_default(),
             on_failure: settings.on_failure.unwrap_or(OnFailure::Rollback),
             fail_after_restarts: settings.fail_after_restarts.unwrap_or(0),
             health,

@@ -25,6 +25,10 @@ pub enum Reason {
     Selected { by: String },
     /// Every service, because the range could not or should not be narrowed.
     All { why: String },
+    /// `--base-from`: compared with the commit it runs (`running 3b6e075, 4 commits behind,
+    /// changed since: …`), or changed because that commit is unknown (`never deployed by
+    /// shipgate`).
+    Deployed { note: String },
 }
 
 impl Reason {
@@ -58,6 +62,7 @@ impl Reason {
                 format!("{} ← {}", chain.join(" ← "), path(file))
             }
             Reason::Selected { by } => format!("selected by {}", text(by)),
+            Reason::Deployed { note } => text(note),
             Reason::All { why } => format!("all services: {}", text(why)),
         }
     }

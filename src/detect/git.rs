@@ -88,6 +88,12 @@ impl GitRepository {
         &self.root
     }
 
+    /// The libgit2 repository, for read-only history walks outside detection
+    /// (`shipgate status` counts the commits a deployed revision lacks).
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
     /// The files that differ between two commits' trees, sorted by path.
     ///
     /// `git diff --name-status -z --no-renames` when the `git` program is there: on large

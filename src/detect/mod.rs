@@ -61,6 +61,10 @@ pub struct ChangeSet {
     /// Every configured service name, sorted (for the `changes` output).
     pub all_services: Vec<String>,
     pub diagnostics: Vec<Diagnostic>,
+    /// `--base-from`: every service with `deploy` → the commit it was compared from (`None`:
+    /// unknown, so it counts as changed). The `bases` output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bases: Option<std::collections::BTreeMap<String, Option<String>>>,
 }
 
 impl ChangeSet {
@@ -81,6 +85,7 @@ impl ChangeSet {
             affected,
             all_services,
             diagnostics,
+            bases: None,
         }
     }
 
@@ -116,6 +121,7 @@ pub fn detect(
                     affected,
                     all_services,
                     diagnostics,
+                    bases: None,
                 });
             }
             Ok(None) => {}
@@ -240,6 +246,7 @@ fn from_github_api(
                 affected,
                 all_services: Vec::new(),
                 diagnostics: Vec::new(),
+                bases: None,
             })
         }
         Ok(None) => None,
@@ -330,6 +337,7 @@ fn from_resolution(
                 affected,
                 all_services,
                 diagnostics,
+                bases: None,
             })
         }
     }

@@ -93,6 +93,12 @@ pub fn outputs(changes: &ChangeSet, list_files: ListFiles) -> Vec<(String, Strin
     if let Some(files) = changed_files(changes, list_files) {
         outputs.push(("changed-files".to_string(), files));
     }
+    if let Some(bases) = &changes.bases {
+        outputs.push((
+            "bases".to_string(),
+            serde_json::to_value(bases).unwrap_or_default().to_string(),
+        ));
+    }
     outputs
 }
 
@@ -127,6 +133,7 @@ mod tests {
                 .collect(),
             all_services: vec!["auth".into(), "common".into(), "web".into()],
             diagnostics: Vec::new(),
+            bases: None,
         }
     }
 

@@ -37,6 +37,27 @@ fn short_image(image: &str) -> String {
 }
 
 fn image_cell(result: &ServiceResult) -> String {
+    let cell = image_change_cell(result);
+    let pinned = result
+        .image_after
+        .as_deref()
+        .and_then(|image| image.rsplit_once('@'))
+        .map(|(_, digest)| digest);
+    match &result.digest {
+        // verify-digest: what every new pod was seen to run (already shown when pinned to it).
+        Some(digest) if pinned != Some(digest.as_str()) => {
+            format!("{cell}<br>runs {}", code_span(&short_digest(digest)))
+        }
+        _ => cell,
+    }
+}
+
+fn short_digest(digest: &str) -> String {
+    let hex = digest.trim_start_matches("sha256:");
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+fn image_change_cell(result: &ServiceResult) -> String {
     match (&result.image_before, &result.image_after) {
         (Some(before), Some(after)) if before == after => code_span(&short_image(after)),
         (Some(before), Some(after)) => format!(
@@ -461,6 +482,9 @@ pub fn terminal(report: &Report, mode: RunMode) -> String {
         );
         if let Some(rollout) = result.rollout {
             let _ = write!(line, "  rollout {}", duration(rollout));
+        }
+        if let Some(digest) = &result.digest {
+            let _ = write!(line, "  runs {}", short_digest(digest));
         }
         match &result.health {
             HealthState::Checked(health) => {

@@ -191,6 +191,7 @@ mod tests {
             ],
             all_services: vec!["common".into(), "payments".into(), "web".into()],
             diagnostics: Vec::new(),
+            bases: None,
         }
     }
 

@@ -195,6 +195,7 @@ mod tests {
             }],
             all_services: vec!["common".into()],
             diagnostics: Vec::new(),
+            bases: None,
         };
         let policy = crate::policy::Policy::compile(
             &["users/{actor}/{slug}".to_string(), "feature/*".to_string()],

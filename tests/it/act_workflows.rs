@@ -622,6 +622,26 @@ fn cluster(registry: &str) -> KubeApi {
     api
 }
 
+/// Marks every workload as deployed by shipgate from `commit` (the pod template's
+/// `shipgate.dev/revision`, as a deploy writes it): deploy-main.yml compares each service with
+/// it (`base-from: cluster`). Waits for the template change to roll out.
+fn deployed_from(api: &KubeApi, commit: &str) {
+    for (namespace, name, ..) in WORKLOADS {
+        let (code, body) = api.call(
+            "PATCH",
+            &format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}"),
+            Some("application/merge-patch+json"),
+            &json!({"spec": {"template": {"metadata": {"annotations": {
+                "shipgate.dev/revision": commit}}}}})
+            .to_string(),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    for (namespace, name, ..) in WORKLOADS {
+        assert!(api.wait_rolled_out(namespace, "Deployment", name, Duration::from_secs(20)));
+    }
+}
+
 /// The kubeconfig for the cluster, base64-encoded as it is kept in a GitHub secret.
 fn kubeconfig_secret(api: &KubeApi) -> String {
     base64::engine::general_purpose::STANDARD
@@ -897,6 +917,7 @@ fn a_push_to_main_builds_each_image_on_its_own_runner_and_rolls_back_the_unhealt
         ],
     );
     let commits = &consumer.commits;
+    deployed_from(&api, &commits.initial);
     let event = payload::push("main", &commits.initial, &commits.common_change);
     let run = consumer.act(
         "push-main",
@@ -1161,9 +1182,11 @@ fn a_push_that_changes_no_image_builds_and_deploys_nothing() {
         return;
     }
     let api = cluster("registry.local/acme");
-    let before = api.requests().len();
     let consumer = Consumer::new("registry.local/acme", &[]);
     let commits = &consumer.commits;
+    // The cluster runs the previous push's deploy.
+    deployed_from(&api, &commits.common_change);
+    let before = api.requests().len();
     let event = payload::push("main", &commits.common_change, &commits.docs_change);
     let run = consumer.act(
         "push-docs",
@@ -1194,7 +1217,16 @@ fn a_push_that_changes_no_image_builds_and_deploys_nothing() {
     assert!(!run.job_ran("build"), "{run}");
     assert!(!run.job_ran("deploy"), "{run}");
     assert_eq!(consumer.docker.argvs(), Vec::<Vec<String>>::new());
-    assert_eq!(api.requests().len(), before, "nobody talked to the cluster");
+    // The plan read the cluster (one LIST per kind per namespace), and nothing wrote to it.
+    let requests: Vec<String> = api.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        requests.iter().all(|r| r.starts_with("GET ")),
+        "{requests:?}"
+    );
+    assert_eq!(requests.len(), 6, "{requests:?}");
 }
 
 /// For debugging: writes the readable act log into the directory `E2E_DUMP` names, if set.

@@ -12,7 +12,9 @@ mod support;
 
 mod act_e2e;
 mod act_fanout;
+mod act_status;
 mod act_workflows;
+mod base_from;
 mod build;
 mod build_environment;
 mod build_registry;
@@ -35,6 +37,8 @@ mod readme;
 mod readme_commands;
 mod registry;
 mod registry_conventions;
+mod status;
 mod summary;
 mod terminal;
+mod verify_digest;
 mod workflow_commands;

@@ -293,11 +293,14 @@ impl Ctr {
         ));
         let cid = format!("containerd://{}", rng.hex(64));
         self.cid = Some(cid);
-        self.image_id = format!(
-            "{}@sha256:{}",
-            image_without_tag(&self.image),
-            rng_free_digest(&self.image)
-        );
+        if self.image_id.is_empty() {
+            // Not resolved at binding (a pod the kubelet never bound): what the tag gives.
+            self.image_id = format!(
+                "{}@sha256:{}",
+                crate::images::repository(&self.image),
+                crate::images::fixed_digest(&self.image)
+            );
+        }
         self.state = CState::Running(util::now_str());
         self.started = true;
         self.ran = true;
@@ -572,16 +575,6 @@ impl Ctr {
     }
 }
 
-fn rng_free_digest(image: &str) -> String {
-    let mut out = String::new();
-    let mut seed = util::fnv32a(image.as_bytes());
-    while out.len() < 64 {
-        seed = util::fnv32a(&seed.to_le_bytes());
-        out.push_str(&format!("{seed:08x}"));
-    }
-    out
-}
-
 /// Records an Event like client-go's recorder: identical events are aggregated (count++).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_event(
@@ -821,6 +814,10 @@ pub(crate) fn tick(st: &mut State) -> Option<Instant> {
                 rt.ip = format!("10.244.0.{n}");
                 rt.start_time = util::now_str();
                 rt.stage = Stage::Running;
+                // What each container runs is decided by the pull at binding (images.rs).
+                for c in rt.init.iter_mut().chain(rt.app.iter_mut()) {
+                    c.image_id = st.images.resolve(&rt.node, &c.image, c.pull_always);
+                }
                 let first = now + Duration::from_millis(25);
                 if let Some(c) = rt.init.first_mut() {
                     c.next_at = Some(first);

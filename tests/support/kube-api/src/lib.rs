@@ -25,6 +25,11 @@
 //! | `:neverpull` | `ErrImageNeverPull` |
 //! | invalid reference (uppercase repository, bad tag characters) | `InvalidImageName` |
 //!
+//! A container's `imageID` is `repo@sha256:…` of what it runs, as a real kubelet reports it:
+//! the pinned digest of `repo@sha256:…`; with `IfNotPresent` and the tag cached on the node
+//! ([`KubeApi::cache_image_on_node`]) the cached image; else what the registry serves for the
+//! tag ([`KubeApi::push_image`], else a fixed digest derived from the reference).
+//!
 //! Init containers run one after the other before the app containers (a default image
 //! completes with exit 0 after ~40 ms; the failure tags above work there too).
 //!
@@ -69,6 +74,7 @@ mod builders;
 mod controllers;
 mod defaults;
 mod faults;
+mod images;
 mod kubelet;
 mod patch;
 mod selector;
@@ -475,6 +481,27 @@ impl KubeApi {
     /// Removes every injected fault.
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
+    }
+
+    /// Makes the simulated registry serve `reference` (`repo:tag`) as `digest` (`sha256:…`):
+    /// pods pulling the tag from now on run that digest (their `imageID`), like a `docker push`
+    /// that moves the tag.
+    pub fn push_image(&self, reference: &str, digest: &str) {
+        self.shared
+            .lock()
+            .images
+            .tags
+            .insert(reference.to_string(), digest.to_string());
+    }
+
+    /// Gives `node` (e.g. `fake-node-1`) a cached image under `reference` (`repo:tag`): a
+    /// container with `imagePullPolicy: IfNotPresent` started there runs `digest` whatever the
+    /// registry serves now (a node with a stale cached tag).
+    pub fn cache_image_on_node(&self, node: &str, reference: &str, digest: &str) {
+        self.shared.lock().images.cached.insert(
+            (node.to_string(), reference.to_string()),
+            digest.to_string(),
+        );
     }
 
     /// The current global resourceVersion.

@@ -314,6 +314,8 @@ pub(crate) struct State {
     pub dirty: bool,
     /// The request being served has `?dryRun=All`: validate and answer, store nothing.
     pub dry_run: bool,
+    /// Tag digests and node image caches the kubelet pulls from (images.rs).
+    pub images: crate::images::Images,
 }
 
 const HISTORY_CAP: usize = 20_000;
@@ -336,6 +338,7 @@ impl State {
             event_aggregates: HashMap::new(),
             dirty: true,
             dry_run: false,
+            images: crate::images::Images::default(),
         }
     }
 

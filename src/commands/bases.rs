@@ -1,0 +1,223 @@
+//! `--base-from`: reads each deployable service's deployed commit (from the cluster), makes
+//! sure the commit is in the clone (fetched by SHA when shallow), diffs `base..head` once per
+//! distinct base, and hands it all to the pure [`crate::bases::decide`].
+
+use super::Session;
+use crate::bases::{Compared, Deployed};
+use crate::cli::{DetectArgs, non_empty};
+use crate::config::Config;
+use crate::config::model::BaseFrom;
+use crate::context::Context;
+use crate::deploy::cluster::Cluster;
+use crate::detect::ChangeSet;
+use crate::detect::changes::{Affected, Reason, affected_by_files};
+use crate::detect::git::GitRepository;
+use crate::detect::range::History;
+use crate::diagnostic::Diagnostic;
+use crate::error::Failure;
+use crate::status::{Observed, State};
+use std::collections::BTreeMap;
+
+const TITLE: &str = "shipgate detect";
+
+/// Re-decides the deployable services of `changes` from their deployed commits, when
+/// `--base-from` (or `defaults.base-from`) asks for it; an explicit selection is kept as is.
+pub fn apply(
+    session: &Session,
+    args: &DetectArgs,
+    config: &Config,
+    context: &Context,
+    repo: &mut GitRepository,
+    mut changes: ChangeSet,
+) -> Result<ChangeSet, Failure> {
+    let Some(mode) = args.base_from.or(config.defaults.base_from) else {
+        return Ok(changes);
+    };
+    if changes
+        .affected
+        .iter()
+        .any(|a| matches!(a.reason, Reason::Selected { .. }))
+    {
+        return Ok(changes);
+    }
+    let head = match changes
+        .range
+        .head
+        .clone()
+        .or_else(|| context.sha.clone())
+        .and_then(|sha| repo.resolve(&sha))
+        .or_else(|| repo.resolve("HEAD"))
+    {
+        Some(head) => head,
+        None => {
+            return Err(Failure::usage(Diagnostic::error(
+                TITLE,
+                "--base-from: the head commit cannot be resolved",
+            )));
+        }
+    };
+    let deployed = match mode {
+        BaseFrom::Cluster => from_cluster(session, args, config)?,
+    };
+    let deployed = present(repo, deployed);
+    let mut since: BTreeMap<String, Vec<Affected>> = BTreeMap::new();
+    for commit in deployed.values().filter_map(|d| match d {
+        Deployed::Commit(c) => Some(c.clone()),
+        Deployed::Unknown(_) => None,
+    }) {
+        if since.contains_key(&commit) {
+            continue;
+        }
+        let files = repo.diff(&commit, &head).map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                TITLE,
+                format!("cannot diff {commit}..{head}: {}", e.message()),
+            ))
+        })?;
+        since.insert(commit, affected_by_files(config, &files));
+    }
+    let head_oid = git2::Oid::from_str(&head)
+        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("bad head {head}: {e}"))))?;
+    let mut behind = crate::status::behind::Behind::new(repo.repository(), config, head_oid);
+    let counts: BTreeMap<usize, Option<usize>> = deployed
+        .iter()
+        .map(|(index, d)| {
+            let count = match d {
+                Deployed::Commit(commit) if !repo.is_shallow() => behind.count(*index, commit),
+                _ => None,
+            };
+            (*index, count)
+        })
+        .collect();
+    let compared: Vec<Compared<'_>> = deployed
+        .iter()
+        .map(|(index, d)| Compared {
+            service: *index,
+            deployed: d,
+            affected_since: match d {
+                Deployed::Commit(c) => since.get(c).map(Vec::as_slice).unwrap_or_default(),
+                Deployed::Unknown(_) => &[],
+            },
+            behind: counts.get(index).copied().flatten(),
+        })
+        .collect();
+    let (affected, bases) = crate::bases::decide(config, &changes.affected, &compared);
+    changes.affected = affected;
+    changes.bases = Some(bases);
+    changes.range.description = format!(
+        "{}; services with `deploy` compared with the commit each runs (base-from: {})",
+        changes.range.description,
+        match mode {
+            BaseFrom::Cluster => "cluster",
+        }
+    );
+    Ok(changes)
+}
+
+/// A known commit missing from the clone is fetched by SHA; one that stays missing is unknown.
+fn present(
+    repo: &mut GitRepository,
+    deployed: BTreeMap<usize, Deployed>,
+) -> BTreeMap<usize, Deployed> {
+    deployed
+        .into_iter()
+        .map(|(index, d)| {
+            let d = match d {
+                Deployed::Commit(commit)
+                    if repo.resolve(&commit).is_none() && !repo.fetch_commits(&[&commit]) =>
+                {
+                    Deployed::Unknown(format!(
+                        "its deployed commit {} is not in this repository, even fetched by SHA",
+                        &commit[..7.min(commit.len())]
+                    ))
+                }
+                other => other,
+            };
+            (index, d)
+        })
+        .collect()
+}
+
+/// Each deployable service's commit as its live workload says (`shipgate.dev/revision` on a
+/// completed rollout): one LIST per kind per namespace, like `shipgate status`.
+fn from_cluster(
+    session: &Session,
+    args: &DetectArgs,
+    config: &Config,
+) -> Result<BTreeMap<usize, Deployed>, Failure> {
+    let kube = super::status::connect(
+        session,
+        non_empty(args.cluster.kubeconfig.clone()).as_deref(),
+        non_empty(args.cluster.kube_context.clone()).as_deref(),
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("cannot start: {e}"))))?;
+    let cluster = {
+        let _guard = runtime.enter();
+        Cluster::new(kube).map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?
+    };
+    let subjects = super::status::subjects(config, &cluster.default_namespace, None)?;
+    let listed = runtime
+        .block_on(crate::status::read::namespaces(&cluster, &subjects))
+        .map_err(|error| {
+            let mut diagnostic =
+                Diagnostic::error(TITLE, format!("--base-from cluster: {}", error.message));
+            if let Some(help) = error.help {
+                diagnostic = diagnostic.with_help(help);
+            }
+            Failure::usage(diagnostic)
+        })?;
+    let empty = crate::status::read::Namespace::default();
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut deployed = BTreeMap::new();
+    for subject in &subjects {
+        let Some(index) = config.service_index(&subject.service) else {
+            continue;
+        };
+        let namespace = listed.get(&subject.namespace).unwrap_or(&empty);
+        let status = crate::status::judge(
+            subject,
+            Observed {
+                workload: namespace.workloads.get(&(
+                    crate::deploy::cluster::plural(subject.kind),
+                    subject.workload.clone(),
+                )),
+                replica_sets: &namespace.replica_sets,
+                pods: &namespace.pods,
+            },
+            &BTreeMap::new(),
+            now,
+        );
+        deployed.insert(index, from_status(&status));
+    }
+    Ok(deployed)
+}
+
+/// What a workload's status says about its deployed commit.
+fn from_status(status: &crate::status::ServiceStatus) -> Deployed {
+    let workload = format!("{}/{}/{}", status.namespace, status.kind, status.workload);
+    match (status.state, &status.revision) {
+        (State::Missing, _) => {
+            Deployed::Unknown(format!("never deployed: {workload} does not exist"))
+        }
+        (_, None) => Deployed::Unknown(format!(
+            "never deployed by shipgate ({workload} has no shipgate.dev/revision)"
+        )),
+        (State::Progressing, Some(_)) => Deployed::Unknown(format!("{workload} is mid-rollout")),
+        (State::Failed, Some(_)) => Deployed::Unknown(format!("{workload}'s rollout failed")),
+        (State::Paused, Some(_)) => Deployed::Unknown(format!("{workload} is paused")),
+        (State::Complete, Some(revision)) if is_commit(revision) => {
+            Deployed::Commit(revision.to_ascii_lowercase())
+        }
+        (State::Complete, Some(revision)) => Deployed::Unknown(format!(
+            "{workload}'s shipgate.dev/revision `{revision}` is not a commit SHA"
+        )),
+    }
+}
+
+fn is_commit(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
