@@ -435,6 +435,23 @@ mod tests {
     }
 
     #[test]
+    fn glob_too_long_to_compile_is_located_not_a_panic() {
+        // globset's `compile_matcher` panics on this one (its regex passes the size limit): the
+        // old code called it for exemptions, and for paths in the fallback after the set failed.
+        let huge = "?".repeat(200_000);
+        let e = errors_of(&format!(
+            "version: 1\nbranch-policy:\n  patterns: ['*']\n  exempt: ['{huge}']\nservices:\n  a: {{ paths: ['{huge}'] }}\n"
+        ));
+        assert_eq!(e.len(), 2, "{e:#?}");
+        for d in &e {
+            assert!(d.message.contains("the limit is 1024"), "{}", d.message);
+            assert!(d.message.len() < 400, "the glob is quoted shortened");
+        }
+        assert_eq!(line_col(&e[0]), (6, 16));
+        assert_eq!(line_col(&e[1]), (4, 12));
+    }
+
+    #[test]
     fn glob_unsupported_syntax_is_located() {
         let e = errors_of("version: 1\nservices:\n  a:\n    paths:\n      - 'v{1..3}/**'\n");
         assert!(e[0].message.contains("range `{1..3}` is not supported"));

@@ -137,6 +137,9 @@ pub fn to_regex(glob: &str, trailing: TrailingRecursive) -> Result<String, GlobE
                 out.push_str("(?:");
             }
             '}' => {
+                if depth == 0 {
+                    return refuse("unmatched `}`; escape a literal brace as `\\}`");
+                }
                 depth -= 1;
                 out.push(')');
             }
@@ -468,6 +471,15 @@ mod tests {
         assert!(refused("a\\").contains("lone"));
         // Literal parentheses are fine.
         assert!(matches("docs/(draft)/x", "docs/(draft)/x"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_glob_compiles_or_is_refused_never_a_panic(glob in "[a-z/*?!^\\[\\]{},.:\\\\()|+@-]{0,24}") {
+            if let Ok(regex) = compile(&glob, MatchesDirectoryItself) {
+                let _ = regex.is_match("a/b.c");
+            }
+        }
     }
 
     #[test]

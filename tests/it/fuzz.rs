@@ -143,7 +143,13 @@ impl Gen {
             0 => self.draw("\\PC{0,24}"),
             1 => {
                 let piece = self.pick(hostile).to_string();
-                piece.repeat(1 + self.below(3000))
+                // Now and then past every limit (globset panicked on 200,000 `?`).
+                let times = if self.chance(20) {
+                    100_000
+                } else {
+                    1 + self.below(3000)
+                };
+                piece.repeat(times)
             }
             2 => format!(
                 "{}{}{}",
