@@ -30,9 +30,11 @@ pub fn services(changes: &ChangeSet) -> Value {
 
 /// `{"auth": true, "web": false, …}` for every configured service.
 pub fn changes_map(changes: &ChangeSet) -> Value {
+    let affected: std::collections::HashSet<&str> =
+        changes.affected.iter().map(|a| a.name.as_str()).collect();
     let mut map = Map::new();
     for name in &changes.all_services {
-        map.insert(name.clone(), Value::Bool(changes.is_affected(name)));
+        map.insert(name.clone(), Value::Bool(affected.contains(name.as_str())));
     }
     Value::Object(map)
 }

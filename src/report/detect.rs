@@ -38,10 +38,12 @@ pub fn summary(changes: &ChangeSet, summary: &mut Summary) {
             summary.push(graph);
         }
     }
+    let affected: std::collections::HashSet<&str> =
+        changes.affected.iter().map(|a| a.name.as_str()).collect();
     let unchanged: Vec<String> = changes
         .all_services
         .iter()
-        .filter(|name| !changes.is_affected(name))
+        .filter(|name| !affected.contains(name.as_str()))
         .map(|name| escape_markdown(name))
         .collect();
     if !unchanged.is_empty() {
