@@ -249,6 +249,8 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         }
     };
 
+    super::deploy_section::validate(&file.deploy, display, &mut errors);
+
     if !errors.is_empty() {
         return Err(Failure::Usage(errors));
     }
@@ -278,6 +280,7 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         detect: file.detect,
         defaults: file.defaults,
         branch_policy,
+        deploy: file.deploy,
         graph,
         matcher,
         warnings,
