@@ -6,6 +6,7 @@ mod diagnose;
 pub mod diagnostics;
 pub mod kubeconfig;
 pub mod lock;
+pub mod manifests;
 pub mod patch;
 pub mod pods;
 pub mod preflight;
