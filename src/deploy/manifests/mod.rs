@@ -4,9 +4,12 @@
 //! for server-side apply. Everything here but `render`'s process and file reading is pure.
 
 pub mod annotate;
+pub mod diff;
+pub mod edge;
 pub mod image;
 pub mod object;
 pub mod order;
+pub mod outcome;
 pub mod render;
 pub mod substitute;
 
