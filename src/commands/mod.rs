@@ -6,6 +6,7 @@ mod build;
 mod config;
 mod deploy;
 mod detect;
+mod manifests;
 mod plan;
 mod run;
 

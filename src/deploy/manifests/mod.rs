@@ -4,13 +4,18 @@
 //! for server-side apply. Everything here but `render`'s process and file reading is pure.
 
 pub mod annotate;
+pub mod apply;
 pub mod diff;
 pub mod edge;
 pub mod image;
 pub mod object;
 pub mod order;
 pub mod outcome;
+pub mod prepare;
 pub mod render;
+mod rollback;
 pub mod substitute;
+pub mod summary;
+pub mod watch;
 
 pub use object::{Manifest, ObjectRef};

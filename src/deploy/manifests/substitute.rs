@@ -41,6 +41,8 @@ pub enum Reason {
     ManifestPinned { service: String },
     /// Not in this run and nothing live: the manifest's tag (`allow-manifest-tags`).
     ManifestAllowed { service: String },
+    /// Not in this run, and no cluster to read the live image from (an offline preview).
+    NotCompared { service: String },
 }
 
 impl Reason {
@@ -49,7 +51,8 @@ impl Reason {
             Reason::Planned { service, .. }
             | Reason::Live { service }
             | Reason::ManifestPinned { service }
-            | Reason::ManifestAllowed { service } => service,
+            | Reason::ManifestAllowed { service }
+            | Reason::NotCompared { service } => service,
         }
     }
 
@@ -64,6 +67,9 @@ impl Reason {
             ),
             Reason::ManifestAllowed { service } => format!(
                 "{service} is not in this run and not live yet: the manifest's tag (allow-manifest-tags)"
+            ),
+            Reason::NotCompared { service } => format!(
+                "{service} is not in this run: a deploy keeps the image live in the cluster (not read: no cluster credentials)"
             ),
         }
     }

@@ -1,0 +1,416 @@
+//! The manifests deploy: prepare (dry run of everything), lock, then wave by wave apply in
+//! dependency order, watch every workload whose spec moved (the existing rollout watch, with
+//! its fail-fast classes), wait for Jobs, run the services' health gates; on a failure restore
+//! every changed object to its snapshot (server-side apply, manager `shipgate`) and delete
+//! every object this run created, then say exactly what is in the cluster.
+
+use super::edge::{self, Conflicts, Mode};
+use super::outcome::{Action, ObjectResult, State};
+use super::prepare::{Item, Request, prepare};
+use super::substitute::Substitution;
+use crate::config::model::WorkloadKind;
+use crate::deploy::cluster::Cluster;
+use crate::deploy::pods::PodPolicy;
+use crate::deploy::run::{self, Options, Progress, Report};
+use crate::deploy::target::DeployTarget;
+use crate::deploy::watch::{self, Outcome as WatchOutcome};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Everything the deploy did.
+pub struct Outcome {
+    pub report: Report,
+    pub objects: Vec<ObjectResult>,
+    pub substitutions: Vec<Substitution>,
+}
+
+/// One object's progress through the run.
+pub(super) struct Track {
+    pub item: Item,
+    pub state: State,
+    /// What the server stored when this run applied it.
+    pub applied: Option<Value>,
+    pub detail: Option<String>,
+}
+
+fn workload_kind(kind: &str) -> Option<WorkloadKind> {
+    match kind {
+        "Deployment" => Some(WorkloadKind::Deployment),
+        "StatefulSet" => Some(WorkloadKind::StatefulSet),
+        "DaemonSet" => Some(WorkloadKind::DaemonSet),
+        _ => None,
+    }
+}
+
+/// Runs the manifests deploy; `Err` are usage errors found before anything changed.
+pub async fn deploy(
+    cluster: &Cluster,
+    request: &Request,
+    targets: &[DeployTarget],
+    options: &Options,
+    progress: Progress,
+) -> Result<Outcome, Vec<String>> {
+    let started = Instant::now();
+    let mut report = Report {
+        server: cluster.server.clone(),
+        ..Report::default()
+    };
+    report.server_version = Some(cluster.version().await.map_err(|e| {
+        vec![format!(
+            "the Kubernetes API at {} does not answer: {e}",
+            cluster.server
+        )]
+    })?);
+    progress(
+        "manifests",
+        &format!(
+            "{} objects rendered; server-side dry run",
+            request.manifests.len()
+        ),
+    );
+    let (items, substitutions) = prepare(cluster, request).await?;
+    let mut namespaces: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.manifest.id().namespace)
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    report.namespaces = namespaces.clone();
+    let mut tracks: Vec<Track> = items
+        .into_iter()
+        .map(|item| Track {
+            state: State::NotApplied,
+            applied: None,
+            detail: None,
+            item,
+        })
+        .collect();
+    if options.dry_run {
+        for track in &mut tracks {
+            track.state = State::Previewed;
+        }
+        report.services = dry_run_services(targets, &tracks);
+    } else {
+        let lock = match crate::deploy::lock::acquire(
+            cluster,
+            &namespaces,
+            &options.holder,
+            options.lock_timeout,
+            options.lock_poll,
+            |line| progress("lock", line),
+        )
+        .await
+        {
+            Ok(lock) => Some(lock),
+            Err(error) => {
+                report.lock_error = Some(error.to_string());
+                None
+            }
+        };
+        if let Some(lock) = lock {
+            let mut services = Vec::new();
+            run_waves(
+                cluster,
+                &mut tracks,
+                targets,
+                request.conflicts,
+                options,
+                &progress,
+                &mut services,
+            )
+            .await;
+            report.services = services;
+            lock.release().await;
+        }
+    }
+    report.elapsed = started.elapsed();
+    let objects = tracks.into_iter().map(result_of).collect();
+    Ok(Outcome {
+        report,
+        objects,
+        substitutions,
+    })
+}
+
+fn result_of(track: Track) -> ObjectResult {
+    let id = track.item.manifest.id();
+    let diff = super::diff::unified(
+        &id.to_string(),
+        track.item.live.as_ref(),
+        Some(&track.item.preview),
+    );
+    ObjectResult {
+        object: id,
+        wave: track.item.wave,
+        action: track.item.action,
+        state: track.state,
+        diff: Some(diff),
+        detail: track.detail,
+    }
+}
+
+fn target_item<'a>(tracks: &'a [Track], target: &DeployTarget) -> Option<usize> {
+    tracks.iter().position(|t| {
+        let id = t.item.manifest.id();
+        id.kind == crate::deploy::target::kind_name(target.kind)
+            && id.name == target.name
+            && target
+                .namespace
+                .as_ref()
+                .is_none_or(|n| id.namespace.as_ref() == Some(n))
+    })
+}
+
+fn dry_run_services(
+    targets: &[DeployTarget],
+    tracks: &[Track],
+) -> Vec<crate::deploy::result::ServiceResult> {
+    targets
+        .iter()
+        .map(|target| {
+            let mut result = crate::deploy::result::ServiceResult::skipped(
+                &target.service,
+                target.wave,
+                "dry run: the diff shown would be applied",
+            );
+            if let Some(index) = target_item(tracks, target) {
+                result.workload = Some(tracks[index].item.manifest.id().to_string());
+            }
+            result.image_after = Some(target.image.clone());
+            result.health_plan = target
+                .health
+                .as_ref()
+                .map(crate::deploy::result::describe_gate);
+            result
+        })
+        .collect()
+}
+
+/// Applies one wave in dependency order; the first refusal stops it.
+async fn apply_wave(
+    cluster: &Cluster,
+    tracks: &mut [Track],
+    members: &[usize],
+    conflicts: Conflicts,
+    progress: &Progress,
+) -> Result<(), String> {
+    for &index in members {
+        let track = &mut tracks[index];
+        let id = track.item.manifest.id();
+        if track.item.action == Action::Unchanged {
+            track.state = State::Unchanged;
+            continue;
+        }
+        let api = edge::api(cluster.client(), &track.item.resolved, &id);
+        if track.item.action == Action::Recreate {
+            edge::delete(&api, &id.name)
+                .await
+                .map_err(|e| format!("{id}: cannot delete it to create it again: {e}"))?;
+            wait_gone(&api, &id.name).await;
+        }
+        match edge::apply(&api, &track.item.manifest.object, Mode::Apply, conflicts).await {
+            Ok(applied) => {
+                progress(
+                    &id.to_string(),
+                    if track.item.live.is_none() {
+                        "created"
+                    } else {
+                        "configured"
+                    },
+                );
+                track.applied = Some(applied);
+                track.state = State::Applied;
+            }
+            Err(error) => {
+                track.state = State::Failed(format!("the server refused it: {error}"));
+                return Err(format!("{id}: the server refused it: {error}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_gone(api: &kube::Api<kube::api::DynamicObject>, name: &str) {
+    for _ in 0..100 {
+        if matches!(edge::get(api, name).await, Ok(None)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_waves(
+    cluster: &Cluster,
+    tracks: &mut Vec<Track>,
+    targets: &[DeployTarget],
+    conflicts: Conflicts,
+    options: &Options,
+    progress: &Progress,
+    services: &mut Vec<crate::deploy::result::ServiceResult>,
+) {
+    let manifests: Vec<super::object::Manifest> =
+        tracks.iter().map(|t| t.item.manifest.clone()).collect();
+    let waves: Vec<u32> = tracks.iter().map(|t| t.item.wave).collect();
+    let order = super::order::apply_order(&manifests, &waves);
+    let mut applied_order: Vec<usize> = Vec::new();
+    let mut failure: Option<String> = None;
+    for (wave, members) in &order {
+        if failure.is_some() {
+            break;
+        }
+        applied_order.extend(members.iter().copied());
+        if let Err(error) = apply_wave(cluster, tracks, members, conflicts, progress).await {
+            failure = Some(error);
+            break;
+        }
+        let watched = super::watch::watch_wave(
+            cluster,
+            tracks_view(tracks),
+            members,
+            targets,
+            options,
+            progress.clone(),
+        )
+        .await;
+        for (index, outcome) in watched {
+            tracks[index].detail = Some(outcome.message.clone());
+            if !outcome.ok {
+                tracks[index].state = State::Failed(outcome.message.clone());
+                failure.get_or_insert(format!(
+                    "{}: {}",
+                    tracks[index].item.manifest.id(),
+                    outcome.message
+                ));
+            }
+        }
+        let wave_targets: Vec<&DeployTarget> = targets.iter().filter(|t| t.wave == *wave).collect();
+        let gates = super::watch::gates(&wave_targets, options, progress.clone()).await;
+        for (target, result) in wave_targets.iter().zip(gates) {
+            let mut service = service_result(tracks, target);
+            if let Some(report) = result {
+                if !report.passed && report.critical {
+                    failure.get_or_insert(format!(
+                        "{}: health gate {}",
+                        target.service,
+                        report.summary()
+                    ));
+                    service.status = crate::deploy::result::Status::Failed;
+                    service.reason = Some(format!("health gate {}", report.summary()));
+                }
+                service.health = Some(report);
+            } else if options.skip_health && target.health.is_some() {
+                service.health_skipped = true;
+            }
+            services.push(service);
+        }
+    }
+    let Some(failure) = failure else {
+        return;
+    };
+    progress("manifests", &format!("failed: {failure}; rolling back"));
+    super::rollback::roll_back(cluster, tracks, &applied_order, options, progress.clone()).await;
+    for service in services.iter_mut() {
+        if service.status == crate::deploy::result::Status::Succeeded
+            || service.status == crate::deploy::result::Status::Unchanged
+        {
+            service.status = crate::deploy::result::Status::RolledBack;
+            service
+                .reason
+                .get_or_insert_with(|| format!("rolled back with the whole set: {failure}"));
+        } else if service.status == crate::deploy::result::Status::Failed {
+            service.status = crate::deploy::result::Status::RolledBack;
+        }
+    }
+    let missing: Vec<&DeployTarget> = targets
+        .iter()
+        .filter(|t| !services.iter().any(|s| s.service == t.service))
+        .collect();
+    for target in missing {
+        services.push(crate::deploy::result::ServiceResult::skipped(
+            &target.service,
+            target.wave,
+            format!("not deployed: {failure}"),
+        ));
+    }
+}
+
+fn tracks_view(tracks: &[Track]) -> Vec<(Item, Option<Value>)> {
+    tracks
+        .iter()
+        .map(|t| (t.item.clone(), t.applied.clone()))
+        .collect()
+}
+
+fn service_result(tracks: &[Track], target: &DeployTarget) -> crate::deploy::result::ServiceResult {
+    use crate::deploy::result::{ServiceResult, Status};
+    let Some(index) = target_item(tracks, target) else {
+        return ServiceResult::skipped(
+            &target.service,
+            target.wave,
+            format!(
+                "its workload {} is not in the rendered manifests",
+                target.workload()
+            ),
+        );
+    };
+    let track = &tracks[index];
+    let status = match (&track.state, track.item.action) {
+        (State::Failed(_), _) => Status::Failed,
+        (_, Action::Unchanged) => Status::Unchanged,
+        _ => Status::Succeeded,
+    };
+    let mut result = ServiceResult::new(&target.service, target.wave, status);
+    result.workload = Some(track.item.manifest.id().to_string());
+    result.image_before = track.item.live.as_ref().and_then(first_image);
+    result.image_after = first_image(&track.item.manifest.object);
+    result.rollout_message = track.detail.clone();
+    if let State::Failed(message) = &track.state {
+        result.reason = Some(message.clone());
+    }
+    result
+}
+
+fn first_image(object: &Value) -> Option<String> {
+    super::substitute::containers(object)
+        .into_iter()
+        .find(|(init, _, _)| !init)
+        .map(|(_, _, image)| image)
+}
+
+/// The pod policy of a workload: its service's, else the defaults.
+pub(super) fn policy(target: Option<&DeployTarget>, options: &Options) -> PodPolicy {
+    PodPolicy {
+        fail_after_restarts: target.map_or(0, |t| t.fail_after_restarts),
+        unschedulable_grace: options.unschedulable_grace,
+    }
+}
+
+pub(super) fn kind_of(kind: &str) -> Option<WorkloadKind> {
+    workload_kind(kind)
+}
+
+pub(super) fn describe(outcome: &WatchOutcome) -> String {
+    match outcome {
+        WatchOutcome::Complete { message } => message.trim().to_string(),
+        other => run::failure_reason(other),
+    }
+}
+
+pub(super) fn settings(
+    target: Option<&DeployTarget>,
+    object: &Value,
+    generation: Option<i64>,
+    options: &Options,
+) -> watch::Settings {
+    let timeout = target.and_then(|t| t.timeout).unwrap_or_else(|| {
+        run::progress_deadline(object).unwrap_or(run::DEFAULT_PROGRESS_DEADLINE)
+            + run::DEADLINE_MARGIN
+    });
+    watch::Settings {
+        timeout,
+        generation,
+        policy: policy(target, options),
+        throttle: options.throttle,
+    }
+}
