@@ -136,6 +136,7 @@ fn request(
             Conflicts::Refuse
         },
         services,
+        prune: config.deploy.prune,
         stamp: RunStamp {
             revision: plan.context.sha.clone(),
             deployed_at: k8s_openapi::jiff::Timestamp::now().to_string(),

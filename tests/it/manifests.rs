@@ -453,3 +453,85 @@ fn without_a_cluster_a_dry_run_renders_and_substitutes_and_says_so() {
     );
     assert_no_secret(&run);
 }
+
+#[test]
+fn prune_deletes_what_shipgate_applied_earlier_and_no_longer_renders() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [web.yaml, api.yaml, job.yaml, extra.yaml]\n",
+    );
+    fixture.write(
+        "deploy/overlays/prod/extra.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: extra}\nspec:\n  selector: {app: extra}\n  ports: [{port: 80}]\n",
+    );
+    fixture.first();
+    // Someone else's object in the same namespace: never pruned.
+    let (code, body) = fixture.api.call(
+        "POST",
+        "/api/v1/namespaces/shop/configmaps",
+        Some("application/json"),
+        r#"{"metadata":{"name":"not-ours"},"data":{"a":"b"}}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    // `extra` is no longer rendered; with prune: false it stays, but it is remembered.
+    fixture.write("deploy/overlays/prod/kustomization.yaml", KUSTOMIZATION);
+    let run = fixture.deploy(&[("api", "1.1.0")]).run().success();
+    assert!(fixture.get("services/extra").is_some());
+    assert!(
+        run.output_json("diff")["pruned"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let record = fixture
+        .get("configmaps/shipgate-applyset")
+        .expect("the prune record");
+    assert!(
+        record["data"]["objects"]
+            .as_str()
+            .unwrap()
+            .contains("\"extra\""),
+        "{record}"
+    );
+
+    let config = std::fs::read_to_string(fixture.repo.path().join(".github/shipgate.yml")).unwrap();
+    fixture.write(
+        ".github/shipgate.yml",
+        &config.replace(
+            "    namespace: shop\n",
+            "    namespace: shop\n  prune: true\n",
+        ),
+    );
+    let preview = fixture
+        .deploy(&[("api", "1.1.0")])
+        .arg("--dry-run")
+        .run()
+        .success();
+    assert_eq!(
+        diff_names(&preview, "pruned"),
+        ["Service/extra"],
+        "{}",
+        preview.output("diff")
+    );
+    assert!(
+        fixture.get("services/extra").is_some(),
+        "a dry run deletes nothing"
+    );
+    let run = fixture.deploy(&[("api", "1.1.0")]).run().success();
+    assert_eq!(diff_names(&run, "pruned"), ["Service/extra"]);
+    run.stdout_has("Service/shop/extra");
+    assert!(fixture.get("services/extra").is_none(), "pruned");
+    assert!(
+        fixture.get("configmaps/not-ours").is_some(),
+        "never an object shipgate did not create"
+    );
+    let record = fixture.get("configmaps/shipgate-applyset").unwrap();
+    assert!(
+        !record["data"]["objects"]
+            .as_str()
+            .unwrap()
+            .contains("\"extra\""),
+        "{record}"
+    );
+}

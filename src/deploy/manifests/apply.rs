@@ -68,7 +68,7 @@ pub async fn deploy(
             request.manifests.len()
         ),
     );
-    let (items, substitutions) = prepare(cluster, request).await?;
+    let (items, substitutions, records) = prepare(cluster, request).await?;
     let mut namespaces: Vec<String> = items
         .iter()
         .filter_map(|i| i.manifest.id().namespace)
@@ -109,7 +109,7 @@ pub async fn deploy(
         };
         if let Some(lock) = lock {
             let mut services = Vec::new();
-            run_waves(
+            let succeeded = run_waves(
                 cluster,
                 &mut tracks,
                 targets,
@@ -120,6 +120,29 @@ pub async fn deploy(
             )
             .await;
             report.services = services;
+            if succeeded {
+                prune(cluster, &mut tracks, &progress).await;
+            }
+            let kept: Vec<_> = tracks
+                .iter()
+                .filter(|t| matches!(t.state, State::Applied | State::Unchanged | State::Restored))
+                .map(|t| t.item.manifest.id())
+                .collect();
+            let pruned: Vec<_> = tracks
+                .iter()
+                .filter(|t| t.state == State::Deleted)
+                .map(|t| t.item.manifest.id())
+                .collect();
+            report.notices.extend(
+                super::prepare::write_records(
+                    cluster.client(),
+                    &records,
+                    &kept,
+                    &pruned,
+                    &request.default_namespace,
+                )
+                .await,
+            );
             lock.release().await;
         }
     }
@@ -132,13 +155,34 @@ pub async fn deploy(
     })
 }
 
+/// Deletes the prune items, dependents first (reverse apply order).
+async fn prune(cluster: &Cluster, tracks: &mut [Track], progress: &Progress) {
+    let kinds: Vec<String> = tracks
+        .iter()
+        .map(|t| t.item.manifest.kind().to_string())
+        .collect();
+    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    for index in super::order::delete_order(&kinds) {
+        let track = &mut tracks[index];
+        if track.item.action != Action::Prune {
+            continue;
+        }
+        let id = track.item.manifest.id();
+        let api = edge::api(cluster.client(), &track.item.resolved, &id);
+        track.state = match edge::delete(&api, &id.name).await {
+            Ok(()) => {
+                progress(&id.to_string(), "pruned");
+                State::Deleted
+            }
+            Err(error) => State::Failed(format!("cannot prune it: {error}")),
+        };
+    }
+}
+
 fn result_of(track: Track) -> ObjectResult {
     let id = track.item.manifest.id();
-    let diff = super::diff::unified(
-        &id.to_string(),
-        track.item.live.as_ref(),
-        Some(&track.item.preview),
-    );
+    let preview = Some(&track.item.preview).filter(|p| !p.is_null());
+    let diff = super::diff::unified(&id.to_string(), track.item.live.as_ref(), preview);
     ObjectResult {
         object: id,
         wave: track.item.wave,
@@ -201,6 +245,9 @@ async fn apply_wave(
             track.state = State::Unchanged;
             continue;
         }
+        if track.item.action == Action::Prune {
+            continue;
+        }
         let api = edge::api(cluster.client(), &track.item.resolved, &id);
         if track.item.action == Action::Recreate {
             edge::delete(&api, &id.name)
@@ -248,7 +295,7 @@ async fn run_waves(
     options: &Options,
     progress: &Progress,
     services: &mut Vec<crate::deploy::result::ServiceResult>,
-) {
+) -> bool {
     let manifests: Vec<super::object::Manifest> =
         tracks.iter().map(|t| t.item.manifest.clone()).collect();
     let waves: Vec<u32> = tracks.iter().map(|t| t.item.wave).collect();
@@ -306,7 +353,7 @@ async fn run_waves(
         }
     }
     let Some(failure) = failure else {
-        return;
+        return true;
     };
     progress("manifests", &format!("failed: {failure}; rolling back"));
     super::rollback::roll_back(cluster, tracks, &applied_order, options, progress.clone()).await;
@@ -333,6 +380,7 @@ async fn run_waves(
             format!("not deployed: {failure}"),
         ));
     }
+    false
 }
 
 fn tracks_view(tracks: &[Track]) -> Vec<(Item, Option<Value>)> {

@@ -12,6 +12,7 @@ pub mod object;
 pub mod order;
 pub mod outcome;
 pub mod prepare;
+pub mod prune;
 pub mod render;
 mod rollback;
 pub mod substitute;

@@ -23,7 +23,13 @@ pub struct Request {
     pub conflicts: Conflicts,
     pub services: Vec<ServiceObject>,
     pub stamp: RunStamp,
+    /// Delete what shipgate applied earlier and no longer renders.
+    pub prune: bool,
 }
+
+/// The prune records read, by namespace.
+pub type Records =
+    std::collections::BTreeMap<String, std::collections::BTreeSet<super::object::ObjectRef>>;
 
 /// One object, ready to apply.
 #[derive(Clone)]
@@ -42,7 +48,7 @@ pub struct Item {
 pub async fn prepare(
     cluster: &Cluster,
     request: &Request,
-) -> Result<(Vec<Item>, Vec<Substitution>), Vec<String>> {
+) -> Result<(Vec<Item>, Vec<Substitution>, Records), Vec<String>> {
     let client = cluster.client();
     let mut manifests = request.manifests.clone();
     let resolved = edge::discover(client, &manifests).await?;
@@ -82,7 +88,8 @@ pub async fn prepare(
     let substitutions = substitute(&mut manifests, &inputs)?;
     annotate(&mut manifests, &substitutions, &live, &request.stamp);
     let waves = super::order::object_waves(&manifests, &substitutions, &request.services);
-    let items = dry_run(
+    let rendered: Vec<super::object::ObjectRef> = manifests.iter().map(Manifest::id).collect();
+    let mut items = dry_run(
         client,
         manifests,
         resolved,
@@ -91,7 +98,120 @@ pub async fn prepare(
         request.conflicts,
     )
     .await?;
-    Ok((items, substitutions))
+    let records = read_records(client, &rendered, &request.default_namespace).await;
+    if request.prune {
+        items.extend(prune_items(client, &records, &rendered).await);
+    }
+    Ok((items, substitutions, records))
+}
+
+fn record_api(client: &kube::Client, namespace: &str) -> kube::Api<kube::api::DynamicObject> {
+    let resource = kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
+    kube::Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+/// The prune record of every namespace the set touches (missing records are empty).
+async fn read_records(
+    client: &kube::Client,
+    rendered: &[super::object::ObjectRef],
+    default_namespace: &str,
+) -> Records {
+    let mut namespaces: Vec<String> = rendered
+        .iter()
+        .map(|id| super::prune::record_namespace(id, default_namespace))
+        .chain(std::iter::once(default_namespace.to_string()))
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let mut records = Records::new();
+    for namespace in namespaces {
+        let found = edge::get(&record_api(client, &namespace), super::prune::RECORD).await;
+        let objects = found
+            .ok()
+            .flatten()
+            .map(|r| super::prune::recorded(&r))
+            .unwrap_or_default();
+        records.insert(namespace, objects);
+    }
+    records
+}
+
+/// The recorded objects no longer rendered that are still live and still shipgate's.
+async fn prune_items(
+    client: &kube::Client,
+    records: &Records,
+    rendered: &[super::object::ObjectRef],
+) -> Vec<Item> {
+    let recorded: std::collections::BTreeSet<_> = records.values().flatten().cloned().collect();
+    let mut items = Vec::new();
+    for id in super::prune::candidates(&recorded, rendered) {
+        let stub = super::prune::stub(&id);
+        let Ok(mut resolved) = edge::discover(client, std::slice::from_ref(&stub)).await else {
+            continue;
+        };
+        let Some(resolved) = resolved.pop() else {
+            continue;
+        };
+        let live = edge::get(&edge::api(client, &resolved, &id), &id.name)
+            .await
+            .ok()
+            .flatten();
+        if let Some(live) = live.filter(super::prune::managed) {
+            items.push(Item {
+                manifest: stub,
+                resolved,
+                live: Some(live),
+                preview: Value::Null,
+                action: Action::Prune,
+                wave: 0,
+            });
+        }
+    }
+    items
+}
+
+/// Writes the record of each namespace: what it held, minus what was pruned, plus what this
+/// run left applied.
+pub async fn write_records(
+    client: &kube::Client,
+    records: &Records,
+    kept: &[super::object::ObjectRef],
+    pruned: &[super::object::ObjectRef],
+    default_namespace: &str,
+) -> Vec<String> {
+    let mut updated = records.clone();
+    for id in pruned {
+        if let Some(set) = updated.get_mut(&super::prune::record_namespace(id, default_namespace)) {
+            set.retain(|r| !r.same_object(id));
+        }
+    }
+    for id in kept {
+        updated
+            .entry(super::prune::record_namespace(id, default_namespace))
+            .or_default()
+            .insert(id.clone());
+    }
+    let mut problems = Vec::new();
+    for (namespace, objects) in updated {
+        if records.get(&namespace) == Some(&objects) {
+            continue;
+        }
+        let record = super::prune::record(&namespace, &objects);
+        if let Err(error) = edge::apply(
+            &record_api(client, &namespace),
+            &record,
+            Mode::Apply,
+            Conflicts::Force,
+        )
+        .await
+        {
+            problems.push(format!(
+                "warning: could not update the prune record {namespace}/{}: {error}",
+                super::prune::RECORD
+            ));
+        }
+    }
+    problems
 }
 
 /// Namespaces this set creates: objects in them cannot be dry-run before they exist.
