@@ -27,6 +27,7 @@ use std::sync::Arc;
 const TITLE: &str = "shipgate deploy: manifests";
 
 /// What `run_deploy` already resolved.
+#[derive(Clone, Copy)]
 pub struct Resolved<'a> {
     pub targets: &'a [DeployTarget],
     pub digests: &'a BTreeMap<String, Option<String>>,
@@ -169,15 +170,45 @@ pub fn run_if_configured(
             "force-conflicts is on: fields other field managers own are taken over by shipgate",
         ));
     }
-    let outcome = if inputs.dry_run
+    // A pull request previews what merging would change; it never applies.
+    let pull_request = plan.context.event.starts_with("pull_request");
+    let dry_run = inputs.dry_run || pull_request;
+    let options = preview_options(resolved.options, dry_run);
+    let resolved = Resolved {
+        options: &options,
+        ..*resolved
+    };
+    let outcome = if dry_run
         && resolved.kubeconfig.is_none()
         && !crate::commands::deploy::cluster_configured()
     {
         offline(&request, resolved.targets)?
     } else {
-        online(session, &request, inputs, resolved)?
+        online(session, &request, inputs, &resolved)?
     };
-    Ok(Some(stage(session, &outcome, inputs.dry_run, summary)))
+    if pull_request && !inputs.dry_run {
+        session.runner.diagnostic(&Diagnostic::notice(
+            TITLE,
+            "a pull-request run previews the change (server-side dry run and diff); it applies nothing",
+        ));
+    }
+    Ok(Some(stage(session, &outcome, dry_run, summary)))
+}
+
+/// The run's options, as a dry run when `dry_run`.
+fn preview_options(options: &Options, dry_run: bool) -> Options {
+    Options {
+        dry_run,
+        skip_health: options.skip_health,
+        continue_on_failure: options.continue_on_failure,
+        lock_timeout: options.lock_timeout,
+        lock_poll: options.lock_poll,
+        holder: options.holder.clone(),
+        run_url: options.run_url.clone(),
+        deadline: options.deadline,
+        throttle: options.throttle,
+        unschedulable_grace: options.unschedulable_grace,
+    }
 }
 
 fn online(
@@ -206,7 +237,11 @@ fn online(
         "deploy: cluster {}, {} objects from the manifests{}\n",
         cluster.server,
         request.manifests.len(),
-        if inputs.dry_run { " (dry run)" } else { "" }
+        if resolved.options.dry_run {
+            " (dry run)"
+        } else {
+            ""
+        }
     ));
     let progress: Progress = Arc::new(|what: &str, line: &str| {
         crate::runner::write_stderr(&format!("{what}: {line}\n"))

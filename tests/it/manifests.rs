@@ -535,3 +535,31 @@ fn prune_deletes_what_shipgate_applied_earlier_and_no_longer_renders() {
         "{record}"
     );
 }
+
+#[test]
+fn a_pull_request_run_previews_and_applies_nothing() {
+    let fixture = Fixture::new();
+    fixture.first();
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    let sha = fixture.repo.sha("HEAD");
+    let event = support::payload::pull_request(&sha, &sha, "users/octocat/x", "octocat");
+    let run = fixture
+        .deploy(&[("api", "1.1.0")])
+        .event("pull_request", event)
+        .run()
+        .success();
+    run.stdout_has("a pull-request run previews the change");
+    let changed = diff_names(&run, "changed");
+    assert!(
+        changed.contains(&"ConfigMap/web-config".to_string()),
+        "{changed:?}"
+    );
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "info"
+    );
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.0.0");
+}
