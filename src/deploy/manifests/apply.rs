@@ -193,7 +193,7 @@ fn result_of(track: Track) -> ObjectResult {
     }
 }
 
-fn target_item<'a>(tracks: &'a [Track], target: &DeployTarget) -> Option<usize> {
+fn target_item(tracks: &[Track], target: &DeployTarget) -> Option<usize> {
     tracks.iter().position(|t| {
         let id = t.item.manifest.id();
         id.kind == crate::deploy::target::kind_name(target.kind)
@@ -289,7 +289,7 @@ async fn wait_gone(api: &kube::Api<kube::api::DynamicObject>, name: &str) {
 #[allow(clippy::too_many_arguments)]
 async fn run_waves(
     cluster: &Cluster,
-    tracks: &mut Vec<Track>,
+    tracks: &mut [Track],
     targets: &[DeployTarget],
     conflicts: Conflicts,
     options: &Options,

@@ -982,11 +982,12 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
             Err(e) => err_response(e),
         };
     }
-    let route = match {
+    let routed = {
         let mut st = shared.lock();
         crate::custom::reconcile(&mut st);
         route(&segs, &st)
-    } {
+    };
+    let route = match routed {
         Ok(r) => r,
         Err(()) => return err_response(not_found_path()),
     };
