@@ -63,8 +63,38 @@ fn request(
     };
     let manifests: Vec<Manifest> =
         render::render(&source, &session.repo, environment.as_deref()).map_err(Failure::Usage)?;
-    let planned = plan
-        .services
+    let planned = planned(plan, resolved);
+    let kept = kept(plan, config);
+    let services = service_objects(config);
+    Ok(Request {
+        manifests,
+        default_namespace: settings.default_namespace().to_string(),
+        planned,
+        kept,
+        allow_manifest_tags: settings.allow_manifest_tags,
+        conflicts: if settings.force_conflicts {
+            Conflicts::Force
+        } else {
+            Conflicts::Refuse
+        },
+        services,
+        prune: config.deploy.prune,
+        stamp: RunStamp {
+            revision: plan.context.sha.clone(),
+            deployed_at: k8s_openapi::jiff::Timestamp::now().to_string(),
+            run_url: resolved.options.run_url.clone(),
+            versions: plan
+                .services
+                .iter()
+                .filter_map(|s| Some((s.name.clone(), s.version.clone()?)))
+                .collect(),
+        },
+    })
+}
+
+/// The run's services: repository and the reference to deploy.
+fn planned(plan: &Plan, resolved: &Resolved) -> Vec<Planned> {
+    plan.services
         .iter()
         .filter(|s| !s.image.is_empty())
         .filter_map(|service| {
@@ -97,9 +127,13 @@ fn request(
                 source: source.into(),
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Configured services not in this run (their live image is kept).
+fn kept(plan: &Plan, config: &Config) -> Vec<Kept> {
     let registry = config.defaults.registry.as_ref().map(|r| r.value.as_str());
-    let kept = config
+    config
         .services
         .iter()
         .filter(|s| !plan.services.iter().any(|p| p.name == s.name))
@@ -110,8 +144,12 @@ fn request(
                 repository,
             })
         })
-        .collect();
-    let services = config
+        .collect()
+}
+
+/// Each service's workload and wave.
+fn service_objects(config: &Config) -> Vec<ServiceObject> {
+    config
         .services
         .iter()
         .filter_map(|s| {
@@ -124,31 +162,7 @@ fn request(
                 name: deploy.name.clone().unwrap_or_else(|| s.name.clone()),
             })
         })
-        .collect();
-    Ok(Request {
-        manifests,
-        default_namespace: settings.default_namespace().to_string(),
-        planned,
-        kept,
-        allow_manifest_tags: settings.allow_manifest_tags,
-        conflicts: if settings.force_conflicts {
-            Conflicts::Force
-        } else {
-            Conflicts::Refuse
-        },
-        services,
-        prune: config.deploy.prune,
-        stamp: RunStamp {
-            revision: plan.context.sha.clone(),
-            deployed_at: k8s_openapi::jiff::Timestamp::now().to_string(),
-            run_url: resolved.options.run_url.clone(),
-            versions: plan
-                .services
-                .iter()
-                .filter_map(|s| Some((s.name.clone(), s.version.clone()?)))
-                .collect(),
-        },
-    })
+        .collect()
 }
 
 /// Runs the manifests deploy when configured; `None` leaves `deploy` to the set-image path.

@@ -93,60 +93,7 @@ pub fn validate(section: &DeploySection, file: &str, errors: &mut Vec<Diagnostic
         })
     };
     if let Some(manifests) = &section.manifests {
-        match (&manifests.kustomize, &manifests.files) {
-            (Some(_), Some(globs)) => errors.push(
-                Diagnostic::error(
-                    TITLE,
-                    "`deploy.manifests` sets both `kustomize` and `files`",
-                )
-                .at(globs.first().and_then(|g| locate(g, file)).or_else(top))
-                .with_help("keep one: a kustomization directory, or globs of YAML files"),
-            ),
-            (None, None) => errors.push(
-                Diagnostic::error(
-                    TITLE,
-                    "`deploy.manifests` needs `kustomize` (a directory) or `files` (globs)",
-                )
-                .at(top()),
-            ),
-            (Some(directory), None) if directory.value.trim().is_empty() => errors.push(
-                Diagnostic::error(TITLE, "`deploy.manifests.kustomize` is empty")
-                    .at(locate(directory, file)),
-            ),
-            (None, Some(globs)) => {
-                if globs.is_empty() {
-                    errors.push(
-                        Diagnostic::error(TITLE, "`deploy.manifests.files` is empty").at(top()),
-                    );
-                }
-                for glob in globs {
-                    if let Err(message) = globset::Glob::new(&glob.value) {
-                        errors.push(
-                            Diagnostic::error(
-                                TITLE,
-                                format!("invalid glob `{}`: {message}", glob.value),
-                            )
-                            .at(locate(glob, file)),
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-        if let Some(namespace) = &manifests.namespace
-            && !valid_dns_label(namespace)
-        {
-            errors.push(
-                Diagnostic::error(
-                    TITLE,
-                    format!(
-                        "`deploy.manifests.namespace` `{namespace}` is not a valid namespace name"
-                    ),
-                )
-                .at(top())
-                .with_help("lower-case letters, digits and `-`, at most 63 characters"),
-            );
-        }
+        validate_manifests(manifests, file, errors);
     }
     if let Some(gitops) = &section.gitops {
         if gitops.kustomization.value.trim().is_empty() {
@@ -172,6 +119,70 @@ pub fn validate(section: &DeploySection, file: &str, errors: &mut Vec<Diagnostic
                 .with_help(
                     "prune deletes objects shipgate applied from manifests and no longer renders",
                 ),
+        );
+    }
+}
+
+fn top(file: &str) -> Option<Location> {
+    Some(Location {
+        file: file.to_string(),
+        line: 1,
+        column: 1,
+    })
+}
+
+/// `deploy.manifests`: exactly one source, valid globs, a valid namespace.
+fn validate_manifests(manifests: &ManifestsSettings, file: &str, errors: &mut Vec<Diagnostic>) {
+    let top = || top(file);
+    match (&manifests.kustomize, &manifests.files) {
+        (Some(_), Some(globs)) => errors.push(
+            Diagnostic::error(
+                TITLE,
+                "`deploy.manifests` sets both `kustomize` and `files`",
+            )
+            .at(globs.first().and_then(|g| locate(g, file)).or_else(top))
+            .with_help("keep one: a kustomization directory, or globs of YAML files"),
+        ),
+        (None, None) => errors.push(
+            Diagnostic::error(
+                TITLE,
+                "`deploy.manifests` needs `kustomize` (a directory) or `files` (globs)",
+            )
+            .at(top()),
+        ),
+        (Some(directory), None) if directory.value.trim().is_empty() => errors.push(
+            Diagnostic::error(TITLE, "`deploy.manifests.kustomize` is empty")
+                .at(locate(directory, file)),
+        ),
+        (None, Some(globs)) => {
+            if globs.is_empty() {
+                errors
+                    .push(Diagnostic::error(TITLE, "`deploy.manifests.files` is empty").at(top()));
+            }
+            for glob in globs {
+                if let Err(message) = globset::Glob::new(&glob.value) {
+                    errors.push(
+                        Diagnostic::error(
+                            TITLE,
+                            format!("invalid glob `{}`: {message}", glob.value),
+                        )
+                        .at(locate(glob, file)),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(namespace) = &manifests.namespace
+        && !valid_dns_label(namespace)
+    {
+        errors.push(
+            Diagnostic::error(
+                TITLE,
+                format!("`deploy.manifests.namespace` `{namespace}` is not a valid namespace name"),
+            )
+            .at(top())
+            .with_help("lower-case letters, digits and `-`, at most 63 characters"),
         );
     }
 }

@@ -91,60 +91,14 @@ pub async fn deploy(
         }
         report.services = dry_run_services(targets, &tracks);
     } else {
-        let lock = match crate::deploy::lock::acquire(
-            cluster,
-            &namespaces,
-            &options.holder,
-            options.lock_timeout,
-            options.lock_poll,
-            |line| progress("lock", line),
-        )
-        .await
-        {
-            Ok(lock) => Some(lock),
-            Err(error) => {
-                report.lock_error = Some(error.to_string());
-                None
-            }
+        let locked = Locked {
+            request,
+            targets,
+            options,
+            progress: &progress,
+            records: &records,
         };
-        if let Some(lock) = lock {
-            let mut services = Vec::new();
-            let succeeded = run_waves(
-                cluster,
-                &mut tracks,
-                targets,
-                request.conflicts,
-                options,
-                &progress,
-                &mut services,
-            )
-            .await;
-            report.services = services;
-            if succeeded {
-                prune(cluster, &mut tracks, &progress).await;
-            }
-            let kept: Vec<_> = tracks
-                .iter()
-                .filter(|t| matches!(t.state, State::Applied | State::Unchanged | State::Restored))
-                .map(|t| t.item.manifest.id())
-                .collect();
-            let pruned: Vec<_> = tracks
-                .iter()
-                .filter(|t| t.state == State::Deleted)
-                .map(|t| t.item.manifest.id())
-                .collect();
-            report.notices.extend(
-                super::prepare::write_records(
-                    cluster.client(),
-                    &records,
-                    &kept,
-                    &pruned,
-                    &request.default_namespace,
-                )
-                .await,
-            );
-            lock.release().await;
-        }
+        apply_locked(cluster, &mut tracks, &namespaces, &locked, &mut report).await;
     }
     report.elapsed = started.elapsed();
     let objects = tracks.into_iter().map(result_of).collect();
@@ -153,6 +107,75 @@ pub async fn deploy(
         objects,
         substitutions,
     })
+}
+
+/// What the locked part of the run needs.
+struct Locked<'a> {
+    request: &'a Request,
+    targets: &'a [DeployTarget],
+    options: &'a Options,
+    progress: &'a Progress,
+    records: &'a super::prepare::Records,
+}
+
+/// Under the deploy lock: the waves, prune when they all succeeded, the prune records.
+async fn apply_locked(
+    cluster: &Cluster,
+    tracks: &mut [Track],
+    namespaces: &[String],
+    locked: &Locked<'_>,
+    report: &mut Report,
+) {
+    let progress = locked.progress;
+    let options = locked.options;
+    let lock = match crate::deploy::lock::acquire(
+        cluster,
+        namespaces,
+        &options.holder,
+        options.lock_timeout,
+        options.lock_poll,
+        |line| progress("lock", line),
+    )
+    .await
+    {
+        Ok(lock) => lock,
+        Err(error) => {
+            report.lock_error = Some(error.to_string());
+            return;
+        }
+    };
+    let mut services = Vec::new();
+    let conflicts = locked.request.conflicts;
+    let succeeded = run_waves(
+        cluster,
+        tracks,
+        locked.targets,
+        conflicts,
+        options,
+        progress,
+        &mut services,
+    )
+    .await;
+    report.services = services;
+    if succeeded {
+        prune(cluster, tracks, progress).await;
+    }
+    let kept: Vec<_> = tracks
+        .iter()
+        .filter(|t| matches!(t.state, State::Applied | State::Unchanged | State::Restored))
+        .map(|t| t.item.manifest.id())
+        .collect();
+    let pruned: Vec<_> = tracks
+        .iter()
+        .filter(|t| t.state == State::Deleted)
+        .map(|t| t.item.manifest.id())
+        .collect();
+    let namespace = &locked.request.default_namespace;
+    let problems =
+        super::prepare::write_records(cluster.client(), locked.records, &kept, &pruned, namespace)
+            .await;
+    report.notices.extend(problems);
+    lock.release().await;
 }
 
 /// Deletes the prune items, dependents first (reverse apply order).
@@ -331,23 +354,10 @@ async fn run_waves(
                 ));
             }
         }
-        let wave_targets: Vec<&DeployTarget> = targets.iter().filter(|t| t.wave == *wave).collect();
-        let gates = super::watch::gates(&wave_targets, options, progress.clone()).await;
-        for (target, result) in wave_targets.iter().zip(gates) {
-            let mut service = service_result(tracks, target);
-            if let Some(report) = result {
-                if !report.passed && report.critical {
-                    failure.get_or_insert(format!(
-                        "{}: health gate {}",
-                        target.service,
-                        report.summary()
-                    ));
-                    service.status = crate::deploy::result::Status::Failed;
-                    service.reason = Some(format!("health gate {}", report.summary()));
-                }
-                service.health = Some(report);
-            } else if options.skip_health && target.health.is_some() {
-                service.health_skipped = true;
+        let gated = wave_gates(tracks, targets, *wave, options, progress).await;
+        for (service, gate_failure) in gated {
+            if let Some(message) = gate_failure {
+                failure.get_or_insert(message);
             }
             services.push(service);
         }
@@ -357,16 +367,65 @@ async fn run_waves(
     };
     progress("manifests", &format!("failed: {failure}; rolling back"));
     super::rollback::roll_back(cluster, tracks, &applied_order, options, progress.clone()).await;
-    for service in services.iter_mut() {
-        if service.status == crate::deploy::result::Status::Succeeded
-            || service.status == crate::deploy::result::Status::Unchanged
-        {
-            service.status = crate::deploy::result::Status::RolledBack;
-            service
-                .reason
-                .get_or_insert_with(|| format!("rolled back with the whole set: {failure}"));
-        } else if service.status == crate::deploy::result::Status::Failed {
-            service.status = crate::deploy::result::Status::RolledBack;
+    let restored = !tracks
+        .iter()
+        .any(|t| matches!(t.state, State::RestoreFailed(_)));
+    after_failure(services, targets, &failure, restored);
+    false
+}
+
+/// The health gates of one wave's services, with each service's result and, when a critical
+/// gate failed, why.
+async fn wave_gates(
+    tracks: &[Track],
+    targets: &[DeployTarget],
+    wave: u32,
+    options: &Options,
+    progress: &Progress,
+) -> Vec<(crate::deploy::result::ServiceResult, Option<String>)> {
+    let wave_targets: Vec<&DeployTarget> = targets.iter().filter(|t| t.wave == wave).collect();
+    let gates = super::watch::gates(&wave_targets, options, progress.clone()).await;
+    let mut results = Vec::new();
+    for (target, result) in wave_targets.iter().zip(gates) {
+        let mut service = service_result(tracks, target);
+        let mut failure = None;
+        if let Some(report) = result {
+            if !report.passed && report.critical {
+                failure = Some(format!(
+                    "{}: health gate {}",
+                    target.service,
+                    report.summary()
+                ));
+                service.status = crate::deploy::result::Status::Failed;
+                service.reason = Some(format!("health gate {}", report.summary()));
+            }
+            service.health = Some(report);
+        } else if options.skip_health && target.health.is_some() {
+            service.health_skipped = true;
+        }
+        results.push((service, failure));
+    }
+    results
+}
+
+/// After the rollback: what changed is rolled back; services never reached say why.
+fn after_failure(
+    services: &mut Vec<crate::deploy::result::ServiceResult>,
+    targets: &[DeployTarget],
+    failure: &str,
+    restored: bool,
+) {
+    use crate::deploy::result::{ServiceResult, Status};
+    for service in services.iter_mut().filter(|_| restored) {
+        match service.status {
+            Status::Succeeded => {
+                service.status = Status::RolledBack;
+                service
+                    .reason
+                    .get_or_insert_with(|| format!("rolled back with the whole set: {failure}"));
+            }
+            Status::Failed => service.status = Status::RolledBack,
+            _ => {}
         }
     }
     let missing: Vec<&DeployTarget> = targets
@@ -374,13 +433,12 @@ async fn run_waves(
         .filter(|t| !services.iter().any(|s| s.service == t.service))
         .collect();
     for target in missing {
-        services.push(crate::deploy::result::ServiceResult::skipped(
+        services.push(ServiceResult::skipped(
             &target.service,
             target.wave,
             format!("not deployed: {failure}"),
         ));
     }
-    false
 }
 
 fn tracks_view(tracks: &[Track]) -> Vec<(Item, Option<Value>)> {
