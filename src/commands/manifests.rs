@@ -165,6 +165,39 @@ fn service_objects(config: &Config) -> Vec<ServiceObject> {
         .collect()
 }
 
+/// Every value of every rendered Secret is masked before anything can print it (a server's
+/// error message may quote a value): raw `stringData`, and `data` both encoded and decoded.
+fn mask_secrets(session: &Session, manifests: &[Manifest]) {
+    use base64::Engine;
+    for manifest in manifests.iter().filter(|m| m.is_secret()) {
+        for value in manifest.object["stringData"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            if let Some(text) = value.as_str().filter(|t| !t.is_empty()) {
+                session.runner.mask(text);
+            }
+        }
+        for value in manifest.object["data"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            let Some(encoded) = value.as_str().filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            session.runner.mask(encoded);
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(encoded)
+                && let Ok(text) = String::from_utf8(bytes)
+                && !text.is_empty()
+            {
+                session.runner.mask(&text);
+            }
+        }
+    }
+}
+
 /// Runs the manifests deploy when configured; `None` leaves `deploy` to the set-image path.
 pub fn run_if_configured(
     session: &Session,
@@ -178,6 +211,7 @@ pub fn run_if_configured(
         return Ok(None);
     };
     let request = request(session, plan, config, settings, inputs, resolved)?;
+    mask_secrets(session, &request.manifests);
     if settings.force_conflicts {
         session.runner.diagnostic(&Diagnostic::warning(
             TITLE,

@@ -96,6 +96,11 @@ pub fn validate(section: &DeploySection, file: &str, errors: &mut Vec<Diagnostic
         validate_manifests(manifests, file, errors);
     }
     if let Some(gitops) = &section.gitops {
+        errors.push(
+            Diagnostic::error(TITLE, "`deploy.gitops` (writing the images back to a kustomization for Argo CD or Flux) is not available in this version of shipgate")
+                .at(locate(&gitops.kustomization, file))
+                .with_help("remove the block; `deploy.manifests` applies the objects from the repository"),
+        );
         if gitops.kustomization.value.trim().is_empty() {
             errors.push(
                 Diagnostic::error(TITLE, "`deploy.gitops.kustomization` is empty")
@@ -340,6 +345,17 @@ mod tests {
                 "version: 1\ndeploy:\n  manifests: {{ kustomise: k }}\n{SERVICES}"
             ))
             .contains("did you mean `kustomize`")
+        );
+    }
+
+    #[test]
+    fn gitops_is_refused_as_not_available_yet() {
+        let message = error_of(&format!(
+            "version: 1\ndeploy:\n  gitops: {{ kustomization: k/kustomization.yaml }}\n{SERVICES}"
+        ));
+        assert!(
+            message.contains("not available in this version"),
+            "{message}"
         );
     }
 
