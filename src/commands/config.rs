@@ -38,6 +38,19 @@ fn check(session: &Session) -> Result<u8, Failure> {
         &config,
         files.iter().map(String::as_str),
     ));
+    let root = repo
+        .as_ref()
+        .map_or_else(|| session.repo.clone(), |r| r.root().to_path_buf());
+    let missing = crate::config::deploy_section::check_files(
+        &config.deploy,
+        &root,
+        config.defaults.environment.as_deref(),
+        &files,
+        &config.path,
+    );
+    if !missing.is_empty() {
+        return Err(Failure::Usage(missing));
+    }
     session.report_diagnostics(&diagnostics);
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let human = format!(

@@ -204,6 +204,18 @@ pub fn run_deploy(
         throttle: Duration::from_millis(throttle_ms()),
         unschedulable_grace: unschedulable_grace(),
     };
+    let resolved = super::manifests::Resolved {
+        targets: &targets,
+        digests: &digests,
+        overrides: &overrides,
+        kubeconfig: kubeconfig_input.as_ref(),
+        options: &options,
+    };
+    if let Some(stage) =
+        super::manifests::run_if_configured(session, plan, config, inputs, &resolved, summary)?
+    {
+        return Ok(stage);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -416,7 +428,7 @@ fn offline_dry_run(
 }
 
 /// Whether kube-rs could find a cluster without the input.
-fn cluster_configured() -> bool {
+pub(super) fn cluster_configured() -> bool {
     if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) {
         return true;
     }

@@ -7,6 +7,7 @@ mod build;
 mod config;
 mod deploy;
 mod detect;
+mod manifests;
 mod plan;
 mod run;
 pub mod status;

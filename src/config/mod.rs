@@ -1,5 +1,6 @@
 //! `.github/shipgate.yml`: loading with source locations, validation, and the JSON Schema.
 
+pub mod deploy_section;
 pub mod load;
 pub mod model;
 pub mod schema;
@@ -25,6 +26,8 @@ pub struct Config {
     pub detect: model::DetectSettings,
     pub defaults: model::Defaults,
     pub branch_policy: Option<Policy>,
+    /// The top-level `deploy:` block (manifests, prune, GitOps).
+    pub deploy: deploy_section::DeploySection,
     pub graph: DependencyGraph,
     pub matcher: Matcher,
     /// Warnings found while validating (they do not stop the run).

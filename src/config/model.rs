@@ -55,6 +55,9 @@ pub struct ConfigFile {
     pub detect: DetectSettings,
     #[serde(default)]
     pub branch_policy: Option<BranchPolicySettings>,
+    /// Where the cluster's objects come from (manifests, kustomize, GitOps write-back).
+    #[serde(default)]
+    pub deploy: super::deploy_section::DeploySection,
     pub services: OrderedMap<ServiceSettings>,
 }
 

@@ -99,6 +99,7 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         .errors
         .extend(cycle_error(&graph, &services, display));
     let branch_policy = branch_policy(file.branch_policy.as_ref(), display, &mut findings);
+    super::deploy_section::validate(&file.deploy, display, &mut findings.errors);
     if !findings.errors.is_empty() {
         return Err(Failure::Usage(findings.errors));
     }
@@ -110,6 +111,7 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         detect: file.detect,
         defaults: file.defaults,
         branch_policy,
+        deploy: file.deploy,
         graph,
         matcher,
         warnings: findings.warnings,

@@ -108,6 +108,11 @@ impl Cluster {
         })
     }
 
+    /// The client, for callers that reach kinds beyond the workloads (`deploy::manifests`).
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
     /// The server's version (`v1.24.0`): proves the cluster answers before anything else.
     pub async fn version(&self) -> Result<String, ApiError> {
         let info = self.client.apiserver_version().await?;

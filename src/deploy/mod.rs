@@ -8,6 +8,7 @@ pub mod digest;
 pub mod exec_plugin;
 pub mod kubeconfig;
 pub mod lock;
+pub mod manifests;
 pub mod patch;
 pub mod pods;
 pub mod preflight;

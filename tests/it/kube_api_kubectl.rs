@@ -524,3 +524,339 @@ fn errors_logs_and_rbac_as_kubectl_sees_them() {
         out.stderr
     );
 }
+
+// ------------------------------------------------- server-side apply, dry run, diff, discovery
+
+const APPLY_MANIFESTS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  LEVEL: info
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+stringData:
+  PASSWORD: hunter2
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: api
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: api
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: registry.local/api:1.0.0}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: registry.local/api:1.0.0}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: n, image: registry.local/api:1.0.0}]
+"#;
+
+const WIDGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+impl Kubectl {
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+#[test]
+fn server_side_apply_creates_updates_and_names_conflicts() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    api.create_namespace("shop");
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let file = k.write("all.yaml", APPLY_MANIFESTS);
+    let out = k.run(&["apply", "--server-side", "-f", &file]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for line in [
+        "configmap/settings serverside-applied",
+        "secret/creds serverside-applied",
+        "serviceaccount/api serverside-applied",
+        "service/api serverside-applied",
+        "deployment.apps/api serverside-applied",
+        "job.batch/migrate serverside-applied",
+        "cronjob.batch/nightly serverside-applied",
+    ] {
+        assert!(out.stdout.contains(line), "{line}:\n{}", out.stdout);
+    }
+    let secret = api.get("/api/v1/namespaces/shop/secrets/creds").unwrap();
+    assert_eq!(
+        secret["data"]["PASSWORD"], "aHVudGVyMg==",
+        "stringData is stored as data"
+    );
+    let deployment = api
+        .get("/apis/apps/v1/namespaces/shop/deployments/api")
+        .unwrap();
+    let managers: Vec<(&str, &str)> = deployment["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["manager"].as_str().unwrap(),
+                e["operation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(managers.contains(&("kubectl", "Apply")), "{managers:?}");
+    assert!(
+        deployment["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:replicas"].is_object(),
+        "{deployment:#}"
+    );
+    assert!(api.wait_rolled_out("shop", "Deployment", "api", Duration::from_secs(10)));
+    let out = k.run(&[
+        "wait",
+        "--for=condition=complete",
+        "job/migrate",
+        "--timeout=10s",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    // Unchanged: nothing is written.
+    let out = k.run(&["apply", "--server-side", "-f", &file]);
+    assert!(
+        out.stdout
+            .contains("deployment.apps/api serverside-applied"),
+        "{}",
+        out.stdout
+    );
+    let again = api
+        .get("/apis/apps/v1/namespaces/shop/deployments/api")
+        .unwrap();
+    assert_eq!(
+        again["metadata"]["generation"],
+        deployment["metadata"]["generation"]
+    );
+
+    // Another manager changes the image; applying ours conflicts and names it, --force-conflicts takes it.
+    let out = k.run(&[
+        "set",
+        "image",
+        "deployment/api",
+        "api=registry.local/api:hotfix",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let changed = k.write(
+        "changed.yaml",
+        &APPLY_MANIFESTS.replace(
+            "{name: api, image: registry.local/api:1.0.0}",
+            "{name: api, image: registry.local/api:1.1.0}",
+        ),
+    );
+    let out = k.run(&["apply", "--server-side", "-f", &changed]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains(r#"conflict with "kubectl-set""#)
+            && out
+                .stderr
+                .contains(r#".spec.template.spec.containers[name="api"].image"#),
+        "{}",
+        out.stderr
+    );
+    let out = k.run(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        &changed,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = k.run(&[
+        "get",
+        "deployment",
+        "api",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(out.stdout, "registry.local/api:1.1.0", "{}", out.stderr);
+
+    // A Job's template is immutable, as on a real cluster.
+    let job = k.write(
+        "job.yaml",
+        &APPLY_MANIFESTS.replace(
+            "{name: migrate, image: registry.local/api:1.0.0}",
+            "{name: migrate, image: registry.local/api:1.1.0}",
+        ),
+    );
+    let out = k.run(&["apply", "--server-side", "-f", &job]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("field is immutable"), "{}", out.stderr);
+}
+
+#[test]
+fn dry_run_diff_get_and_delete_behave_like_a_cluster() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    api.create_namespace("shop");
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let file = k.write("all.yaml", APPLY_MANIFESTS);
+    let out = k.run(&["apply", "--server-side", "--dry-run=server", "-f", &file]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("configmap/settings serverside-applied (server dry run)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        api.get("/api/v1/namespaces/shop/configmaps/settings")
+            .is_none(),
+        "a dry run stores nothing"
+    );
+
+    let out = k.run(&["apply", "--server-side", "-f", &file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = k.run(&["diff", "--server-side", "-f", &file]);
+    assert_eq!(
+        out.code, 0,
+        "no differences: exit 0\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    let changed = k.write(
+        "changed.yaml",
+        &APPLY_MANIFESTS.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    let out = k.run(&["diff", "--server-side", "-f", &changed]);
+    assert_eq!(
+        out.code, 1,
+        "differences: exit 1\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("-  LEVEL: info") && out.stdout.contains("+  LEVEL: debug"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        api.get("/api/v1/namespaces/shop/configmaps/settings")
+            .unwrap()["data"]["LEVEL"],
+        "info",
+        "diff is a dry run"
+    );
+
+    let out = k.run(&[
+        "get",
+        "configmap,secret,serviceaccount,service,job,cronjob",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for name in [
+        "configmap/settings",
+        "secret/creds",
+        "serviceaccount/api",
+        "service/api",
+        "job.batch/migrate",
+        "cronjob.batch/nightly",
+    ] {
+        assert!(out.stdout.contains(name), "{name}:\n{}", out.stdout);
+    }
+    let out = k.run(&["delete", "configmap", "settings"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("configmap \"settings\" deleted"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        api.get("/api/v1/namespaces/shop/configmaps/settings")
+            .is_none()
+    );
+
+    // A CRD makes its kind appliable (discovery finds it).
+    let crd = k.write("crd.yaml", WIDGET_CRD);
+    let out = k.run(&["apply", "--server-side", "-f", &crd]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let widget = k.write(
+        "widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n",
+    );
+    let out = k.run(&["apply", "--server-side", "-f", &widget]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("widget.example.com/w1 serverside-applied"),
+        "{}",
+        out.stdout
+    );
+    let out = k.run(&["get", "widgets", "-o", "name"]);
+    assert!(
+        out.stdout.contains("widget.example.com/w1"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    // An unknown kind is refused before anything is sent.
+    let unknown = k.write(
+        "gadget.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n",
+    );
+    let out = k.run(&["apply", "--server-side", "--validate=false", "-f", &unknown]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains(r#"no matches for kind "Gadget" in version "example.com/v1""#),
+        "{}",
+        out.stderr
+    );
+}

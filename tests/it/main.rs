@@ -32,6 +32,7 @@ mod github_api;
 mod github_deployments;
 mod health;
 mod kube_api_kubectl;
+mod manifests;
 mod plan;
 mod readme;
 mod readme_commands;

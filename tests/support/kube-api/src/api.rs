@@ -293,7 +293,7 @@ fn strip_volatile(v: &Value) -> Value {
 }
 
 /// PUT/PATCH semantics on the main resource or the status subresource.
-fn update_object(
+pub(crate) fn update_object(
     st: &mut State,
     rd: &'static ResDef,
     cur: &Value,
@@ -358,12 +358,17 @@ fn update_object(
     }
     defaults::apply(rd, &mut new);
     defaults::validate(rd, &new)?;
+    crate::jobs::validate_update(rd, cur, &new)?;
+    crate::apply::fold_string_data(rd, &mut new);
     if rd.has_generation() && cur.get("spec") != new.get("spec") {
         let g = util::i(cur, "/metadata/generation").unwrap_or(1) + 1;
         new["metadata"]["generation"] = g.into();
     }
     if strip_volatile(cur) == strip_volatile(&new) {
         return Ok(cur.clone());
+    }
+    if !st.applying && sub.is_none() {
+        crate::apply::record_update(cur, &mut new, rd, manager);
     }
     crate::store::set_managed(&mut new, rd, manager, sub);
     if st.dry_run {
@@ -433,7 +438,7 @@ struct Route {
     sub: Option<String>,
 }
 
-fn route(segs: &[&str]) -> Result<Option<Route>, ()> {
+fn route(segs: &[&str], custom: &State) -> Result<Option<Route>, ()> {
     let (group, version, rest) = match segs {
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
@@ -453,7 +458,9 @@ fn route(segs: &[&str]) -> Result<Option<Route>, ()> {
         other => (None, other.to_vec()),
     };
     let plural = rest[0];
-    let rd = find_res(group, version, plural).ok_or(())?;
+    let rd = find_res(group, version, plural)
+        .or_else(|| crate::custom::find(custom, group, version, plural))
+        .ok_or(())?;
     Ok(Some(Route {
         rd,
         ns,
@@ -980,7 +987,12 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
             Err(e) => err_response(e),
         };
     }
-    let route = match route(&segs) {
+    let routed = {
+        let mut st = shared.lock();
+        crate::custom::reconcile(&mut st);
+        route(&segs, &st)
+    };
+    let route = match routed {
         Ok(r) => r,
         Err(()) => return err_response(not_found_path()),
     };
@@ -994,7 +1006,8 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
                     Some(json!({})),
                 ));
             }
-            if let Some(v) = discovery(&path, &shared.addr) {
+            let added = crate::custom::discovery(&shared.lock(), &path, APIS);
+            if let Some(v) = added.or_else(|| discovery(&path, &shared.addr)) {
                 return json_response(200, &v);
             }
         }
@@ -1123,6 +1136,12 @@ fn dispatch(
                 return json(200, scale_of(rd, &out));
             }
             json(200, update_object(st, rd, &cur, new, sub, manager)?)
+        }
+        (Method::PATCH, Some(name), None) if ct.starts_with("application/apply-patch+yaml") => {
+            let manager = q.get("fieldManager").map(String::as_str);
+            let (code, v) =
+                crate::apply::apply(st, rd, &ns, name, body, manager, crate::apply::force_of(q))?;
+            json(code, v)
         }
         (Method::PATCH, Some(name), sub) => {
             let cur = st
@@ -1396,8 +1415,14 @@ pub(crate) fn call(
         .unwrap_or((path_and_query, ""));
     let q = parse_query(query);
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let Ok(Some(r)) = route(&segs) else {
-        return match discovery(path, &shared.addr) {
+    let routed = {
+        let mut st = shared.lock();
+        crate::custom::reconcile(&mut st);
+        route(&segs, &st)
+    };
+    let Ok(Some(r)) = routed else {
+        let added = crate::custom::discovery(&shared.lock(), path, APIS);
+        return match added.or_else(|| discovery(path, &shared.addr)) {
             Some(v) if method == "GET" => (200, v),
             _ => (404, not_found_path().body),
         };

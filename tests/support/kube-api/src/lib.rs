@@ -70,11 +70,15 @@
 #![allow(clippy::module_name_repetitions)]
 
 mod api;
+mod apply;
 mod builders;
 mod controllers;
+mod custom;
 mod defaults;
 mod faults;
+mod fields;
 mod images;
+mod jobs;
 mod kubelet;
 mod patch;
 mod selector;
@@ -246,6 +250,8 @@ async fn controller_loop(shared: Arc<Shared>) {
             st.dirty = false;
             let next = kubelet::tick(&mut st);
             controllers::reconcile_all(&mut st);
+            custom::reconcile(&mut st);
+            jobs::reconcile(&mut st);
             (next, st.dirty)
         };
         if dirty {

@@ -46,7 +46,10 @@ impl ResDef {
 
     /// Whether spec changes bump `metadata.generation` (the apps kinds).
     pub(crate) fn has_generation(&self) -> bool {
-        self.group == "apps" && self.plural != "controllerrevisions"
+        (self.group == "apps" && self.plural != "controllerrevisions")
+            || self.group == "batch"
+            || self.group == "apiextensions.k8s.io"
+            || (self.group.contains('.') && !self.group.ends_with("k8s.io"))
     }
 
     /// Whether the main resource ignores status writes (there is a status subresource).
@@ -61,6 +64,9 @@ impl ResDef {
                 | "namespaces"
                 | "nodes"
                 | "services"
+                | "jobs"
+                | "cronjobs"
+                | "customresourcedefinitions"
         )
     }
 }
@@ -99,6 +105,22 @@ pub(crate) static RESOURCES: &[ResDef] = &[
         true
     ),
     res!("coordination.k8s.io", "v1", "leases", "Lease", true),
+    res!(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true
+    ),
+    res!("batch", "v1", "jobs", "Job", true),
+    res!("batch", "v1", "cronjobs", "CronJob", true),
+    res!(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false
+    ),
     res!("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
     res!(
         "rbac.authorization.k8s.io",
@@ -316,6 +338,10 @@ pub(crate) struct State {
     pub dry_run: bool,
     /// Tag digests and node image caches the kubelet pulls from (images.rs).
     pub images: crate::images::Images,
+    /// Resources served for stored CustomResourceDefinitions (see `custom.rs`).
+    pub custom: Vec<&'static ResDef>,
+    /// A server-side apply is writing: it keeps `managedFields` itself (see `apply.rs`).
+    pub applying: bool,
 }
 
 const HISTORY_CAP: usize = 20_000;
@@ -339,6 +365,8 @@ impl State {
             dirty: true,
             dry_run: false,
             images: crate::images::Images::default(),
+            custom: Vec::new(),
+            applying: false,
         }
     }
 

@@ -1,0 +1,88 @@
+//! Rollback of a manifests deploy: every object this run changed is put back to its snapshot
+//! by server-side apply with field manager `shipgate` (so the next apply does not conflict),
+//! every object it created is deleted (in reverse apply order), and the restored workloads are
+//! watched. A Job is never re-created from a snapshot: running an old Job again is not a
+//! rollback.
+
+use super::apply::{Track, describe, kind_of, settings};
+use super::edge::{self, Conflicts, Mode};
+use super::outcome::{Action, State};
+use crate::deploy::cluster::{Cluster, selector_string};
+use crate::deploy::run::{Options, Progress};
+
+pub(super) async fn roll_back(
+    cluster: &Cluster,
+    tracks: &mut [Track],
+    applied_order: &[usize],
+    options: &Options,
+    progress: Progress,
+) {
+    let mut restored = Vec::new();
+    for &index in applied_order.iter().rev() {
+        let track = &mut tracks[index];
+        if track.applied.is_none() {
+            continue;
+        }
+        let id = track.item.manifest.id();
+        let label = id.to_string();
+        let api = edge::api(cluster.client(), &track.item.resolved, &id);
+        match (&track.item.live, track.item.action) {
+            (_, Action::Recreate) => {
+                track.detail = Some("a Job is not re-created from its snapshot (it would run again); the new Job is left as is".into());
+            }
+            (None, _) => match edge::delete(&api, &id.name).await {
+                Ok(()) => {
+                    progress(&label, "rollback: deleted (created by this run)");
+                    track.state = State::Removed;
+                }
+                Err(error) => {
+                    track.state = State::RestoreFailed(format!("cannot delete it: {error}"))
+                }
+            },
+            (Some(live), _) => {
+                let snapshot = edge::restorable(live);
+                match edge::apply(&api, &snapshot, Mode::Apply, Conflicts::Force).await {
+                    Ok(answer) => {
+                        progress(&label, "rollback: restored its previous state");
+                        track.state = State::Restored;
+                        restored.push((index, answer));
+                    }
+                    Err(error) => {
+                        track.state = State::RestoreFailed(format!("cannot restore it: {error}"))
+                    }
+                }
+            }
+        }
+    }
+    for (index, answer) in restored {
+        let id = tracks[index].item.manifest.id();
+        let Some(kind) = kind_of(&id.kind) else {
+            continue;
+        };
+        let settings = settings(
+            None,
+            &answer,
+            answer["metadata"]["generation"].as_i64(),
+            options,
+        );
+        let label = id.to_string();
+        let (outcome, _) = crate::deploy::watch::watch(
+            cluster,
+            kind,
+            id.namespace.as_deref().unwrap_or_default(),
+            &id.name,
+            selector_string(&answer).as_deref(),
+            &settings,
+            |line| progress(&label, line),
+        )
+        .await;
+        let message = describe(&outcome);
+        if outcome.is_complete() {
+            tracks[index].detail = Some(format!("restored; {message}"));
+        } else {
+            tracks[index].state = State::RestoreFailed(format!(
+                "restored, but its rollout did not complete: {message}"
+            ));
+        }
+    }
+}

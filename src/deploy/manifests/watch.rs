@@ -1,0 +1,252 @@
+//! After a wave is applied: watch every workload whose spec moved with the existing rollout
+//! watch (fail-fast classes included), wait for every created or changed Job, and run the
+//! health gates of the wave's services.
+
+use super::apply::{describe, kind_of, settings};
+use super::edge;
+use super::outcome::Action;
+use super::prepare::Item;
+use crate::deploy::cluster::{Cluster, selector_string};
+use crate::deploy::run::{Options, Progress};
+use crate::deploy::target::DeployTarget;
+use futures::future::join_all;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// How a watched object ended.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub ok: bool,
+    pub message: String,
+}
+
+fn target_for<'a>(targets: &'a [DeployTarget], item: &Item) -> Option<&'a DeployTarget> {
+    let id = item.manifest.id();
+    targets.iter().find(|t| {
+        crate::deploy::target::kind_name(t.kind) == id.kind
+            && t.name == id.name
+            && t.namespace
+                .as_ref()
+                .is_none_or(|n| id.namespace.as_ref() == Some(n))
+    })
+}
+
+/// Whether this run moved the object's spec (a rollout or a Job to wait for).
+fn moved(item: &Item, applied: &Value) -> bool {
+    match item.action {
+        Action::Create | Action::Recreate => true,
+        Action::Change => {
+            let generation = |v: &Value| v["metadata"]["generation"].as_i64();
+            item.live.as_ref().map(generation) != Some(generation(applied))
+        }
+        Action::Unchanged | Action::Prune => false,
+    }
+}
+
+/// Watches the wave's moved workloads and Jobs at once: `(index, how it ended)`.
+pub async fn watch_wave(
+    cluster: &Cluster,
+    view: Vec<(Item, Option<Value>)>,
+    members: &[usize],
+    targets: &[DeployTarget],
+    options: &Options,
+    progress: Progress,
+) -> Vec<(usize, Watched)> {
+    let work = members.iter().filter_map(|&index| {
+        let (item, applied) = &view[index];
+        let applied = applied.as_ref()?;
+        if !moved(item, applied) {
+            return None;
+        }
+        let id = item.manifest.id();
+        let target = target_for(targets, item);
+        let progress = progress.clone();
+        if let Some(kind) = kind_of(&id.kind) {
+            let settings = settings(
+                target,
+                applied,
+                applied["metadata"]["generation"].as_i64(),
+                options,
+            );
+            let selector = selector_string(applied);
+            let namespace = id.namespace.clone().unwrap_or_default();
+            return Some(Box::pin(async move {
+                let label = id.to_string();
+                let (outcome, _) = crate::deploy::watch::watch(
+                    cluster,
+                    kind,
+                    &namespace,
+                    &id.name,
+                    selector.as_deref(),
+                    &settings,
+                    |line| progress(&label, line),
+                )
+                .await;
+                let message = describe(&outcome);
+                progress(&label, &message);
+                (
+                    index,
+                    Watched {
+                        ok: outcome.is_complete(),
+                        message,
+                    },
+                )
+            })
+                as std::pin::Pin<
+                    Box<dyn std::future::Future<Output = (usize, Watched)> + Send + '_>,
+                >);
+        }
+        if id.kind == "Job" {
+            let timeout = target
+                .and_then(|t| t.timeout)
+                .unwrap_or(Duration::from_secs(600));
+            let item = item.clone();
+            return Some(Box::pin(async move {
+                let watched = wait_job(cluster, &item, timeout, &progress).await;
+                (index, watched)
+            }));
+        }
+        None
+    });
+    join_all(work).await
+}
+
+/// Waits for a Job to complete or fail; a failure carries the pod's reason and last log lines.
+async fn wait_job(
+    cluster: &Cluster,
+    item: &Item,
+    timeout: Duration,
+    progress: &Progress,
+) -> Watched {
+    let id = item.manifest.id();
+    let label = id.to_string();
+    let api = edge::api(cluster.client(), &item.resolved, &id);
+    let started = Instant::now();
+    progress(&label, "waiting for the Job to complete");
+    while started.elapsed() < timeout {
+        if let Ok(Some(job)) = edge::get(&api, &id.name).await {
+            let condition = |kind: &str| {
+                job["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["type"] == kind && c["status"] == "True")
+                    .cloned()
+            };
+            if condition("Complete").is_some() {
+                progress(&label, "Job completed");
+                return Watched {
+                    ok: true,
+                    message: "Job completed".into(),
+                };
+            }
+            if let Some(failed) = condition("Failed") {
+                let namespace = id.namespace.clone().unwrap_or_default();
+                let pods = job_pods(cluster, &namespace, &id.name).await;
+                let message = format!(
+                    "Job failed: {}: {}{pods}",
+                    failed["reason"].as_str().unwrap_or("Failed"),
+                    failed["message"].as_str().unwrap_or_default()
+                );
+                progress(&label, &message);
+                return Watched { ok: false, message };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Watched {
+        ok: false,
+        message: format!(
+            "timed out after {}s waiting for the Job to complete",
+            timeout.as_secs()
+        ),
+    }
+}
+
+/// The Job's pods: each container's reason and its last log lines.
+async fn job_pods(cluster: &Cluster, namespace: &str, job: &str) -> String {
+    let Ok(pods) = cluster.pods(namespace, &format!("job-name={job}")).await else {
+        return String::new();
+    };
+    let mut text = String::new();
+    for pod in pods.iter().take(1) {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        for status in pod
+            .status
+            .iter()
+            .flat_map(|s| s.container_statuses.iter().flatten())
+        {
+            let state = status.state.as_ref();
+            let reason = state
+                .and_then(|s| s.waiting.as_ref())
+                .map(|w| {
+                    format!(
+                        "{} {}",
+                        w.reason.clone().unwrap_or_default(),
+                        w.message.clone().unwrap_or_default()
+                    )
+                })
+                .or_else(|| {
+                    status
+                        .last_state
+                        .as_ref()
+                        .and_then(|s| s.terminated.as_ref())
+                        .map(|t| {
+                            format!(
+                                "{} (exit code {})",
+                                t.reason.clone().unwrap_or_default(),
+                                t.exit_code
+                            )
+                        })
+                })
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "; pod {name} container {}: {}",
+                status.name,
+                reason.trim()
+            ));
+            let previous = status.restart_count > 0;
+            if let Ok(logs) = cluster
+                .logs(namespace, &name, &status.name, previous, 5)
+                .await
+                && !logs.trim().is_empty()
+            {
+                text.push_str(&format!(
+                    "; last log lines: {}",
+                    logs.trim().replace('\n', " | ")
+                ));
+            }
+        }
+    }
+    text
+}
+
+/// The health gates of a wave's services (`None`: no gate, or skipped).
+pub async fn gates(
+    targets: &[&DeployTarget],
+    options: &Options,
+    progress: Progress,
+) -> Vec<Option<crate::health::HealthReport>> {
+    let client = crate::health::client().ok();
+    join_all(targets.iter().map(|target| {
+        let progress = progress.clone();
+        let client = client.clone();
+        async move {
+            let gate = target.health.as_ref().filter(|_| !options.skip_health)?;
+            let client = client?;
+            let say = |line: &str| progress(&target.service, line);
+            say(&format!("health gate: {} {}", gate.method, gate.url));
+            let report = crate::health::run_gate(&client, gate, |attempt| {
+                say(&format!(
+                    "health attempt {}: {}",
+                    attempt.number,
+                    attempt.outcome.describe()
+                ));
+            })
+            .await;
+            say(&format!("health gate {}", report.summary()));
+            Some(report)
+        }
+    }))
+    .await
+}

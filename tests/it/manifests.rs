@@ -1,0 +1,576 @@
+//! `shipgate deploy` with `deploy.manifests`: the real binary renders a kustomize overlay with
+//! real `kubectl kustomize`, applies it server-side to the test Kubernetes API server (which
+//! real kubectl proves honest in `kube_api_kubectl.rs`), watches, gates and rolls back.
+
+use crate::support;
+
+use kube_test_api::KubeApi;
+use serde_json::Value;
+use std::path::PathBuf;
+use support::{Run, Shipgate, TestRepo};
+
+const CONFIG: &str = r#"version: 1
+defaults:
+  registry: registry.local/shop
+  tags: ["{sha7}"]
+deploy:
+  manifests:
+    kustomize: deploy/overlays/{environment}
+    namespace: shop
+services:
+  web:
+    paths: ["services/web/**"]
+    image: web
+    deploy: { namespace: shop, name: web, timeout: 30s }
+  api:
+    paths: ["services/api/**"]
+    image: api
+    deploy: { namespace: shop, name: api, wave: 1, timeout: 30s }
+  migrate:
+    paths: ["services/migrate/**"]
+    image: migrate
+"#;
+
+const KUSTOMIZATION: &str = "resources: [web.yaml, api.yaml, job.yaml]\n";
+
+const WEB: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data: {LEVEL: info}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: web-secret}
+stringData: {PASSWORD: s3cr3t-value}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: registry.local/shop/web:latest}]
+"#;
+
+const API: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: registry.local/shop/api:latest}]
+"#;
+
+const JOB: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: registry.local/shop/migrate:latest}]
+"#;
+
+struct Fixture {
+    api: KubeApi,
+    repo: TestRepo,
+    kubeconfig: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let api = KubeApi::start();
+        api.create_namespace("shop");
+        let repo = TestRepo::new()
+            .config(&CONFIG.replace(
+                "tags: [\"{sha7}\"]",
+                "tags: [\"{sha7}\"]\n  environment: prod",
+            ))
+            .file("services/web/main.go", "package main\n")
+            .file("services/api/main.go", "package main\n")
+            .file("services/migrate/main.go", "package main\n")
+            .file("deploy/overlays/prod/kustomization.yaml", KUSTOMIZATION)
+            .file("deploy/overlays/prod/web.yaml", WEB)
+            .file("deploy/overlays/prod/api.yaml", API)
+            .file("deploy/overlays/prod/job.yaml", JOB)
+            .commit("init");
+        let kubeconfig = repo.scratch().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            api.kubeconfig_yaml(KubeApi::ADMIN_TOKEN, Some("shop")),
+        )
+        .unwrap();
+        Fixture {
+            api,
+            repo,
+            kubeconfig,
+        }
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        std::fs::write(self.repo.path().join(path), text).unwrap();
+    }
+
+    fn deploy(&self, images: &[(&str, &str)]) -> Shipgate {
+        let services: Vec<&str> = images.iter().map(|(s, _)| *s).collect();
+        let mut shipgate = Shipgate::new(&self.repo)
+            .actions()
+            .args(["deploy", "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .args(["--services", &services.join(",")])
+            .env("SHIPGATE_PROGRESS_THROTTLE_MS", "0")
+            .env("SHIPGATE_LOCK_POLL", "100ms");
+        for (service, tag) in images {
+            shipgate = shipgate.args([
+                "--image",
+                &format!("{service}=registry.local/shop/{service}:{tag}"),
+            ]);
+        }
+        shipgate
+    }
+
+    /// The first deploy: everything at 1.0.0.
+    fn first(&self) -> Run {
+        self.deploy(&[("web", "1.0.0"), ("api", "1.0.0"), ("migrate", "1.0.0")])
+            .run()
+            .success()
+    }
+
+    fn get(&self, path: &str) -> Option<Value> {
+        self.api
+            .get(&format!("/api/v1/namespaces/shop/{path}"))
+            .or_else(|| {
+                self.api
+                    .get(&format!("/apis/apps/v1/namespaces/shop/{path}"))
+            })
+    }
+
+    fn image(&self, deployment: &str) -> String {
+        self.get(&format!("deployments/{deployment}")).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn result(run: &Run, service: &str) -> Value {
+    run.output_json("result")["services"][service].clone()
+}
+
+fn diff_names(run: &Run, group: &str) -> Vec<String> {
+    run.output_json("diff")[group]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["kind"].as_str().unwrap(),
+                e["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn assert_no_secret(run: &Run) {
+    let base64 = "czNjcjN0LXZhbHVl";
+    // Only the runner's own `::add-mask::` commands may carry the value (the runner hides them).
+    let stdout: String = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    for text in [
+        stdout.as_str(),
+        run.stderr.as_str(),
+        run.summary.as_str(),
+        run.output("diff"),
+    ] {
+        assert!(
+            !text.contains("s3cr3t-value") && !text.contains(base64),
+            "a Secret value was printed:\n{text}"
+        );
+    }
+    assert!(
+        run.stdout.contains("::add-mask::s3cr3t-value")
+            || run.stdout.contains("::add-mask::n3w-s3cr3t"),
+        "the Secret's value is masked first"
+    );
+}
+
+#[test]
+fn first_deploy_creates_everything_second_changes_a_config_and_one_image() {
+    let fixture = Fixture::new();
+    let run = fixture.first();
+    assert_eq!(result(&run, "web")["status"], "succeeded", "{}", run.stderr);
+    assert_eq!(result(&run, "api")["status"], "succeeded");
+    assert_eq!(fixture.image("web"), "registry.local/shop/web:1.0.0");
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.0.0");
+    let job = fixture
+        .api
+        .get("/apis/batch/v1/namespaces/shop/jobs/migrate")
+        .unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local/shop/migrate:1.0.0"
+    );
+    assert_eq!(job["status"]["succeeded"], 1, "the Job was waited for");
+    let mut created = diff_names(&run, "created");
+    created.sort();
+    assert_eq!(
+        created,
+        [
+            "ConfigMap/web-config",
+            "Deployment/api",
+            "Deployment/web",
+            "Job/migrate",
+            "Secret/web-secret",
+            "Service/web"
+        ]
+    );
+    let web = fixture.get("deployments/web").unwrap();
+    assert_eq!(
+        web["spec"]["template"]["metadata"]["annotations"]["shipgate.dev/revision"],
+        fixture.repo.sha("HEAD")
+    );
+    assert!(web["metadata"]["annotations"]["shipgate.dev/deployed-at"].is_string());
+    assert_eq!(
+        web["metadata"]["labels"]["shipgate.dev/managed-by"],
+        "shipgate"
+    );
+    let managers: Vec<&str> = web["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert!(managers.contains(&"shipgate"), "{managers:?}");
+    run.summary_has("Deployment/shop/web");
+    assert_no_secret(&run);
+
+    // Second: the ConfigMap changes and api gets 1.1.0; web is not in the run and its manifest
+    // says :latest, yet it keeps the live 1.0.0 and does not restart.
+    let generation = web["metadata"]["generation"].clone();
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    let run = fixture.deploy(&[("api", "1.1.0")]).run().success();
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "debug"
+    );
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.1.0");
+    assert_eq!(fixture.image("web"), "registry.local/shop/web:1.0.0");
+    let web = fixture.get("deployments/web").unwrap();
+    assert_eq!(
+        web["metadata"]["generation"], generation,
+        "web did not restart"
+    );
+    let mut changed = diff_names(&run, "changed");
+    changed.sort();
+    assert_eq!(
+        changed,
+        ["ConfigMap/web-config", "Deployment/api"],
+        "{}",
+        run.output("diff")
+    );
+    assert!(
+        run.stdout
+            .contains("web is not in this run: the image live in the cluster is kept"),
+        "{}",
+        run.stdout
+    );
+    assert_no_secret(&run);
+}
+
+#[test]
+fn a_doomed_image_rolls_back_the_whole_set() {
+    let fixture = Fixture::new();
+    fixture.first();
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    fixture.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [web.yaml, api.yaml, job.yaml, extra.yaml]\n",
+    );
+    fixture.write(
+        "deploy/overlays/prod/extra.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: extra}\nspec:\n  selector: {app: extra}\n  ports: [{port: 80}]\n",
+    );
+    let run = fixture.deploy(&[("api", "missing")]).run().code(1);
+    assert_eq!(
+        result(&run, "api")["status"],
+        "rolled-back",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fixture.image("api"),
+        "registry.local/shop/api:1.0.0",
+        "the image is restored"
+    );
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "info",
+        "the ConfigMap is restored"
+    );
+    assert!(
+        fixture.get("services/extra").is_none(),
+        "the Service this run created is removed"
+    );
+    run.stdout_has("removed (created by this run)");
+    run.stdout_has("restored to its previous state");
+    // The restored objects stay shipgate's: the next apply does not conflict.
+    fixture.write("deploy/overlays/prod/web.yaml", WEB);
+    fixture.deploy(&[("api", "1.0.1")]).run().success();
+}
+
+#[test]
+fn a_failing_job_stops_the_next_wave() {
+    let fixture = Fixture::new();
+    fixture.first();
+    let run = fixture
+        .deploy(&[("migrate", "crash"), ("api", "1.1.0")])
+        .run()
+        .code(1);
+    assert!(
+        run.stdout.contains("Job failed: BackoffLimitExceeded"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("CrashLoopBackOff"),
+        "the pod's reason:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        fixture.image("api"),
+        "registry.local/shop/api:1.0.0",
+        "wave 1 was not applied"
+    );
+    assert_ne!(result(&run, "api")["status"], "succeeded");
+}
+
+#[test]
+fn a_field_owned_by_another_manager_stops_everything_before_any_change() {
+    let fixture = Fixture::new();
+    fixture.first();
+    let (code, body) = fixture.api.call(
+        "PATCH",
+        "/apis/apps/v1/namespaces/shop/deployments/web",
+        Some("application/merge-patch+json"),
+        r#"{"spec":{"replicas":5}}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    let run = fixture.deploy(&[("web", "1.1.0")]).run().code(2);
+    // (`KubeApi::call` writes as the manager `kube-test-api`.)
+    run.stdout_has(r#"Deployment/shop/web"#);
+    run.stdout_has(r#"Apply failed with 1 conflict: conflict with "kube-test-api" using apps/v1: .spec.replicas"#);
+    run.no_outputs();
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "info",
+        "nothing applied"
+    );
+    assert_eq!(fixture.image("web"), "registry.local/shop/web:1.0.0");
+}
+
+#[test]
+fn a_dry_run_shows_the_diff_and_changes_nothing() {
+    let fixture = Fixture::new();
+    fixture.first();
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug")
+            .replace("s3cr3t-value", "n3w-s3cr3t"),
+    );
+    let run = fixture
+        .deploy(&[("api", "1.1.0")])
+        .arg("--dry-run")
+        .run()
+        .success();
+    let diff = run.output_json("diff");
+    let changed: Vec<&Value> = diff["changed"].as_array().unwrap().iter().collect();
+    let config = changed
+        .iter()
+        .find(|e| e["name"] == "web-config")
+        .expect("the ConfigMap changes");
+    let text = config["diff"].as_str().unwrap();
+    assert!(
+        text.contains("-  LEVEL: info") && text.contains("+  LEVEL: debug"),
+        "{text}"
+    );
+    let secret = changed
+        .iter()
+        .find(|e| e["name"] == "web-secret")
+        .expect("the Secret changes");
+    assert!(
+        secret["diff"].as_str().unwrap().contains("*** (changed)"),
+        "{secret}"
+    );
+    assert!(!run.output("diff").contains("n3w-s3cr3t"));
+    assert!(
+        diff["unchanged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "web")
+    );
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "info"
+    );
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.0.0");
+    assert_no_secret(&run);
+}
+
+#[test]
+fn without_a_cluster_a_dry_run_renders_and_substitutes_and_says_so() {
+    let fixture = Fixture::new();
+    let run = Shipgate::new(&fixture.repo)
+        .actions()
+        .args(["deploy", "--dry-run", "--services", "api"])
+        .args(["--image", "api=registry.local/shop/api:2.0.0"])
+        .env("KUBECONFIG", "")
+        .run()
+        .success();
+    run.stdout_has("could not compare with the cluster");
+    run.stdout_has("web is not in this run: a deploy keeps the image live in the cluster");
+    let created = run.output("diff");
+    assert!(
+        created.contains("registry.local/shop/api:2.0.0"),
+        "{created}"
+    );
+    assert_no_secret(&run);
+}
+
+#[test]
+fn prune_deletes_what_shipgate_applied_earlier_and_no_longer_renders() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [web.yaml, api.yaml, job.yaml, extra.yaml]\n",
+    );
+    fixture.write(
+        "deploy/overlays/prod/extra.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: extra}\nspec:\n  selector: {app: extra}\n  ports: [{port: 80}]\n",
+    );
+    fixture.first();
+    // Someone else's object in the same namespace: never pruned.
+    let (code, body) = fixture.api.call(
+        "POST",
+        "/api/v1/namespaces/shop/configmaps",
+        Some("application/json"),
+        r#"{"metadata":{"name":"not-ours"},"data":{"a":"b"}}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    // `extra` is no longer rendered; with prune: false it stays, but it is remembered.
+    fixture.write("deploy/overlays/prod/kustomization.yaml", KUSTOMIZATION);
+    let run = fixture.deploy(&[("api", "1.1.0")]).run().success();
+    assert!(fixture.get("services/extra").is_some());
+    assert!(
+        run.output_json("diff")["pruned"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let record = fixture
+        .get("configmaps/shipgate-applyset")
+        .expect("the prune record");
+    assert!(
+        record["data"]["objects"]
+            .as_str()
+            .unwrap()
+            .contains("\"extra\""),
+        "{record}"
+    );
+
+    let config = std::fs::read_to_string(fixture.repo.path().join(".github/shipgate.yml")).unwrap();
+    fixture.write(
+        ".github/shipgate.yml",
+        &config.replace(
+            "    namespace: shop\n",
+            "    namespace: shop\n  prune: true\n",
+        ),
+    );
+    let preview = fixture
+        .deploy(&[("api", "1.1.0")])
+        .arg("--dry-run")
+        .run()
+        .success();
+    assert_eq!(
+        diff_names(&preview, "pruned"),
+        ["Service/extra"],
+        "{}",
+        preview.output("diff")
+    );
+    assert!(
+        fixture.get("services/extra").is_some(),
+        "a dry run deletes nothing"
+    );
+    let run = fixture.deploy(&[("api", "1.1.0")]).run().success();
+    assert_eq!(diff_names(&run, "pruned"), ["Service/extra"]);
+    run.stdout_has("Service/shop/extra");
+    assert!(fixture.get("services/extra").is_none(), "pruned");
+    assert!(
+        fixture.get("configmaps/not-ours").is_some(),
+        "never an object shipgate did not create"
+    );
+    let record = fixture.get("configmaps/shipgate-applyset").unwrap();
+    assert!(
+        !record["data"]["objects"]
+            .as_str()
+            .unwrap()
+            .contains("\"extra\""),
+        "{record}"
+    );
+}
+
+#[test]
+fn a_pull_request_run_previews_and_applies_nothing() {
+    let fixture = Fixture::new();
+    fixture.first();
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    let sha = fixture.repo.sha("HEAD");
+    let event = support::payload::pull_request(&sha, &sha, "users/octocat/x", "octocat");
+    let run = fixture
+        .deploy(&[("api", "1.1.0")])
+        .event("pull_request", event)
+        .run()
+        .success();
+    run.stdout_has("a pull-request run previews the change");
+    let changed = diff_names(&run, "changed");
+    assert!(
+        changed.contains(&"ConfigMap/web-config".to_string()),
+        "{changed:?}"
+    );
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "info"
+    );
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.0.0");
+}
