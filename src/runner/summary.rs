@@ -137,7 +137,7 @@ pub fn escape_markdown(text: &str) -> String {
 /// backslashes.
 pub fn inline_markdown(text: &str) -> String {
     let parts: Vec<&str> = text.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         // An unpaired backtick: no code spans, escape it all.
         return escape_markdown(text);
     }
