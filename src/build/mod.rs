@@ -12,6 +12,7 @@
 pub mod buildx;
 pub mod command;
 pub mod existing;
+pub mod gha_cache;
 pub mod jobs;
 pub mod log;
 pub mod process;

@@ -83,6 +83,15 @@ pub fn run_builds(
             .unwrap_or(false)
     };
     let jobs = jobs::prepare(&plan, &settings, &skip_existing).map_err(Failure::Usage)?;
+    if !args.dry_run
+        && let Some(error) = crate::build::gha_cache::missing_runtime(
+            jobs.iter().filter(|j| j.is_active()).map(|j| &j.service),
+            session.runner.mode.is_actions(),
+            |name| std::env::var(name).ok(),
+        )
+    {
+        return Err(Failure::usage(error));
+    }
 
     // Groups cannot nest: one group per build only when builds never overlap.
     let active = jobs.iter().filter(|j| j.is_active()).count();

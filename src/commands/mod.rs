@@ -177,7 +177,7 @@ pub fn execute(cli: Cli) -> u8 {
                     .unwrap_or_default();
                 text.push_str(&format!(
                     "- {location}{}\n",
-                    crate::runner::summary::escape_markdown(&diagnostic.full_message())
+                    crate::runner::summary::inline_markdown(&diagnostic.full_message())
                 ));
             }
             summary.push(text);

@@ -61,7 +61,8 @@ fn lift(header: &str, rows: &[&str]) -> Option<String> {
     let kept: Vec<usize> = (0..names.len()).filter(|c| !constant.contains(c)).collect();
     let same: Vec<String> = constant
         .iter()
-        .map(|&c| format!("**{}** {}", names[c], body[0][c]))
+        // A line break inside a cell reads as a separator on one line.
+        .map(|&c| format!("**{}** {}", names[c], body[0][c].replace("<br>", ": ")))
         .collect();
     let mut text = format!("In all {} rows: {}\n\n", rows.len(), same.join(" · "));
     text.push_str(&row(&names, &kept));

@@ -272,6 +272,50 @@ fn cache_policies_change_only_the_cache_flags() {
     assert!(!auth.contains(&"--no-cache".to_string()));
 }
 
+/// In a job, `cache: gha` without the runtime variables (a step after no
+/// crazy-max/ghaction-github-runtime) is refused before anything builds; with them, buildx gets
+/// the gha cache flags.
+#[test]
+fn a_gha_cache_in_a_job_needs_the_runtime_variables() {
+    let repo = repo();
+    let docker = StandIn::new();
+    let mut web = service("web");
+    web["build"]["cache"] = json!("gha");
+    let plan = plan_file(&repo, &plan("push", vec![web]));
+    let run = docker
+        .shipgate(&repo)
+        .actions()
+        .args(["build", "--plan"])
+        .arg(&plan)
+        .run()
+        .code(2);
+    run.stdout_line(
+        "::error title=shipgate build::`cache: gha` (web) needs ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL (or ACTIONS_RESULTS_URL)",
+        &["crazy-max/ghaction-github-runtime"],
+    );
+    assert!(docker.argvs().is_empty(), "nothing was built");
+    docker
+        .shipgate(&repo)
+        .actions()
+        .env("ACTIONS_RUNTIME_TOKEN", "token")
+        .env("ACTIONS_RESULTS_URL", "http://127.0.0.1:9/")
+        .args(["build", "--plan"])
+        .arg(&plan)
+        .run()
+        .success();
+    let web = docker.argv_of("web");
+    assert_eq!(
+        web[3..8],
+        strings(&[
+            "--pull",
+            "--cache-from",
+            "type=gha,scope=web",
+            "--cache-to",
+            "type=gha,mode=max,scope=web",
+        ])
+    );
+}
+
 #[test]
 fn the_plan_is_taken_from_json_text_too() {
     let repo = repo();
@@ -443,7 +487,7 @@ fn without_fail_fast_every_build_finishes_and_is_reported() {
     );
     assert_eq!(images["c"]["digest"], json!(digest_of("c")));
     run.stderr_line(
-        "::error title=shipgate build::service `a`: build failed (exit code 1)",
+        "::error title=shipgate build::service `a`: build failed (ERROR: failed to solve: a exploded; exit code 1)",
         &[],
     )
     .summary_has("### 🏗️ Build: ❌ 1 of 3 failed")

@@ -10,6 +10,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod act_cache;
 mod act_e2e;
 mod act_fanout;
 mod act_status;

@@ -77,6 +77,11 @@ impl StandIn {
     }
 
     /// The argv log: one JSON array per call.
+    /// The directory holding the stand-in programs (to put first on a PATH).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub fn log(&self) -> PathBuf {
         self.dir.path().join("argv.jsonl")
     }
