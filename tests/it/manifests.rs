@@ -638,3 +638,29 @@ fn config_check_requires_the_kustomization_directory() {
         .code(2)
         .stderr_has(".github/shipgate.yml:8:16: error: `deploy.manifests.kustomize`: `deploy/overlay/prod` is not a kustomization directory");
 }
+
+#[test]
+fn a_namespace_of_the_set_is_created_first_and_its_objects_follow() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [web.yaml, api.yaml, job.yaml, tools.yaml]\n",
+    );
+    fixture.write(
+        "deploy/overlays/prod/tools.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tools, namespace: tools}\ndata: {a: b}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: tools}\n",
+    );
+    let run = fixture.first();
+    assert!(fixture.api.get("/api/v1/namespaces/tools").is_some());
+    assert!(
+        fixture
+            .api
+            .get("/api/v1/namespaces/tools/configmaps/tools")
+            .is_some()
+    );
+    let created = diff_names(&run, "created");
+    assert!(
+        created.contains(&"Namespace/tools".to_string()),
+        "{created:?}"
+    );
+}

@@ -76,6 +76,15 @@ pub async fn deploy(
     namespaces.sort();
     namespaces.dedup();
     report.namespaces = namespaces.clone();
+    // A namespace this run creates cannot hold the lock's Lease yet (and nobody else deploys
+    // into a namespace that does not exist).
+    namespaces.retain(|namespace| {
+        !items.iter().any(|i| {
+            i.manifest.kind() == "Namespace"
+                && i.live.is_none()
+                && i.manifest.id().name == *namespace
+        })
+    });
     let mut tracks: Vec<Track> = items
         .into_iter()
         .map(|item| Track {
