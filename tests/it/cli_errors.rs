@@ -80,7 +80,7 @@ fn an_unknown_top_level_key_suggests_the_right_one() {
         1,
         &["unknown key `servics`; did you mean `services`?"],
         Some(
-            "allowed here: `version`, `defaults`, `global`, `detect`, `branch-policy`, `services`",
+            "allowed here: `version`, `defaults`, `global`, `detect`, `branch-policy`, `deploy`, `services`",
         ),
     );
 }

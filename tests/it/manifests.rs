@@ -574,3 +574,93 @@ fn a_pull_request_run_previews_and_applies_nothing() {
     );
     assert_eq!(fixture.image("api"), "registry.local/shop/api:1.0.0");
 }
+
+#[test]
+fn an_unknown_kind_is_a_usage_error_before_anything_changes() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [web.yaml, api.yaml, job.yaml, gadget.yaml]\n",
+    );
+    fixture.write(
+        "deploy/overlays/prod/gadget.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n",
+    );
+    let run = fixture
+        .deploy(&[("web", "1.0.0"), ("api", "1.0.0"), ("migrate", "1.0.0")])
+        .run()
+        .code(2);
+    run.stdout_has("Gadget/g (kubectl kustomize deploy/overlays/prod (document 7))");
+    run.stdout_has("the cluster does not serve the kind Gadget in example.com/v1");
+    assert!(
+        fixture.get("configmaps/web-config").is_none(),
+        "nothing applied"
+    );
+    assert!(fixture.get("deployments/web").is_none());
+}
+
+#[test]
+fn the_deploy_timeout_bounds_the_rollouts_and_rolls_back() {
+    let fixture = Fixture::new();
+    fixture.first();
+    let run = fixture
+        .deploy(&[("api", "slow-20000")])
+        .args(["--deploy-timeout", "2s"])
+        .run()
+        .code(1);
+    assert_eq!(
+        result(&run, "api")["status"],
+        "rolled-back",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.0.0");
+}
+
+#[test]
+fn config_check_requires_the_kustomization_directory() {
+    let fixture = Fixture::new();
+    Shipgate::new(&fixture.repo)
+        .args(["config", "check"])
+        .run()
+        .success();
+    let config = std::fs::read_to_string(fixture.repo.path().join(".github/shipgate.yml")).unwrap();
+    fixture.write(
+        ".github/shipgate.yml",
+        &config.replace(
+            "deploy/overlays/{environment}",
+            "deploy/overlay/{environment}",
+        ),
+    );
+    Shipgate::new(&fixture.repo)
+        .args(["config", "check"])
+        .run()
+        .code(2)
+        .stderr_has(".github/shipgate.yml:8:16: error: `deploy.manifests.kustomize`: `deploy/overlay/prod` is not a kustomization directory");
+}
+
+#[test]
+fn a_namespace_of_the_set_is_created_first_and_its_objects_follow() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [web.yaml, api.yaml, job.yaml, tools.yaml]\n",
+    );
+    fixture.write(
+        "deploy/overlays/prod/tools.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tools, namespace: tools}\ndata: {a: b}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: tools}\n",
+    );
+    let run = fixture.first();
+    assert!(fixture.api.get("/api/v1/namespaces/tools").is_some());
+    assert!(
+        fixture
+            .api
+            .get("/api/v1/namespaces/tools/configmaps/tools")
+            .is_some()
+    );
+    let created = diff_names(&run, "created");
+    assert!(
+        created.contains(&"Namespace/tools".to_string()),
+        "{created:?}"
+    );
+}

@@ -76,6 +76,15 @@ pub async fn deploy(
     namespaces.sort();
     namespaces.dedup();
     report.namespaces = namespaces.clone();
+    // A namespace this run creates cannot hold the lock's Lease yet (and nobody else deploys
+    // into a namespace that does not exist).
+    namespaces.retain(|namespace| {
+        !items.iter().any(|i| {
+            i.manifest.kind() == "Namespace"
+                && i.live.is_none()
+                && i.manifest.id().name == *namespace
+        })
+    });
     let mut tracks: Vec<Track> = items
         .into_iter()
         .map(|item| Track {
@@ -97,8 +106,13 @@ pub async fn deploy(
             options,
             progress: &progress,
             records: &records,
+            deadline: options.deadline.map(|d| started + d),
         };
         apply_locked(cluster, &mut tracks, &namespaces, &locked, &mut report).await;
+        if report.lock_error.is_none() {
+            let extra = image_services(request, targets, &substitutions, &tracks);
+            report.services.extend(extra);
+        }
     }
     report.elapsed = started.elapsed();
     let objects = tracks.into_iter().map(result_of).collect();
@@ -116,6 +130,8 @@ struct Locked<'a> {
     options: &'a Options,
     progress: &'a Progress,
     records: &'a super::prepare::Records,
+    /// When `deploy-timeout` runs out.
+    deadline: Option<Instant>,
 }
 
 /// Under the deploy lock: the waves, prune when they all succeeded, the prune records.
@@ -153,6 +169,7 @@ async fn apply_locked(
         conflicts,
         options,
         progress,
+        locked.deadline,
         &mut services,
     )
     .await;
@@ -176,6 +193,68 @@ async fn apply_locked(
             .await;
     report.notices.extend(problems);
     lock.release().await;
+}
+
+/// Planned services without `deploy` settings whose images are in the manifests (a migration
+/// Job's image, say): their result is that of their objects.
+fn image_services(
+    request: &Request,
+    targets: &[DeployTarget],
+    substitutions: &[Substitution],
+    tracks: &[Track],
+) -> Vec<crate::deploy::result::ServiceResult> {
+    use crate::deploy::result::{ServiceResult, Status};
+    let mut results = Vec::new();
+    for planned in request
+        .planned
+        .iter()
+        .filter(|p| !targets.iter().any(|t| t.service == p.service))
+    {
+        let objects: Vec<&Track> = tracks
+            .iter()
+            .filter(|t| {
+                let id = t.item.manifest.id();
+                substitutions
+                    .iter()
+                    .any(|s| s.object == id && s.reason.service() == planned.service)
+            })
+            .collect();
+        let Some(first) = objects.first() else {
+            continue;
+        };
+        let failed = objects.iter().find_map(|t| match &t.state {
+            State::Failed(message) | State::RestoreFailed(message) => Some(message.clone()),
+            _ => None,
+        });
+        let status = if failed.is_some() {
+            Status::Failed
+        } else if objects
+            .iter()
+            .any(|t| matches!(t.state, State::Restored | State::Removed))
+        {
+            Status::RolledBack
+        } else if objects.iter().all(|t| t.state == State::Unchanged) {
+            Status::Unchanged
+        } else if objects.iter().any(|t| t.state == State::Applied) {
+            Status::Succeeded
+        } else {
+            Status::Skipped
+        };
+        let mut result = ServiceResult::new(&planned.service, first.item.wave, status);
+        result.workload = Some(
+            objects
+                .iter()
+                .map(|t| t.item.manifest.id().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        result.image_after = Some(planned.image.clone());
+        result.reason = failed.or_else(|| {
+            (status == Status::Skipped).then(|| "not applied: an earlier step failed".into())
+        });
+        results.push(result);
+    }
+    results
 }
 
 /// Deletes the prune items, dependents first (reverse apply order).
@@ -318,6 +397,7 @@ async fn run_waves(
     conflicts: Conflicts,
     options: &Options,
     progress: &Progress,
+    deadline: Option<Instant>,
     services: &mut Vec<crate::deploy::result::ServiceResult>,
 ) -> bool {
     let manifests: Vec<super::object::Manifest> =
@@ -341,6 +421,7 @@ async fn run_waves(
             members,
             targets,
             options,
+            deadline,
             progress.clone(),
         )
         .await;

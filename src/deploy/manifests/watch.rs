@@ -50,8 +50,14 @@ pub async fn watch_wave(
     members: &[usize],
     targets: &[DeployTarget],
     options: &Options,
+    deadline: Option<Instant>,
     progress: Progress,
 ) -> Vec<(usize, Watched)> {
+    // `deploy-timeout` bounds every wait: a wait cut short fails, and the set is rolled back.
+    let bound = |timeout: Duration| match deadline {
+        Some(at) => timeout.min(at.saturating_duration_since(Instant::now())),
+        None => timeout,
+    };
     let work = members.iter().filter_map(|&index| {
         let (item, applied) = &view[index];
         let applied = applied.as_ref()?;
@@ -62,12 +68,13 @@ pub async fn watch_wave(
         let target = target_for(targets, item);
         let progress = progress.clone();
         if let Some(kind) = kind_of(&id.kind) {
-            let settings = settings(
+            let mut settings = settings(
                 target,
                 applied,
                 applied["metadata"]["generation"].as_i64(),
                 options,
             );
+            settings.timeout = bound(settings.timeout);
             let selector = selector_string(applied);
             let namespace = id.namespace.clone().unwrap_or_default();
             return Some(Box::pin(async move {
@@ -97,9 +104,11 @@ pub async fn watch_wave(
                 >);
         }
         if id.kind == "Job" {
-            let timeout = target
-                .and_then(|t| t.timeout)
-                .unwrap_or(Duration::from_secs(600));
+            let timeout = bound(
+                target
+                    .and_then(|t| t.timeout)
+                    .unwrap_or(Duration::from_secs(600)),
+            );
             let item = item.clone();
             return Some(Box::pin(async move {
                 let watched = wait_job(cluster, &item, timeout, &progress).await;
