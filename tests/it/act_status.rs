@@ -17,7 +17,8 @@ use std::path::Path;
 use std::time::Duration;
 use support::act::{ActOptions, Run, Workspace, act, commit, git, write};
 
-const PIN: &str = "acme/shipgate@0123456789abcdef0123456789abcdef01234567 # v0.1.0";
+/// The release pin of the example (`scripts/release --pin-examples` rewrites it).
+const PIN: &str = r"shipgate/shipgate@[0-9a-f]{40} # v[0-9][0-9A-Za-z.+-]*";
 const CHECKOUT: &str =
     "      - uses: actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd # v6.0.2
         with:
@@ -56,10 +57,10 @@ const NEW: &str = "sha256:9e9000000000000000000000000000000000000000000000000000
 fn adapted() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/workflows/drift-alert.yml");
     let original = fs::read_to_string(path).unwrap();
-    assert_eq!(original.matches(PIN).count(), 1);
+    let pin = regex::Regex::new(PIN).unwrap();
+    assert_eq!(pin.find_iter(&original).count(), 1, "{original}");
     assert_eq!(original.matches(CHECKOUT).count(), 1, "{original}");
-    original
-        .replace(PIN, "./.shipgate-action")
+    pin.replace_all(&original, "./.shipgate-action")
         .replace(CHECKOUT, CHECKOUT_STAND_IN)
 }
 

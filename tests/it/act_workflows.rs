@@ -11,7 +11,7 @@
 //! - `actions/checkout` → a step that fetches the event's commit from the local repository
 //!   (full history for `fetch-depth: 0`, else depth 1) — act cannot reach GitHub; for a pull
 //!   request it checks out the head commit, as act cannot make GitHub's merge ref;
-//! - `acme/shipgate@<sha>` → `./.shipgate-action`, a copy of this repository's `action.yml`
+//! - `shipgate/shipgate@<sha>` → `./.shipgate-action`, a copy of this repository's `action.yml`
 //!   whose `dist/` holds the freshly built binary and its `SHA256SUMS` (symlinked into each job);
 //! - `actions/upload-artifact` / `actions/download-artifact` → steps that copy the files through
 //!   a directory of the run, with the same `name`, `path`, `pattern` and `merge-multiple`
