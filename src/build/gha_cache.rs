@@ -19,7 +19,10 @@ pub fn missing_runtime<'a>(
     }
     let names: Vec<&str> = services
         .into_iter()
-        .filter(|s| s.build.builder == "buildx" && s.build.cache == "gha")
+        .filter(|s| {
+            s.build.builder == crate::config::model::Builder::Buildx
+                && s.build.cache == crate::config::model::CachePolicy::Gha
+        })
         .map(|s| s.name.as_str())
         .collect();
     if names.is_empty() {

@@ -86,9 +86,6 @@ pub fn summary(
     } else {
         "Would push"
     };
-    text.push_str(&format!(
-        "| Service | Image | {tags_heading} | Digest | Duration | Result |\n| --- | --- | --- | --- | --- | --- |\n"
-    ));
     let lookups = lookup_failures(reports);
     if !lookups.is_empty() {
         let affected: usize = lookups.iter().map(|(_, n)| n).sum();
@@ -111,6 +108,10 @@ pub fn summary(
         }
         text.push('\n');
     }
+    // The table right after its header: a paragraph between them would end the table.
+    text.push_str(&format!(
+        "| Service | Image | {tags_heading} | Digest | Duration | Result |\n| --- | --- | --- | --- | --- | --- |\n"
+    ));
     for report in reports {
         let tags: Vec<String> = report.tags.iter().map(|t| code_span(t)).collect();
         let result = match row_note(report) {
@@ -405,6 +406,11 @@ mod tests {
         let mut out = Summary::default();
         summary(&reports, true, "", crate::report::RunMode::Live, &mut out);
         let text = out.render(usize::MAX);
+        // The error stands above the table, never between its header and its rows.
+        assert!(
+            text.contains("| --- | --- | --- | --- | --- | --- |\n| **auth**"),
+            "{text}"
+        );
         assert_eq!(
             text.matches("a very long registry message").count(),
             1,

@@ -247,7 +247,15 @@ fn check_context(kubeconfig: &Kubeconfig, context: Option<&str>) -> Result<(), K
 /// reject later (a line break inside a header value, a server URL without a scheme). Pure
 /// apart from reading `tokenFile`s.
 pub fn check(document: &mut Value) -> Result<(), KubeconfigError> {
+    // Anything but a mapping is refused by the typed parse that follows; indexing it mutably
+    // here would panic.
+    if !document.is_object() {
+        return Ok(());
+    }
     for cluster in document["clusters"].as_array_mut().into_iter().flatten() {
+        if !cluster.is_object() {
+            continue;
+        }
         let place = format!(
             "cluster `{}`",
             cluster["name"].as_str().unwrap_or("(unnamed)")
@@ -276,6 +284,9 @@ pub fn check(document: &mut Value) -> Result<(), KubeconfigError> {
         )?;
     }
     for user in document["users"].as_array_mut().into_iter().flatten() {
+        if !user.is_object() {
+            continue;
+        }
         let place = format!("user `{}`", user["name"].as_str().unwrap_or("(unnamed)"));
         check_user(&place, &mut user["user"])?;
     }
@@ -297,6 +308,9 @@ pub fn check(document: &mut Value) -> Result<(), KubeconfigError> {
 }
 
 fn check_user(place: &str, user: &mut Value) -> Result<(), KubeconfigError> {
+    if !user.is_object() {
+        return Ok(());
+    }
     for key in ["token", "username", "password"] {
         if let Some(value) = user[key].as_str() {
             let trimmed = trim_line_end(value);
@@ -631,6 +645,20 @@ fn scrub(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubeconfig_documents_of_the_wrong_shape_are_refused_not_a_panic() {
+        // Found by the fuzzer: a scalar document, or a cluster/user entry that is not a mapping,
+        // was indexed mutably (a panic in serde_json) before the typed parse could refuse it.
+        for yaml in [
+            "just text",
+            "[1, 2]",
+            "clusters: [x]\nusers: [y]",
+            "clusters: [{name: c, cluster: 5}]\nusers: [{name: u, user: [1]}]",
+        ] {
+            let _ = parse(yaml, None);
+        }
+    }
 
     const YAML: &str = "apiVersion: v1
 kind: Config

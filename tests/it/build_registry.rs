@@ -439,14 +439,18 @@ fn wrong_registry_credentials_are_reported_and_never_shown() {
         } else {
             run.stdout_line("auth", &[&expected]);
         }
-        // The summary escapes Markdown (`_`).
-        run.summary_has(&expected.replace('_', "\\_"));
+        // The summary says the registry's error once, above the table, Markdown escaped (`_`).
+        let said_once = format!(
+            "401 from {}:{} while looking up the manifest (HEAD): the registry refused the credentials from SHIPGATE_REGISTRY_USERNAME/SHIPGATE_REGISTRY_PASSWORD",
+            auth.image, auth.lookup_tag
+        );
+        run.summary_has(&said_once.replace('_', "\\_"));
         // And a warning annotation says it (on stderr when stdout carries JSON).
         let commands = if json { &run.stderr } else { &run.stdout };
         assert!(
-            commands.lines().any(|l| l.starts_with(
-                "::warning title=shipgate build::service `auth`: could not ask the registry"
-            )),
+            commands.lines().any(|l| l
+                .starts_with("::warning title=shipgate build::could not ask the registry whether")
+                && l.contains(&format!("{}:{}", auth.image, auth.lookup_tag))),
             "{commands}"
         );
         assert_password_never_shown(&run, &docker, WRONG_PASSWORD, json);

@@ -378,11 +378,17 @@ fn fuzz_config_loading() {
             let run = Shipgate::new(&repo).args(["config", "check"]).run();
             assert_clean_exit(&run, &text);
             let run = Shipgate::new(&repo)
-                // An argument cannot hold a NUL byte (the OS refuses it, not shipgate).
+                // An argument cannot hold a NUL byte nor pass 128 KiB (the OS refuses them, not
+                // shipgate).
                 .args([
                     "branch-policy",
                     "--branch",
-                    &generator.text().replace('\0', ""),
+                    &generator
+                        .text()
+                        .replace('\0', "")
+                        .chars()
+                        .take(20_000)
+                        .collect::<String>(),
                     "--actor",
                     "octocat",
                 ])
@@ -678,9 +684,18 @@ fn fuzz_plan_loading() {
             let _ = summary.render(1 << 20);
         }
         if count % (BINARY_EVERY / 4) == 0 {
+            // One argument may hold at most 128 KiB (MAX_ARG_STRLEN): a longer plan goes
+            // through a file, as a workflow passes a downloaded artifact.
+            let argument = if text.len() > 100_000 {
+                let path = repo.scratch().join("fuzzed-plan.json");
+                std::fs::write(&path, text.replace('\0', "")).unwrap();
+                path.to_string_lossy().into_owned()
+            } else {
+                text.replace('\0', "")
+            };
             for command in ["build", "deploy"] {
                 let run = Shipgate::new(&repo)
-                    .args([command, "--plan", &text.replace('\0', ""), "--dry-run"])
+                    .args([command, "--plan", &argument, "--dry-run"])
                     .run();
                 assert_clean_exit(&run, &text);
             }
