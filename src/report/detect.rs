@@ -138,8 +138,13 @@ pub fn terminal(changes: &ChangeSet, color: bool) -> String {
         changes.affected.len(),
         changes.all_services.len()
     ));
+    let affected: std::collections::HashMap<&str, &crate::detect::changes::Affected> = changes
+        .affected
+        .iter()
+        .map(|a| (a.name.as_str(), a))
+        .collect();
     for name in &changes.all_services {
-        match changes.affected.iter().find(|a| &a.name == name) {
+        match affected.get(name.as_str()) {
             Some(affected) => text.push_str(&format!(
                 "  {green}●{reset} {name:width$}  {}\n",
                 affected.reason.describe()
