@@ -67,6 +67,7 @@
 mod api;
 mod builders;
 mod controllers;
+mod counting;
 mod defaults;
 mod kubelet;
 mod patch;
@@ -80,6 +81,7 @@ mod workloads;
 pub use builders::{
     DaemonSetBuilder, DeploymentBuilder, StatefulSetBuilder, daemon_set, deployment, stateful_set,
 };
+pub use counting::Counts;
 pub use store::RecordedRequest;
 
 use api::Shared;
@@ -179,6 +181,7 @@ impl KubeApiBuilder {
             notify: tokio::sync::Notify::new(),
             kill,
             addr: format!("127.0.0.1:{port}"),
+            counter: Arc::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let sh = shared.clone();
@@ -196,15 +199,18 @@ impl KubeApiBuilder {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
+                    let listener = counting::CountingListener::new(listener, sh.counter.clone());
                     let app = axum::Router::new()
                         .fallback(api::handle)
                         .with_state(sh.clone());
+                    let counter = sh.counter.clone();
                     let ctl = tokio::spawn(controller_loop(sh));
                     let tls = tls::listener(tls_listener);
                     let tls_app = app.clone();
                     let tls_serve = async move {
                         match tls {
                             Some(l) => {
+                                let l = counting::CountingListener::new(l, counter);
                                 let _ = axum::serve(l, tls_app).await;
                             }
                             None => std::future::pending::<()>().await,
@@ -445,6 +451,18 @@ impl KubeApi {
         body: &str,
     ) -> (u16, Value) {
         api::call(&self.shared, method, path_and_query, content_type, body)
+    }
+
+    /// Requests by verb and resource, watches and connections counted so far (see
+    /// [`Counts`]); [`KubeApi::call`] is not counted.
+    pub fn counts(&self) -> Counts {
+        self.shared.counter.snapshot()
+    }
+
+    /// Starts the counts afresh (open watches and connections stay counted as open), e.g.
+    /// after a test's setup.
+    pub fn reset_counts(&self) {
+        self.shared.counter.reset();
     }
 
     /// Every request received so far, in order.
