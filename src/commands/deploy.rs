@@ -222,7 +222,7 @@ pub fn run_deploy(
             .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?;
         let cluster = {
             let _guard = runtime.enter();
-            crate::deploy::cluster::Cluster::new(config)
+            crate::deploy::cluster::Cluster::connect(config, run_url.as_deref())
                 .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?
         };
         crate::runner::write_stderr(&format!(

@@ -1,9 +1,11 @@
 //! Deploy: set the planned image on each workload, watch every rollout at once, fail fast on
 //! doomed pods, gate on health checks and roll back what failed.
 
+pub mod client;
 pub mod cluster;
 mod diagnose;
 pub mod diagnostics;
+pub mod hub;
 pub mod kubeconfig;
 pub mod lock;
 pub mod patch;
@@ -13,5 +15,7 @@ pub mod result;
 mod rollback;
 pub mod rollout;
 pub mod run;
+mod service;
+pub mod settle;
 pub mod target;
 pub mod watch;

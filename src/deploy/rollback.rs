@@ -3,27 +3,27 @@
 //! after a no-op), then the rollback's own rollout is watched to completion.
 
 use super::cluster::Cluster;
+use super::hub::Hub;
 use super::pods::PodPolicy;
 use super::preflight::Ready;
-use super::result::{Rollback, ServiceResult, Status, Timeline};
-use super::run::{
-    DEADLINE_MARGIN, DEFAULT_PROGRESS_DEADLINE, Progress, failure_reason, progress_deadline,
-};
+use super::result::{Rollback, Timeline};
+use super::run::{DEADLINE_MARGIN, DEFAULT_PROGRESS_DEADLINE};
+use super::service::{failure_reason, progress_deadline};
 use super::target::DeployTarget;
 use super::watch::{self, Outcome};
-use futures::future::join_all;
 use std::time::{Duration, Instant};
 
 /// Restores the snapshot taken in preflight, guarded so a spec someone else changed since is
-/// left alone, then watches the rollback to completion.
+/// left alone, then watches the rollback to completion through the run's shared watches
+/// (`hub`; `None`: only send it, as when the run is cancelled).
 pub(super) async fn roll_back(
     cluster: &Cluster,
+    hub: Option<&Hub>,
     target: &DeployTarget,
     ready: &Ready,
     run_started: Instant,
     timeline: &mut Timeline,
     say: &impl Fn(&str),
-    watch_it: bool,
 ) -> Rollback {
     let start = run_started.elapsed();
     let template = ready.workload["spec"]["template"].clone();
@@ -87,7 +87,7 @@ pub(super) async fn roll_back(
             };
         }
     };
-    if !watch_it {
+    let Some(hub) = hub else {
         timeline.rollback = Some((start, run_started.elapsed()));
         say(&format!("rollback to {before} sent"));
         return Rollback {
@@ -96,10 +96,9 @@ pub(super) async fn roll_back(
                 "restored {before}; its rollout was not watched (the run was cancelled)"
             ),
         };
-    }
+    };
     let timeout =
         progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN;
-    let selector = super::cluster::selector_string(&ready.workload);
     let settings = watch::Settings {
         timeout,
         generation: restored_generation,
@@ -110,11 +109,10 @@ pub(super) async fn roll_back(
         throttle: Duration::from_secs(1),
     };
     let (outcome, _) = watch::watch(
-        cluster,
+        hub,
         target.kind,
         &ready.namespace,
         &target.name,
-        selector.as_deref(),
         &settings,
         |line| say(&format!("rollback: {line}")),
     )
@@ -136,64 +134,6 @@ pub(super) async fn roll_back(
                 succeeded: false,
                 message: format!("restored {before}, but its rollout did not complete: {reason}"),
             }
-        }
-    }
-}
-
-/// `rollback-all`: every service this run changed and has not rolled back yet.
-pub(super) async fn roll_back_all(
-    cluster: &Cluster,
-    targets: &[DeployTarget],
-    ready: &[Ready],
-    results: &mut [Option<ServiceResult>],
-    run_started: Instant,
-    progress: Progress,
-) {
-    let pending: Vec<usize> = results
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let r = r.as_ref()?;
-            let changed = ready[i].set.patch.is_some();
-            (changed
-                && r.rollback.is_none()
-                && matches!(r.status, Status::Succeeded | Status::Failed))
-            .then_some(i)
-        })
-        .collect();
-    let rollbacks = join_all(pending.iter().map(|&i| {
-        let progress = progress.clone();
-        async move {
-            let mut timeline = Timeline::default();
-            let say = |text: &str| progress(&targets[i].service, text);
-            let rollback = roll_back(
-                cluster,
-                &targets[i],
-                &ready[i],
-                run_started,
-                &mut timeline,
-                &say,
-                true,
-            )
-            .await;
-            (rollback, timeline)
-        }
-    }))
-    .await;
-    for (&i, (rollback, timeline)) in pending.iter().zip(rollbacks) {
-        if let Some(result) = results[i].as_mut() {
-            if rollback.succeeded {
-                result.status = Status::RolledBack;
-                if result.reason.is_none() {
-                    result.reason = Some(
-                        "rolled back with the rest of the deploy (on-failure: rollback-all)".into(),
-                    );
-                }
-            } else {
-                result.status = Status::Failed;
-            }
-            result.timeline.rollback = timeline.rollback;
-            result.rollback = Some(rollback);
         }
     }
 }

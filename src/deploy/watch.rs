@@ -1,21 +1,16 @@
 //! Watches one workload's rollout to its verdict: the workload itself, its ReplicaSets and its
-//! pods through kube-rs watchers (which re-list after `410 Gone` and reconnect after a dropped
-//! stream), judged after every event by kubectl's rollout-status logic and the fail-fast pod
-//! rules. A doomed pod ends the watch at once instead of at the progress deadline.
+//! pods as the run's shared watches show them ([`super::hub`], one watch per namespace and
+//! kind, which re-list after `410 Gone` and resume after a dropped stream), judged after every
+//! change by kubectl's rollout-status logic and the fail-fast pod rules. A doomed pod ends the
+//! watch at once instead of at the progress deadline.
 
-use super::cluster::{Cluster, to_json};
+use super::hub::{Feed, Hub};
 use super::pods::{self, PodPolicy, PodProblem, PodVerdict};
 use super::rollout::{RolloutStatus, Workload};
 use crate::config::model::WorkloadKind;
-use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// How a watched rollout ended.
@@ -63,93 +58,32 @@ pub struct Settings {
     pub throttle: Duration,
 }
 
-type Events<K> = Pin<Box<dyn Stream<Item = Result<Event<K>, watcher::Error>> + Send>>;
-
-/// A map of objects kept in step with a watch, re-built on every re-list.
-struct Mirror<K> {
-    objects: BTreeMap<String, K>,
-    listing: Option<BTreeMap<String, K>>,
-}
-
-impl<K: kube::Resource> Mirror<K> {
-    fn new() -> Self {
-        Mirror {
-            objects: BTreeMap::new(),
-            listing: None,
-        }
-    }
-
-    /// Applies one event; true when the mirror changed in a way worth judging.
-    fn apply(&mut self, event: Event<K>) -> bool {
-        let key = |object: &K| object.meta().name.clone().unwrap_or_default();
-        match event {
-            Event::Apply(object) => {
-                self.objects.insert(key(&object), object);
-                true
-            }
-            Event::Delete(object) => {
-                self.objects.remove(&key(&object));
-                true
-            }
-            Event::Init => {
-                self.listing = Some(BTreeMap::new());
-                false
-            }
-            Event::InitApply(object) => {
-                if let Some(listing) = &mut self.listing {
-                    listing.insert(key(&object), object);
-                }
-                false
-            }
-            Event::InitDone => {
-                if let Some(listing) = self.listing.take() {
-                    self.objects = listing;
-                }
-                true
-            }
-        }
-    }
-}
-
-/// Watches until a verdict or `settings.timeout`. `progress` receives kubectl's waiting
+/// Watches until a verdict or `settings.timeout`, through the run's shared watches (`hub`,
+/// which must have been started with this workload). `progress` receives kubectl's waiting
 /// messages (throttled) and warnings.
 pub async fn watch(
-    cluster: &Cluster,
+    hub: &Hub,
     kind: WorkloadKind,
     namespace: &str,
     name: &str,
-    selector: Option<&str>,
     settings: &Settings,
     mut progress: impl FnMut(&str),
 ) -> (Outcome, Seen) {
     let started = Instant::now();
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut workloads: Events<kube::api::DynamicObject> =
-        Box::pin(watcher::watcher(cluster.workloads(kind, namespace), config).default_backoff());
-    let mut pods: Events<Pod> = match selector {
-        Some(selector) => {
-            let api: Api<Pod> = cluster.typed(namespace);
-            Box::pin(
-                watcher::watcher(api, watcher::Config::default().labels(selector))
-                    .default_backoff(),
-            )
-        }
-        None => Box::pin(futures::stream::pending()),
-    };
-    let mut replica_sets: Events<ReplicaSet> = match (kind, selector) {
-        (WorkloadKind::Deployment, Some(selector)) => {
-            let api: Api<ReplicaSet> = cluster.typed(namespace);
-            Box::pin(
-                watcher::watcher(api, watcher::Config::default().labels(selector))
-                    .default_backoff(),
-            )
-        }
-        _ => Box::pin(futures::stream::pending()),
-    };
-    let mut workload_mirror: Mirror<kube::api::DynamicObject> = Mirror::new();
-    let mut pod_mirror: Mirror<Pod> = Mirror::new();
-    let mut rs_mirror: Mirror<ReplicaSet> = Mirror::new();
     let mut seen = Seen::default();
+    let Some(mut subscription) = hub.subscribe(kind, namespace, name) else {
+        return (
+            Outcome::Failed {
+                reason: "NotWatched".into(),
+                message: format!(
+                    "internal error: {} in namespace `{namespace}` is not among the watched workloads",
+                    kind_path(kind, name)
+                ),
+                problems: Vec::new(),
+            },
+            seen,
+        );
+    };
     let mut existed = false;
     let mut last_message = String::from("waiting for the first status");
     let mut last_printed: Option<(Instant, String)> = None;
@@ -166,24 +100,40 @@ pub async fn watch(
                 return (Outcome::TimedOut { after: started.elapsed(), message: last_message }, seen);
             }
             _ = tick.tick() => !warned.is_empty(),
-            Some(event) = workloads.next() => match event {
-                Ok(event) => workload_mirror.apply(event),
-                Err(error) => { seen.last_error = Some(error.to_string()); false }
-            },
-            Some(event) = pods.next() => match event {
-                Ok(event) => pod_mirror.apply(event),
-                Err(error) => { seen.last_error = Some(error.to_string()); false }
-            },
-            Some(event) = replica_sets.next() => match event {
-                Ok(event) => rs_mirror.apply(event),
-                Err(error) => { seen.last_error = Some(error.to_string()); false }
-            },
+            () = subscription.changed() => true,
         };
         if !changed {
             continue;
         }
-        let Some(object) = workload_mirror.objects.get(name) else {
-            if existed && workload_mirror.listing.is_none() {
+        let snapshot = subscription.snapshot();
+        for (feed, reason) in &snapshot.unavailable {
+            seen.last_error = Some(reason.clone());
+            if matches!(feed, Feed::Workloads(_)) {
+                return (
+                    Outcome::Failed {
+                        reason: "WatchFailed".into(),
+                        message: format!(
+                            "cannot watch {} in namespace `{namespace}`, so the rollout cannot be judged: {reason}",
+                            feed.resource()
+                        ),
+                        problems: Vec::new(),
+                    },
+                    seen,
+                );
+            }
+            let key = format!("watch/{}", feed.resource());
+            if !warned.contains(&key) {
+                warned.push(key);
+                let text = format!(
+                    "cannot watch {} in namespace `{namespace}` ({reason}): doomed pods are only noticed at the deadline",
+                    feed.resource()
+                );
+                progress(&format!("warning: {text}"));
+                seen.warnings.push(text);
+            }
+        }
+        let Some(json) = snapshot.workload else {
+            if existed && snapshot.workload_synced {
                 return (
                     Outcome::Failed {
                         reason: "Deleted".into(),
@@ -199,14 +149,11 @@ pub async fn watch(
             continue;
         };
         existed = true;
-        let Ok(json) = to_json(object) else { continue };
-        let replica_sets: Vec<ReplicaSet> = rs_mirror.objects.values().cloned().collect();
-        let pods: Vec<Pod> = pod_mirror.objects.values().cloned().collect();
         let judged = judge(
             kind,
             &json,
-            &replica_sets,
-            &pods,
+            &snapshot.replica_sets,
+            &snapshot.pods,
             settings.generation,
             &settings.policy,
             k8s_openapi::jiff::Timestamp::now(),
@@ -263,8 +210,9 @@ pub struct Judged {
     pub new_pods: Vec<Pod>,
 }
 
-/// Judges one moment of a rollout: a spec someone else changed after ours (`generation`)
-/// supersedes it; the new pods (only once the controller observed our change: before that,
+/// Judges one moment of a rollout: an object older than our change (`generation`; a list
+/// from the watch cache may be stale) waits; a spec someone else changed after ours supersedes
+/// it; the new pods (only once the controller observed our change: before that,
 /// the "new" ReplicaSet is still the old one) fail it when one is doomed; otherwise kubectl's
 /// rollout-status verdict. Pure: the watch calls it after every event.
 pub fn judge(
@@ -295,6 +243,23 @@ pub fn judge(
             ),
             problems: Vec::new(),
         });
+    }
+    if let (Some(ours), Some(current)) = (generation, json["metadata"]["generation"].as_i64())
+        && current < ours
+    {
+        // A list from the watch cache may predate our patch: wait for the object to show it.
+        return Judged {
+            verdict: Verdict::Waiting {
+                message: format!(
+                    "Waiting for the API to show our change ({} at generation {current}, ours {ours})...",
+                    kind_path(kind, name)
+                ),
+                warnings: Vec::new(),
+            },
+            observed: false,
+            new_replica_set: None,
+            new_pods: Vec::new(),
+        };
     }
     let Some(workload) = typed(kind, json) else {
         return done(Outcome::Failed {

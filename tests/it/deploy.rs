@@ -668,6 +668,26 @@ services:
     run.stderr_has("agent: daemon set \"agent\" successfully rolled out");
 }
 
+/// Waits until the server has started `at_least` watches of `resource` in `shop`.
+fn wait_for_watches(api: &KubeApi, resource: &str, at_least: u64) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while api
+        .counts()
+        .watches_started
+        .get(&("shop".to_string(), resource.to_string()))
+        .copied()
+        .unwrap_or(0)
+        < at_least
+    {
+        assert!(
+            Instant::now() < end,
+            "no watch of {resource}: {:?}",
+            api.counts()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn watches_survive_a_dropped_stream_and_410_gone() {
     let fixture = Fixture::new();
@@ -677,24 +697,23 @@ fn watches_survive_a_dropped_stream_and_410_gone() {
         .args(["--image", "auth=registry.local/shop/auth:slow-1500"]);
     let run = std::thread::scope(|scope| {
         scope.spawn(|| {
-            std::thread::sleep(Duration::from_millis(400));
+            wait_for_watches(&fixture.api, "deployments", 1);
+            std::thread::sleep(Duration::from_millis(200));
             fixture.api.expire_watch_history();
             fixture.api.disconnect_watches();
-            std::thread::sleep(Duration::from_millis(400));
+            wait_for_watches(&fixture.api, "deployments", 2);
+            std::thread::sleep(Duration::from_millis(200));
             fixture.api.disconnect_watches();
         });
         command.run()
     });
     let run = run.success();
     assert_eq!(result(&run, "auth")["status"], "succeeded");
-    // The watches really were re-established (more than one watch request per resource).
-    let watches = fixture
-        .api
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/deployments") && r.query.contains("watch="))
-        .count();
-    assert!(watches >= 2, "{watches}");
+    // The watches really were re-established (more than one watch request per resource), and
+    // the stream errors were counted and reported.
+    let counts = fixture.api.counts();
+    assert!(counts.watches_of("deployments") >= 2, "{counts:?}");
+    run.stdout_has("watch error");
 }
 
 #[test]

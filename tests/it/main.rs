@@ -20,6 +20,7 @@ mod completions;
 mod container_ownership;
 mod content_parity;
 mod deploy;
+mod deploy_scale;
 mod detect_git;
 mod git_diff_parity;
 mod github_api;
