@@ -97,6 +97,34 @@ pub(super) async fn roll_back(
             ),
         };
     };
+    watch_rollback(
+        hub,
+        target,
+        ready,
+        restored_generation,
+        (run_started, start),
+        timeline,
+        say,
+    )
+    .await
+}
+
+/// Watches the rollback's own rollout to completion.
+async fn watch_rollback(
+    hub: &Hub,
+    target: &DeployTarget,
+    ready: &Ready,
+    restored_generation: Option<i64>,
+    (run_started, start): (Instant, Duration),
+    timeline: &mut Timeline,
+    say: &impl Fn(&str),
+) -> Rollback {
+    let before = ready
+        .set
+        .changes
+        .first()
+        .map(|c| c.from.clone())
+        .unwrap_or_default();
     let timeout =
         progress_deadline(&ready.workload).unwrap_or(DEFAULT_PROGRESS_DEADLINE) + DEADLINE_MARGIN;
     let settings = watch::Settings {

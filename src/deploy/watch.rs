@@ -4,7 +4,7 @@
 //! change by kubectl's rollout-status logic and the fail-fast pod rules. A doomed pod ends the
 //! watch at once instead of at the progress deadline.
 
-use super::hub::{Feed, Hub};
+use super::hub::{Feed, Hub, Snapshot};
 use super::pods::{self, PodPolicy, PodProblem, PodVerdict};
 use super::rollout::{RolloutStatus, Workload};
 use crate::config::model::WorkloadKind;
@@ -73,20 +73,22 @@ pub async fn watch(
     let mut seen = Seen::default();
     let Some(mut subscription) = hub.subscribe(kind, namespace, name) else {
         return (
-            Outcome::Failed {
-                reason: "NotWatched".into(),
-                message: format!(
+            failed(
+                "NotWatched",
+                format!(
                     "internal error: {} in namespace `{namespace}` is not among the watched workloads",
                     kind_path(kind, name)
                 ),
-                problems: Vec::new(),
-            },
+            ),
             seen,
         );
     };
     let mut existed = false;
     let mut last_message = String::from("waiting for the first status");
-    let mut last_printed: Option<(Instant, String)> = None;
+    let mut printer = Throttled {
+        every: settings.throttle,
+        last: None,
+    };
     let mut warned: Vec<String> = Vec::new();
     let deadline = tokio::time::sleep(settings.timeout);
     tokio::pin!(deadline);
@@ -106,45 +108,15 @@ pub async fn watch(
             continue;
         }
         let snapshot = subscription.snapshot();
-        for (feed, reason) in &snapshot.unavailable {
-            seen.last_error = Some(reason.clone());
-            if matches!(feed, Feed::Workloads(_)) {
-                return (
-                    Outcome::Failed {
-                        reason: "WatchFailed".into(),
-                        message: format!(
-                            "cannot watch {} in namespace `{namespace}`, so the rollout cannot be judged: {reason}",
-                            feed.resource()
-                        ),
-                        problems: Vec::new(),
-                    },
-                    seen,
-                );
-            }
-            let key = format!("watch/{}", feed.resource());
-            if !warned.contains(&key) {
-                warned.push(key);
-                let text = format!(
-                    "cannot watch {} in namespace `{namespace}` ({reason}): doomed pods are only noticed at the deadline",
-                    feed.resource()
-                );
-                progress(&format!("warning: {text}"));
-                seen.warnings.push(text);
-            }
+        if let Some(failed) =
+            feed_problems(&snapshot, namespace, &mut warned, &mut seen, &mut progress)
+        {
+            return (failed, seen);
         }
         let Some(json) = snapshot.workload else {
             if existed && snapshot.workload_synced {
-                return (
-                    Outcome::Failed {
-                        reason: "Deleted".into(),
-                        message: format!(
-                            "{} was deleted during the rollout",
-                            kind_path(kind, name)
-                        ),
-                        problems: Vec::new(),
-                    },
-                    seen,
-                );
+                let message = format!("{} was deleted during the rollout", kind_path(kind, name));
+                return (failed("Deleted", message), seen);
             }
             continue;
         };
@@ -166,24 +138,88 @@ pub async fn watch(
         match judged.verdict {
             Verdict::Done(outcome) => return (outcome, seen),
             Verdict::Waiting { message, warnings } => {
-                for problem in warnings {
-                    let key = format!("{}/{}", problem.pod, problem.reason);
-                    if !warned.contains(&key) {
-                        warned.push(key);
-                        let text = format!("{}: {}", problem.pod, problem.message);
-                        progress(&format!("warning: {text}"));
-                        seen.warnings.push(text);
-                    }
-                }
-                let due = last_printed
-                    .as_ref()
-                    .is_none_or(|(at, text)| *text != message && at.elapsed() >= settings.throttle);
-                if due {
-                    progress(&message);
-                    last_printed = Some((Instant::now(), message.clone()));
-                }
+                warn_once(warnings, &mut warned, &mut seen, &mut progress);
+                printer.say(&message, &mut progress);
                 last_message = message;
             }
+        }
+    }
+}
+
+/// A watch the verdict depends on that could not be established: the workload's fails the
+/// rollout; the ReplicaSets' or pods' is said once (doomed pods are then only seen at the
+/// deadline).
+fn feed_problems(
+    snapshot: &Snapshot,
+    namespace: &str,
+    warned: &mut Vec<String>,
+    seen: &mut Seen,
+    progress: &mut impl FnMut(&str),
+) -> Option<Outcome> {
+    for (feed, reason) in &snapshot.unavailable {
+        seen.last_error = Some(reason.clone());
+        if matches!(feed, Feed::Workloads(_)) {
+            return Some(failed(
+                "WatchFailed",
+                format!(
+                    "cannot watch {} in namespace `{namespace}`, so the rollout cannot be judged: {reason}",
+                    feed.resource()
+                ),
+            ));
+        }
+        let key = format!("watch/{}", feed.resource());
+        if !warned.contains(&key) {
+            warned.push(key);
+            progress(&format!(
+                "warning: cannot watch {} in namespace `{namespace}` ({reason}): doomed pods are only noticed at the deadline",
+                feed.resource()
+            ));
+        }
+    }
+    None
+}
+
+/// Progress lines of one service: a changed message at most every `every`.
+struct Throttled {
+    every: Duration,
+    last: Option<(Instant, String)>,
+}
+
+impl Throttled {
+    fn say(&mut self, message: &str, progress: &mut impl FnMut(&str)) {
+        let due = self
+            .last
+            .as_ref()
+            .is_none_or(|(at, text)| text != message && at.elapsed() >= self.every);
+        if due {
+            progress(message);
+            self.last = Some((Instant::now(), message.to_string()));
+        }
+    }
+}
+
+fn failed(reason: &str, message: String) -> Outcome {
+    Outcome::Failed {
+        reason: reason.into(),
+        message,
+        problems: Vec::new(),
+    }
+}
+
+/// Says each pod problem worth a warning once.
+fn warn_once(
+    problems: Vec<PodProblem>,
+    warned: &mut Vec<String>,
+    seen: &mut Seen,
+    progress: &mut impl FnMut(&str),
+) {
+    for problem in problems {
+        let key = format!("{}/{}", problem.pod, problem.reason);
+        if !warned.contains(&key) {
+            warned.push(key);
+            let text = format!("{}: {}", problem.pod, problem.message);
+            progress(&format!("warning: {text}"));
+            seen.warnings.push(text);
         }
     }
 }
@@ -232,31 +268,11 @@ pub fn judge(
         new_replica_set: None,
         new_pods: Vec::new(),
     };
-    if let (Some(ours), Some(current)) = (generation, json["metadata"]["generation"].as_i64())
-        && current > ours
-    {
-        return done(Outcome::Failed {
-            reason: "Superseded".into(),
-            message: format!(
-                "{} was changed by someone else during the rollout (generation {current}, ours {ours})",
-                kind_path(kind, name)
-            ),
-            problems: Vec::new(),
-        });
-    }
-    if let (Some(ours), Some(current)) = (generation, json["metadata"]["generation"].as_i64())
-        && current < ours
-    {
-        // A list from the watch cache may predate our patch: wait for the object to show it.
+    if let Some(verdict) = against_ours(kind, name, json, generation) {
+        let observed = observed && matches!(verdict, Verdict::Done(_));
         return Judged {
-            verdict: Verdict::Waiting {
-                message: format!(
-                    "Waiting for the API to show our change ({} at generation {current}, ours {ours})...",
-                    kind_path(kind, name)
-                ),
-                warnings: Vec::new(),
-            },
-            observed: false,
+            verdict,
+            observed,
             new_replica_set: None,
             new_pods: Vec::new(),
         };
@@ -284,25 +300,11 @@ pub fn judge(
     };
     let mut warnings = Vec::new();
     if observed {
-        let new_rs = match &workload {
-            Workload::Deployment(deployment) => pods::new_replica_set(deployment, replica_sets),
-            _ => None,
-        };
-        judged.new_replica_set = new_rs.and_then(|rs| rs.metadata.name.clone());
-        judged.new_pods = pods
-            .iter()
-            .filter(|pod| pods::is_new_pod(&workload, new_rs, pod))
-            .cloned()
-            .collect();
+        let (new_replica_set, new_pods) = new_rollout(&workload, replica_sets, pods);
+        judged.new_replica_set = new_replica_set;
+        judged.new_pods = new_pods;
         if !matches!(status, RolloutStatus::Complete { .. }) {
-            let mut doomed = Vec::new();
-            for pod in &judged.new_pods {
-                match pods::judge_pod(pod, policy, now) {
-                    PodVerdict::Doomed(problem) => doomed.push(problem),
-                    PodVerdict::Warning(problem) => warnings.push(problem),
-                    PodVerdict::Fine => {}
-                }
-            }
+            let (doomed, warned) = judge_pods(&judged.new_pods, policy, now);
             if let Some(first) = doomed.first() {
                 judged.verdict = Verdict::Done(Outcome::Failed {
                     reason: first.reason.clone(),
@@ -311,6 +313,7 @@ pub fn judge(
                 });
                 return judged;
             }
+            warnings = warned;
         }
     }
     judged.verdict = match status {
@@ -323,6 +326,71 @@ pub fn judge(
         RolloutStatus::Waiting { message } => Verdict::Waiting { message, warnings },
     };
     judged
+}
+
+/// The object's generation against the one our change produced: a later one means someone
+/// else changed the spec (superseded); an earlier one is a list from the watch cache that
+/// predates our patch (wait for the object to show it).
+fn against_ours(
+    kind: WorkloadKind,
+    name: &str,
+    json: &Value,
+    generation: Option<i64>,
+) -> Option<Verdict> {
+    let (ours, current) = (generation?, json["metadata"]["generation"].as_i64()?);
+    let path = kind_path(kind, name);
+    match current.cmp(&ours) {
+        std::cmp::Ordering::Greater => Some(Verdict::Done(Outcome::Failed {
+            reason: "Superseded".into(),
+            message: format!(
+                "{path} was changed by someone else during the rollout (generation {current}, ours {ours})"
+            ),
+            problems: Vec::new(),
+        })),
+        std::cmp::Ordering::Less => Some(Verdict::Waiting {
+            message: format!(
+                "Waiting for the API to show our change ({path} at generation {current}, ours {ours})..."
+            ),
+            warnings: Vec::new(),
+        }),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The new rollout's ReplicaSet (Deployments) and pods.
+fn new_rollout(
+    workload: &Workload,
+    replica_sets: &[ReplicaSet],
+    pods: &[Pod],
+) -> (Option<String>, Vec<Pod>) {
+    let new_rs = match workload {
+        Workload::Deployment(deployment) => pods::new_replica_set(deployment, replica_sets),
+        _ => None,
+    };
+    let new_pods = pods
+        .iter()
+        .filter(|pod| pods::is_new_pod(workload, new_rs, pod))
+        .cloned()
+        .collect();
+    (new_rs.and_then(|rs| rs.metadata.name.clone()), new_pods)
+}
+
+/// The doomed pods and the ones worth a warning.
+fn judge_pods(
+    new_pods: &[Pod],
+    policy: &PodPolicy,
+    now: k8s_openapi::jiff::Timestamp,
+) -> (Vec<PodProblem>, Vec<PodProblem>) {
+    let mut doomed = Vec::new();
+    let mut warnings = Vec::new();
+    for pod in new_pods {
+        match pods::judge_pod(pod, policy, now) {
+            PodVerdict::Doomed(problem) => doomed.push(problem),
+            PodVerdict::Warning(problem) => warnings.push(problem),
+            PodVerdict::Fine => {}
+        }
+    }
+    (doomed, warnings)
 }
 
 /// The workload as the typed object the judging code reads.

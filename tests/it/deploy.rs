@@ -573,7 +573,16 @@ fn two_concurrent_runs_deploy_one_after_the_other() {
     let second = run("auth=registry.local/shop/auth:1.2.0");
     let (first, second) = std::thread::scope(|scope| {
         let first = scope.spawn(move || first.run());
-        std::thread::sleep(Duration::from_millis(300));
+        // The second run starts once the first one holds the lock.
+        let end = Instant::now() + Duration::from_secs(30);
+        while fixture
+            .api
+            .get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock")
+            .is_none()
+        {
+            assert!(Instant::now() < end, "the first run never took the lock");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let second = scope.spawn(move || second.run());
         (first.join().unwrap(), second.join().unwrap())
     });

@@ -101,9 +101,11 @@ fn assert_namespace_shape(counts: &Counts, watches_per_kind: u64) {
         counts.watches_peak <= 3 * NAMESPACES.len() as u64,
         "{counts:#?}"
     );
-    // One connection per open watch, at most 4 one-off requests in flight, the lease renewal.
+    // One connection per open watch, at most 4 one-off requests in flight, the lease of each
+    // namespace, and a little slack for the connection pool's connect races (a connection
+    // opened while another is being returned stays in the pool): far below one per service.
     assert!(
-        counts.connections_peak <= 3 * NAMESPACES.len() as u64 + 4 + 1,
+        counts.connections_peak <= 3 * NAMESPACES.len() as u64 + 4 + 2 * NAMESPACES.len() as u64,
         "{counts:#?}"
     );
     assert_eq!(counts.requests("patch", "deployments"), SERVICES as u64);
