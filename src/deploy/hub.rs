@@ -347,7 +347,8 @@ impl Hub {
     }
 }
 
-/// `key in (v1,v2,…)` when every subject's selector has `key` (the first such key, sorted).
+/// `key in (v1,v2,…)` when every subject's selector has `key` (the first such key, sorted) and
+/// the selector stays short.
 pub fn common_selector(subjects: &[&Subject]) -> Option<String> {
     let first = subjects.first()?;
     let key = first
@@ -358,11 +359,16 @@ pub fn common_selector(subjects: &[&Subject]) -> Option<String> {
         .iter()
         .filter_map(|s| s.match_labels.get(key).map(String::as_str))
         .collect();
-    Some(format!(
+    let selector = format!(
         "{key} in ({})",
         values.into_iter().collect::<Vec<_>>().join(",")
-    ))
+    );
+    // A request line the API server or a proxy in front of it might refuse: all pods instead.
+    (selector.len() <= MAX_SELECTOR).then_some(selector)
 }
+
+/// The longest label selector sent (URLs of more than a few KiB are refused by some proxies).
+const MAX_SELECTOR: usize = 2048;
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<Event<K>, watcher::Error>> + Send>>;
 
@@ -741,6 +747,10 @@ mod tests {
         let other = subject("db", &[("component", "db")]);
         assert_eq!(common_selector(&[&auth, &other]), None);
         assert_eq!(common_selector(&[]), None);
+        let many: Vec<Subject> = (0..500)
+            .map(|i| subject(&format!("s{i}"), &[("app", &format!("service-number-{i}"))]))
+            .collect();
+        assert_eq!(common_selector(&many.iter().collect::<Vec<_>>()), None);
     }
 
     fn owned(kind: &str, name: &str, uid: &str, owner: &str) -> Value {
