@@ -286,6 +286,29 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn throttling_and_retries_are_counted() {
+        use tower::retry::Policy;
+        let stats = Arc::new(Stats::default());
+        let mut policy = CountedRetry {
+            policy: kube::client::retry::RetryPolicy::server_retry(),
+            stats: stats.clone(),
+        };
+        let mut request = Request::builder()
+            .uri("/api/v1/namespaces/shop/pods")
+            .body(Body::empty())
+            .unwrap();
+        let throttled = Response::builder().status(429).body(()).unwrap();
+        let mut result: Result<Response<()>, BoxError> = Ok(throttled);
+        assert!(policy.retry(&mut request, &mut result).is_some());
+        let fine = Response::builder().status(200).body(()).unwrap();
+        let mut result: Result<Response<()>, BoxError> = Ok(fine);
+        assert!(policy.retry(&mut request, &mut result).is_none());
+        let usage = stats.usage();
+        assert_eq!((usage.throttled, usage.retried), (1, 1));
+        assert!(usage.degraded());
+    }
+
     #[test]
     fn the_user_agent_names_the_version_and_the_run() {
         let version = crate::version::VERSION;

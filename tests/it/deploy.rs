@@ -1446,3 +1446,37 @@ fn the_lock_is_renewed_while_the_deploy_runs() {
     run.success();
     assert!(renewals.len() >= 3, "renewTime values seen: {renewals:?}");
 }
+
+#[test]
+fn a_watch_that_cannot_be_established_fails_the_verdict_clearly() {
+    let fixture = Fixture::new();
+    // May read and patch the Deployment, but not list or watch Deployments.
+    fixture.as_user(
+        "deployer-token",
+        "system:serviceaccount:shop:deployer",
+        &[
+            ("get", "deployments"),
+            ("patch", "deployments"),
+            ("*", "replicasets"),
+            ("*", "pods"),
+            ("*", "pods/log"),
+            ("*", "events"),
+            ("*", "leases"),
+            ("create", "selfsubjectaccessreviews"),
+        ],
+    );
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .code(1);
+    let result = result(&run, "auth");
+    assert_eq!(result["status"], "failed", "{result}");
+    let reason = result["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("WatchFailed: cannot watch deployments in namespace `shop`"),
+        "{reason}"
+    );
+    run.stdout_has("the watch of deployments in namespace `shop` could not be established");
+}
