@@ -563,6 +563,32 @@ mod tests {
     }
 
     #[test]
+    fn a_list_from_the_watch_cache_older_than_our_patch_is_not_a_verdict() {
+        // The complete rollout of the previous generation, as a stale cache may still show it.
+        let deployment = body(fixture!("03-06-get-deployment-rollout-complete"));
+        let generation = deployment["metadata"]["generation"].as_i64().unwrap();
+        let judged = judge(
+            WorkloadKind::Deployment,
+            &deployment,
+            &[],
+            &[],
+            Some(generation + 1),
+            &policy(),
+            now(),
+        );
+        assert!(!judged.observed);
+        match judged.verdict {
+            Verdict::Waiting { message, .. } => {
+                assert!(
+                    message.starts_with("Waiting for the API to show our change"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn an_unschedulable_pod_is_a_warning_while_waiting() {
         let statefulset = body(fixture!("11-06-get-statefulset-update-mid"));
         let mut pod: Pod =
