@@ -50,6 +50,13 @@
 //!   [`KubeApi::add_user`]; no token = `system:anonymous` (403 on everything but `/version`);
 //!   an unknown token = 401.
 //!
+//! # Counting
+//! [`KubeApi::counts`] says what clients cost the server: requests by verb and resource,
+//! watches started per namespace and resource, watches and connections open now and at peak,
+//! the `User-Agent`s seen ([`KubeApi::reset_counts`] starts afresh after a test's setup). Tests
+//! assert the shape of a deploy with it (O(namespaces), not O(services)); `scripts/bench-deploy
+//! -- --scale` reports it.
+//!
 //! # Example
 //! ```no_run
 //! use kube_test_api::{KubeApi, deployment};
