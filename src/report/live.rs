@@ -62,10 +62,47 @@ fn redraw(state: &mut State) {
     if state.drawn > 0 {
         text.push_str(&format!("\x1b[{}A", state.drawn));
     }
-    text.push_str(&render(&state.rows, state.frame, terminal_width()));
+    let shown = visible(&state.rows, terminal_height().saturating_sub(2));
+    text.push_str(&render(&shown, state.frame, terminal_width()));
     let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
-    state.drawn = state.rows.len();
+    state.drawn = shown.len();
+}
+
+fn terminal_height() -> usize {
+    std::env::var("LINES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c: &usize| c >= 5)
+        .unwrap_or(30)
+}
+
+/// The rows that fit `max` lines (a board taller than the terminal cannot be redrawn in
+/// place): the ones with a problem first, then the others in order, and a last row counting
+/// what is left out. Pure.
+fn visible(rows: &[(String, String)], max: usize) -> Vec<(String, String)> {
+    if rows.len() <= max {
+        return rows.to_vec();
+    }
+    let problem = |line: &str| {
+        let line = line.to_ascii_lowercase();
+        ["fail", "warning", "rolling back", "error"]
+            .iter()
+            .any(|word| line.contains(word))
+    };
+    let keep = max.saturating_sub(1).max(1);
+    let mut shown: Vec<(String, String)> = rows
+        .iter()
+        .filter(|(_, line)| problem(line))
+        .chain(rows.iter().filter(|(_, line)| !problem(line)))
+        .take(keep)
+        .cloned()
+        .collect();
+    shown.push((
+        "…".to_string(),
+        format!("{} more not shown", rows.len() - shown.len()),
+    ));
+    shown
 }
 
 impl Board {
@@ -145,5 +182,19 @@ mod tests {
         assert_eq!(lines[0], "\r\x1b[2K⠋ auth     2 of 3 updated rep…");
         assert_eq!(lines[1], "\r\x1b[2K⠋ gateway  set image");
         assert!(render(&rows, 1, 100).contains("⠙ auth"));
+    }
+
+    #[test]
+    fn a_board_taller_than_the_terminal_shows_problems_first_and_counts_the_rest() {
+        let mut rows: Vec<(String, String)> = (0..200)
+            .map(|i| (format!("svc-{i:03}"), "Waiting for rollout...".to_string()))
+            .collect();
+        rows[150].1 = "rollout failed: ErrImagePull".into();
+        let shown = visible(&rows, 10);
+        assert_eq!(shown.len(), 10);
+        assert_eq!(shown[0].0, "svc-150");
+        assert_eq!(shown[1].0, "svc-000");
+        assert_eq!(shown[9].1, "191 more not shown");
+        assert_eq!(visible(&rows[..5], 10).len(), 5);
     }
 }

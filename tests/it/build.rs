@@ -638,7 +638,9 @@ fn a_plan_of_another_version_is_a_clear_error() {
         .arg(&file)
         .run()
         .code(2)
-        .stderr_has("plan version 1 was written by an older shipgate; this shipgate reads plan version 2");
+        .stderr_has(
+            "plan version 1 was written by an older shipgate; this shipgate reads plan version 2",
+        );
     let mut unknown = plan("push", vec![service("auth")]);
     unknown["services"][0]["build"]["builder"] = json!("kaniko");
     let file = plan_file(&repo, &unknown);

@@ -571,9 +571,12 @@ fn fuzz_kubeconfig_decoding() {
             let _ = shipgate::deploy::kubeconfig::parse(&input.yaml, context.as_deref());
             let _ = shipgate::deploy::kubeconfig::secrets(&input.yaml);
             runtime.block_on(async {
-                if let Ok(config) =
-                    shipgate::deploy::kubeconfig::client_config(Some(&input), context.as_deref())
-                        .await
+                if let Ok(config) = shipgate::deploy::kubeconfig::client_config(
+                    Some(&input),
+                    context.as_deref(),
+                    &shipgate::deploy::kubeconfig::ExecGuard::Direct,
+                )
+                .await
                 {
                     let _ = shipgate::deploy::cluster::Cluster::new(config);
                 }
