@@ -560,3 +560,72 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stops(used: Duration, deadline: Option<Duration>) -> Stops {
+        Stops {
+            started: Instant::now().checked_sub(used).unwrap(),
+            deadline,
+            lock: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_deadline_counts_what_the_version_check_lock_and_preflight_used() {
+        let spent = stops(Duration::from_secs(10), Some(Duration::from_secs(5)));
+        assert_eq!(spent.remaining(), Duration::ZERO);
+        // Already elapsed: the waves are interrupted at once, not 5 s after they start.
+        tokio::time::timeout(Duration::from_secs(2), spent.deadline())
+            .await
+            .unwrap();
+        let left = stops(Duration::from_secs(10), Some(Duration::from_secs(60)));
+        assert!(left.remaining() <= Duration::from_secs(50));
+        assert!(left.remaining() > Duration::from_secs(40));
+    }
+
+    #[tokio::test]
+    async fn without_a_deadline_or_a_lock_nothing_interrupts() {
+        let unbounded = stops(Duration::ZERO, None);
+        assert!(unbounded.remaining() > Duration::from_secs(3600));
+        let quiet = async {
+            tokio::select! {
+                () = unbounded.deadline() => "deadline",
+                _ = unbounded.lock_lost() => "lock lost",
+            }
+        };
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), quiet)
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn only_a_cancelled_run_leaves_its_rollbacks_unwatched() {
+        assert_eq!(Interruption::Cancelled.follow(), Follow::SendOnly);
+        assert_eq!(Interruption::Deadline.follow(), Follow::UntilComplete);
+        let lost = Interruption::LockLost {
+            reason: "the deploy lock of namespace `shop` was taken over by run/2".into(),
+        };
+        assert_eq!(lost.follow(), Follow::UntilComplete);
+        let options = Options {
+            dry_run: false,
+            skip_health: false,
+            continue_on_failure: false,
+            lock_timeout: Duration::ZERO,
+            lock_poll: Duration::ZERO,
+            holder: String::new(),
+            run_url: None,
+            deadline: None,
+            throttle: Duration::ZERO,
+            unschedulable_grace: Duration::ZERO,
+        };
+        assert_eq!(
+            lost.notice(&options),
+            "warning: the deploy lock of namespace `shop` was taken over by run/2: this run stopped sending changes, puts back what it changed and fails"
+        );
+    }
+}
