@@ -43,6 +43,9 @@
 
 #![allow(clippy::unwrap_used, reason = "benchmark harness")]
 
+#[path = "deploy/scale.rs"]
+mod scale;
+
 use kube_test_api::{KubeApi, deployment};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -80,6 +83,8 @@ struct Options {
     kubectl: Option<String>,
     shipgate: PathBuf,
     label: String,
+    /// `--scale 50,100,200`: only the scale scenario, for each N.
+    scale: Vec<usize>,
 }
 
 impl Options {
@@ -98,6 +103,7 @@ impl Options {
                 PathBuf::from,
             ),
             label: String::new(),
+            scale: Vec::new(),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -112,8 +118,22 @@ impl Options {
                 "--services" => options.services = number("--services").clamp(2, 100),
                 "--runs" => options.runs = number("--runs"),
                 "--no-kubectl" => options.kubectl = None,
+                "--scale" => {
+                    options.scale = args
+                        .next()
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(|n| {
+                            n.trim()
+                                .parse()
+                                .ok()
+                                .filter(|&n: &usize| (2..=500).contains(&n))
+                        })
+                        .collect::<Option<Vec<usize>>>()
+                        .unwrap_or_else(|| die("--scale needs sizes like 50,100,200 (2..=500)"));
+                }
                 other => die(&format!(
-                    "unknown argument {other:?} (known: --services N, --runs N, --no-kubectl)"
+                    "unknown argument {other:?} (known: --services N, --runs N, --no-kubectl, --scale N,N,…)"
                 )),
             }
         }
@@ -984,6 +1004,14 @@ fn main() {
         }
         v
     });
+    if !options.scale.is_empty() {
+        eprintln!(
+            "bench-deploy: scale scenario for N = {:?}; shipgate = {}",
+            options.scale, options.label
+        );
+        scale::run(&options, &options.scale);
+        return;
+    }
     let repo = Repo::new(n);
     eprintln!(
         "bench-deploy: {n} services, {runs} runs of each scenario; shipgate = {}",

@@ -131,6 +131,48 @@ fn images_input(value: &str) -> Result<serde_json::Value, Failure> {
     Ok(serde_json::Value::Object(merged))
 }
 
+/// The `kubeconfig` input decoded; its secrets (or the default kubeconfig's) and the registry
+/// password masked before anything prints.
+fn masked_kubeconfig(
+    session: &Session,
+    inputs: &DeployInputs,
+) -> Result<Option<kubeconfig::Input>, Failure> {
+    crate::deploy::secrets::mask_registry_password(&session.runner);
+    let Some(value) = non_empty(inputs.options.kubeconfig.clone()) else {
+        crate::deploy::secrets::mask_all(&session.runner, kubeconfig::default_secrets());
+        return Ok(None);
+    };
+    let input = kubeconfig::decode(&value).map_err(|e| {
+        Failure::usage(Diagnostic::error(TITLE, e.to_string()).with_help(
+            "give a file path, the kubeconfig YAML, or its base64 (`base64 -w0 ~/.kube/config`)",
+        ))
+    })?;
+    crate::deploy::secrets::mask_kubeconfig(&session.runner, &value, &input);
+    Ok(Some(input))
+}
+
+/// The deploy's options from the inputs and the run.
+fn deploy_options(session: &Session, plan: &Plan, inputs: &DeployInputs) -> Options {
+    let context = session.context().ok();
+    let run_url = plan
+        .context
+        .run_url
+        .clone()
+        .or_else(|| context.as_ref().and_then(|c| c.run_url()));
+    Options {
+        dry_run: inputs.dry_run,
+        skip_health: inputs.options.skip_health,
+        continue_on_failure: inputs.options.continue_on_failure,
+        lock_timeout: inputs.options.lock_timeout,
+        lock_poll: poll_interval(),
+        holder: lock_holder(run_url.as_deref()),
+        run_url,
+        deadline: Some(inputs.options.deploy_timeout).filter(|d| !d.is_zero()),
+        throttle: Duration::from_millis(throttle_ms()),
+        unschedulable_grace: unschedulable_grace(),
+    }
+}
+
 /// Deploys the plan; adds the deploy section to `summary` and reports annotations.
 /// `images` (the build's output) comes from `run`; alone, from `--images`.
 pub fn run_deploy(
@@ -142,22 +184,7 @@ pub fn run_deploy(
     summary: &mut Summary,
 ) -> Result<DeployStage, Failure> {
     // Secrets first: nothing may be printed before they are masked.
-    let kubeconfig_input = match non_empty(inputs.options.kubeconfig.clone()) {
-        Some(value) => {
-            let input = kubeconfig::decode(&value).map_err(|e| {
-                Failure::usage(Diagnostic::error(TITLE, e.to_string()).with_help(
-                    "give a file path, the kubeconfig YAML, or its base64 (`base64 -w0 ~/.kube/config`)",
-                ))
-            })?;
-            crate::deploy::secrets::mask_kubeconfig(&session.runner, &value, &input);
-            Some(input)
-        }
-        None => {
-            crate::deploy::secrets::mask_all(&session.runner, kubeconfig::default_secrets());
-            None
-        }
-    };
-    crate::deploy::secrets::mask_registry_password(&session.runner);
+    let kubeconfig_input = masked_kubeconfig(session, inputs)?;
     let images = match (images, non_empty(inputs.options.images.clone())) {
         (Some(images), _) => images,
         (None, Some(value)) => images_input(&value)?,
@@ -185,25 +212,7 @@ pub fn run_deploy(
         .into_iter()
         .map(|s| ServiceResult::skipped(&s.service, 0, s.reason))
         .collect();
-    let context = session.context().ok();
-    let run_url = plan
-        .context
-        .run_url
-        .clone()
-        .or_else(|| context.as_ref().and_then(|c| c.run_url()));
-    let holder = lock_holder(run_url.as_deref());
-    let options = Options {
-        dry_run: inputs.dry_run,
-        skip_health: inputs.options.skip_health,
-        continue_on_failure: inputs.options.continue_on_failure,
-        lock_timeout: inputs.options.lock_timeout,
-        lock_poll: poll_interval(),
-        holder,
-        run_url: run_url.clone(),
-        deadline: Some(inputs.options.deploy_timeout).filter(|d| !d.is_zero()),
-        throttle: Duration::from_millis(throttle_ms()),
-        unschedulable_grace: unschedulable_grace(),
-    };
+    let options = deploy_options(session, plan, inputs);
     let resolved = super::manifests::Resolved {
         targets: &targets,
         digests: &digests,
@@ -221,7 +230,6 @@ pub fn run_deploy(
         .enable_all()
         .build()
         .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("cannot start: {e}"))))?;
-    let context_name = non_empty(inputs.options.kube_context.clone());
     let report = if targets.is_empty() {
         Report {
             services: skipped,
@@ -230,88 +238,15 @@ pub fn run_deploy(
     } else if inputs.dry_run && kubeconfig_input.is_none() && !cluster_configured() {
         offline_dry_run(&targets, skipped, inputs.options.skip_health)
     } else {
-        let config = runtime
-            .block_on(kubeconfig::client_config(
-                kubeconfig_input.as_ref(),
-                context_name.as_deref(),
-                &crate::deploy::exec_plugin::Wrapper::from_env().map_or(
-                    kubeconfig::ExecGuard::Direct,
-                    kubeconfig::ExecGuard::Bounded,
-                ),
-            ))
-            .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?;
-        let cluster = {
-            let _guard = runtime.enter();
-            crate::deploy::cluster::Cluster::new(config)
-                .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?
-        };
-        crate::runner::write_stderr(&format!(
-            "deploy: cluster {}{}, {} service{}{}\n",
-            cluster.server,
-            context_name
-                .as_deref()
-                .map(|c| format!(" (context {c})"))
-                .unwrap_or_default(),
-            targets.len(),
-            if targets.len() == 1 { "" } else { "s" },
-            if inputs.dry_run { " (dry run)" } else { "" }
-        ));
-        // A live board on a terminal; plain lines in logs.
-        let board = (!session.runner.mode.is_actions()
-            && session.format == crate::cli::Format::Human
-            && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .then(|| Arc::new(crate::report::live::Board::start()));
-        let progress: run::Progress = match &board {
-            Some(board) => {
-                let board = board.clone();
-                Arc::new(move |service: &str, line: &str| board.update(service, line))
-            }
-            None => Arc::new(|service: &str, line: &str| {
-                crate::runner::write_stderr(&format!("{service}: {line}\n"));
-            }),
-        };
-        let registry =
-            crate::registry::RegistryClient::for_run(session.registry_insecure.as_deref());
-        let github = github_deployments(session, inputs, plan, &targets, run_url.clone());
-        let started = match &github {
-            Some((client, request)) => match runtime.block_on(client.start(request)) {
-                Ok(handle) => Some(handle),
-                Err(error) => {
-                    session.runner.diagnostic(&Diagnostic::warning(
-                        TITLE,
-                        format!("could not record a GitHub deployment: {error}"),
-                    ));
-                    // Created but not marked in progress: still finish it, or it stays pending.
-                    error.created_deployment().cloned()
-                }
-            },
-            None => None,
-        };
-        let report = runtime.block_on(run::deploy(
-            &cluster, &targets, skipped, &options, &registry, progress,
-        ));
-        if let Some(board) = board.and_then(|b| Arc::try_unwrap(b).ok()) {
-            board.finish();
-        }
-        if let (Some((client, _)), Some(handle)) = (&github, &started) {
-            use crate::github::deployments::DeploymentOutcome;
-            let outcome = if report.failed() {
-                DeploymentOutcome::Failure
-            } else {
-                DeploymentOutcome::Success
-            };
-            let text = report_line(
-                &report,
-                crate::report::RunMode::from_dry_run(inputs.dry_run),
-            );
-            if let Err(error) = runtime.block_on(client.finish(handle, outcome, &text)) {
-                session.runner.diagnostic(&Diagnostic::warning(
-                    TITLE,
-                    format!("could not update the GitHub deployment: {error}"),
-                ));
-            }
-        }
-        report
+        on_cluster(
+            session,
+            inputs,
+            plan,
+            &runtime,
+            kubeconfig_input.as_ref(),
+            (&targets, skipped),
+            &options,
+        )?
     };
     annotate(session, &report);
     crate::report::deploy::summary(
@@ -329,6 +264,107 @@ pub fn run_deploy(
         ),
         json,
     })
+}
+
+/// The deploy against the cluster: connect, announce, the live board or plain lines, the
+/// GitHub deployment around it.
+fn on_cluster(
+    session: &Session,
+    inputs: &DeployInputs,
+    plan: &Plan,
+    runtime: &tokio::runtime::Runtime,
+    kubeconfig_input: Option<&kubeconfig::Input>,
+    (targets, skipped): (&[DeployTarget], Vec<ServiceResult>),
+    options: &Options,
+) -> Result<Report, Failure> {
+    let context_name = non_empty(inputs.options.kube_context.clone());
+    let run_url = options.run_url.clone();
+    let config = runtime
+        .block_on(kubeconfig::client_config(
+            kubeconfig_input,
+            context_name.as_deref(),
+            &crate::deploy::exec_plugin::Wrapper::from_env().map_or(
+                kubeconfig::ExecGuard::Direct,
+                kubeconfig::ExecGuard::Bounded,
+            ),
+        ))
+        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?;
+    let cluster = {
+        let _guard = runtime.enter();
+        crate::deploy::cluster::Cluster::connect(config, run_url.as_deref())
+            .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e.to_string())))?
+    };
+    crate::runner::write_stderr(&format!(
+        "deploy: cluster {}{}, {} service{}{}\n",
+        cluster.server,
+        context_name
+            .as_deref()
+            .map(|c| format!(" (context {c})"))
+            .unwrap_or_default(),
+        targets.len(),
+        if targets.len() == 1 { "" } else { "s" },
+        if inputs.dry_run { " (dry run)" } else { "" }
+    ));
+    let (board, progress) = progress_sink(session);
+    let registry = crate::registry::RegistryClient::for_run(session.registry_insecure.as_deref());
+    let github = github_deployments(session, inputs, plan, targets, run_url.clone());
+    let started = match &github {
+        Some((client, request)) => match runtime.block_on(client.start(request)) {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                session.runner.diagnostic(&Diagnostic::warning(
+                    TITLE,
+                    format!("could not record a GitHub deployment: {error}"),
+                ));
+                // Created but not marked in progress: still finish it, or it stays pending.
+                error.created_deployment().cloned()
+            }
+        },
+        None => None,
+    };
+    let report = runtime.block_on(run::deploy(
+        &cluster, targets, skipped, options, &registry, progress,
+    ));
+    if let Some(board) = board.and_then(|b| Arc::try_unwrap(b).ok()) {
+        board.finish();
+    }
+    if let (Some((client, _)), Some(handle)) = (&github, &started) {
+        use crate::github::deployments::DeploymentOutcome;
+        let outcome = if report.failed() {
+            DeploymentOutcome::Failure
+        } else {
+            DeploymentOutcome::Success
+        };
+        let text = report_line(
+            &report,
+            crate::report::RunMode::from_dry_run(inputs.dry_run),
+        );
+        if let Err(error) = runtime.block_on(client.finish(handle, outcome, &text)) {
+            session.runner.diagnostic(&Diagnostic::warning(
+                TITLE,
+                format!("could not update the GitHub deployment: {error}"),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// Where progress lines go: a live board on a terminal, plain lines in logs.
+fn progress_sink(session: &Session) -> (Option<Arc<crate::report::live::Board>>, run::Progress) {
+    let board = (!session.runner.mode.is_actions()
+        && session.format == crate::cli::Format::Human
+        && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    .then(|| Arc::new(crate::report::live::Board::start()));
+    let progress: run::Progress = match &board {
+        Some(board) => {
+            let board = board.clone();
+            Arc::new(move |service: &str, line: &str| board.update(service, line))
+        }
+        None => Arc::new(|service: &str, line: &str| {
+            crate::runner::write_stderr(&format!("{service}: {line}\n"));
+        }),
+    };
+    (board, progress)
 }
 
 fn report_line(report: &Report, mode: crate::report::RunMode) -> String {

@@ -2,7 +2,10 @@
 //! into sentences. Workloads travel as JSON (`DynamicObject`) so one code path serves
 //! Deployments, StatefulSets and DaemonSets; the judging code reads them as typed objects.
 
+use super::client::{self, Stats, Usage};
 use crate::config::model::WorkloadKind;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -13,6 +16,8 @@ use kube::api::{
     PostParams,
 };
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// At most this much of a container's log is fetched for a diagnosis (`limitBytes`).
 pub const LOG_LIMIT_BYTES: i64 = 64 * 1024;
@@ -63,7 +68,8 @@ impl From<kube::Error> for ApiError {
     }
 }
 
-/// One connected cluster.
+/// One connected cluster: the run's one client (see [`super::client`]), its counts, the RBAC
+/// answers already known, and the bound on one-off requests in flight.
 #[derive(Clone)]
 pub struct Cluster {
     client: kube::Client,
@@ -71,7 +77,15 @@ pub struct Cluster {
     pub default_namespace: String,
     /// The API server URL, for the "using cluster" line.
     pub server: String,
+    stats: Arc<Stats>,
+    one_off: Arc<tokio::sync::Semaphore>,
+    answers: Arc<Mutex<HashMap<Question, Answer>>>,
 }
+
+/// One RBAC question: (namespace, verb, group, resource, subresource).
+type Question = (String, String, String, String, Option<String>);
+/// Its answer, shared by every service that asks it (asked once, even concurrently).
+type Answer = Shared<BoxFuture<'static, Result<bool, ApiError>>>;
 
 fn resource(kind: WorkloadKind) -> ApiResource {
     let gvk = GroupVersionKind::gvk("apps", "v1", super::target::kind_name(kind));
@@ -93,18 +107,29 @@ pub fn plural(kind: WorkloadKind) -> &'static str {
 }
 
 impl Cluster {
+    /// Connects with the User-Agent `shipgate/<version>`; inside a tokio runtime.
     pub fn new(config: kube::Config) -> Result<Cluster, ApiError> {
+        Cluster::connect(config, None)
+    }
+
+    /// [`Cluster::new`] with the run URL in the User-Agent, so the audit log names the run.
+    pub fn connect(config: kube::Config, run_url: Option<&str>) -> Result<Cluster, ApiError> {
         let default_namespace = config.default_namespace.clone();
         let server = config
             .cluster_url
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let client = kube::Client::try_from(config).map_err(ApiError::from)?;
+        let stats = Arc::new(Stats::default());
+        let client = client::build(config, &client::user_agent(run_url), stats.clone())
+            .map_err(ApiError::from)?;
         Ok(Cluster {
             client,
             default_namespace,
             server,
+            stats,
+            one_off: Arc::new(tokio::sync::Semaphore::new(client::ONE_OFF_IN_FLIGHT)),
+            answers: Arc::default(),
         })
     }
 
@@ -113,9 +138,25 @@ impl Cluster {
         &self.client
     }
 
+    /// What this client has cost the API so far.
+    pub fn usage(&self) -> Usage {
+        self.stats.usage()
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Runs a one-off request within the bound on requests in flight.
+    async fn bounded<T>(&self, request: impl Future<Output = T>) -> T {
+        // The semaphore is never closed, so a permit always comes.
+        let _permit = self.one_off.acquire().await.ok();
+        request.await
+    }
+
     /// The server's version (`v1.24.0`): proves the cluster answers before anything else.
     pub async fn version(&self) -> Result<String, ApiError> {
-        let info = self.client.apiserver_version().await?;
+        let info = self.bounded(self.client.apiserver_version()).await?;
         Ok(info.git_version)
     }
 
@@ -138,7 +179,10 @@ impl Cluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Value>, ApiError> {
-        match self.workloads(kind, namespace).get_opt(name).await? {
+        match self
+            .bounded(self.workloads(kind, namespace).get_opt(name))
+            .await?
+        {
             Some(object) => Ok(Some(to_json(&object)?)),
             None => Ok(None),
         }
@@ -155,7 +199,8 @@ impl Cluster {
         self.can_i_sub(namespace, verb, group, resource, None).await
     }
 
-    /// [`Cluster::can_i`] for a subresource (`pods/log`).
+    /// [`Cluster::can_i`] for a subresource (`pods/log`). Each question is asked once per run:
+    /// the services of a namespace share the answer (and a question in flight).
     pub async fn can_i_sub(
         &self,
         namespace: &str,
@@ -164,14 +209,42 @@ impl Cluster {
         resource: &str,
         subresource: Option<&str>,
     ) -> Result<bool, ApiError> {
+        let question: Question = (
+            namespace.to_string(),
+            verb.to_string(),
+            group.to_string(),
+            resource.to_string(),
+            subresource.map(str::to_string),
+        );
+        let answer = {
+            let mut answers = self
+                .answers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            answers
+                .entry(question.clone())
+                .or_insert_with(|| {
+                    let cluster = self.clone();
+                    async move { cluster.review(question).await }
+                        .boxed()
+                        .shared()
+                })
+                .clone()
+        };
+        answer.await
+    }
+
+    /// Asks one SelfSubjectAccessReview.
+    async fn review(&self, question: Question) -> Result<bool, ApiError> {
+        let (namespace, verb, group, resource, subresource) = question;
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
-                    namespace: Some(namespace.to_string()),
-                    verb: Some(verb.to_string()),
-                    group: Some(group.to_string()),
-                    resource: Some(resource.to_string()),
-                    subresource: subresource.map(str::to_string),
+                    namespace: Some(namespace),
+                    verb: Some(verb),
+                    group: Some(group),
+                    resource: Some(resource),
+                    subresource,
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -179,7 +252,9 @@ impl Cluster {
             ..Default::default()
         };
         let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
-        let answer = api.create(&PostParams::default(), &review).await?;
+        let answer = self
+            .bounded(api.create(&PostParams::default(), &review))
+            .await?;
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
@@ -195,8 +270,10 @@ impl Cluster {
             ..Default::default()
         };
         let object = self
-            .workloads(kind, namespace)
-            .patch(name, &params, &Patch::Strategic(patch))
+            .bounded(
+                self.workloads(kind, namespace)
+                    .patch(name, &params, &Patch::Strategic(patch)),
+            )
             .await?;
         to_json(&object)
     }
@@ -218,8 +295,11 @@ impl Cluster {
             ..Default::default()
         };
         let object = self
-            .workloads(kind, namespace)
-            .patch(name, &params, &Patch::<()>::Json(operations))
+            .bounded(self.workloads(kind, namespace).patch(
+                name,
+                &params,
+                &Patch::<()>::Json(operations),
+            ))
             .await?;
         to_json(&object)
     }
@@ -230,16 +310,16 @@ impl Cluster {
         selector: &str,
     ) -> Result<Vec<ReplicaSet>, ApiError> {
         let api: Api<ReplicaSet> = self.typed(namespace);
-        Ok(api
-            .list(&ListParams::default().labels(selector))
+        Ok(self
+            .bounded(api.list(&ListParams::default().labels(selector)))
             .await?
             .items)
     }
 
     pub async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<Pod>, ApiError> {
         let api: Api<Pod> = self.typed(namespace);
-        Ok(api
-            .list(&ListParams::default().labels(selector))
+        Ok(self
+            .bounded(api.list(&ListParams::default().labels(selector)))
             .await?
             .items)
     }
@@ -253,8 +333,8 @@ impl Cluster {
     ) -> Result<Vec<Event>, ApiError> {
         let api: Api<Event> = self.typed(namespace);
         let fields = format!("involvedObject.kind={kind},involvedObject.name={name}");
-        Ok(api
-            .list(&ListParams::default().fields(&fields))
+        Ok(self
+            .bounded(api.list(&ListParams::default().fields(&fields)))
             .await?
             .items)
     }
@@ -276,7 +356,7 @@ impl Cluster {
             limit_bytes: Some(LOG_LIMIT_BYTES),
             ..Default::default()
         };
-        Ok(api.logs(pod, &params).await?)
+        Ok(self.bounded(api.logs(pod, &params)).await?)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Deploy: set the planned image on each workload, watch every rollout at once, fail fast on
 //! doomed pods, gate on health checks and roll back what failed.
 
+pub mod client;
 pub mod cluster;
 mod diagnose;
 pub mod diagnostics;
 pub mod digest;
 pub mod exec_plugin;
+pub mod hub;
 pub mod kubeconfig;
 pub mod lock;
 pub mod manifests;
@@ -18,5 +20,7 @@ mod rollback;
 pub mod rollout;
 pub mod run;
 pub mod secrets;
+pub(crate) mod service;
+pub mod settle;
 pub mod target;
 pub mod watch;

@@ -74,8 +74,49 @@ pub async fn check(
         mut problems,
         mut warnings,
     } = assess(target, &workload, &namespace, stamp);
+    let (rbac_problems, rbac_warnings) = rbac(cluster, target, &namespace).await;
+    problems.extend(rbac_problems);
+    warnings.extend(rbac_warnings);
+    if target.verify_image
+        && let Err(message) = verify_image(registry, &target.image).await
+    {
+        problems.push(problem(
+            message,
+            Some("build and push it first, or check the plan's tags".into()),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let Some(set) = set else {
+        return Err(problems);
+    };
+    Ok(Ready {
+        namespace,
+        workload,
+        set,
+        warnings,
+    })
+}
+
+/// The identity's rights in the namespace: `patch` on the workload's kind is a must (a
+/// problem); reading pods, ReplicaSets, events and logs only sharpens the verdict (a warning).
+/// The questions are asked once per namespace, whatever the number of services
+/// ([`Cluster::can_i_sub`]).
+async fn rbac(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    namespace: &str,
+) -> (Vec<Problem>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let problem = |message: String, help: Option<String>| Problem {
+        service: target.service.clone(),
+        message,
+        help,
+    };
     match cluster
-        .can_i(&namespace, "patch", "apps", plural(target.kind))
+        .can_i(namespace, "patch", "apps", plural(target.kind))
         .await
     {
         Ok(true) => {}
@@ -107,7 +148,7 @@ pub async fn check(
             None => (resource, None),
         };
         if let Ok(false) = cluster
-            .can_i_sub(&namespace, verb, group, resource, subresource)
+            .can_i_sub(namespace, verb, group, resource, subresource)
             .await
         {
             let shown = subresource.map_or(resource.to_string(), |s| format!("{resource}/{s}"));
@@ -116,26 +157,7 @@ pub async fn check(
             ));
         }
     }
-    if target.verify_image
-        && let Err(message) = verify_image(registry, &target.image).await
-    {
-        problems.push(problem(
-            message,
-            Some("build and push it first, or check the plan's tags".into()),
-        ));
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let Some(set) = set else {
-        return Err(problems);
-    };
-    Ok(Ready {
-        namespace,
-        workload,
-        set,
-        warnings,
-    })
+    (problems, warnings)
 }
 
 /// What the workload as read says about the target, before any other call: the change to

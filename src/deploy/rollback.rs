@@ -1,18 +1,18 @@
 //! Rollback: the pod template snapshotted in preflight is restored with a JSON patch that only
 //! applies while the spec is still ours (never "undo to the previous revision", which is wrong
-//! after a no-op), then the rollback's own rollout is watched to completion.
+//! after a no-op), then the rollback's own rollout is watched to completion. Its reads and patch
+//! must happen: they are retried on server errors, throttling and cut connections.
 
 use super::cluster::Cluster;
+use super::hub::Hub;
 use super::pods::PodPolicy;
 use super::preflight::Ready;
-use super::result::{Rollback, ServiceResult, Status, Timeline};
+use super::result::{Rollback, Timeline};
 use super::retry::{MUST_HAPPEN, retry};
-use super::run::{
-    DEADLINE_MARGIN, DEFAULT_PROGRESS_DEADLINE, Progress, failure_reason, progress_deadline,
-};
+use super::run::{DEADLINE_MARGIN, DEFAULT_PROGRESS_DEADLINE};
+use super::service::{failure_reason, progress_deadline};
 use super::target::DeployTarget;
 use super::watch::{self, Outcome};
-use futures::future::join_all;
 use std::time::{Duration, Instant};
 
 /// Whether a rollback is followed until its rollout completes, or only sent (a cancelled run
@@ -24,18 +24,18 @@ pub(super) enum Follow {
 }
 
 /// Restores the snapshot taken in preflight, guarded so a spec someone else changed since is
-/// left alone, then watches the rollback to completion unless told to only send it.
+/// left alone, then watches the rollback to completion through the run's shared watches
+/// (`hub`; `None`: only send it, as when the run is cancelled).
 pub(super) async fn roll_back(
     cluster: &Cluster,
+    hub: Option<&Hub>,
     target: &DeployTarget,
     ready: &Ready,
     run_started: Instant,
     timeline: &mut Timeline,
     say: &impl Fn(&str),
-    follow: Follow,
 ) -> Rollback {
     let start = run_started.elapsed();
-    let template = ready.workload["spec"]["template"].clone();
     let before = ready
         .set
         .changes
@@ -43,52 +43,7 @@ pub(super) async fn roll_back(
         .map(|c| c.from.clone())
         .unwrap_or_default();
     say(&format!("rolling back to {before}"));
-    let mut attempts = 0;
-    let sent: Result<Option<i64>, String> = loop {
-        attempts += 1;
-        let current = match retry(&MUST_HAPPEN, || {
-            cluster.get(target.kind, &ready.namespace, &target.name)
-        })
-        .await
-        {
-            Ok(Some(current)) => current,
-            Ok(None) => {
-                break Err(format!("{} no longer exists", target.workload()));
-            }
-            Err(error) => break Err(format!("cannot read {}: {error}", target.workload())),
-        };
-        if current["spec"]["template"] == template {
-            break Ok(None);
-        }
-        let ours = ready.workload["metadata"]["generation"]
-            .as_i64()
-            .unwrap_or(0)
-            + 1;
-        let generation = current["metadata"]["generation"].as_i64().unwrap_or(0);
-        if generation != ours {
-            break Err(format!(
-                "{} was changed by someone else during the deploy (generation {generation}, ours {ours}); not rolling back over their change",
-                target.workload()
-            ));
-        }
-        let resource_version = current["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or_default();
-        let patch = super::patch::rollback(&template, generation, resource_version);
-        // A 5xx or a cut connection is retried; should a patch have landed unanswered, its
-        // retry fails the resourceVersion test and the next round finds the snapshot restored.
-        match retry(&MUST_HAPPEN, || {
-            cluster.patch_json(target.kind, &ready.namespace, &target.name, &patch)
-        })
-        .await
-        {
-            Ok(restored) => break Ok(restored["metadata"]["generation"].as_i64()),
-            Err(error) if (error.is_conflict() || error.code == Some(422)) && attempts < 4 => {
-                continue;
-            }
-            Err(error) => break Err(format!("the cluster refused the rollback patch: {error}")),
-        }
-    };
+    let sent = send_rollback(cluster, target, ready).await;
     let restored_generation = match sent {
         Ok(generation) => generation,
         Err(message) => {
@@ -100,7 +55,7 @@ pub(super) async fn roll_back(
             };
         }
     };
-    if follow == Follow::SendOnly {
+    let Some(hub) = hub else {
         timeline.rollback = Some((start, run_started.elapsed()));
         say(&format!("rollback to {before} sent"));
         return Rollback {
@@ -109,9 +64,93 @@ pub(super) async fn roll_back(
                 "restored {before}; its rollout was not watched (the run was cancelled)"
             ),
         };
+    };
+    watch_rollback(
+        hub,
+        target,
+        ready,
+        restored_generation,
+        (run_started, start),
+        timeline,
+        say,
+    )
+    .await
+}
+
+/// Sends the patch that restores the snapshot, unless the spec is already restored (`Ok(None)`)
+/// or was changed by someone else; the generation the rollback produced. The reads and the
+/// patch must happen: server errors, throttling and cut connections are retried.
+async fn send_rollback(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    ready: &Ready,
+) -> Result<Option<i64>, String> {
+    let template = &ready.workload["spec"]["template"];
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let current = match retry(&MUST_HAPPEN, || {
+            cluster.get(target.kind, &ready.namespace, &target.name)
+        })
+        .await
+        {
+            Ok(Some(current)) => current,
+            Ok(None) => {
+                return Err(format!("{} no longer exists", target.workload()));
+            }
+            Err(error) => return Err(format!("cannot read {}: {error}", target.workload())),
+        };
+        if &current["spec"]["template"] == template {
+            return Ok(None);
+        }
+        let ours = ready.workload["metadata"]["generation"]
+            .as_i64()
+            .unwrap_or(0)
+            + 1;
+        let generation = current["metadata"]["generation"].as_i64().unwrap_or(0);
+        if generation != ours {
+            return Err(format!(
+                "{} was changed by someone else during the deploy (generation {generation}, ours {ours}); not rolling back over their change",
+                target.workload()
+            ));
+        }
+        let resource_version = current["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
+        let patch = super::patch::rollback(template, generation, resource_version);
+        // A 5xx or a cut connection is retried; should a patch have landed unanswered, its
+        // retry fails the resourceVersion test and the next round finds the snapshot restored.
+        match retry(&MUST_HAPPEN, || {
+            cluster.patch_json(target.kind, &ready.namespace, &target.name, &patch)
+        })
+        .await
+        {
+            Ok(restored) => return Ok(restored["metadata"]["generation"].as_i64()),
+            Err(error) if (error.is_conflict() || error.code == Some(422)) && attempts < 4 => {
+                continue;
+            }
+            Err(error) => return Err(format!("the cluster refused the rollback patch: {error}")),
+        }
     }
+}
+
+/// Watches the rollback's own rollout to completion.
+async fn watch_rollback(
+    hub: &Hub,
+    target: &DeployTarget,
+    ready: &Ready,
+    restored_generation: Option<i64>,
+    (run_started, start): (Instant, Duration),
+    timeline: &mut Timeline,
+    say: &impl Fn(&str),
+) -> Rollback {
+    let before = ready
+        .set
+        .changes
+        .first()
+        .map(|c| c.from.clone())
+        .unwrap_or_default();
     let timeout = watch_bound(&ready.workload);
-    let selector = super::cluster::selector_string(&ready.workload);
     let settings = watch::Settings {
         timeout,
         generation: restored_generation,
@@ -122,11 +161,10 @@ pub(super) async fn roll_back(
         throttle: Duration::from_secs(1),
     };
     let (outcome, _) = watch::watch(
-        cluster,
+        hub,
         target.kind,
         &ready.namespace,
         &target.name,
-        selector.as_deref(),
         &settings,
         |line| say(&format!("rollback: {line}")),
     )
@@ -160,64 +198,6 @@ pub(super) fn watch_bound(workload: &serde_json::Value) -> Duration {
         .unwrap_or(DEFAULT_PROGRESS_DEADLINE)
         .saturating_add(DEADLINE_MARGIN)
         .min(LONGEST)
-}
-
-/// `rollback-all`: every service this run changed and has not rolled back yet.
-pub(super) async fn roll_back_all(
-    cluster: &Cluster,
-    targets: &[DeployTarget],
-    ready: &[Ready],
-    results: &mut [Option<ServiceResult>],
-    run_started: Instant,
-    progress: Progress,
-) {
-    let pending: Vec<usize> = results
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let r = r.as_ref()?;
-            let changed = ready[i].set.patch.is_some();
-            (changed
-                && r.rollback.is_none()
-                && matches!(r.status, Status::Succeeded | Status::Failed))
-            .then_some(i)
-        })
-        .collect();
-    let rollbacks = join_all(pending.iter().map(|&i| {
-        let progress = progress.clone();
-        async move {
-            let mut timeline = Timeline::default();
-            let say = |text: &str| progress(&targets[i].service, text);
-            let rollback = roll_back(
-                cluster,
-                &targets[i],
-                &ready[i],
-                run_started,
-                &mut timeline,
-                &say,
-                Follow::UntilComplete,
-            )
-            .await;
-            (rollback, timeline)
-        }
-    }))
-    .await;
-    for (&i, (rollback, timeline)) in pending.iter().zip(rollbacks) {
-        if let Some(result) = results[i].as_mut() {
-            if rollback.succeeded {
-                result.status = Status::RolledBack;
-                if result.reason.is_none() {
-                    result.reason = Some(
-                        "rolled back with the rest of the deploy (on-failure: rollback-all)".into(),
-                    );
-                }
-            } else {
-                result.status = Status::Failed;
-            }
-            result.timeline.rollback = timeline.rollback;
-            result.rollback = Some(rollback);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,16 @@
 //! Watches one workload's rollout to its verdict: the workload itself, its ReplicaSets and its
-//! pods through kube-rs watchers (which re-list after `410 Gone` and reconnect after a dropped
-//! stream), judged after every event by kubectl's rollout-status logic and the fail-fast pod
-//! rules. A doomed pod ends the watch at once instead of at the progress deadline.
+//! pods as the run's shared watches show them ([`super::hub`], one watch per namespace and
+//! kind, which re-list after `410 Gone` and resume after a dropped stream), judged after every
+//! change by kubectl's rollout-status logic and the fail-fast pod rules. A doomed pod ends the
+//! watch at once instead of at the progress deadline.
 
-use super::cluster::{Cluster, to_json};
+use super::hub::{Feed, Hub, Snapshot};
 use super::pods::{self, PodPolicy, PodProblem, PodVerdict};
 use super::rollout::{RolloutStatus, Workload};
 use crate::config::model::WorkloadKind;
-use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// How a watched rollout ended.
@@ -63,96 +58,37 @@ pub struct Settings {
     pub throttle: Duration,
 }
 
-type Events<K> = Pin<Box<dyn Stream<Item = Result<Event<K>, watcher::Error>> + Send>>;
-
-/// A map of objects kept in step with a watch, re-built on every re-list.
-struct Mirror<K> {
-    objects: BTreeMap<String, K>,
-    listing: Option<BTreeMap<String, K>>,
-}
-
-impl<K: kube::Resource> Mirror<K> {
-    fn new() -> Self {
-        Mirror {
-            objects: BTreeMap::new(),
-            listing: None,
-        }
-    }
-
-    /// Applies one event; true when the mirror changed in a way worth judging.
-    fn apply(&mut self, event: Event<K>) -> bool {
-        let key = |object: &K| object.meta().name.clone().unwrap_or_default();
-        match event {
-            Event::Apply(object) => {
-                self.objects.insert(key(&object), object);
-                true
-            }
-            Event::Delete(object) => {
-                self.objects.remove(&key(&object));
-                true
-            }
-            Event::Init => {
-                self.listing = Some(BTreeMap::new());
-                false
-            }
-            Event::InitApply(object) => {
-                if let Some(listing) = &mut self.listing {
-                    listing.insert(key(&object), object);
-                }
-                false
-            }
-            Event::InitDone => {
-                if let Some(listing) = self.listing.take() {
-                    self.objects = listing;
-                }
-                true
-            }
-        }
-    }
-}
-
-/// Watches until a verdict or `settings.timeout`. `progress` receives kubectl's waiting
+/// Watches until a verdict or `settings.timeout`, through the run's shared watches (`hub`,
+/// which must have been started with this workload). `progress` receives kubectl's waiting
 /// messages (throttled) and warnings.
 pub async fn watch(
-    cluster: &Cluster,
+    hub: &Hub,
     kind: WorkloadKind,
     namespace: &str,
     name: &str,
-    selector: Option<&str>,
     settings: &Settings,
     mut progress: impl FnMut(&str),
 ) -> (Outcome, Seen) {
     let started = Instant::now();
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut workloads: Events<kube::api::DynamicObject> =
-        Box::pin(watcher::watcher(cluster.workloads(kind, namespace), config).default_backoff());
-    let mut pods: Events<Pod> = match selector {
-        Some(selector) => {
-            let api: Api<Pod> = cluster.typed(namespace);
-            Box::pin(
-                watcher::watcher(api, watcher::Config::default().labels(selector))
-                    .default_backoff(),
-            )
-        }
-        None => Box::pin(futures::stream::pending()),
-    };
-    let mut replica_sets: Events<ReplicaSet> = match (kind, selector) {
-        (WorkloadKind::Deployment, Some(selector)) => {
-            let api: Api<ReplicaSet> = cluster.typed(namespace);
-            Box::pin(
-                watcher::watcher(api, watcher::Config::default().labels(selector))
-                    .default_backoff(),
-            )
-        }
-        _ => Box::pin(futures::stream::pending()),
-    };
-    let mut workload_mirror: Mirror<kube::api::DynamicObject> = Mirror::new();
-    let mut pod_mirror: Mirror<Pod> = Mirror::new();
-    let mut rs_mirror: Mirror<ReplicaSet> = Mirror::new();
     let mut seen = Seen::default();
+    let Some(mut subscription) = hub.subscribe(kind, namespace, name) else {
+        return (
+            failed(
+                "NotWatched",
+                format!(
+                    "internal error: {} in namespace `{namespace}` is not among the watched workloads",
+                    kind_path(kind, name)
+                ),
+            ),
+            seen,
+        );
+    };
     let mut existed = false;
     let mut last_message = String::from("waiting for the first status");
-    let mut last_printed: Option<(Instant, String)> = None;
+    let mut printer = Throttled {
+        every: settings.throttle,
+        last: None,
+    };
     let mut warned: Vec<String> = Vec::new();
     let deadline = tokio::time::sleep(settings.timeout);
     tokio::pin!(deadline);
@@ -166,47 +102,30 @@ pub async fn watch(
                 return (Outcome::TimedOut { after: started.elapsed(), message: last_message }, seen);
             }
             _ = tick.tick() => !warned.is_empty(),
-            Some(event) = workloads.next() => match event {
-                Ok(event) => workload_mirror.apply(event),
-                Err(error) => { seen.last_error = Some(error.to_string()); false }
-            },
-            Some(event) = pods.next() => match event {
-                Ok(event) => pod_mirror.apply(event),
-                Err(error) => { seen.last_error = Some(error.to_string()); false }
-            },
-            Some(event) = replica_sets.next() => match event {
-                Ok(event) => rs_mirror.apply(event),
-                Err(error) => { seen.last_error = Some(error.to_string()); false }
-            },
+            () = subscription.changed() => true,
         };
         if !changed {
             continue;
         }
-        let Some(object) = workload_mirror.objects.get(name) else {
-            if existed && workload_mirror.listing.is_none() {
-                return (
-                    Outcome::Failed {
-                        reason: "Deleted".into(),
-                        message: format!(
-                            "{} was deleted during the rollout",
-                            kind_path(kind, name)
-                        ),
-                        problems: Vec::new(),
-                    },
-                    seen,
-                );
+        let snapshot = subscription.snapshot();
+        if let Some(failed) =
+            feed_problems(&snapshot, namespace, &mut warned, &mut seen, &mut progress)
+        {
+            return (failed, seen);
+        }
+        let Some(json) = snapshot.workload else {
+            if existed && snapshot.workload_synced {
+                let message = format!("{} was deleted during the rollout", kind_path(kind, name));
+                return (failed("Deleted", message), seen);
             }
             continue;
         };
         existed = true;
-        let Ok(json) = to_json(object) else { continue };
-        let replica_sets: Vec<ReplicaSet> = rs_mirror.objects.values().cloned().collect();
-        let pods: Vec<Pod> = pod_mirror.objects.values().cloned().collect();
         let judged = judge(
             kind,
             &json,
-            &replica_sets,
-            &pods,
+            &snapshot.replica_sets,
+            &snapshot.pods,
             settings.generation,
             &settings.policy,
             k8s_openapi::jiff::Timestamp::now(),
@@ -219,24 +138,88 @@ pub async fn watch(
         match judged.verdict {
             Verdict::Done(outcome) => return (outcome, seen),
             Verdict::Waiting { message, warnings } => {
-                for problem in warnings {
-                    let key = format!("{}/{}", problem.pod, problem.reason);
-                    if !warned.contains(&key) {
-                        warned.push(key);
-                        let text = format!("{}: {}", problem.pod, problem.message);
-                        progress(&format!("warning: {text}"));
-                        seen.warnings.push(text);
-                    }
-                }
-                let due = last_printed
-                    .as_ref()
-                    .is_none_or(|(at, text)| *text != message && at.elapsed() >= settings.throttle);
-                if due {
-                    progress(&message);
-                    last_printed = Some((Instant::now(), message.clone()));
-                }
+                warn_once(warnings, &mut warned, &mut seen, &mut progress);
+                printer.say(&message, &mut progress);
                 last_message = message;
             }
+        }
+    }
+}
+
+/// A watch the verdict depends on that could not be established: the workload's fails the
+/// rollout; the ReplicaSets' or pods' is said once (doomed pods are then only seen at the
+/// deadline).
+fn feed_problems(
+    snapshot: &Snapshot,
+    namespace: &str,
+    warned: &mut Vec<String>,
+    seen: &mut Seen,
+    progress: &mut impl FnMut(&str),
+) -> Option<Outcome> {
+    for (feed, reason) in &snapshot.unavailable {
+        seen.last_error = Some(reason.clone());
+        if matches!(feed, Feed::Workloads(_)) {
+            return Some(failed(
+                "WatchFailed",
+                format!(
+                    "cannot watch {} in namespace `{namespace}`, so the rollout cannot be judged: {reason}",
+                    feed.resource()
+                ),
+            ));
+        }
+        let key = format!("watch/{}", feed.resource());
+        if !warned.contains(&key) {
+            warned.push(key);
+            progress(&format!(
+                "warning: cannot watch {} in namespace `{namespace}` ({reason}): doomed pods are only noticed at the deadline",
+                feed.resource()
+            ));
+        }
+    }
+    None
+}
+
+/// Progress lines of one service: a changed message at most every `every`.
+struct Throttled {
+    every: Duration,
+    last: Option<(Instant, String)>,
+}
+
+impl Throttled {
+    fn say(&mut self, message: &str, progress: &mut impl FnMut(&str)) {
+        let due = self
+            .last
+            .as_ref()
+            .is_none_or(|(at, text)| text != message && at.elapsed() >= self.every);
+        if due {
+            progress(message);
+            self.last = Some((Instant::now(), message.to_string()));
+        }
+    }
+}
+
+fn failed(reason: &str, message: String) -> Outcome {
+    Outcome::Failed {
+        reason: reason.into(),
+        message,
+        problems: Vec::new(),
+    }
+}
+
+/// Says each pod problem worth a warning once.
+fn warn_once(
+    problems: Vec<PodProblem>,
+    warned: &mut Vec<String>,
+    seen: &mut Seen,
+    progress: &mut impl FnMut(&str),
+) {
+    for problem in problems {
+        let key = format!("{}/{}", problem.pod, problem.reason);
+        if !warned.contains(&key) {
+            warned.push(key);
+            let text = format!("{}: {}", problem.pod, problem.message);
+            progress(&format!("warning: {text}"));
+            seen.warnings.push(text);
         }
     }
 }
@@ -263,8 +246,9 @@ pub struct Judged {
     pub new_pods: Vec<Pod>,
 }
 
-/// Judges one moment of a rollout: a spec someone else changed after ours (`generation`)
-/// supersedes it; the new pods (only once the controller observed our change: before that,
+/// Judges one moment of a rollout: an object older than our change (`generation`; a list
+/// from the watch cache may be stale) waits; a spec someone else changed after ours supersedes
+/// it; the new pods (only once the controller observed our change: before that,
 /// the "new" ReplicaSet is still the old one) fail it when one is doomed; otherwise kubectl's
 /// rollout-status verdict. Pure: the watch calls it after every event.
 pub fn judge(
@@ -284,17 +268,14 @@ pub fn judge(
         new_replica_set: None,
         new_pods: Vec::new(),
     };
-    if let (Some(ours), Some(current)) = (generation, json["metadata"]["generation"].as_i64())
-        && current > ours
-    {
-        return done(Outcome::Failed {
-            reason: "Superseded".into(),
-            message: format!(
-                "{} was changed by someone else during the rollout (generation {current}, ours {ours})",
-                kind_path(kind, name)
-            ),
-            problems: Vec::new(),
-        });
+    if let Some(verdict) = against_ours(kind, name, json, generation) {
+        let observed = observed && matches!(verdict, Verdict::Done(_));
+        return Judged {
+            verdict,
+            observed,
+            new_replica_set: None,
+            new_pods: Vec::new(),
+        };
     }
     let Some(workload) = typed(kind, json) else {
         return done(Outcome::Failed {
@@ -319,25 +300,11 @@ pub fn judge(
     };
     let mut warnings = Vec::new();
     if observed {
-        let new_rs = match &workload {
-            Workload::Deployment(deployment) => pods::new_replica_set(deployment, replica_sets),
-            _ => None,
-        };
-        judged.new_replica_set = new_rs.and_then(|rs| rs.metadata.name.clone());
-        judged.new_pods = pods
-            .iter()
-            .filter(|pod| pods::is_new_pod(&workload, new_rs, pod))
-            .cloned()
-            .collect();
+        let (new_replica_set, new_pods) = new_rollout(&workload, replica_sets, pods);
+        judged.new_replica_set = new_replica_set;
+        judged.new_pods = new_pods;
         if !matches!(status, RolloutStatus::Complete { .. }) {
-            let mut doomed = Vec::new();
-            for pod in &judged.new_pods {
-                match pods::judge_pod(pod, policy, now) {
-                    PodVerdict::Doomed(problem) => doomed.push(problem),
-                    PodVerdict::Warning(problem) => warnings.push(problem),
-                    PodVerdict::Fine => {}
-                }
-            }
+            let (doomed, warned) = judge_pods(&judged.new_pods, policy, now);
             if let Some(first) = doomed.first() {
                 judged.verdict = Verdict::Done(Outcome::Failed {
                     reason: first.reason.clone(),
@@ -346,6 +313,7 @@ pub fn judge(
                 });
                 return judged;
             }
+            warnings = warned;
         }
     }
     judged.verdict = match status {
@@ -358,6 +326,71 @@ pub fn judge(
         RolloutStatus::Waiting { message } => Verdict::Waiting { message, warnings },
     };
     judged
+}
+
+/// The object's generation against the one our change produced: a later one means someone
+/// else changed the spec (superseded); an earlier one is a list from the watch cache that
+/// predates our patch (wait for the object to show it).
+fn against_ours(
+    kind: WorkloadKind,
+    name: &str,
+    json: &Value,
+    generation: Option<i64>,
+) -> Option<Verdict> {
+    let (ours, current) = (generation?, json["metadata"]["generation"].as_i64()?);
+    let path = kind_path(kind, name);
+    match current.cmp(&ours) {
+        std::cmp::Ordering::Greater => Some(Verdict::Done(Outcome::Failed {
+            reason: "Superseded".into(),
+            message: format!(
+                "{path} was changed by someone else during the rollout (generation {current}, ours {ours})"
+            ),
+            problems: Vec::new(),
+        })),
+        std::cmp::Ordering::Less => Some(Verdict::Waiting {
+            message: format!(
+                "Waiting for the API to show our change ({path} at generation {current}, ours {ours})..."
+            ),
+            warnings: Vec::new(),
+        }),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The new rollout's ReplicaSet (Deployments) and pods.
+fn new_rollout(
+    workload: &Workload,
+    replica_sets: &[ReplicaSet],
+    pods: &[Pod],
+) -> (Option<String>, Vec<Pod>) {
+    let new_rs = match workload {
+        Workload::Deployment(deployment) => pods::new_replica_set(deployment, replica_sets),
+        _ => None,
+    };
+    let new_pods = pods
+        .iter()
+        .filter(|pod| pods::is_new_pod(workload, new_rs, pod))
+        .cloned()
+        .collect();
+    (new_rs.and_then(|rs| rs.metadata.name.clone()), new_pods)
+}
+
+/// The doomed pods and the ones worth a warning.
+fn judge_pods(
+    new_pods: &[Pod],
+    policy: &PodPolicy,
+    now: k8s_openapi::jiff::Timestamp,
+) -> (Vec<PodProblem>, Vec<PodProblem>) {
+    let mut doomed = Vec::new();
+    let mut warnings = Vec::new();
+    for pod in new_pods {
+        match pods::judge_pod(pod, policy, now) {
+            PodVerdict::Doomed(problem) => doomed.push(problem),
+            PodVerdict::Warning(problem) => warnings.push(problem),
+            PodVerdict::Fine => {}
+        }
+    }
+    (doomed, warnings)
 }
 
 /// The workload as the typed object the judging code reads.
@@ -527,6 +560,32 @@ mod tests {
             judged.verdict,
             Verdict::Done(Outcome::Complete { .. })
         ));
+    }
+
+    #[test]
+    fn a_list_from_the_watch_cache_older_than_our_patch_is_not_a_verdict() {
+        // The complete rollout of the previous generation, as a stale cache may still show it.
+        let deployment = body(fixture!("03-06-get-deployment-rollout-complete"));
+        let generation = deployment["metadata"]["generation"].as_i64().unwrap();
+        let judged = judge(
+            WorkloadKind::Deployment,
+            &deployment,
+            &[],
+            &[],
+            Some(generation + 1),
+            &policy(),
+            now(),
+        );
+        assert!(!judged.observed);
+        match judged.verdict {
+            Verdict::Waiting { message, .. } => {
+                assert!(
+                    message.starts_with("Waiting for the API to show our change"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn short_image(image: &str) -> String {
     match digest {
         Some(digest) => {
             let hex = digest.trim_start_matches("sha256:");
-            format!("{last}@{}", &hex[..hex.len().min(12)])
+            format!("{last}@{}", hex.chars().take(12).collect::<String>())
         }
         None => last.to_string(),
     }
@@ -53,8 +53,13 @@ fn image_cell(result: &ServiceResult) -> String {
 }
 
 fn short_digest(digest: &str) -> String {
-    let hex = digest.trim_start_matches("sha256:");
-    format!("sha256:{}", &hex[..hex.len().min(12)])
+    // The digest comes from the cluster (a pod's imageID): cut by characters, never bytes.
+    let hex: String = digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect();
+    format!("sha256:{hex}")
 }
 
 fn image_change_cell(result: &ServiceResult) -> String {
@@ -160,12 +165,54 @@ fn skipped_note(skipped: usize) -> String {
     }
 }
 
-/// The deploy section of the job summary.
+/// The deploy section of the job summary: headline, cluster and API usage, notices, one table
+/// row per service (failures first), the timeline, a diagnosis per failed service, and in a
+/// dry run the patches.
 pub fn summary(report: &Report, mode: RunMode, summary: &mut Summary) {
     let mut text = format!(
         "### 🚀 Deploy: {}\n\n",
         escape_markdown(&headline(report, mode))
     );
+    text.push_str(&cluster_lines(report));
+    if !report.problems.is_empty() {
+        text.push_str(&problems_table(report));
+        summary.push(text);
+        return;
+    }
+    for notice in &report.notices {
+        let _ = writeln!(
+            text,
+            "> {}\n",
+            crate::runner::summary::inline_markdown(notice)
+        );
+    }
+    text.push_str(&services_table(report));
+    summary.push(text);
+    match timeline(report) {
+        Some(gantt) => summary.push(gantt),
+        None if timed(report).len() > TIMELINE_MAX => summary.push(format!(
+            "_Timeline left out: {} services are more than a chart shows readably ({TIMELINE_MAX})._\n",
+            timed(report).len()
+        )),
+        None => {}
+    }
+    for result in failures_first(report) {
+        failure_details(result, summary);
+    }
+    dry_run_patches(report, mode, summary);
+}
+
+/// Services in the order the summary shows them: failed and rolled back first, then the rest,
+/// each group in deploy order.
+fn failures_first(report: &Report) -> Vec<&ServiceResult> {
+    let mut services: Vec<&ServiceResult> = report.services.iter().collect();
+    services.sort_by_key(|s| !s.status.is_failure());
+    services
+}
+
+/// The cluster, its version, the namespaces, and what the run cost its API.
+fn cluster_lines(report: &Report) -> String {
+    let mut text = String::new();
     if let Some(version) = &report.server_version {
         let _ = write!(
             text,
@@ -185,152 +232,170 @@ pub fn summary(report: &Report, mode: RunMode, summary: &mut Summary) {
                 .join(", ")
         );
     }
-    if !report.problems.is_empty() {
-        text.push_str("| Service | Problem |\n|---|---|\n");
-        for problem in &report.problems {
-            let mut message = escape_markdown(&problem.message);
-            if let Some(help) = &problem.help {
-                let _ = write!(message, "<br>💡 {}", escape_markdown(help));
-            }
-            let _ = writeln!(
-                text,
-                "| {} | {message} |",
-                escape_markdown(&problem.service)
-            );
-        }
-        summary.push(text);
-        return;
+    if let Some(usage) = report.api.as_ref().filter(|u| u.total_requests() > 0) {
+        let _ = write!(text, "{}\n\n", escape_markdown(&api_line(usage)));
     }
-    for notice in &report.notices {
+    text
+}
+
+/// `Kubernetes API: 67 requests (4 create, 32 get, 6 list, 30 patch, 6 watch); 0 throttled
+/// (429), 0 retried, 0 watch errors`.
+pub fn api_line(usage: &crate::deploy::client::Usage) -> String {
+    let verbs: Vec<String> = usage
+        .requests
+        .iter()
+        .map(|(verb, n)| format!("{n} {verb}"))
+        .collect();
+    format!(
+        "Kubernetes API: {} requests ({}); {} throttled (429), {} retried, {} watch error{}",
+        usage.total_requests(),
+        verbs.join(", "),
+        usage.throttled,
+        usage.retried,
+        usage.watch_errors,
+        if usage.watch_errors == 1 { "" } else { "s" }
+    )
+}
+
+fn problems_table(report: &Report) -> String {
+    let mut text = String::from("| Service | Problem |\n|---|---|\n");
+    for problem in &report.problems {
+        let mut message = escape_markdown(&problem.message);
+        if let Some(help) = &problem.help {
+            let _ = write!(message, "<br>💡 {}", escape_markdown(help));
+        }
         let _ = writeln!(
             text,
-            "> {}\n",
-            crate::runner::summary::inline_markdown(notice)
+            "| {} | {message} |",
+            escape_markdown(&problem.service)
         );
+    }
+    text
+}
+
+fn services_table(report: &Report) -> String {
+    if report.services.is_empty() {
+        return String::new();
     }
     let waves = report.services.iter().any(|s| s.wave > 0);
-    if !report.services.is_empty() {
-        text.push_str(
-            "| Service | Workload | Image | Rollout | Health | Result |\n|---|---|---|---|---|---|\n",
-        );
-        for result in &report.services {
-            let workload = result
-                .workload
-                .as_deref()
-                .map(code_span)
-                .unwrap_or_else(|| "—".into());
-            let rollout = result.rollout.map(duration).unwrap_or_else(|| "—".into());
-            let mut outcome = result_cell(result);
-            // A failed gate is already told in the Health column.
-            if let Some(reason) = &result.reason
-                && result.status != Status::Succeeded
-                && !reason.starts_with("health gate")
-            {
-                let _ = write!(outcome, "<br>{}", escape_markdown(&truncate(reason, 160)));
-            }
-            let wave = if waves {
-                format!(" (wave {})", result.wave)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                text,
-                "| {}{wave} | {workload} | {} | {rollout} | {} | {outcome} |",
-                escape_markdown(&result.service),
-                image_cell(result),
-                health_cell(result),
-            );
-        }
-    }
-    summary.push(text);
-    if let Some(gantt) = timeline(report) {
-        summary.push(gantt);
-    }
-    for result in &report.services {
-        if let Some(diagnosis) = &result.diagnosis {
-            let mut body = format!("```text\n{}", diagnosis_text(diagnosis));
-            if let Some(rollback) = &result.rollback {
-                let _ = writeln!(
-                    body,
-                    "Rollback: {} {}",
-                    if rollback.succeeded {
-                        "succeeded:"
-                    } else {
-                        "FAILED:"
-                    },
-                    rollback.message
-                );
-            }
-            body.push_str("```");
-            summary.details(
-                format!(
-                    "{} {}: {}",
-                    icon(result.status),
-                    escape_markdown(&result.service),
-                    escape_markdown(&truncate(result.reason.as_deref().unwrap_or("failed"), 120))
-                ),
-                body,
-            );
-        } else if let Some(health) = result.health.report()
-            && !health.passed
+    let mut text = String::from(
+        "| Service | Workload | Image | Rollout | Health | Result |\n|---|---|---|---|---|---|\n",
+    );
+    for result in failures_first(report) {
+        let workload = result
+            .workload
+            .as_deref()
+            .map(code_span)
+            .unwrap_or_else(|| "—".into());
+        let rollout = result.rollout.map(duration).unwrap_or_else(|| "—".into());
+        let mut outcome = result_cell(result);
+        // A failed gate is already told in the Health column.
+        if let Some(reason) = &result.reason
+            && result.status != Status::Succeeded
+            && !reason.starts_with("health gate")
         {
-            let mut body =
-                String::from("| # | At | Latency | Outcome | Body |\n|---|---|---|---|---|\n");
-            for attempt in &health.attempts {
-                let _ = writeln!(
-                    body,
-                    "| {} | {} | {} | {} | {} |",
-                    attempt.number,
-                    duration(attempt.at),
-                    format_ms(attempt.latency),
-                    escape_markdown(&attempt.outcome.describe()),
-                    code_span(&truncate(&attempt.body_excerpt, 80))
-                );
-            }
-            if let Some(rollback) = &result.rollback {
-                let _ = write!(
-                    body,
-                    "\nRollback {}",
-                    escape_markdown(&format!(
-                        "{} {}",
-                        if rollback.succeeded {
-                            "succeeded:"
-                        } else {
-                            "FAILED:"
-                        },
-                        rollback.message
-                    ))
-                );
-            }
-            summary.details(
-                format!(
-                    "{} {}: health gate {}",
-                    icon(result.status),
-                    escape_markdown(&result.service),
-                    escape_markdown(&health.summary())
-                ),
-                body,
-            );
+            let _ = write!(outcome, "<br>{}", escape_markdown(&truncate(reason, 160)));
         }
+        let wave = if waves {
+            format!(" (wave {})", result.wave)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            text,
+            "| {}{wave} | {workload} | {} | {rollout} | {} | {outcome} |",
+            escape_markdown(&result.service),
+            image_cell(result),
+            health_cell(result),
+        );
     }
+    text
+}
+
+fn rollback_line(rollback: &crate::deploy::result::Rollback) -> String {
+    format!(
+        "{} {}",
+        if rollback.succeeded {
+            "succeeded:"
+        } else {
+            "FAILED:"
+        },
+        rollback.message
+    )
+}
+
+/// The collapsed details of a failed service: its diagnosis, or its health attempts.
+fn failure_details(result: &ServiceResult, summary: &mut Summary) {
+    if let Some(diagnosis) = &result.diagnosis {
+        let mut body = format!("```text\n{}", diagnosis_text(diagnosis));
+        if let Some(rollback) = &result.rollback {
+            let _ = writeln!(body, "Rollback: {}", rollback_line(rollback));
+        }
+        body.push_str("```");
+        summary.details(
+            format!(
+                "{} {}: {}",
+                icon(result.status),
+                escape_markdown(&result.service),
+                escape_markdown(&truncate(result.reason.as_deref().unwrap_or("failed"), 120))
+            ),
+            body,
+        );
+        return;
+    }
+    let Some(health) = result.health.report().filter(|h| !h.passed) else {
+        return;
+    };
+    let mut body = String::from("| # | At | Latency | Outcome | Body |\n|---|---|---|---|---|\n");
+    for attempt in &health.attempts {
+        let _ = writeln!(
+            body,
+            "| {} | {} | {} | {} | {} |",
+            attempt.number,
+            duration(attempt.at),
+            format_ms(attempt.latency),
+            escape_markdown(&attempt.outcome.describe()),
+            code_span(&truncate(&attempt.body_excerpt, 80))
+        );
+    }
+    if let Some(rollback) = &result.rollback {
+        let _ = write!(
+            body,
+            "\nRollback {}",
+            escape_markdown(&rollback_line(rollback))
+        );
+    }
+    summary.details(
+        format!(
+            "{} {}: health gate {}",
+            icon(result.status),
+            escape_markdown(&result.service),
+            escape_markdown(&health.summary())
+        ),
+        body,
+    );
+}
+
+fn dry_run_patches(report: &Report, mode: RunMode, summary: &mut Summary) {
     let dry: Vec<&ServiceResult> = report
         .services
         .iter()
         .filter(|r| mode.is_dry_run() && r.patch.is_some())
         .collect();
-    if !dry.is_empty() {
-        let mut body = String::new();
-        for result in dry {
-            let _ = write!(
-                body,
-                "**{}** ({}):\n\n```json\n{}\n```\n\n",
-                escape_markdown(&result.service),
-                result.workload.as_deref().unwrap_or_default(),
-                serde_json::to_string_pretty(&result.patch).unwrap_or_default()
-            );
-        }
-        summary.details("The patches a real run would send", body);
+    if dry.is_empty() {
+        return;
     }
+    let mut body = String::new();
+    for result in dry {
+        let _ = write!(
+            body,
+            "**{}** ({}):\n\n```json\n{}\n```\n\n",
+            escape_markdown(&result.service),
+            result.workload.as_deref().unwrap_or_default(),
+            serde_json::to_string_pretty(&result.patch).unwrap_or_default()
+        );
+    }
+    summary.details("The patches a real run would send", body);
 }
 
 fn format_ms(d: std::time::Duration) -> String {
@@ -346,14 +411,22 @@ fn truncate(text: &str, max: usize) -> String {
     cut
 }
 
-/// A Mermaid Gantt chart of each service's rollout, health gate and rollback.
-pub fn timeline(report: &Report) -> Option<String> {
-    let timed: Vec<&ServiceResult> = report
+/// The most services a timeline chart shows: past that it is a wall of bars.
+const TIMELINE_MAX: usize = 30;
+
+fn timed(report: &Report) -> Vec<&ServiceResult> {
+    report
         .services
         .iter()
         .filter(|s| s.timeline.rollout.is_some())
-        .collect();
-    if timed.is_empty() {
+        .collect()
+}
+
+/// A Mermaid Gantt chart of each service's rollout, health gate and rollback (up to
+/// [`TIMELINE_MAX`] services).
+pub fn timeline(report: &Report) -> Option<String> {
+    let timed = timed(report);
+    if timed.is_empty() || timed.len() > TIMELINE_MAX {
         return None;
     }
     let end = timed
@@ -468,7 +541,10 @@ pub fn terminal(report: &Report, mode: RunMode) -> String {
             let _ = writeln!(text, "      help: {help}");
         }
     }
-    for result in &report.services {
+    if let Some(usage) = report.api.as_ref().filter(|u| u.total_requests() > 0) {
+        let _ = writeln!(text, "  {}", api_line(usage));
+    }
+    for result in failures_first(report) {
         let image = match (&result.image_before, &result.image_after) {
             (Some(b), Some(a)) if b != a => format!("{} → {}", short_image(b), short_image(a)),
             (_, Some(a)) => short_image(a),
@@ -506,7 +582,7 @@ pub fn terminal(report: &Report, mode: RunMode) -> String {
         }
         let _ = writeln!(text, "{line}");
     }
-    for result in &report.services {
+    for result in failures_first(report) {
         if let Some(diagnosis) = &result.diagnosis {
             text.push('\n');
             text.push_str(&diagnosis_text(diagnosis));

@@ -131,7 +131,9 @@ fn redraw(state: &mut State) {
         text.push_str(&format!("\x1b[{}A", state.drawn));
     }
     let (width, height) = terminal_size();
-    let board = render(&state.rows, state.frame, width, height);
+    // Problem rows first when the board is taller than the terminal.
+    let shown = visible(&state.rows, height.saturating_sub(2));
+    let board = render(&shown, state.frame, width, height);
     text.push_str(&board);
     // What was drawn above the board stays; only the board's own lines are redrawn.
     let drawn = board.matches('\n').count();
@@ -145,6 +147,34 @@ fn redraw(state: &mut State) {
     let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
     state.drawn = drawn;
+}
+
+/// The rows that fit `max` lines (a board taller than the terminal cannot be redrawn in
+/// place): the ones with a problem first, then the others in order, and a last row counting
+/// what is left out. Pure.
+fn visible(rows: &[(String, String)], max: usize) -> Vec<(String, String)> {
+    if rows.len() <= max {
+        return rows.to_vec();
+    }
+    let problem = |line: &str| {
+        let line = line.to_ascii_lowercase();
+        ["fail", "warning", "rolling back", "error"]
+            .iter()
+            .any(|word| line.contains(word))
+    };
+    let keep = max.saturating_sub(1).max(1);
+    let mut shown: Vec<(String, String)> = rows
+        .iter()
+        .filter(|(_, line)| problem(line))
+        .chain(rows.iter().filter(|(_, line)| !problem(line)))
+        .take(keep)
+        .cloned()
+        .collect();
+    shown.push((
+        "…".to_string(),
+        format!("{} more not shown", rows.len() - shown.len()),
+    ));
+    shown
 }
 
 impl Board {
@@ -250,5 +280,19 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 9);
         assert!(lines[8].ends_with("… and 22 more running"), "{}", lines[8]);
+    }
+
+    #[test]
+    fn a_board_taller_than_the_terminal_shows_problems_first_and_counts_the_rest() {
+        let mut rows: Vec<(String, String)> = (0..200)
+            .map(|i| (format!("svc-{i:03}"), "Waiting for rollout...".to_string()))
+            .collect();
+        rows[150].1 = "rollout failed: ErrImagePull".into();
+        let shown = visible(&rows, 10);
+        assert_eq!(shown.len(), 10);
+        assert_eq!(shown[0].0, "svc-150");
+        assert_eq!(shown[1].0, "svc-000");
+        assert_eq!(shown[9].1, "191 more not shown");
+        assert_eq!(visible(&rows[..5], 10).len(), 5);
     }
 }

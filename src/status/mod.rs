@@ -430,7 +430,7 @@ fn drift(
 /// `sha256:` and the first 12 hex digits, as `docker images` shows digests.
 pub fn short_digest(digest: &str) -> String {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    format!("sha256:{}", &hex[..hex.len().min(12)])
+    format!("sha256:{}", hex.chars().take(12).collect::<String>())
 }
 
 /// What `--fail-on` may name.

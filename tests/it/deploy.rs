@@ -573,7 +573,16 @@ fn two_concurrent_runs_deploy_one_after_the_other() {
     let second = run("auth=registry.local/shop/auth:1.2.0");
     let (first, second) = std::thread::scope(|scope| {
         let first = scope.spawn(move || first.run());
-        std::thread::sleep(Duration::from_millis(300));
+        // The second run starts once the first one holds the lock.
+        let end = Instant::now() + Duration::from_secs(30);
+        while fixture
+            .api
+            .get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock")
+            .is_none()
+        {
+            assert!(Instant::now() < end, "the first run never took the lock");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let second = scope.spawn(move || second.run());
         (first.join().unwrap(), second.join().unwrap())
     });
@@ -668,6 +677,26 @@ services:
     run.stderr_has("agent: daemon set \"agent\" successfully rolled out");
 }
 
+/// Waits until the server has started `at_least` watches of `resource` in `shop`.
+fn wait_for_watches(api: &KubeApi, resource: &str, at_least: u64) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while api
+        .counts()
+        .watches_started
+        .get(&("shop".to_string(), resource.to_string()))
+        .copied()
+        .unwrap_or(0)
+        < at_least
+    {
+        assert!(
+            Instant::now() < end,
+            "no watch of {resource}: {:?}",
+            api.counts()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn watches_survive_a_dropped_stream_and_410_gone() {
     let fixture = Fixture::new();
@@ -677,24 +706,23 @@ fn watches_survive_a_dropped_stream_and_410_gone() {
         .args(["--image", "auth=registry.local/shop/auth:slow-1500"]);
     let run = std::thread::scope(|scope| {
         scope.spawn(|| {
-            std::thread::sleep(Duration::from_millis(400));
+            wait_for_watches(&fixture.api, "deployments", 1);
+            std::thread::sleep(Duration::from_millis(200));
             fixture.api.expire_watch_history();
             fixture.api.disconnect_watches();
-            std::thread::sleep(Duration::from_millis(400));
+            wait_for_watches(&fixture.api, "deployments", 2);
+            std::thread::sleep(Duration::from_millis(200));
             fixture.api.disconnect_watches();
         });
         command.run()
     });
     let run = run.success();
     assert_eq!(result(&run, "auth")["status"], "succeeded");
-    // The watches really were re-established (more than one watch request per resource).
-    let watches = fixture
-        .api
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/deployments") && r.query.contains("watch="))
-        .count();
-    assert!(watches >= 2, "{watches}");
+    // The watches really were re-established (more than one watch request per resource), and
+    // the stream errors were counted and reported.
+    let counts = fixture.api.counts();
+    assert!(counts.watches_of("deployments") >= 2, "{counts:?}");
+    run.stdout_has("watch error");
 }
 
 #[test]
@@ -1417,4 +1445,38 @@ fn the_lock_is_renewed_while_the_deploy_runs() {
     });
     run.success();
     assert!(renewals.len() >= 3, "renewTime values seen: {renewals:?}");
+}
+
+#[test]
+fn a_watch_that_cannot_be_established_fails_the_verdict_clearly() {
+    let fixture = Fixture::new();
+    // May read and patch the Deployment, but not list or watch Deployments.
+    fixture.as_user(
+        "deployer-token",
+        "system:serviceaccount:shop:deployer",
+        &[
+            ("get", "deployments"),
+            ("patch", "deployments"),
+            ("*", "replicasets"),
+            ("*", "pods"),
+            ("*", "pods/log"),
+            ("*", "events"),
+            ("*", "leases"),
+            ("create", "selfsubjectaccessreviews"),
+        ],
+    );
+    let run = fixture
+        .shipgate()
+        .args(["--services", "auth"])
+        .args(["--image", "auth=registry.local/shop/auth:1.1.0"])
+        .run()
+        .code(1);
+    let result = result(&run, "auth");
+    assert_eq!(result["status"], "failed", "{result}");
+    let reason = result["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("WatchFailed: cannot watch deployments in namespace `shop`"),
+        "{reason}"
+    );
+    run.stdout_has("the watch of deployments in namespace `shop` could not be established");
 }

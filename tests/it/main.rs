@@ -26,6 +26,7 @@ mod completions;
 mod container_ownership;
 mod content_parity;
 mod deploy;
+mod deploy_scale;
 mod detect_git;
 mod fuzz;
 mod git_diff_parity;

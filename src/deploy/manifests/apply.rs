@@ -581,7 +581,7 @@ pub(super) fn kind_of(kind: &str) -> Option<WorkloadKind> {
 pub(super) fn describe(outcome: &WatchOutcome) -> String {
     match outcome {
         WatchOutcome::Complete { message } => message.trim().to_string(),
-        other => run::failure_reason(other),
+        other => crate::deploy::service::failure_reason(other),
     }
 }
 
@@ -592,7 +592,7 @@ pub(super) fn settings(
     options: &Options,
 ) -> watch::Settings {
     let timeout = target.and_then(|t| t.timeout).unwrap_or_else(|| {
-        run::progress_deadline(object).unwrap_or(run::DEFAULT_PROGRESS_DEADLINE)
+        crate::deploy::service::progress_deadline(object).unwrap_or(run::DEFAULT_PROGRESS_DEADLINE)
             + run::DEADLINE_MARGIN
     });
     watch::Settings {

@@ -7,7 +7,7 @@
 use super::apply::{Track, describe, kind_of, settings};
 use super::edge::{self, Conflicts, Mode};
 use super::outcome::{Action, State};
-use crate::deploy::cluster::{Cluster, selector_string};
+use crate::deploy::cluster::Cluster;
 use crate::deploy::run::{Options, Progress};
 
 pub(super) async fn roll_back(
@@ -54,6 +54,21 @@ pub(super) async fn roll_back(
             }
         }
     }
+    // One shared watch per namespace and kind for every restored workload.
+    let subjects: Vec<crate::deploy::hub::Subject> = restored
+        .iter()
+        .filter_map(|(index, answer)| {
+            let id = tracks[*index].item.manifest.id();
+            let kind = kind_of(&id.kind)?;
+            Some(crate::deploy::hub::Subject::of(
+                kind,
+                id.namespace.as_deref().unwrap_or_default(),
+                &id.name,
+                answer,
+            ))
+        })
+        .collect();
+    let hub = crate::deploy::hub::Hub::start(cluster, &subjects);
     for (index, answer) in restored {
         let id = tracks[index].item.manifest.id();
         let Some(kind) = kind_of(&id.kind) else {
@@ -67,11 +82,10 @@ pub(super) async fn roll_back(
         );
         let label = id.to_string();
         let (outcome, _) = crate::deploy::watch::watch(
-            cluster,
+            &hub,
             kind,
             id.namespace.as_deref().unwrap_or_default(),
             &id.name,
-            selector_string(&answer).as_deref(),
             &settings,
             |line| progress(&label, line),
         )

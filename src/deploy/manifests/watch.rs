@@ -6,7 +6,7 @@ use super::apply::{describe, kind_of, settings};
 use super::edge;
 use super::outcome::Action;
 use super::prepare::Item;
-use crate::deploy::cluster::{Cluster, selector_string};
+use crate::deploy::cluster::Cluster;
 use crate::deploy::run::{Options, Progress};
 use crate::deploy::target::DeployTarget;
 use futures::future::join_all;
@@ -58,6 +58,26 @@ pub async fn watch_wave(
         Some(at) => timeout.min(at.saturating_duration_since(Instant::now())),
         None => timeout,
     };
+    // One shared watch per namespace and kind for every workload this wave moved.
+    let subjects: Vec<crate::deploy::hub::Subject> = members
+        .iter()
+        .filter_map(|&index| {
+            let (item, applied) = &view[index];
+            let applied = applied.as_ref()?;
+            let id = item.manifest.id();
+            let kind = kind_of(&id.kind)?;
+            moved(item, applied).then(|| {
+                crate::deploy::hub::Subject::of(
+                    kind,
+                    id.namespace.as_deref().unwrap_or_default(),
+                    &id.name,
+                    applied,
+                )
+            })
+        })
+        .collect();
+    let hub = crate::deploy::hub::Hub::start(cluster, &subjects);
+    let hub = &hub;
     let work = members.iter().filter_map(|&index| {
         let (item, applied) = &view[index];
         let applied = applied.as_ref()?;
@@ -75,16 +95,14 @@ pub async fn watch_wave(
                 options,
             );
             settings.timeout = bound(settings.timeout);
-            let selector = selector_string(applied);
             let namespace = id.namespace.clone().unwrap_or_default();
             return Some(Box::pin(async move {
                 let label = id.to_string();
                 let (outcome, _) = crate::deploy::watch::watch(
-                    cluster,
+                    hub,
                     kind,
                     &namespace,
                     &id.name,
-                    selector.as_deref(),
                     &settings,
                     |line| progress(&label, line),
                 )

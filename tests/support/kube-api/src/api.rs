@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub addr: String,
     /// Injected faults (see `faults.rs`).
     pub faults: crate::faults::Faults,
+    /// Requests, watches and connections counted for tests and benchmarks.
+    pub counter: Arc<crate::counting::Counter>,
 }
 
 impl Shared {
@@ -761,7 +763,9 @@ fn watch_response(
     );
     let mut kill = shared.kill.subscribe();
     let shared2 = shared.clone();
+    let open = shared.counter.watch_opened(ns.as_deref(), rd.plural);
     tokio::spawn(async move {
+        let _open = open;
         let mut sub = sub;
         for b in initial {
             if tx.send(Ok(b)).await.is_err() {
@@ -903,6 +907,16 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
         .unwrap_or_default();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
+    shared.counter.request(
+        parts.method.as_str(),
+        &path,
+        &query,
+        parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
     let q = parse_query(&query);
     let ct = parts
         .headers

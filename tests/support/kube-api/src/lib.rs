@@ -55,6 +55,13 @@
 //!   [`KubeApi::add_user`]; no token = `system:anonymous` (403 on everything but `/version`);
 //!   an unknown token = 401.
 //!
+//! # Counting
+//! [`KubeApi::counts`] says what clients cost the server: requests by verb and resource,
+//! watches started per namespace and resource, watches and connections open now and at peak,
+//! the `User-Agent`s seen ([`KubeApi::reset_counts`] starts afresh after a test's setup). Tests
+//! assert the shape of a deploy with it (O(namespaces), not O(services)); `scripts/bench-deploy
+//! -- --scale` reports it.
+//!
 //! # Example
 //! ```no_run
 //! use kube_test_api::{KubeApi, deployment};
@@ -73,6 +80,7 @@ mod api;
 mod apply;
 mod builders;
 mod controllers;
+mod counting;
 mod custom;
 mod defaults;
 mod faults;
@@ -91,6 +99,7 @@ mod workloads;
 pub use builders::{
     DaemonSetBuilder, DeploymentBuilder, StatefulSetBuilder, daemon_set, deployment, stateful_set,
 };
+pub use counting::Counts;
 pub use faults::Fault;
 pub use store::RecordedRequest;
 
@@ -192,6 +201,7 @@ impl KubeApiBuilder {
             kill,
             addr: format!("127.0.0.1:{port}"),
             faults: faults::Faults::default(),
+            counter: Arc::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let sh = shared.clone();
@@ -209,15 +219,18 @@ impl KubeApiBuilder {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
+                    let listener = counting::CountingListener::new(listener, sh.counter.clone());
                     let app = axum::Router::new()
                         .fallback(api::handle)
                         .with_state(sh.clone());
+                    let counter = sh.counter.clone();
                     let ctl = tokio::spawn(controller_loop(sh));
                     let tls = tls::listener(tls_listener);
                     let tls_app = app.clone();
                     let tls_serve = async move {
                         match tls {
                             Some(l) => {
+                                let l = counting::CountingListener::new(l, counter);
                                 let _ = axum::serve(l, tls_app).await;
                             }
                             None => std::future::pending::<()>().await,
@@ -460,6 +473,18 @@ impl KubeApi {
         body: &str,
     ) -> (u16, Value) {
         api::call(&self.shared, method, path_and_query, content_type, body)
+    }
+
+    /// Requests by verb and resource, watches and connections counted so far (see
+    /// [`Counts`]); [`KubeApi::call`] is not counted.
+    pub fn counts(&self) -> Counts {
+        self.shared.counter.snapshot()
+    }
+
+    /// Starts the counts afresh (open watches and connections stay counted as open), e.g.
+    /// after a test's setup.
+    pub fn reset_counts(&self) {
+        self.shared.counter.reset();
     }
 
     /// Every request received so far, in order.

@@ -1333,3 +1333,35 @@ fn recreate_and_history_limit() {
         "revisionHistoryLimit 1 keeps one old ReplicaSet"
     );
 }
+
+#[test]
+fn requests_watches_and_connections_are_counted() {
+    let api = started(deployment("shop", "auth").image("auth", "r/auth:1").build());
+    api.reset_counts();
+    let r = request(&api.url(), "GET", DEP, Some(ADMIN), None, "");
+    assert_eq!(r.status, 200);
+    let mut pods = Watch::open(
+        &api.url(),
+        "/api/v1/namespaces/shop/pods?watch=true&resourceVersion=0",
+        ADMIN,
+    );
+    assert_eq!(pods.status, 200);
+    pods.next(Duration::from_secs(5)).unwrap();
+    let counts = api.counts();
+    assert_eq!(counts.requests("get", "deployments"), 1);
+    assert_eq!(counts.requests("watch", "pods"), 1);
+    assert_eq!(counts.watches_started[&("shop".into(), "pods".into())], 1);
+    assert_eq!(counts.watches_open, 1);
+    assert_eq!(counts.connections, 2);
+    assert!(counts.connections_peak >= 1);
+    api.disconnect_watches();
+    drop(pods);
+    let end = Instant::now() + Duration::from_secs(5);
+    while api.counts().watches_open > 0 || api.counts().connections_open > 0 {
+        assert!(Instant::now() < end, "{:?}", api.counts());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let counts = api.counts();
+    assert_eq!(counts.watches_peak, 1);
+    assert_eq!(counts.by_verb["watch"], 1);
+}
