@@ -61,7 +61,7 @@ mod tests {
     fn service(name: &str, cache: &str) -> PlannedService {
         let mut value = serde_json::json!({
             "name": name, "image": format!("ghcr.io/acme/{name}"), "tags": ["1"], "refs": [],
-            "labels": {}, "reason": "r", "version": null, "content": "c", "lookup_tag": "1",
+            "labels": {}, "reason": "r", "cause": {"kind": "selected", "by": "--services"}, "version": null, "content": "c", "lookup_tag": "1",
             "mutable_only": false,
             "build": {"context": ".", "dockerfile": "Dockerfile", "target": null, "args": {},
                       "platforms": [], "builder": "buildx", "cache": cache}
