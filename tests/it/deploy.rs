@@ -922,9 +922,12 @@ fn a_failed_gate_after_a_no_op_set_rolls_nothing_back() {
 #[test]
 fn an_unschedulable_pod_warns_then_fails_after_the_grace_window() {
     let fixture = Fixture::new();
+    // The pod's `lastTransitionTime` has whole seconds, like a real API server's, so a pod can
+    // look up to a second older than it is: a grace of 3 s leaves room for the first sighting
+    // to be a warning, as it must.
     let run = fixture
         .shipgate()
-        .env("SHIPGATE_UNSCHEDULABLE_GRACE", "1s")
+        .env("SHIPGATE_UNSCHEDULABLE_GRACE", "3s")
         .args(["--services", "auth"])
         .args(["--image", "auth=registry.local/shop/auth:unschedulable"])
         .run()
