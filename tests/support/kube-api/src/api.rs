@@ -595,11 +595,7 @@ fn do_list(
     accept: &str,
 ) -> Result<(Value, &'static str), ApiError> {
     let f = filters(q)?;
-    let mut items: Vec<Value> = st
-        .list(rd, ns)
-        .into_iter()
-        .filter(|v| f.matches(v))
-        .collect();
+    let mut items: Vec<Value> = st.scan(rd, ns).filter(|v| f.matches(v)).cloned().collect();
     let mut meta = json!({"resourceVersion": st.rv.to_string()});
     if let Some(c) = q.get("continue").filter(|c| !c.is_empty()) {
         let after = hex_decode(c).ok_or_else(|| {

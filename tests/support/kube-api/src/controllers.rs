@@ -153,10 +153,7 @@ fn remove_cond(status: &mut Value, typ: &str) {
 }
 
 fn owned(st: &State, plural: &str, ns: &str, uid: &str) -> Vec<Value> {
-    st.list(res(plural), Some(ns))
-        .into_iter()
-        .filter(|o| owned_by(o, uid))
-        .collect()
+    st.controlled_by(res(plural), ns, uid)
 }
 
 fn fresh(st: &State, plural: &str, v: &Value) -> Value {
@@ -1057,7 +1054,7 @@ fn gc(st: &mut State) {
         .filter_map(|(_, v)| util::s(v, "/metadata/uid").map(str::to_string))
         .collect();
     for plural in ["pods", "replicasets", "controllerrevisions"] {
-        for o in st.list(res(plural), None) {
+        for o in st.scan(res(plural), None) {
             let Some(refs) = o
                 .pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
@@ -1071,7 +1068,7 @@ fn gc(st: &mut State) {
                 .iter()
                 .any(|r| r["uid"].as_str().is_some_and(|u| uids.contains(u)));
             if !alive {
-                doomed.push((plural, o));
+                doomed.push((plural, o.clone()));
             }
         }
     }

@@ -689,12 +689,11 @@ fn node_for(st: &State, pod: &Value) -> String {
         }
     }
     let nodes = st.list(res("nodes"), None);
-    let pods = st.list(res("pods"), None);
     nodes
         .iter()
         .map(name_of)
         .min_by_key(|n| {
-            pods.iter()
+            st.scan(res("pods"), None)
                 .filter(|p| util::s(p, "/spec/nodeName") == Some(n.as_str()))
                 .count()
         })

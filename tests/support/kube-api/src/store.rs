@@ -342,6 +342,23 @@ pub(crate) struct State {
     pub custom: Vec<&'static ResDef>,
     /// A server-side apply is writing: it keeps `managedFields` itself (see `apply.rs`).
     pub applying: bool,
+    /// The keys of the objects each controller (by uid) owns, kept by `insert`, `replace` and
+    /// `remove`: the simulated controllers ask "what does this workload own" for every
+    /// workload on every pass, and scanning the namespace for it made a pass quadratic.
+    owners: HashMap<String, std::collections::BTreeSet<Key>>,
+}
+
+/// The uids of an object's controller owner references.
+fn controller_uids(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|refs| {
+            refs.iter()
+                .filter(|o| o["controller"] == true)
+                .filter_map(|o| o["uid"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 const HISTORY_CAP: usize = 20_000;
@@ -367,6 +384,7 @@ impl State {
             images: crate::images::Images::default(),
             custom: Vec::new(),
             applying: false,
+            owners: HashMap::new(),
         }
     }
 
@@ -424,11 +442,59 @@ impl State {
 
     /// Objects of a resource, optionally in one namespace, sorted by namespace/name.
     pub(crate) fn list(&self, rd: &ResDef, ns: Option<&str>) -> Vec<Value> {
+        self.scan(rd, ns).cloned().collect()
+    }
+
+    /// The objects of `list`, by reference: a range of the ordered keys (resource, namespace,
+    /// name), so that its cost is that of what it returns, not of everything stored (events
+    /// and pods of every namespace). The simulated controllers list for every workload on
+    /// every pass, under the state lock that every request waits for.
+    pub(crate) fn scan<'a>(
+        &'a self,
+        rd: &ResDef,
+        ns: Option<&str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
         let q = rd.qualified();
+        let ns = match ns {
+            Some(_) if !rd.namespaced => Some(String::new()),
+            other => other.map(str::to_string),
+        };
+        let start = (q.clone(), ns.clone().unwrap_or_default(), String::new());
         self.objects
-            .iter()
-            .filter(|((r, n, _), _)| *r == q && ns.is_none_or(|ns| !rd.namespaced || n == ns))
-            .map(|(_, v)| v.clone())
+            .range(start..)
+            .take_while(move |((r, n, _), _)| *r == q && ns.as_ref().is_none_or(|ns| n == ns))
+            .map(|(_, v)| v)
+    }
+
+    /// Records `key` under its controllers' uids in the owner index, and forgets it under
+    /// those of `prev` (what was stored before).
+    fn index_owners(&mut self, key: &Key, prev: Option<&Value>, now: Option<&Value>) {
+        let before = prev.map(controller_uids).unwrap_or_default();
+        let after = now.map(controller_uids).unwrap_or_default();
+        for uid in before.iter().filter(|u| !after.contains(u)) {
+            if let Some(keys) = self.owners.get_mut(uid) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.owners.remove(uid);
+                }
+            }
+        }
+        for uid in after {
+            self.owners.entry(uid).or_default().insert(key.clone());
+        }
+    }
+
+    /// The objects of a resource in namespace `ns` whose controller is `uid`, sorted by name
+    /// (what `list` then a filter on the controller reference returns, without the scan).
+    pub(crate) fn controlled_by(&self, rd: &ResDef, ns: &str, uid: &str) -> Vec<Value> {
+        let q = rd.qualified();
+        self.owners
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter(|(r, n, _)| *r == q && (!rd.namespaced || n == ns))
+            .filter_map(|key| self.objects.get(key))
+            .cloned()
             .collect()
     }
 
@@ -453,7 +519,8 @@ impl State {
         obj["kind"] = rd.kind.into();
         obj["apiVersion"] = rd.api_version().into();
         let key = Self::key(rd, &ns_of(&obj), &name_of(&obj));
-        self.objects.insert(key, obj.clone());
+        let prev = self.objects.insert(key.clone(), obj.clone());
+        self.index_owners(&key, prev.as_ref(), Some(&obj));
         self.emit(rd, "ADDED", &obj, None);
         obj
     }
@@ -466,7 +533,8 @@ impl State {
         obj["kind"] = rd.kind.into();
         obj["apiVersion"] = rd.api_version().into();
         let key = Self::key(rd, &ns_of(&obj), &name_of(&obj));
-        let prev = self.objects.insert(key, obj.clone());
+        let prev = self.objects.insert(key.clone(), obj.clone());
+        self.index_owners(&key, prev.as_ref(), Some(&obj));
         self.emit(rd, "MODIFIED", &obj, prev);
         obj
     }
@@ -475,6 +543,7 @@ impl State {
     pub(crate) fn remove(&mut self, rd: &ResDef, ns: &str, name: &str) -> Option<Value> {
         let key = Self::key(rd, ns, name);
         let mut obj = self.objects.remove(&key)?;
+        self.index_owners(&key, Some(&obj), None);
         let rv = self.next_rv();
         util::obj_mut(&mut obj, "/metadata")
             .insert("resourceVersion".into(), rv.to_string().into());

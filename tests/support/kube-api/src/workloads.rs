@@ -2,7 +2,7 @@
 //! reduced to what a rollout needs), with their ControllerRevisions.
 
 use crate::controllers::{
-    controller_ref, delete_pod, owned_by, pod_active, pod_from_template, pod_ready, template_hash,
+    controller_ref, delete_pod, pod_active, pod_from_template, pod_ready, template_hash,
 };
 use crate::kubelet::record_event;
 use crate::store::{State, res};
@@ -21,10 +21,7 @@ pub(crate) fn reconcile(st: &mut State) {
 }
 
 fn owned(st: &State, plural: &str, ns: &str, uid: &str) -> Vec<Value> {
-    st.list(res(plural), Some(ns))
-        .into_iter()
-        .filter(|o| owned_by(o, uid))
-        .collect()
+    st.controlled_by(res(plural), ns, uid)
 }
 
 /// Makes sure a ControllerRevision for the current template exists (and is the newest);
