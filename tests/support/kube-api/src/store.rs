@@ -597,3 +597,80 @@ pub(crate) fn set_managed(obj: &mut Value, rd: &ResDef, manager: &str, subresour
     }
     arr.push(e);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned_by(uid: &str, controller: bool) -> Value {
+        json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": uid, "controller": controller}])
+    }
+
+    fn pod(ns: &str, name: &str, owners: Value) -> Value {
+        json!({"metadata": {"name": name, "namespace": ns, "ownerReferences": owners}})
+    }
+
+    /// What `controlled_by` must equal: the scan of the namespace, filtered.
+    fn scanned(st: &State, ns: &str, uid: &str) -> Vec<String> {
+        st.list(res("pods"), Some(ns))
+            .into_iter()
+            .filter(|p| crate::controllers::owned_by(p, uid))
+            .map(|p| util::name_of(&p))
+            .collect()
+    }
+
+    fn indexed(st: &State, ns: &str, uid: &str) -> Vec<String> {
+        st.controlled_by(res("pods"), ns, uid)
+            .iter()
+            .map(util::name_of)
+            .collect()
+    }
+
+    #[test]
+    fn the_owner_index_follows_inserts_replacements_and_removals() {
+        let mut st = State::new(Config {
+            pod_ready_after: Duration::from_millis(1),
+        });
+        st.insert(res("pods"), pod("a", "p2", owned_by("u1", true)), "t");
+        st.insert(res("pods"), pod("a", "p1", owned_by("u1", true)), "t");
+        st.insert(res("pods"), pod("b", "p3", owned_by("u1", true)), "t");
+        st.insert(res("pods"), pod("a", "p4", owned_by("u1", false)), "t");
+        st.insert(res("pods"), pod("a", "p5", owned_by("u2", true)), "t");
+        assert_eq!(indexed(&st, "a", "u1"), ["p1", "p2"]);
+        assert_eq!(indexed(&st, "a", "u1"), scanned(&st, "a", "u1"));
+        assert_eq!(indexed(&st, "b", "u1"), ["p3"]);
+        // Adopted by another controller, released, removed.
+        let mut moved = st.get_cloned(res("pods"), "a", "p2").unwrap();
+        moved["metadata"]["ownerReferences"] = owned_by("u2", true);
+        st.replace(res("pods"), moved);
+        let mut released = st.get_cloned(res("pods"), "a", "p5").unwrap();
+        released["metadata"]["ownerReferences"] = json!([]);
+        st.replace(res("pods"), released);
+        st.remove(res("pods"), "a", "p1");
+        for (ns, uid) in [("a", "u1"), ("a", "u2"), ("b", "u1"), ("b", "u2")] {
+            assert_eq!(indexed(&st, ns, uid), scanned(&st, ns, uid), "{ns} {uid}");
+        }
+        assert_eq!(indexed(&st, "a", "u2"), ["p2"]);
+        assert!(indexed(&st, "a", "u1").is_empty());
+        // Another resource's objects under the same owner are not pods.
+        assert!(st.controlled_by(res("replicasets"), "a", "u2").is_empty());
+    }
+
+    #[test]
+    fn a_ranged_list_returns_what_a_full_scan_did() {
+        let mut st = State::new(Config {
+            pod_ready_after: Duration::from_millis(1),
+        });
+        for (ns, name) in [("b", "x"), ("a", "y"), ("ab", "z"), ("a", "w")] {
+            st.insert(res("pods"), pod(ns, name, json!([])), "t");
+            st.insert(res("configmaps"), pod(ns, name, json!([])), "t");
+        }
+        st.insert(res("namespaces"), json!({"metadata": {"name": "a"}}), "t");
+        let names = |v: Vec<Value>| v.iter().map(util::name_of).collect::<Vec<_>>();
+        assert_eq!(names(st.list(res("pods"), Some("a"))), ["w", "y"]);
+        assert_eq!(names(st.list(res("pods"), None)), ["w", "y", "z", "x"]);
+        assert!(st.list(res("pods"), Some("c")).is_empty());
+        // A cluster-scoped resource ignores the namespace asked for.
+        assert_eq!(names(st.list(res("namespaces"), Some("b"))), ["a"]);
+    }
+}
