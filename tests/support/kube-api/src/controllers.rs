@@ -161,17 +161,28 @@ fn fresh(st: &State, plural: &str, v: &Value) -> Value {
         .unwrap_or_else(|| v.clone())
 }
 
-/// Runs every controller once over every object.
-pub(crate) fn reconcile_all(st: &mut State) {
+/// The first step of a controller pass: namespace deletion and garbage collection.
+pub(crate) fn collect(st: &mut State) {
     namespaces(st);
     gc(st);
-    for d in st.list(res("deployments"), None) {
-        deployment(st, d);
+}
+
+/// The Deployment controller over the Deployments stored at `keys` (gone ones are skipped).
+pub(crate) fn deployments(st: &mut State, keys: &[crate::store::Key]) {
+    for key in keys {
+        if let Some(d) = st.objects.get(key).cloned() {
+            deployment(st, d);
+        }
     }
-    for rs in st.list(res("replicasets"), None) {
-        replicaset(st, rs);
+}
+
+/// The ReplicaSet controller over the ReplicaSets stored at `keys` (gone ones are skipped).
+pub(crate) fn replicasets(st: &mut State, keys: &[crate::store::Key]) {
+    for key in keys {
+        if let Some(rs) = st.objects.get(key).cloned() {
+            replicaset(st, rs);
+        }
     }
-    crate::workloads::reconcile(st);
 }
 
 // ---------------------------------------------------------------- deployment controller

@@ -709,10 +709,14 @@ fn host_ip(node: &str) -> String {
     format!("127.0.0.{n}")
 }
 
-/// One pass of the kubelet over every pod; returns the time of its next due step.
-pub(crate) fn tick(st: &mut State) -> Option<Instant> {
+/// One pass of the kubelet over the pods stored at `keys` (gone ones are skipped); returns the
+/// time of its next due step.
+pub(crate) fn tick(st: &mut State, keys: &[crate::store::Key]) -> Option<Instant> {
     let now = Instant::now();
-    let pods = st.list(res("pods"), None);
+    let pods: Vec<Value> = keys
+        .iter()
+        .filter_map(|key| st.objects.get(key).cloned())
+        .collect();
     let mut next: Option<Instant> = None;
     let mut bump = |t: Instant| {
         next = Some(next.map_or(t, |n: Instant| n.min(t)));

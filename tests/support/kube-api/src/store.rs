@@ -498,6 +498,16 @@ impl State {
             .collect()
     }
 
+    /// The keys of a resource's objects (every namespace), in order.
+    pub(crate) fn keys(&self, rd: &ResDef) -> Vec<Key> {
+        let q = rd.qualified();
+        self.objects
+            .range((q.clone(), String::new(), String::new())..)
+            .take_while(|((r, _, _), _)| *r == q)
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// Stores a new object: uid, resourceVersion, creationTimestamp; ADDED event.
     pub(crate) fn insert(&mut self, rd: &ResDef, mut obj: Value, manager: &str) -> Value {
         let rv = self.next_rv();
