@@ -182,3 +182,67 @@ fn dropped_watches_resume_once_per_namespace_and_kind_and_verdicts_stay_right() 
     assert!(counts.watches_of("pods") >= 4, "resumed: {counts:#?}");
     run.stdout_has("watch error");
 }
+
+/// Every service's patch reaches the server before the first rollout completes: nothing in
+/// the orchestration (preflight, RBAC questions, the lock, the watches, the bound on one-off
+/// requests) makes a service wait for another's rollout, so the wall time is the slowest
+/// rollout plus a constant, not a sum. Asserted on order, not on time: the cluster is read
+/// first and the server's count of patches after it, so a completed rollout seen with fewer
+/// than all patches counted means a patch really came after that completion.
+#[test]
+fn every_patch_is_sent_before_the_first_rollout_completes() {
+    let (api, repo, kubeconfig) = cluster();
+    let command = deploy(&repo, &kubeconfig, "slow-2000");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let run = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let end = Instant::now() + Duration::from_secs(120);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+                let completed: Vec<String> = NAMESPACES
+                    .iter()
+                    .flat_map(|ns| api.list(&format!("/apis/apps/v1/namespaces/{ns}/deployments")))
+                    .filter(|d| rolled_out_at(d, "slow-2000"))
+                    .map(|d| {
+                        d["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect();
+                if !completed.is_empty() {
+                    return (completed, api.counts().requests("patch", "deployments"));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (Vec::new(), 0)
+        });
+        let run = command.run();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (run, watcher.join().unwrap())
+    });
+    let (run, (completed, patches_then)) = run;
+    run.success();
+    assert!(!completed.is_empty(), "no rollout was seen completing");
+    assert_eq!(
+        patches_then, SERVICES as u64,
+        "{completed:?} completed when only {patches_then} of {SERVICES} patches had been sent"
+    );
+}
+
+/// `kubectl rollout status`'s rule for a Deployment whose container runs `…:tag`.
+fn rolled_out_at(d: &serde_json::Value, tag: &str) -> bool {
+    let int = |p: &str| {
+        d.pointer(p)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0)
+    };
+    let image = d
+        .pointer("/spec/template/spec/containers/0/image")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    image.ends_with(&format!(":{tag}"))
+        && int("/metadata/generation") <= int("/status/observedGeneration")
+        && int("/status/updatedReplicas") >= int("/spec/replicas")
+        && int("/status/replicas") <= int("/status/updatedReplicas")
+        && int("/status/availableReplicas") >= int("/status/updatedReplicas")
+}
