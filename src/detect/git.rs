@@ -136,7 +136,8 @@ impl GitRepository {
     /// Starts `git diff` on `base..head` (full SHAs) in the background, when both commits are in
     /// the clone; [`GitRepository::diff`] of exactly that pair takes its result.
     pub fn prefetch_diff(&mut self, base: &str, head: &str) {
-        let present = |sha: &str| Oid::from_str(sha).is_ok_and(|id| self.repo.find_commit(id).is_ok());
+        let present =
+            |sha: &str| Oid::from_str(sha).is_ok_and(|id| self.repo.find_commit(id).is_ok());
         if !present(base) || !present(head) {
             return;
         }

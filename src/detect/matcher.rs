@@ -111,7 +111,7 @@ pub struct Hit {
 pub struct Matcher {
     /// By directory without its trailing `/` (`""` for the root), so that a path's ancestors
     /// are looked up as slices of it, with no string built per file.
-    groups: foldhash::HashMap<String, Group>,
+    groups: std::collections::HashMap<String, Group, foldhash::fast::RandomState>,
     /// For each glob, by global index: its owner, the index in the owner's list, and whether
     /// negated. Global indices follow config order, which decides "last match wins".
     slots: Vec<(Owner, usize, bool)>,
@@ -245,7 +245,8 @@ impl Group {
 impl Matcher {
     /// Builds the matcher from parsed (so valid) patterns; it cannot fail.
     pub fn new<'a>(owners: impl IntoIterator<Item = (Owner, &'a [PathPattern])>) -> Self {
-        let mut groups: foldhash::HashMap<String, Group> = foldhash::HashMap::default();
+        let mut groups: std::collections::HashMap<String, Group, foldhash::fast::RandomState> =
+            Default::default();
         let mut slots = Vec::new();
         for (owner, patterns) in owners {
             for (index, pattern) in patterns.iter().enumerate() {

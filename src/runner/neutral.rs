@@ -83,7 +83,12 @@ impl<W: Write> Write for JsonGuard<W> {
         // Only a `[` can complete `##[`: look at the bytes (or the carried count) before each.
         for index in memchr::memchr_iter(b'[', buf) {
             let before = &buf[..index];
-            let own = before.iter().rev().take(2).take_while(|b| **b == b'#').count();
+            let own = before
+                .iter()
+                .rev()
+                .take(2)
+                .take_while(|b| **b == b'#')
+                .count();
             let hashes = if own == before.len() {
                 own + self.hashes
             } else {
