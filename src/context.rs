@@ -76,6 +76,14 @@ pub struct RunnerEnvironment {
     /// `SOURCE_DATE_EPOCH` as given (reproducible builds); parsed by the plan, which says why
     /// when it is not a number.
     pub source_date_epoch: Option<String>,
+    /// `GITHUB_RUN_ATTEMPT` and `GITHUB_JOB`: which attempt and job of the run holds a lock.
+    pub run_attempt: Option<String>,
+    pub job: Option<String>,
+    /// `KUBECONFIG`, `HOME` and `KUBERNETES_SERVICE_HOST` (in-cluster): where kube-rs would
+    /// find a cluster when no `kubeconfig` input is given.
+    pub kubeconfig: Option<String>,
+    pub home: Option<std::path::PathBuf>,
+    pub in_cluster: bool,
 }
 
 impl RunnerEnvironment {
@@ -89,6 +97,11 @@ impl RunnerEnvironment {
             repository: get("GITHUB_REPOSITORY"),
             api_url: get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             source_date_epoch: get("SOURCE_DATE_EPOCH"),
+            run_attempt: get("GITHUB_RUN_ATTEMPT"),
+            job: get("GITHUB_JOB"),
+            kubeconfig: get("KUBECONFIG"),
+            home: get("HOME").map(Into::into),
+            in_cluster: env("KUBERNETES_SERVICE_HOST").is_some(),
         }
     }
 
@@ -318,6 +331,27 @@ mod tests {
             }
         );
     }
+    #[test]
+    fn lock_and_cluster_variables_come_from_the_runner_environment() {
+        let env = |name: &str| match name {
+            "GITHUB_RUN_ATTEMPT" => Some("2".to_string()),
+            "GITHUB_JOB" => Some("deploy".to_string()),
+            "KUBECONFIG" => Some(" ".to_string()),
+            "HOME" => Some("/home/runner".to_string()),
+            "KUBERNETES_SERVICE_HOST" => Some("10.0.0.1".to_string()),
+            _ => None,
+        };
+        let runner = RunnerEnvironment::load(env);
+        assert_eq!(runner.run_attempt.as_deref(), Some("2"));
+        assert_eq!(runner.job.as_deref(), Some("deploy"));
+        assert_eq!(runner.kubeconfig, None, "blank counts as unset");
+        assert_eq!(
+            runner.home.as_deref(),
+            Some(std::path::Path::new("/home/runner"))
+        );
+        assert!(runner.in_cluster);
+    }
+
     use serde_json::json;
 
     fn no_env(_: &str) -> Option<String> {

@@ -465,15 +465,12 @@ fn offline_dry_run(
 
 /// Whether kube-rs could find a cluster without the input.
 pub(super) fn cluster_configured() -> bool {
-    if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) {
-        return true;
-    }
-    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-        return true;
-    }
-    std::env::var_os("HOME")
-        .map(std::path::PathBuf::from)
-        .is_some_and(|home| home.join(".kube/config").is_file())
+    let env = crate::context::RunnerEnvironment::current();
+    env.kubeconfig.is_some()
+        || env.in_cluster
+        || env
+            .home
+            .is_some_and(|home| home.join(".kube/config").is_file())
 }
 
 /// Who holds the deploy lock: the run (with its attempt and job) and the process, so two jobs
@@ -485,12 +482,11 @@ fn lock_holder(run_url: Option<&str>) -> String {
     let process = format!("{host} pid {}", std::process::id());
     match run_url {
         Some(url) => {
-            let attempt = non_empty(std::env::var("GITHUB_RUN_ATTEMPT").ok())
+            let env = crate::context::RunnerEnvironment::current();
+            let attempt = (env.run_attempt)
                 .map(|a| format!("/attempts/{a}"))
                 .unwrap_or_default();
-            let job = non_empty(std::env::var("GITHUB_JOB").ok())
-                .map(|j| format!("job {j}, "))
-                .unwrap_or_default();
+            let job = (env.job).map(|j| format!("job {j}, ")).unwrap_or_default();
             format!("{url}{attempt} ({job}{process})")
         }
         None => process,

@@ -5,7 +5,7 @@ use crate::cli::{DetectArgs, non_empty};
 use crate::config::Config;
 use crate::detect::git::GitRepository;
 use crate::detect::outputs::{self, ListFiles};
-use crate::detect::range::RangeFlags;
+use crate::detect::range::{self, RangeFlags, likely_pair};
 use crate::detect::{ChangeSet, DetectOptions};
 use crate::error::Failure;
 use crate::report;
@@ -30,10 +30,6 @@ pub fn run_detect(
     }
     let context = session.context()?;
     let mut repo = GitRepository::open(&session.repo, "origin")?;
-    let config = session.load_config(Some(repo.root()))?;
-    if config.detect.remote != "origin" {
-        repo = GitRepository::open(&session.repo, &config.detect.remote)?;
-    }
     let options = DetectOptions {
         range: RangeFlags {
             base: non_empty(args.base.clone()),
@@ -43,6 +39,19 @@ pub fn run_detect(
         on_missing_history: args.on_missing_history,
         github_token: token,
     };
+    // git reads the trees while the config loads (used only if the range turns out the same).
+    if options.services.is_none()
+        && let Some((base, head)) = likely_pair(&range::request(
+            &context.event,
+            &options.range,
+            context.default_branch.as_deref(),
+            context.sha.as_deref(),
+        ))
+    {
+        repo.prefetch_diff(&base, &head);
+    }
+    let config = session.load_config(Some(repo.root()))?;
+    repo.set_remote(&config.detect.remote);
     let changes = crate::detect::detect(&config, &context, &mut repo, &options)?;
     let changes = super::bases::apply(session, args, &config, &context, &mut repo, changes)?;
     if !repo.fetches.is_empty() {

@@ -76,8 +76,9 @@ impl Session {
                 use std::io::Write;
                 // `##[` inside a string is written `##\u005b`: the same value, and no legacy workflow
                 // command when the runner reads stdout.
-                let stdout = std::io::BufWriter::new(std::io::stdout().lock());
-                let mut stdout = crate::runner::neutral::JsonGuard::new(stdout);
+                // Buffered before the guard, so that it scans large chunks, not every token.
+                let guard = crate::runner::neutral::JsonGuard::new(std::io::stdout().lock());
+                let mut stdout = std::io::BufWriter::with_capacity(1 << 16, guard);
                 let _ = serde_json::to_writer_pretty(&mut stdout, json)
                     .map_err(std::io::Error::other)
                     .and_then(|()| stdout.write_all(b"\n"))

@@ -45,7 +45,13 @@ pub fn parse(text: &str, display: &str) -> Result<Config, Failure> {
                         Ok(_) => Err(Failure::Usage(errors)),
                         Err(_) if structure_blanked => Err(Failure::Usage(errors)),
                         Err(failure) => {
-                            errors.extend(failure.diagnostics().iter().cloned());
+                            errors.extend(
+                                failure
+                                    .diagnostics()
+                                    .iter()
+                                    .cloned()
+                                    .map(|d| point_inside_health(text, d)),
+                            );
                             Err(Failure::Usage(errors))
                         }
                     };
@@ -73,6 +79,86 @@ pub fn parse(text: &str, display: &str) -> Result<Config, Failure> {
             _ => return Err(Failure::Usage(errors)),
         }
     }
+}
+
+/// A `….deploy.health: health.<key>…` error located at its `health:` block, moved to the line
+/// and column of that key inside the block (`health.headers.<name>`: the header's own line).
+/// Unchanged when the key is not found (e.g. a problem of the block as a whole).
+fn point_inside_health(text: &str, mut diagnostic: Diagnostic) -> Diagnostic {
+    let Some((_, rest)) = diagnostic.message.split_once(".deploy.health: health.") else {
+        return diagnostic;
+    };
+    let path = health_key_path(rest);
+    let Some(location) = diagnostic.location.as_mut() else {
+        return diagnostic;
+    };
+    if let Some((line, column)) = key_inside_block(text, location.line, "health", &path) {
+        location.line = line;
+        location.column = column;
+    }
+    diagnostic
+}
+
+/// The keys a health message names first: `expect-status: …` → `[expect-status]`,
+/// `headers.X-Api: …` and ``headers: `X-Api` is …`` → `[headers, X-Api]`. Pure.
+fn health_key_path(message: &str) -> Vec<&str> {
+    let key_end = message
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or(message.len());
+    let key = &message[..key_end];
+    let mut path = vec![key];
+    // `headers.<name>: …` or `headers: `<name>` is not …`.
+    let rest = &message[key_end..];
+    if key == "headers" {
+        if let Some(named) = rest.strip_prefix('.') {
+            path.push(&named[..named.find([':', ' ']).unwrap_or(named.len())]);
+        } else if let Some(quoted) = rest.strip_prefix(": `") {
+            path.push(&quoted[..quoted.find('`').unwrap_or(quoted.len())]);
+        }
+    }
+    path.retain(|k| !k.is_empty());
+    path
+}
+
+/// Where `path` (nested keys) is inside the block `block:` found at or just above `near`
+/// (1-based line): block style (each key deeper than the last) or one flow-style `{ … }` line.
+/// (line, column), both 1-based. Pure.
+fn key_inside_block(text: &str, near: u64, block: &str, path: &[&str]) -> Option<(u64, u64)> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let is_key = |l: &str, key: &str| {
+        let t = l.trim_start().trim_start_matches("- ");
+        let t = t.strip_prefix(['"', '\'']).unwrap_or(t);
+        t.strip_prefix(key).is_some_and(|r| {
+            r.trim_start_matches(['"', '\''])
+                .trim_start()
+                .starts_with(':')
+        })
+    };
+    let near = usize::try_from(near).ok()?.checked_sub(1)?;
+    let start = (near.saturating_sub(1)..=near.min(lines.len().checked_sub(1)?))
+        .rev()
+        .find(|&i| is_key(lines[i], block))?;
+    if let Some(flow) = lines[start].split_once('{').map(|(before, _)| before.len()) {
+        let line = lines[start];
+        let key = path.last()?;
+        let column = line[flow..].find(&format!("{key}:")).map(|at| flow + at)?;
+        return Some(((start + 1) as u64, (column + 1) as u64));
+    }
+    let (mut at, mut depth) = (start, indent(lines[start]));
+    for key in path {
+        let found = lines
+            .iter()
+            .enumerate()
+            .skip(at + 1)
+            .take_while(|(_, l)| {
+                l.trim().is_empty() || l.trim_start().starts_with('#') || indent(l) > depth
+            })
+            .find(|(_, l)| is_key(l, key))?;
+        at = found.0;
+        depth = indent(found.1);
+    }
+    Some(((at + 1) as u64, (depth + 1) as u64))
 }
 
 /// `text` with line `line` (1-based) emptied, when it is a one-line `key: value` whose next line

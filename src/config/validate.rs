@@ -241,7 +241,8 @@ fn dependencies(
     (depends_on, edges)
 }
 
-/// `deploy`: needs an `image`; the health gate must be complete (errors at the `health:` line).
+/// `deploy`: needs an `image`; the health gate must be complete (errors at the `health:` block,
+/// then at the key inside it).
 fn check_deploy(
     name: &str,
     settings: &ServiceSettings,
@@ -271,7 +272,9 @@ fn check_deploy(
         } else {
             crate::health::HealthGate::from_settings(&health.value, None).err()
         };
-        if let Some(message) = problem {
+        // One error per problem, at the `health:` block; the loader moves each to its key
+        // (`load::point_inside_health`), which this parsed value no longer knows the place of.
+        for message in problem.iter().flat_map(|m| m.lines()) {
             findings.errors.push(error_at(
                 format!("services.{name}.deploy.health: {message}"),
                 locate(health, display).or_else(|| Some(location.clone())),
@@ -480,7 +483,30 @@ mod tests {
             "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      namespace: x\n      health:\n        url: 'http://x'\n        expect-status: abc\n",
         );
         assert!(e[0].message.contains("expect-status"), "{e:#?}");
-        assert!(line_col(&e[0]).0 >= 8, "{e:#?}");
+        // The key inside the block, not the `health:` line (8).
+        assert_eq!(line_col(&e[0]), (10, 9), "{e:#?}");
+    }
+
+    #[test]
+    fn every_health_problem_points_at_its_own_key() {
+        let e = errors_of(
+            "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      namespace: x\n      health:\n        url: 'http://x'\n        # a comment\n        method: PUT\n        headers:\n          Good: v\n          'Bad Name': v\n        attempts: 0\n",
+        );
+        let at = |key: &str| {
+            let d = e
+                .iter()
+                .find(|d| d.message.contains(key))
+                .unwrap_or_else(|| panic!("{key}: {e:#?}"));
+            line_col(d)
+        };
+        assert_eq!(at("health.method"), (11, 9), "{e:#?}");
+        assert_eq!(at("health.headers"), (14, 11), "{e:#?}");
+        assert_eq!(at("health.attempts"), (15, 9), "{e:#?}");
+        // Flow style: the key's column on the block's line.
+        let e = errors_of(
+            "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      namespace: x\n      health: { url: 'http://x', attempts: 0 }\n",
+        );
+        assert_eq!(line_col(&e[0]), (8, 34), "{e:#?}");
     }
 
     #[test]

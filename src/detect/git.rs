@@ -50,6 +50,38 @@ pub struct GitRepository {
     trusted_by_us: bool,
     /// The `git fetch` commands run, for the log.
     pub fetches: Vec<String>,
+    /// A `git diff` started early on the range this run most likely compares.
+    pending: Option<PendingDiff>,
+}
+
+/// A `git diff` started before the range was resolved, on the pair of commits it most likely is
+/// ([`super::range::likely_pair`]), so that git reads the trees while the config loads; its
+/// output is parsed on a thread as git writes it. Used by [`GitRepository::diff`] only for
+/// exactly that pair; otherwise stopped when dropped.
+struct PendingDiff {
+    base: String,
+    head: String,
+    child: std::process::Child,
+    reader: Option<std::thread::JoinHandle<Option<Vec<FileChange>>>>,
+}
+
+impl PendingDiff {
+    /// The changes, once git has finished; `None` if it failed (e.g. history was fetched since).
+    fn finish(mut self) -> Option<Vec<FileChange>> {
+        let changes = self.reader.take()?.join().ok()??;
+        self.child.wait().ok()?.success().then_some(changes)
+    }
+}
+
+impl Drop for PendingDiff {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            // Not used: stop git, then the reader sees the end of its output.
+            let _ = self.child.kill();
+            let _ = reader.join();
+        }
+        let _ = self.child.wait();
+    }
 }
 
 impl GitRepository {
@@ -82,6 +114,7 @@ impl GitRepository {
             remote: remote.to_string(),
             trusted_by_us,
             fetches: Vec::new(),
+            pending: None,
         })
     }
 
@@ -95,17 +128,53 @@ impl GitRepository {
         &self.repo
     }
 
+    /// The remote to deepen from, once the config has named it.
+    pub fn set_remote(&mut self, remote: &str) {
+        self.remote = remote.to_string();
+    }
+
+    /// Starts `git diff` on `base..head` (full SHAs) in the background, when both commits are in
+    /// the clone; [`GitRepository::diff`] of exactly that pair takes its result.
+    pub fn prefetch_diff(&mut self, base: &str, head: &str) {
+        let present =
+            |sha: &str| Oid::from_str(sha).is_ok_and(|id| self.repo.find_commit(id).is_ok());
+        if !present(base) || !present(head) {
+            return;
+        }
+        let Ok(mut child) = self.diff_command(base, head).spawn() else {
+            return;
+        };
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        };
+        let reader = std::thread::spawn(move || read_name_status(stdout));
+        self.pending = Some(PendingDiff {
+            base: base.to_string(),
+            head: head.to_string(),
+            child,
+            reader: Some(reader),
+        });
+    }
+
     /// The files that differ between two commits' trees, sorted by path.
     ///
     /// `git diff --name-status -z --no-renames` when the `git` program is there: on large
     /// diffs it reads trees about three times faster than libgit2 (see `scripts/bench-detect`).
-    /// Otherwise both trees are walked with libgit2, skipping every unchanged subtree; the two
-    /// give the same list (`tests/it/git_diff_parity.rs`).
-    pub fn diff(&self, base: &str, head: &str) -> Result<Vec<FileChange>, git2::Error> {
+    /// Its output is parsed as it streams in (from a [`GitRepository::prefetch_diff`] of the same
+    /// pair when there is one). Otherwise both trees are walked with libgit2, skipping every
+    /// unchanged subtree; the two give the same list (`tests/it/git_diff_parity.rs`).
+    pub fn diff(&mut self, base: &str, head: &str) -> Result<Vec<FileChange>, git2::Error> {
         let base_commit = self.repo.find_commit(Oid::from_str(base)?)?;
         let head_commit = self.repo.find_commit(Oid::from_str(head)?)?;
         let (base, head) = (base_commit.id().to_string(), head_commit.id().to_string());
-        if let Some(mut changes) = self.diff_with_git(&base, &head) {
+        let prefetched = self
+            .pending
+            .take()
+            .filter(|pending| (pending.base.as_str(), pending.head.as_str()) == (&base, &head))
+            .and_then(PendingDiff::finish);
+        if let Some(mut changes) = prefetched.or_else(|| self.diff_with_git(&base, &head)) {
             changes.sort();
             return Ok(changes);
         }
@@ -116,8 +185,19 @@ impl GitRepository {
         Ok(changes)
     }
 
-    /// The diff by the `git` program; `None` when it is missing or fails.
+    /// The diff by the `git` program, read as it streams; `None` when it is missing or fails.
     fn diff_with_git(&self, base: &str, head: &str) -> Option<Vec<FileChange>> {
+        let mut child = self.diff_command(base, head).spawn().ok()?;
+        let changes = child.stdout.take().and_then(read_name_status);
+        let status = child.wait().ok()?;
+        if !status.success() {
+            return None;
+        }
+        changes
+    }
+
+    /// `git diff --name-status -z --no-renames base head`, its output piped.
+    fn diff_command(&self, base: &str, head: &str) -> Command {
         let mut command = Command::new("git");
         command.arg("-C").arg(&self.root);
         if self.trusted_by_us {
@@ -125,7 +205,7 @@ impl GitRepository {
                 .arg("-c")
                 .arg(format!("safe.directory={}", self.root.display()));
         }
-        let output = command
+        command
             .args([
                 "-c",
                 "core.quotepath=false",
@@ -144,13 +224,9 @@ impl GitRepository {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_NO_LAZY_FETCH", "1")
             .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        if !output.status.success() {
-            return None;
-        }
-        parse_name_status(&output.stdout)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        command
     }
 
     /// Every file path in a commit's tree (for "this service's paths match nothing").
@@ -547,16 +623,44 @@ impl<'a> WantedPaths<'a> {
 
 /// Parses `git diff --name-status -z --no-renames` output: `STATUS NUL PATH NUL` pairs.
 pub fn parse_name_status(output: &[u8]) -> Option<Vec<FileChange>> {
-    let mut fields = output.split(|b| *b == 0).filter(|f| !f.is_empty());
+    read_name_status(output)
+}
+
+/// Reads `git diff --name-status -z --no-renames` output as it arrives: `STATUS NUL PATH NUL`
+/// pairs; `None` on a status it does not know (a rename or copy) or a status without a path.
+pub fn read_name_status(input: impl std::io::Read) -> Option<Vec<FileChange>> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, input);
     let mut changes = Vec::new();
-    while let Some(status) = fields.next() {
-        let path = String::from_utf8_lossy(fields.next()?).into_owned();
-        let kind = match status.first()? {
+    let mut field = Vec::new();
+    let mut next_field = |field: &mut Vec<u8>| -> Option<bool> {
+        loop {
+            field.clear();
+            if reader.read_until(0, field).ok()? == 0 {
+                return Some(false);
+            }
+            if field.last() == Some(&0) {
+                field.pop();
+            }
+            if !field.is_empty() {
+                return Some(true);
+            }
+        }
+    };
+    while next_field(&mut field)? {
+        let kind = match field.first()? {
             b'A' => ChangeKind::Added,
             b'D' => ChangeKind::Deleted,
             b'T' => ChangeKind::TypeChanged,
             b'M' | b'U' | b'X' => ChangeKind::Modified,
             _ => return None,
+        };
+        if !next_field(&mut field)? {
+            return None;
+        }
+        let path = match std::str::from_utf8(&field) {
+            Ok(path) => path.to_string(),
+            Err(_) => String::from_utf8_lossy(&field).into_owned(),
         };
         changes.push(FileChange { path, kind });
     }

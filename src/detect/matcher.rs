@@ -8,7 +8,6 @@
 
 use super::glob::{self, TrailingRecursive};
 use regex::{Regex, RegexSet, RegexSetBuilder};
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// One pattern as written in the config, parsed.
@@ -62,16 +61,19 @@ impl PathPattern {
             glob::to_regex(text, TrailingRecursive::MatchesDirectoryItself).map_err(invalid)?;
         }
         // The syntax is checked for every glob; only the shapes that need a regex compile one.
-        let source =
-            glob::to_regex(&glob, TrailingRecursive::MatchesDirectoryItself).map_err(invalid)?;
+        // A simple shape has no wildcard, class, brace or escape in its literal parts, so only
+        // its length and an extglob's `(` could be refused: without them the check is skipped.
         let shape = match Simple::parse(&glob) {
-            Some(simple) => Shape::Simple(simple),
+            Some(simple) if glob.len() <= glob::MAX_GLOB_LENGTH && !glob.contains('(') => {
+                Shape::Simple(simple)
+            }
+            Some(simple) => {
+                glob::to_regex(&glob, TrailingRecursive::MatchesDirectoryItself)
+                    .map_err(invalid)?;
+                Shape::Simple(simple)
+            }
             None => Shape::Regex(compile(&glob).map_err(invalid)?),
         };
-        debug_assert!(
-            matches!(&shape, Shape::Regex(r) if r.as_str() == source)
-                || matches!(shape, Shape::Simple(_))
-        );
         Ok(PathPattern {
             text: text.to_string(),
             negated,
@@ -107,7 +109,9 @@ pub struct Hit {
 /// small sets instead of one set of a thousand globs.
 #[derive(Debug)]
 pub struct Matcher {
-    groups: HashMap<String, Group>,
+    /// By directory without its trailing `/` (`""` for the root), so that a path's ancestors
+    /// are looked up as slices of it, with no string built per file.
+    groups: std::collections::HashMap<String, Group, foldhash::fast::RandomState>,
     /// For each glob, by global index: its owner, the index in the owner's list, and whether
     /// negated. Global indices follow config order, which decides "last match wins".
     slots: Vec<(Owner, usize, bool)>,
@@ -115,6 +119,8 @@ pub struct Matcher {
 
 #[derive(Debug)]
 struct Group {
+    /// The directory as globs write it, with its trailing `/` (`""` for the root).
+    directory: String,
     /// The common shapes, matched with string comparisons: (global index, shape).
     simple: Vec<(usize, Simple)>,
     /// Everything else: (global index, compiled glob).
@@ -239,13 +245,16 @@ impl Group {
 impl Matcher {
     /// Builds the matcher from parsed (so valid) patterns; it cannot fail.
     pub fn new<'a>(owners: impl IntoIterator<Item = (Owner, &'a [PathPattern])>) -> Self {
-        let mut groups: HashMap<String, Group> = HashMap::new();
+        let mut groups: std::collections::HashMap<String, Group, foldhash::fast::RandomState> =
+            Default::default();
         let mut slots = Vec::new();
         for (owner, patterns) in owners {
             for (index, pattern) in patterns.iter().enumerate() {
+                let directory = literal_directory(&pattern.glob);
                 let group = groups
-                    .entry(literal_directory(&pattern.glob).to_string())
+                    .entry(directory.strip_suffix('/').unwrap_or(directory).to_string())
                     .or_insert_with(|| Group {
+                        directory: directory.to_string(),
                         simple: Vec::new(),
                         globs: Vec::new(),
                         compiled: OnceLock::new(),
@@ -263,7 +272,8 @@ impl Matcher {
     /// The directories below which some pattern can match (`""` when one can match anywhere):
     /// everything else of a tree can be skipped.
     pub fn directories(&self) -> Vec<&str> {
-        let mut directories: Vec<&str> = self.groups.keys().map(String::as_str).collect();
+        let mut directories: Vec<&str> =
+            self.groups.values().map(|g| g.directory.as_str()).collect();
         directories.sort_unstable();
         directories
     }
@@ -278,16 +288,15 @@ impl Matcher {
         if let Some(group) = self.groups.get("") {
             group.matches_into(path, &mut local, scratch);
         }
-        for (position, c) in path.char_indices() {
-            if c == '/'
-                && let Some(group) = self.groups.get(&path[..=position])
-            {
+        for position in memchr::memchr_iter(b'/', path.as_bytes()).filter(|p| *p > 0) {
+            if let Some(group) = self.groups.get(&path[..position]) {
                 group.matches_into(path, &mut local, scratch);
             }
         }
         // `dir/**` matches `dir` itself (a submodule or a symlink changed at that path).
-        if !path.ends_with('/')
-            && let Some(group) = self.groups.get(&format!("{path}/"))
+        if !path.is_empty()
+            && !path.ends_with('/')
+            && let Some(group) = self.groups.get(path)
         {
             group.matches_into(path, &mut local, scratch);
         }

@@ -120,6 +120,33 @@ pub fn request(
     }
 }
 
+/// The pair of commits the request most likely resolves to, when both are already known as full
+/// SHAs: `base..head` for a two-dot range or a push, and for a merge-base request the guess that
+/// `head` descends from `base` (a pull request that is up to date, `--base main --head <new>`).
+/// Only a guess: `git diff` can start on it while the config loads, and its result is used only
+/// if the resolved range is exactly this pair (see `GitRepository::prefetch_diff`). Pure.
+pub fn likely_pair(request: &RangeRequest) -> Option<(String, String)> {
+    let sha = |rev: &Rev| match rev {
+        Rev::Sha(text) | Rev::User(text) => full_sha(text),
+        Rev::DefaultBranch(_) | Rev::Head => None,
+    };
+    match request {
+        RangeRequest::MergeBase { base, head, .. } | RangeRequest::TwoDot { base, head, .. } => {
+            Some((sha(base)?, sha(head)?))
+        }
+        RangeRequest::Push { before, after, .. } if before != ZERO_SHA => {
+            Some((full_sha(before)?, full_sha(after)?))
+        }
+        _ => None,
+    }
+}
+
+/// A full object id (40 hex digits, or 64 for SHA-256), lower-cased as git prints it.
+fn full_sha(text: &str) -> Option<String> {
+    (matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| text.to_ascii_lowercase())
+}
+
 /// What a push compares: nothing for a deletion, everything for a tag or the default branch's
 /// first push, the merge-base with the default branch for a new branch, else before..after.
 fn push_request(push: &crate::context::Push, default_branch: Option<&str>) -> RangeRequest {
@@ -445,6 +472,32 @@ mod tests {
     use super::*;
     use crate::context::{PullRequest, Push};
     use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn likely_pair_only_from_full_shas() {
+        let (a, b) = ("a".repeat(40), "B".repeat(40));
+        let flags = |base: &str, head: Option<&str>| RangeFlags {
+            base: Some(base.to_string()),
+            head: head.map(str::to_string),
+        };
+        let guess = |flags: &RangeFlags| likely_pair(&request(&Event::Local, flags, None, None));
+        assert_eq!(
+            guess(&flags(&a, Some(&b))),
+            Some((a.clone(), "b".repeat(40)))
+        );
+        // A branch name, a short SHA or the checked-out HEAD must be resolved first: no guess.
+        assert_eq!(guess(&flags("main", Some(&b))), None);
+        assert_eq!(guess(&flags(&a[..12], Some(&b))), None);
+        assert_eq!(guess(&flags(&a, None)), None);
+        let push = |before: &str| RangeRequest::Push {
+            before: before.to_string(),
+            after: b.clone(),
+            default_branch: None,
+        };
+        assert_eq!(likely_pair(&push(&a)), Some((a.clone(), "b".repeat(40))));
+        assert_eq!(likely_pair(&push(ZERO_SHA)), None);
+        assert_eq!(likely_pair(&RangeRequest::All { why: "x".into() }), None);
+    }
 
     /// A history where each commit has parents; `visible` commits are in the clone, the rest can
     /// be fetched (or deepened into) only when `remote` is set.

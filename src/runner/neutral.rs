@@ -80,14 +80,32 @@ impl<W: Write> JsonGuard<W> {
 impl<W: Write> Write for JsonGuard<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut start = 0;
-        for (index, &byte) in buf.iter().enumerate() {
-            if byte == b'[' && self.hashes >= 2 {
+        // Only a `[` can complete `##[`: look at the bytes (or the carried count) before each.
+        for index in memchr::memchr_iter(b'[', buf) {
+            let before = &buf[..index];
+            let own = before
+                .iter()
+                .rev()
+                .take(2)
+                .take_while(|b| **b == b'#')
+                .count();
+            let hashes = if own == before.len() {
+                own + self.hashes
+            } else {
+                own
+            };
+            if hashes >= 2 {
                 self.inner.write_all(&buf[start..index])?;
                 self.inner.write_all(b"\\u005b")?;
                 start = index + 1;
             }
-            self.hashes = if byte == b'#' { self.hashes + 1 } else { 0 };
         }
+        let trailing = buf.iter().rev().take_while(|b| **b == b'#').count();
+        self.hashes = if trailing == buf.len() {
+            self.hashes + trailing
+        } else {
+            trailing
+        };
         self.inner.write_all(&buf[start..])?;
         Ok(buf.len())
     }
