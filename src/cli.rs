@@ -156,14 +156,19 @@ pub struct DetectArgs {
     pub github_token: Option<String>,
 
     /// Compare each deployable service with the commit it runs: `cluster` (its workload's
-    /// `shipgate.dev/revision`, read with --kubeconfig); default: `defaults.base-from`, else
-    /// the event's range.
+    /// `shipgate.dev/revision`, read with --kubeconfig) or `github` (the environment's newest
+    /// successful GitHub Deployment listing it, read with --github-token); default:
+    /// `defaults.base-from`, else the event's range.
     #[arg(long, value_enum, env = "SHIPGATE_BASE_FROM")]
     pub base_from: Option<crate::config::model::BaseFrom>,
 
     /// The cluster `--base-from cluster` reads (set from `--kubeconfig`/`--kube-context`).
     #[arg(skip)]
     pub cluster: ClusterArgs,
+
+    /// The environment `--base-from github` reads (set from `--environment`).
+    #[arg(skip)]
+    pub environment: Option<String>,
 }
 
 /// The cluster to read: `--kubeconfig` and `--kube-context`.
@@ -191,6 +196,10 @@ pub struct DetectCommand {
     pub detect: DetectArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// The environment whose GitHub Deployments `--base-from github` reads (default:
+    /// `defaults.environment`, else production).
+    #[arg(long, env = "SHIPGATE_ENVIRONMENT")]
+    pub environment: Option<String>,
 }
 
 /// `shipgate plan`: planning, plus the cluster `--base-from cluster` reads.

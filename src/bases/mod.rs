@@ -8,6 +8,8 @@
 //! reason. Libraries (no `deploy`) have no base of their own: a dependent is changed when a
 //! library it depends on changed since the dependent's own base.
 
+pub mod github;
+
 use crate::config::Config;
 use crate::detect::changes::{Affected, Reason};
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
-//! `--base-from`: reads each deployable service's deployed commit (from the cluster), makes
+//! `--base-from`: reads each deployable service's deployed commit (from the cluster or the
+//! environment's GitHub Deployments), makes
 //! sure the commit is in the clone (fetched by SHA when shallow), diffs `base..head` once per
 //! distinct base, and hands it all to the pure [`crate::bases::decide`].
 
@@ -58,6 +59,7 @@ pub fn apply(
     };
     let deployed = match mode {
         BaseFrom::Cluster => from_cluster(session, args, config)?,
+        BaseFrom::Github => from_github(session, args, config, context)?,
     };
     let deployed = present(repo, deployed);
     let mut since: BTreeMap<String, Vec<Affected>> = BTreeMap::new();
@@ -109,6 +111,7 @@ pub fn apply(
         changes.range.description,
         match mode {
             BaseFrom::Cluster => "cluster",
+            BaseFrom::Github => "github",
         }
     );
     Ok(changes)
@@ -220,4 +223,64 @@ fn from_status(status: &crate::status::ServiceStatus) -> Deployed {
 
 fn is_commit(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Each deployable service's commit as the environment's GitHub Deployments record it: the
+/// newest deployment first, one status read per deployment, until every service has its answer
+/// (at most [`MAX_RECORDED`](crate::github::deployments::MAX_RECORDED) deployments).
+fn from_github(
+    session: &Session,
+    args: &DetectArgs,
+    config: &Config,
+    context: &Context,
+) -> Result<BTreeMap<usize, Deployed>, Failure> {
+    use crate::github::deployments::{DeploymentsClient, MAX_RECORDED};
+    let refuse = |message: String| Failure::usage(Diagnostic::error(TITLE, message));
+    let token = non_empty(args.github_token.clone()).ok_or_else(|| {
+        refuse("--base-from github needs github-token (a token with `deployments: read`)".into())
+    })?;
+    session.runner.mask(&token);
+    let repository = context
+        .repository
+        .as_deref()
+        .ok_or_else(|| refuse("--base-from github needs GITHUB_REPOSITORY (owner/name)".into()))?;
+    let environment = non_empty(args.environment.clone())
+        .or_else(|| config.defaults.environment.clone())
+        .unwrap_or_else(|| "production".into());
+    let client = DeploymentsClient::reader(&context.api_url, &token, repository)
+        .map_err(|e| refuse(format!("--base-from github: {e}")))?;
+    let deployable: BTreeMap<String, usize> = config
+        .services
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.settings.deploy.is_some())
+        .map(|(index, s)| (s.name.clone(), index))
+        .collect();
+    let mut search = crate::bases::github::Search::new(&environment, deployable.keys().cloned());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| refuse(format!("cannot start: {e}")))?;
+    runtime
+        .block_on(async {
+            if search.done() {
+                return Ok(());
+            }
+            for mut deployment in client.list(&environment, MAX_RECORDED).await? {
+                deployment.states = client.states(deployment.id).await?;
+                search.offer(&deployment);
+                if search.done() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e: crate::github::deployments::DeploymentsError| {
+            refuse(format!("--base-from github: {e}"))
+        })?;
+    Ok(search
+        .finish()
+        .into_iter()
+        .filter_map(|(name, d)| deployable.get(&name).map(|index| (*index, d)))
+        .collect())
 }

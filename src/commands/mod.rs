@@ -128,6 +128,7 @@ pub fn execute(cli: Cli) -> u8 {
     let result = match command {
         Command::Detect(mut args) => {
             args.detect.cluster = args.cluster;
+            args.detect.environment = args.environment;
             detect::execute(&session, &args.detect)
         }
         Command::BranchPolicy(args) => branch_policy::execute(&session, &args),
@@ -136,11 +137,13 @@ pub fn execute(cli: Cli) -> u8 {
                 kubeconfig: args.deploy.kubeconfig.clone(),
                 kube_context: args.deploy.kube_context.clone(),
             };
+            args.build.plan.detect.environment = args.build.plan.environment.clone();
             run::execute(&session, &args)
         }
         Command::Config(command) => config::execute(&session, command),
         Command::Plan(mut args) => {
             args.plan.detect.cluster = args.cluster;
+            args.plan.detect.environment = args.plan.environment.clone();
             plan::execute(&session, &args.plan)
         }
         Command::Build(args) => build::execute(&session, &args),
@@ -149,6 +152,7 @@ pub fn execute(cli: Cli) -> u8 {
                 kubeconfig: args.deploy.kubeconfig.clone(),
                 kube_context: args.deploy.kube_context.clone(),
             };
+            args.plan.detect.environment = args.plan.environment.clone();
             deploy::execute(&session, &args)
         }
         Command::Status(args) => status::execute(&session, &args),

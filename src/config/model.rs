@@ -87,6 +87,8 @@ pub struct Defaults {
 pub enum BaseFrom {
     /// The `shipgate.dev/revision` annotation of the live workload.
     Cluster,
+    /// The commit of the environment's newest successful GitHub Deployment that lists it.
+    Github,
 }
 
 /// `defaults.deploy`: the deploy settings a service inherits unless it sets its own.

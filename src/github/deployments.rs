@@ -1,4 +1,5 @@
-//! GitHub Deployments reporting (`github-deployments: true`).
+//! GitHub Deployments reporting (`github-deployments: true`), and the read side `--base-from
+//! github` uses (an environment's deployments and their statuses).
 //!
 //! One deployment per environment, created for the commit SHA with `task: deploy`,
 //! `required_contexts: []` (the run's own pending checks would otherwise make GitHub answer 409)
@@ -265,6 +266,125 @@ impl DeploymentsClient {
     }
 }
 
+/// How many of an environment's most recent deployments `--base-from github` reads at most
+/// (one page of the list; one status request each, stopping once every service is found).
+pub const MAX_RECORDED: usize = 100;
+
+/// One deployment of an environment as GitHub lists it, with its statuses' states (newest
+/// first, as GitHub lists them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedDeployment {
+    pub id: u64,
+    /// The commit GitHub resolved the deployment's ref to.
+    pub sha: String,
+    /// The payload `deploy` wrote (`{"services": [{"service", "image", "workload"}]}`), an object
+    /// or, for deployments others created, whatever they sent.
+    pub payload: Value,
+    pub created_at: String,
+    /// `success`, `inactive`, `failure`… newest first; empty when it never got a status.
+    pub states: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ListedDeployment {
+    id: u64,
+    sha: String,
+    #[serde(default)]
+    payload: Value,
+    #[serde(default)]
+    created_at: String,
+}
+
+#[derive(Deserialize)]
+struct ListedStatus {
+    state: String,
+}
+
+impl DeploymentsClient {
+    /// A client that only reads (`deployments: read` in refusals), for `--base-from github`.
+    pub fn reader(api_url: &str, token: &str, repository: &str) -> Result<Self, DeploymentsError> {
+        let client = Client::new(api_url, token, repository)?
+            .with_permission("deployments: read")
+            .with_retry_policy(RetryPolicy {
+                attempts: DEFAULT_ATTEMPTS,
+                max_wait: DEFAULT_MAX_WAIT,
+                ..RetryPolicy::default()
+            });
+        Ok(DeploymentsClient { client })
+    }
+
+    /// The `task: deploy` deployments of `environment`, newest first (at most `max`), without
+    /// their statuses.
+    pub async fn list(
+        &self,
+        environment: &str,
+        max: usize,
+    ) -> Result<Vec<RecordedDeployment>, DeploymentsError> {
+        let action = format!("listing the GitHub deployments of `{environment}`");
+        let path = format!(
+            "/repos/{}/deployments?environment={}&task=deploy",
+            self.client.repository(),
+            query_value(environment)
+        );
+        let items = self
+            .client
+            .get_pages(&action, &path, max, |page| match page {
+                Value::Array(items) => Some(items),
+                _ => None,
+            })
+            .await?;
+        items
+            .into_iter()
+            .take(max)
+            .map(|item| {
+                let listed: ListedDeployment =
+                    serde_json::from_value(item).map_err(|error| DeploymentsError::Response {
+                        action: action.clone(),
+                        status: 200,
+                        detail: format!("a deployment without `id` and `sha` ({error})"),
+                    })?;
+                Ok(RecordedDeployment {
+                    id: listed.id,
+                    sha: listed.sha,
+                    payload: listed.payload,
+                    created_at: listed.created_at,
+                    states: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// The states of deployment `id`'s statuses, newest first (at most 100: the first page).
+    pub async fn states(&self, id: u64) -> Result<Vec<String>, DeploymentsError> {
+        let action = format!("reading the statuses of GitHub deployment {id}");
+        let path = format!(
+            "/repos/{}/deployments/{id}/statuses?per_page=100",
+            self.client.repository()
+        );
+        let answer = self.client.get_json(&action, &path).await?;
+        let statuses: Vec<ListedStatus> =
+            serde_json::from_value(answer).map_err(|error| DeploymentsError::Response {
+                action,
+                status: 200,
+                detail: format!("not a list of statuses with a `state` ({error})"),
+            })?;
+        Ok(statuses.into_iter().map(|s| s.state).collect())
+    }
+}
+
+/// `text` percent-encoded for a query value (environments may hold spaces and slashes).
+fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// `text` trimmed and cut to [`DESCRIPTION_LIMIT`] characters (an ellipsis marks the cut).
 pub fn cap_description(text: &str) -> String {
     let text = text.trim();
@@ -308,6 +428,13 @@ mod tests {
         assert!(capped.ends_with('…'));
         let exact = "x".repeat(DESCRIPTION_LIMIT);
         assert_eq!(cap_description(&exact), exact);
+    }
+
+    #[test]
+    fn environments_are_encoded_in_queries() {
+        assert_eq!(query_value("production"), "production");
+        assert_eq!(query_value("eu west/1&x"), "eu%20west%2F1%26x");
+        assert_eq!(query_value("é"), "%C3%A9");
     }
 
     #[test]

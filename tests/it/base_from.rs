@@ -240,3 +240,149 @@ fn plan_and_run_take_base_from_and_a_kubeconfig() {
         .code(2)
         .stdout_has("--base-from cluster: this identity may not `list`");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `--base-from github`: the environment's GitHub Deployments, no cluster.
+
+const GITHUB_TOKEN: &str = "ghs_BaseFromGithubT0kenNeverShown0123456789";
+
+/// A repository where everything was deployed from the first commit, then auth changed (its
+/// deploy failed), then events changed; the GitHub API stand-in records that history.
+fn github_history() -> (TestRepo, [String; 3], crate::github_deployments::StandIn) {
+    let repo = TestRepo::new()
+        .config(CONFIG)
+        .file("libs/common/lib.go", "package common\n")
+        .file("services/auth/main.go", "package main\n")
+        .file("services/events/main.go", "package main\n")
+        .file("services/search/main.go", "package main\n")
+        .commit("init");
+    let deployed = repo.sha("HEAD");
+    let repo = repo
+        .file("services/auth/main.go", "package main // broken\n")
+        .commit("auth: broken");
+    let failed = repo.sha("HEAD");
+    let repo = repo
+        .file("services/events/main.go", "package main // 2\n")
+        .commit("events: change");
+    let head = repo.sha("HEAD");
+    let api = crate::github_deployments::with_history(
+        "production",
+        vec![
+            (
+                3,
+                failed.clone(),
+                vec!["auth"],
+                vec!["failure", "in_progress"],
+            ),
+            (
+                2,
+                deployed.clone(),
+                vec!["auth", "events"],
+                vec!["success", "in_progress"],
+            ),
+        ],
+    );
+    (repo, [deployed, failed, head], api)
+}
+
+/// The token appears only in the `::add-mask::` commands that hide it.
+fn shown_only_masked(text: &str) -> bool {
+    text.lines()
+        .filter(|line| line.contains(GITHUB_TOKEN))
+        .all(|line| line == format!("::add-mask::{GITHUB_TOKEN}"))
+}
+
+fn detect_from_github(repo: &TestRepo, api_url: &str, before: &str, after: &str) -> Shipgate {
+    Shipgate::new(repo)
+        .event("push", payload::push("main", before, after))
+        .env("GITHUB_API_URL", api_url)
+        .env("GITHUB_REPOSITORY", "octo-org/shop")
+        .args(["detect", "--base-from", "github"])
+}
+
+#[test]
+fn base_from_github_heals_a_failed_deploy_from_the_last_successful_deployment() {
+    let (repo, [deployed, failed, head], api) = github_history();
+    let run = detect_from_github(&repo, &api.api_url, &failed, &head)
+        .args(["--github-token", GITHUB_TOKEN])
+        .run()
+        .success();
+    // The push touched only events; auth's failed deploy is healed, search never deployed.
+    assert_eq!(services(&run), ["auth", "events", "search"]);
+    let bases = run.output_json("bases");
+    assert_eq!(bases["auth"], deployed.as_str());
+    assert_eq!(bases["events"], deployed.as_str());
+    assert_eq!(bases["search"], Value::Null);
+    assert!(bases.get("common").is_none(), "{bases}");
+    let short = &deployed[..7];
+    run.summary_has(&format!(
+        "running {short}, 1 commit behind, changed since: services/auth/main.go matched"
+    ))
+    .summary_has("base-from: github")
+    .stdout_has("search  never deployed: no successful GitHub deployment to `production` lists it (the last 2 read)");
+    assert!(shown_only_masked(&format!("{}{}", run.stdout, run.stderr)));
+    // Two deployments listed, the statuses of each read (search is in neither), nothing else.
+    let seen: Vec<String> = api
+        .seen()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "GET /repos/octo-org/shop/deployments?environment=production&task=deploy&per_page=100&page=1",
+            "GET /repos/octo-org/shop/deployments/3/statuses?per_page=100",
+            "GET /repos/octo-org/shop/deployments/2/statuses?per_page=100",
+        ]
+    );
+    api.assert_conformant();
+    // Another environment (from defaults.environment) has no deployment: everything changed.
+    let config = CONFIG.replace(
+        "defaults:\n",
+        "defaults:\n  environment: staging\n  base-from: github\n",
+    );
+    let repo = repo.config(&config).commit("staging");
+    let run = Shipgate::new(&repo)
+        .event("push", payload::push("main", &head, &repo.sha("HEAD")))
+        .env("GITHUB_API_URL", &api.api_url)
+        .env("GITHUB_REPOSITORY", "octo-org/shop")
+        .env("SHIPGATE_GITHUB_TOKEN", GITHUB_TOKEN)
+        .args(["detect"])
+        .run()
+        .success();
+    assert_eq!(services(&run), ["auth", "events", "search"]);
+    run.stdout_has("never deployed: `staging` has no GitHub deployment");
+}
+
+#[test]
+fn base_from_github_without_a_token_or_with_a_refusal_exits_2() {
+    let (repo, [_, failed, head], api) = github_history();
+    let run = detect_from_github(&repo, &api.api_url, &failed, &head)
+        .run()
+        .code(2);
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        text.contains("--base-from github needs github-token"),
+        "{text}"
+    );
+    let refused = crate::github_deployments::StandIn::start(
+        "",
+        Box::new(|_, _| {
+            Some(crate::github_deployments::Canned::json(
+                403,
+                serde_json::json!({"message": "Resource not accessible by integration",
+                                   "documentation_url": "https://docs.github.com/rest", "status": "403"}),
+            ))
+        }),
+    );
+    let run = detect_from_github(&repo, &refused.api_url, &failed, &head)
+        .args(["--github-token", GITHUB_TOKEN])
+        .run()
+        .code(2);
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        text.contains("HTTP 403") && text.contains("deployments: read"),
+        "{text}"
+    );
+    assert!(shown_only_masked(&text), "{text}");
+}

@@ -20,6 +20,8 @@ const TOKEN: &str = "ghs_S3cr3tT0kenThatMustNeverLeak0123456789";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const CREATE: &str = "repos/create-deployment";
 const STATUS: &str = "repos/create-deployment-status";
+const LIST: &str = "repos/list-deployments";
+const LIST_STATUSES: &str = "repos/list-deployment-statuses";
 
 // ---------------------------------------------------------------------------------------------
 // The published schemas and a validator for the JSON Schema subset they use.
@@ -228,9 +230,9 @@ fn is_date_time(text: &str) -> bool {
 
 /// One request the stand-in received.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) path: String,
     headers: Vec<(String, String)>,
     body: Value,
 }
@@ -245,14 +247,14 @@ impl Seen {
 }
 
 /// An answer a test scripts instead of the stand-in's own.
-struct Canned {
+pub(crate) struct Canned {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: String,
 }
 
 impl Canned {
-    fn json(status: u16, body: Value) -> Self {
+    pub(crate) fn json(status: u16, body: Value) -> Self {
         Canned {
             status,
             headers: Vec::new(),
@@ -268,18 +270,18 @@ impl Canned {
 
 /// Given the request's index (from 0) and the request, a scripted answer or `None` for the
 /// stand-in's own.
-type Script = Box<dyn Fn(usize, &Seen) -> Option<Canned> + Send>;
+pub(crate) type Script = Box<dyn Fn(usize, &Seen) -> Option<Canned> + Send>;
 
-struct StandIn {
+pub(crate) struct StandIn {
     /// What to give the client as `GITHUB_API_URL`.
-    api_url: String,
+    pub(crate) api_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     violations: Arc<Mutex<Vec<String>>>,
 }
 
 impl StandIn {
     /// The API under `prefix` (`""` for api.github.com, `/api/v3` for GHES), for `octo-org/shop`.
-    fn start(prefix: &'static str, script: Script) -> Self {
+    pub(crate) fn start(prefix: &'static str, script: Script) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let api_url = format!("http://{}{prefix}", listener.local_addr().unwrap());
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -329,12 +331,12 @@ impl StandIn {
             .with_retry_policy(3, Duration::from_millis(50))
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
     /// Asserts that every request and every answer matched GitHub's published schemas.
-    fn assert_conformant(&self) {
+    pub(crate) fn assert_conformant(&self) {
         let violations = self.violations.lock().unwrap();
         assert!(violations.is_empty(), "schema violations: {violations:#?}");
     }
@@ -379,16 +381,22 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<Seen> {
     })
 }
 
-/// The operation a path names, and the deployment id for a status.
-fn route(prefix: &str, path: &str) -> Option<(&'static str, Option<u64>)> {
+/// The operation a request names (by method and path, its query aside), and the deployment id
+/// for a status.
+fn route(prefix: &str, method: &str, path: &str) -> Option<(&'static str, Option<u64>)> {
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
     let rest = path
         .strip_prefix(prefix)?
         .strip_prefix("/repos/octo-org/shop/deployments")?;
+    let get = method == "GET";
     if rest.is_empty() {
-        return Some((CREATE, None));
+        return Some((if get { LIST } else { CREATE }, None));
     }
     let id = rest.strip_prefix('/')?.strip_suffix("/statuses")?;
-    Some((STATUS, Some(id.parse().ok()?)))
+    Some((
+        if get { LIST_STATUSES } else { STATUS },
+        Some(id.parse().ok()?),
+    ))
 }
 
 fn answer(
@@ -398,8 +406,9 @@ fn answer(
     script: &Script,
     problems: &mut Vec<String>,
 ) -> Canned {
-    let routed = route(prefix, &request.path).filter(|_| request.method == "POST");
-    if let Some((operation, _)) = routed {
+    let routed = route(prefix, &request.method, &request.path)
+        .filter(|_| matches!(request.method.as_str(), "POST" | "GET"));
+    if let Some((operation, _)) = routed.filter(|_| request.method == "POST") {
         for violation in violations(request_schema(operation), &request.body) {
             problems.push(format!("request {index} ({operation}): {violation}"));
         }
@@ -413,6 +422,8 @@ fn answer(
                 json!({"message": "Invalid request.", "documentation_url": DOCS,
                        "errors": [{"code": "invalid", "message": problems.join("; ")}]}),
             ),
+            // Reads answer an empty history unless the test scripts one.
+            Some((LIST | LIST_STATUSES, _)) => Canned::json(200, json!([])),
             Some((CREATE, _)) => Canned::json(201, deployment(1000 + index as u64, &request.body)),
             Some((_, id)) => Canned::json(
                 201,
@@ -461,7 +472,7 @@ fn user() -> Value {
 }
 
 /// GitHub's answer to a deployment creation, echoing the request as GitHub does.
-fn deployment(id: u64, request: &Value) -> Value {
+pub(crate) fn deployment(id: u64, request: &Value) -> Value {
     let repository = "https://api.github.com/repos/octo-org/shop";
     let environment = request["environment"].as_str().unwrap_or("production");
     json!({
@@ -482,7 +493,7 @@ fn deployment(id: u64, request: &Value) -> Value {
 }
 
 /// GitHub's answer to a deployment status.
-fn deployment_status(deployment: u64, id: u64, request: &Value) -> Value {
+pub(crate) fn deployment_status(deployment: u64, id: u64, request: &Value) -> Value {
     let repository = "https://api.github.com/repos/octo-org/shop";
     let log_url = request["log_url"].as_str().unwrap_or("");
     json!({
@@ -1118,4 +1129,112 @@ fn the_fixture_records_its_source() {
             "the fixture uses `{keyword}`, which the validator does not implement"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The read side (`--base-from github`).
+
+/// One recorded deployment of a scripted history: id, commit, the services its payload lists,
+/// its statuses' states newest first.
+pub(crate) type Recorded = (u64, String, Vec<&'static str>, Vec<&'static str>);
+
+/// A stand-in whose `environment` has `history` (newest first) as `deploy` records it; the
+/// list and status reads are answered from it and checked against the published schemas.
+pub(crate) fn with_history(environment: &'static str, history: Vec<Recorded>) -> StandIn {
+    StandIn::start(
+        "",
+        Box::new(move |_, request| {
+            let (operation, id) = route("", &request.method, &request.path)?;
+            match operation {
+                LIST if request
+                    .path
+                    .contains(&format!("environment={}&", environment.replace(' ', "%20"))) =>
+                {
+                    let list: Vec<Value> = history
+                        .iter()
+                        .map(|(id, sha, services, _)| {
+                            let services: Vec<Value> = services
+                                .iter()
+                                .map(|s| json!({"service": s, "image": format!("registry.local/shop/{s}:1"), "workload": format!("shop/Deployment/{s}")}))
+                                .collect();
+                            let mut listed = deployment(
+                                *id,
+                                &json!({"ref": sha, "task": "deploy", "environment": environment,
+                                        "payload": {"services": services}}),
+                            );
+                            listed["sha"] = json!(sha);
+                            listed
+                        })
+                        .collect();
+                    Some(Canned::json(200, Value::Array(list)))
+                }
+                LIST => Some(Canned::json(200, json!([]))),
+                LIST_STATUSES => {
+                    let id = id?;
+                    let (_, _, _, states) = history.iter().find(|(d, ..)| *d == id)?;
+                    let statuses: Vec<Value> = states
+                        .iter()
+                        .enumerate()
+                        .map(|(n, state)| {
+                            deployment_status(id, id * 10 + n as u64, &json!({"state": state}))
+                        })
+                        .collect();
+                    Some(Canned::json(200, Value::Array(statuses)))
+                }
+                _ => None,
+            }
+        }),
+    )
+}
+
+#[tokio::test]
+async fn the_history_of_an_environment_is_read_newest_first_with_each_deployments_states() {
+    let old = "1111111111111111111111111111111111111111".to_string();
+    let new = "2222222222222222222222222222222222222222".to_string();
+    let api = with_history(
+        "eu west",
+        vec![
+            (
+                12,
+                new.clone(),
+                vec!["auth"],
+                vec!["failure", "in_progress"],
+            ),
+            (
+                11,
+                old.clone(),
+                vec!["auth", "web"],
+                vec!["inactive", "success"],
+            ),
+        ],
+    );
+    let client = DeploymentsClient::reader(&api.api_url, TOKEN, "octo-org/shop").unwrap();
+    let listed = client.list("eu west", 100).await.unwrap();
+    let summary: Vec<(u64, &str)> = listed.iter().map(|d| (d.id, d.sha.as_str())).collect();
+    assert_eq!(summary, [(12, new.as_str()), (11, old.as_str())]);
+    assert_eq!(listed[1].payload["services"][1]["service"], "web");
+    assert_eq!(client.states(11).await.unwrap(), ["inactive", "success"]);
+    assert_eq!(
+        paths(&api.seen()),
+        [
+            "/repos/octo-org/shop/deployments?environment=eu%20west&task=deploy&per_page=100&page=1",
+            "/repos/octo-org/shop/deployments/11/statuses?per_page=100",
+        ]
+    );
+    assert!(api.seen().iter().all(|r| r.method == "GET"));
+    api.assert_conformant();
+    // Another environment has no history; a refused read says which permission it needs.
+    assert!(client.list("staging", 100).await.unwrap().is_empty());
+    let refused = StandIn::start(
+        "",
+        Box::new(|_, _| {
+            Some(Canned::json(
+                403,
+                json!({"message": "Resource not accessible by integration", "documentation_url": DOCS, "status": "403"}),
+            ))
+        }),
+    );
+    let client = DeploymentsClient::reader(&refused.api_url, TOKEN, "octo-org/shop").unwrap();
+    let error = shown(&client.list("production", 100).await.unwrap_err());
+    assert!(error.contains("deployments: read"), "{error}");
 }
