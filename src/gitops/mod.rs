@@ -8,6 +8,7 @@
 
 pub mod edit;
 pub mod message;
+pub mod report;
 pub mod write;
 
 use crate::plan::Plan;
