@@ -162,7 +162,7 @@ pub fn edit_images(text: &str, entries: &[ImageEntry]) -> Result<String, EditErr
             }
             [index] => {
                 let lines_of = &block.entries[*index];
-                edit_entry(&lines, lines_of, &parsed[*index], entry, eol, &mut edits)?;
+                edit_entry(&lines, lines_of, &parsed[*index], entry, &mut edits)?;
                 let Value::Object(map) = &parsed[*index] else {
                     return Err(error(
                         lines_of.dash,
@@ -334,13 +334,15 @@ fn find_block(lines: &[Line], has_key: bool) -> Result<Block, EditError> {
     let end = lines[start + 1..]
         .iter()
         .position(|l| {
-            !is_insignificant(l.text)
-                && !l.text.starts_with([' ', '\t'])
-                && !(l.text == "-" || l.text.starts_with("- "))
+            let inside = is_insignificant(l.text)
+                || l.text.starts_with([' ', '\t'])
+                || l.text == "-"
+                || l.text.starts_with("- ");
+            !inside
         })
         .map_or(lines.len(), |offset| start + 1 + offset);
-    for index in start + 1..end {
-        let text = lines[index].text;
+    for (index, line) in lines.iter().enumerate().take(end).skip(start + 1) {
+        let text = line.text;
         if is_insignificant(text) {
             continue;
         }
@@ -523,10 +525,8 @@ fn edit_entry(
     layout: &EntryLines,
     current: &Value,
     entry: &ImageEntry,
-    eol: &str,
     edits: &mut Edits,
 ) -> Result<(), EditError> {
-    let _ = eol;
     if layout.flow {
         return Err(error(
             layout.dash,
@@ -636,7 +636,7 @@ fn add_entries(lines: &[Line], block: &Block, added: &[&ImageEntry], edits: &mut
             edits.append.extend(new);
         }
         Some(key_line) => {
-            if let Some((from, to)) = block.empty_value {
+            if let Some((_, to)) = block.empty_value {
                 let text = lines[key_line].text;
                 let rest = text[to..].trim_start();
                 let line = if rest.is_empty() {
@@ -644,7 +644,6 @@ fn add_entries(lines: &[Line], block: &Block, added: &[&ImageEntry], edits: &mut
                 } else {
                     format!("images: {rest}")
                 };
-                let _ = from;
                 edits.replace.insert(key_line, line);
             }
             let after = block.entries.last().map_or(key_line, |e| e.last);
