@@ -737,3 +737,100 @@ async fn a_missing_file_and_a_refusal_are_errors_without_the_token() {
     );
     assert!(!error.to_string().contains(TOKEN));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real binary: a dry run shows the diff, a write needs the token, config check finds the file.
+
+const CONFIG: &str = r#"version: 1
+defaults:
+  registry: registry.local/shop
+  tags: ["{sha7}"]
+  environment: prod
+deploy:
+  gitops:
+    kustomization: deploy/overlays/{environment}
+    branch: main
+services:
+  api:
+    paths: ["services/api/**"]
+    image: api
+"#;
+
+const OVERLAY: &str = "\
+resources: [api.yaml]   # Argo CD applies this
+images:
+  - name: registry.local/shop/api
+    newTag: 1.0.0 # first release
+";
+
+fn repository() -> crate::support::TestRepo {
+    crate::support::TestRepo::new()
+        .config(CONFIG)
+        .file("services/api/main.go", "package main\n")
+        .file("deploy/overlays/prod/kustomization.yaml", OVERLAY)
+        .commit("init")
+}
+
+#[test]
+fn a_dry_run_shows_the_diff_of_the_kustomization_and_writes_nothing() {
+    let repo = repository();
+    let run = crate::support::Shipgate::new(&repo)
+        .actions()
+        .args(["deploy", "--dry-run", "--services", "api"])
+        .args(["--image", "api=registry.local/shop/api:2.0.0"])
+        .run()
+        .success();
+    let gitops = run.output_json("gitops");
+    assert_eq!(gitops["state"], "previewed");
+    assert_eq!(
+        gitops["kustomization"],
+        "deploy/overlays/prod/kustomization.yaml"
+    );
+    let diff = gitops["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-    newTag: 1.0.0 # first release\n+    newTag: 2.0.0 # first release\n"),
+        "{diff}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("deploy/overlays/prod/kustomization.yaml"))
+            .unwrap(),
+        OVERLAY
+    );
+}
+
+#[test]
+fn a_write_without_a_token_is_a_usage_error() {
+    let repo = repository();
+    crate::support::Shipgate::new(&repo)
+        .args(["deploy", "--services", "api", "--github-token", ""])
+        .args(["--image", "api=registry.local/shop/api:2.0.0"])
+        .env("GITHUB_TOKEN", "")
+        .env("SHIPGATE_GITHUB_TOKEN", "")
+        .run()
+        .code(2)
+        .stderr_has("needs `github-token`");
+}
+
+#[test]
+fn config_check_requires_the_kustomization_file() {
+    let repo = repository();
+    crate::support::Shipgate::new(&repo)
+        .args(["config", "check"])
+        .run()
+        .success();
+    std::fs::write(
+        repo.path().join(".github/shipgate.yml"),
+        CONFIG.replace(
+            "deploy/overlays/{environment}",
+            "deploy/overlay/{environment}",
+        ),
+    )
+    .unwrap();
+    crate::support::Shipgate::new(&repo)
+        .args(["config", "check"])
+        .run()
+        .code(2)
+        .stderr_has(
+            "`deploy.gitops.kustomization`: `deploy/overlay/prod` is not a kustomization file",
+        );
+}
