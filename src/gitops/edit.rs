@@ -188,11 +188,22 @@ pub fn edit_images(text: &str, entries: &[ImageEntry]) -> Result<String, EditErr
     }
     add_entries(&lines, &block, &added, &mut edits);
     let edited = apply(&lines, &edits, eol);
+    verify(&edited, top, expected, block.key_line)?;
+    Ok(edited)
+}
+
+/// The edited text must parse to the original document with the expected `images:` list.
+fn verify(
+    edited: &str,
+    top: &Map<String, Value>,
+    expected: Vec<Value>,
+    key_line: Option<usize>,
+) -> Result<(), EditError> {
     let mut want = top.clone();
     if !expected.is_empty() || top.get("images").is_some_and(|v| !v.is_null()) {
         want.insert("images".into(), Value::Array(expected));
     }
-    let got = parse(&edited).map_err(|e| EditError {
+    let got = parse(edited).map_err(|e| EditError {
         message: format!(
             "the edited file would not parse ({}); nothing written",
             e.message
@@ -201,12 +212,12 @@ pub fn edit_images(text: &str, entries: &[ImageEntry]) -> Result<String, EditErr
     })?;
     if got != Value::Object(want) {
         return Err(error(
-            block.key_line.unwrap_or(0),
+            key_line.unwrap_or(0),
             0,
             "the edit would change more than the `images:` entries; nothing written (write the list as a plain block list)",
         ));
     }
-    Ok(edited)
+    Ok(())
 }
 
 /// The document, or the parser's error at its place.
