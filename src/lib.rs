@@ -14,6 +14,7 @@ pub mod detect;
 pub mod diagnostic;
 pub mod error;
 pub mod github;
+pub mod gitops;
 pub mod health;
 pub mod http;
 pub mod plan;

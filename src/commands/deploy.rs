@@ -221,6 +221,11 @@ pub fn run_deploy(
         options: &options,
     };
     if let Some(stage) =
+        super::gitops::run_if_configured(session, plan, config, inputs, &resolved, summary)?
+    {
+        return Ok(stage);
+    }
+    if let Some(stage) =
         super::manifests::run_if_configured(session, plan, config, inputs, &resolved, summary)?
     {
         return Ok(stage);

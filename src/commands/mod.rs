@@ -7,6 +7,7 @@ mod build;
 mod config;
 mod deploy;
 mod detect;
+mod gitops;
 mod manifests;
 mod plan;
 mod run;

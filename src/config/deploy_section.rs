@@ -96,26 +96,22 @@ pub fn validate(section: &DeploySection, file: &str, errors: &mut Vec<Diagnostic
         validate_manifests(manifests, file, errors);
     }
     if let Some(gitops) = &section.gitops {
-        errors.push(
-            Diagnostic::error(TITLE, "`deploy.gitops` (writing the images back to a kustomization for Argo CD or Flux) is not available in this version of shipgate")
-                .at(locate(&gitops.kustomization, file))
-                .with_help("remove the block; `deploy.manifests` applies the objects from the repository"),
-        );
-        if gitops.kustomization.value.trim().is_empty() {
-            errors.push(
-                Diagnostic::error(TITLE, "`deploy.gitops.kustomization` is empty")
-                    .at(locate(&gitops.kustomization, file)),
-            );
-        }
-        if gitops.branch.trim().is_empty() {
+        if let Some(manifests) = &section.manifests {
             errors.push(
                 Diagnostic::error(
                     TITLE,
-                    "`deploy.gitops.branch` is empty: give a branch name or `pull-request`",
+                    "`deploy` sets both `manifests` and `gitops`: shipgate either applies the objects or writes the images back for a GitOps controller, not both",
                 )
-                .at(locate(&gitops.kustomization, file)),
+                .at(locate(&gitops.kustomization, file).or_else(|| {
+                    manifests
+                        .kustomize
+                        .as_ref()
+                        .and_then(|k| locate(k, file))
+                }))
+                .with_help("keep one of `deploy.manifests` and `deploy.gitops`"),
             );
         }
+        validate_gitops(gitops, file, errors);
     }
     if section.prune && section.manifests.is_none() {
         errors.push(
@@ -126,6 +122,69 @@ pub fn validate(section: &DeploySection, file: &str, errors: &mut Vec<Diagnostic
                 ),
         );
     }
+}
+
+/// `deploy.gitops`: a kustomization path and a branch name (or `pull-request`).
+fn validate_gitops(gitops: &GitopsSettings, file: &str, errors: &mut Vec<Diagnostic>) {
+    let path = gitops.kustomization.value.trim();
+    if path.is_empty() {
+        errors.push(
+            Diagnostic::error(TITLE, "`deploy.gitops.kustomization` is empty")
+                .at(locate(&gitops.kustomization, file)),
+        );
+    } else if path.starts_with('/') || path.split('/').any(|part| part == "..") {
+        errors.push(
+            Diagnostic::error(
+                TITLE,
+                format!("`deploy.gitops.kustomization` `{path}` must be a path inside the repository (relative, no `..`)"),
+            )
+            .at(locate(&gitops.kustomization, file)),
+        );
+    }
+    if let Err(reason) = check_branch(&gitops.branch) {
+        errors.push(
+            Diagnostic::error(
+                TITLE,
+                format!("`deploy.gitops.branch` `{}` {reason}", gitops.branch),
+            )
+            .at(locate(&gitops.kustomization, file))
+            .with_help("give the branch to commit to (e.g. `main`) or `pull-request`"),
+        );
+    }
+}
+
+/// Whether `branch` is a name git accepts for a branch (`git check-ref-format --branch`).
+pub fn check_branch(branch: &str) -> Result<(), &'static str> {
+    if branch.trim().is_empty() {
+        return Err("is empty");
+    }
+    let bad_char = |c: char| c.is_ascii_control() || " ~^:?*[\\".contains(c);
+    if branch.chars().any(bad_char)
+        || branch.contains("..")
+        || branch.contains("@{")
+        || branch.contains("//")
+        || branch.starts_with(['/', '-', '.'])
+        || branch.ends_with(['/', '.'])
+        || branch.ends_with(".lock")
+        || branch == "@"
+        || branch.split('/').any(|part| part.starts_with('.'))
+    {
+        return Err("is not a valid branch name");
+    }
+    Ok(())
+}
+
+/// The kustomization file `path` (with `{environment}` already replaced) names below `root`:
+/// the file itself, or the kustomization file of the directory it names.
+pub fn kustomization_file(root: &std::path::Path, path: &str) -> Option<String> {
+    let path = path.trim().trim_end_matches('/');
+    if root.join(path).is_file() {
+        return Some(path.to_string());
+    }
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .map(|name| format!("{path}/{name}"))
+        .find(|candidate| root.join(candidate).is_file())
 }
 
 fn top(file: &str) -> Option<Location> {
@@ -233,6 +292,9 @@ pub fn check_files(
     display: &str,
 ) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
+    if let Some(gitops) = &section.gitops {
+        problems.extend(check_gitops_file(gitops, root, environment, files, display));
+    }
     let Some(manifests) = &section.manifests else {
         return problems;
     };
@@ -273,6 +335,36 @@ pub fn check_files(
         }
     }
     problems
+}
+
+/// The `deploy.gitops.kustomization` file must exist (with no environment known, at least one
+/// file `{environment}` can stand for).
+fn check_gitops_file(
+    gitops: &GitopsSettings,
+    root: &std::path::Path,
+    environment: Option<&str>,
+    files: &[String],
+    display: &str,
+) -> Option<Diagnostic> {
+    let text = gitops.kustomization.value.trim().trim_end_matches('/');
+    let found = match expand_environment(text, environment) {
+        Ok(expanded) => kustomization_file(root, &expanded).is_some(),
+        Err(_) => {
+            let pattern = text.replace("{environment}", "*");
+            glob_matches(&pattern, files)
+                || glob_matches(&format!("{pattern}/kustomization.y*ml"), files)
+        }
+    };
+    (!found).then(|| {
+        Diagnostic::error(
+            TITLE,
+            format!(
+                "`deploy.gitops.kustomization`: `{}` is not a kustomization file (nor a directory holding one)",
+                expand_environment(text, environment).unwrap_or_else(|_| text.to_string())
+            ),
+        )
+        .at(locate(&gitops.kustomization, display))
+    })
 }
 
 fn glob_matches(pattern: &str, files: &[String]) -> bool {
@@ -352,13 +444,80 @@ mod tests {
     }
 
     #[test]
-    fn gitops_is_refused_as_not_available_yet() {
-        let message = error_of(&format!(
-            "version: 1\ndeploy:\n  gitops: {{ kustomization: k/kustomization.yaml }}\n{SERVICES}"
+    fn a_gitops_block_loads_and_is_checked() {
+        let config = parse(
+            &format!("version: 1\ndeploy:\n  gitops: {{ kustomization: 'o/{{environment}}/kustomization.yaml', branch: main }}\n{SERVICES}"),
+            "c.yml",
+        )
+        .unwrap();
+        let gitops = config.deploy.gitops.as_ref().unwrap();
+        assert_eq!(gitops.branch, "main");
+        let both = error_of(&format!(
+            "version: 1\ndeploy:\n  manifests: {{ kustomize: k }}\n  gitops: {{ kustomization: k/kustomization.yaml }}\n{SERVICES}"
         ));
+        assert!(both.contains("both `manifests` and `gitops`"), "{both}");
+        for (bad, expected) in [
+            ("kustomization: ''", "is empty"),
+            ("kustomization: ../other/k.yaml", "inside the repository"),
+            (
+                "kustomization: k.yaml, branch: 'a b'",
+                "not a valid branch name",
+            ),
+            (
+                "kustomization: k.yaml, branch: main..x",
+                "not a valid branch name",
+            ),
+            ("kustomization: k.yaml, branch: ''", "is empty"),
+        ] {
+            let message = error_of(&format!(
+                "version: 1\ndeploy:\n  gitops: {{ {bad} }}\n{SERVICES}"
+            ));
+            assert!(message.contains(expected), "{bad}: {message}");
+        }
+        for good in ["main", "release/2026.12", "pull-request", "deploy_prod-1"] {
+            assert_eq!(super::check_branch(good), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn the_gitops_kustomization_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("o/prod")).unwrap();
+        std::fs::write(dir.path().join("o/prod/kustomization.yaml"), "images: []\n").unwrap();
+        let check = |path: &str, environment, files: &[String]| {
+            let config = parse(
+                &format!(
+                    "version: 1\ndeploy:\n  gitops: {{ kustomization: '{path}' }}\n{SERVICES}"
+                ),
+                "c.yml",
+            )
+            .unwrap();
+            super::check_files(&config.deploy, dir.path(), environment, files, "c.yml")
+                .into_iter()
+                .map(|d| d.message)
+                .collect::<Vec<_>>()
+        };
+        assert!(check("o/{environment}/kustomization.yaml", Some("prod"), &[]).is_empty());
+        assert!(check("o/{environment}", Some("prod"), &[]).is_empty());
         assert!(
-            message.contains("not available in this version"),
-            "{message}"
+            check("o/{environment}/kustomization.yaml", Some("dev"), &[])[0]
+                .contains("`o/dev/kustomization.yaml` is not a kustomization file")
+        );
+        assert!(
+            check(
+                "o/{environment}/kustomization.yaml",
+                None,
+                &["o/prod/kustomization.yaml".into()]
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            check("o/{environment}/kustomization.yaml", None, &[]).len(),
+            1
+        );
+        assert_eq!(
+            super::kustomization_file(dir.path(), "o/prod/").as_deref(),
+            Some("o/prod/kustomization.yaml")
         );
     }
 

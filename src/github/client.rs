@@ -94,11 +94,13 @@ impl fmt::Debug for Client {
     }
 }
 
-/// The method of a request, with the JSON body of a `POST`.
+/// The method of a request, with the JSON body of a `POST` or a `PUT`.
 #[derive(Debug, Clone, Copy)]
 pub enum Method<'a> {
     Get,
     Post(Option<&'a Value>),
+    /// A `PUT` (a file's contents); like a `POST`, never re-sent once it may have reached GitHub.
+    Put(Option<&'a Value>),
 }
 
 /// One answer of the API, whatever its status.
@@ -376,6 +378,12 @@ impl Client {
         if answer.status.is_success() {
             return Ok(answer);
         }
+        Err(self.refused(action, path, &answer, attempts))
+    }
+
+    /// The [`Error::Status`] of a refused `answer` to `path` (for callers of [`Client::exchange`]
+    /// that handle some refusals themselves), with the operator's hint.
+    pub fn refused(&self, action: &str, path: &str, answer: &Answer, attempts: u32) -> Error {
         let url = self.url(path);
         let message = self.scrub(&answer.message());
         let rate_limited = matches!(answer.status.as_u16(), 403 | 429)
@@ -383,13 +391,13 @@ impl Client {
                 classify(answer.status, &answer.headers, &message),
                 Retry::No
             );
-        Err(Error::Status {
+        Error::Status {
             action: action.to_string(),
             status: answer.status.as_u16(),
             hint: self.hint(answer.status, rate_limited, &url),
             message,
             attempts,
-        })
+        }
     }
 
     /// One request with retries; the last answer whatever its status (for callers that read
@@ -402,7 +410,7 @@ impl Client {
     ) -> Result<(Answer, u32), Error> {
         let url = self.url(path);
         let body = match method {
-            Method::Post(Some(body)) => {
+            Method::Post(Some(body)) | Method::Put(Some(body)) => {
                 Some(serde_json::to_vec(body).map_err(|error| Error::Client {
                     detail: error.to_string(),
                 })?)
@@ -505,6 +513,13 @@ impl Client {
                     HeaderValue::from_static("application/json"),
                 );
                 self.http.post(url).body(body.unwrap_or_default().to_vec())
+            }
+            Method::Put(_) => {
+                headers.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                self.http.put(url).body(body.unwrap_or_default().to_vec())
             }
         };
         let exchange = async {

@@ -2,6 +2,7 @@
 //! change detection's fallback, build workflows and Deployments.
 
 pub mod client;
+pub mod contents;
 pub mod deployments;
 
 pub use client::{Client, Error, Method, RetryPolicy};

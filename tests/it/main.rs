@@ -32,6 +32,7 @@ mod fuzz;
 mod git_diff_parity;
 mod github_api;
 mod github_deployments;
+mod gitops;
 mod health;
 mod kube_api_kubectl;
 mod manifests;
