@@ -79,6 +79,7 @@ fn request(
         },
         services,
         prune: config.deploy.prune,
+        registry: crate::registry::RegistryClient::for_run(session.registry_insecure.as_deref()),
         stamp: RunStamp {
             revision: plan.context.sha.clone(),
             deployed_at: k8s_openapi::jiff::Timestamp::now().to_string(),
@@ -396,6 +397,7 @@ fn offline(request: &Request, targets: &[DeployTarget]) -> Result<Outcome, Failu
         kept: &request.kept,
         live: &live,
         allow_manifest_tags: true,
+        registry: &crate::deploy::manifests::substitute::NO_LOOKUPS,
     };
     let mut substitutions = substitute::substitute(&mut manifests, &inputs).map_err(usage)?;
     for substitution in &mut substitutions {

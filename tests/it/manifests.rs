@@ -866,3 +866,59 @@ fn github_deployments_record_a_manifests_deploy_and_its_outcome() {
         assert_eq!(requests[2].1["state"], state);
     }
 }
+
+#[test]
+fn a_new_service_starts_from_the_manifest_tag_only_when_its_registry_has_it() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = support::registry::Registry::start();
+    let host = registry.host.clone();
+    let fixture = Fixture::new();
+    fixture.configure(
+        "registry: registry.local/shop",
+        &format!("registry: {host}/shop"),
+    );
+    let ours = |text: &str| text.replace("registry.local/shop", &format!("{host}/shop"));
+    fixture.write("deploy/overlays/prod/web.yaml", &ours(WEB));
+    fixture.write("deploy/overlays/prod/api.yaml", &ours(API));
+    fixture.write(
+        "deploy/overlays/prod/job.yaml",
+        &ours(JOB).replace("migrate:latest", "migrate:1.0.0"),
+    );
+    let deploy = || {
+        Shipgate::new(&fixture.repo)
+            .actions()
+            .args(["deploy", "--kubeconfig"])
+            .arg(&fixture.kubeconfig)
+            .args(["--services", "web,api"])
+            .args(["--image", &format!("web={host}/shop/web:1.0.0")])
+            .args(["--image", &format!("api={host}/shop/api:1.0.0")])
+            .env("SHIPGATE_PROGRESS_THROTTLE_MS", "0")
+            .env("SHIPGATE_REGISTRY_INSECURE", &host)
+    };
+    // migrate is not in the run and nothing is live: its immutable tag is looked up, and the
+    // registry does not have it.
+    let run = deploy().run().code(2);
+    run.stdout_has(&format!(
+        "Job/shop/migrate container `migrate` has the image `{host}/shop/migrate:1.0.0` of the service `migrate`, which is not in this run and not live in the cluster; its tag does not exist in the registry"
+    ));
+    assert!(fixture.get("deployments/web").is_none(), "nothing applied");
+    assert!(
+        registry.log().contains("/v2/shop/migrate/manifests/1.0.0"),
+        "{}",
+        registry.log()
+    );
+
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(registry.push_tiny_image("shop/migrate", "1.0.0"));
+    let run = deploy().run().success();
+    let job = fixture
+        .api
+        .get("/apis/batch/v1/namespaces/shop/jobs/migrate")
+        .unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("{host}/shop/migrate:1.0.0")
+    );
+    run.stdout_has("migrate is not in this run and not live yet: the manifest's immutable tag, found in its registry");
+}
