@@ -355,7 +355,9 @@ fn on_cluster(
 }
 
 /// Where progress lines go: a live board on a terminal, plain lines in logs.
-fn progress_sink(session: &Session) -> (Option<Arc<crate::report::live::Board>>, run::Progress) {
+pub(super) fn progress_sink(
+    session: &Session,
+) -> (Option<Arc<crate::report::live::Board>>, run::Progress) {
     let board = (!session.runner.mode.is_actions()
         && session.format == crate::cli::Format::Human
         && std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -522,13 +524,13 @@ fn throttle_ms() -> u64 {
         .unwrap_or(1000)
 }
 
-type GitHubDeployment = (
+pub(super) type GitHubDeployment = (
     crate::github::deployments::DeploymentsClient,
     crate::github::deployments::NewDeployment,
 );
 
 /// The GitHub Deployments client, when `github-deployments` is on and the run can use it.
-fn github_deployments(
+pub(super) fn github_deployments(
     session: &Session,
     inputs: &DeployInputs,
     plan: &Plan,

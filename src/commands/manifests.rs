@@ -15,7 +15,7 @@ use crate::deploy::manifests::outcome::{Action, ObjectResult, State, diff_json};
 use crate::deploy::manifests::prepare::Request;
 use crate::deploy::manifests::substitute::{Kept, Planned};
 use crate::deploy::manifests::{Manifest, render, substitute};
-use crate::deploy::run::{Options, Progress, Report};
+use crate::deploy::run::{Options, Report};
 use crate::deploy::target::{DeployTarget, ImageSource};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -79,6 +79,7 @@ fn request(
         },
         services,
         prune: config.deploy.prune,
+        registry: crate::registry::RegistryClient::for_run(session.registry_insecure.as_deref()),
         stamp: RunStamp {
             revision: plan.context.sha.clone(),
             deployed_at: k8s_openapi::jiff::Timestamp::now().to_string(),
@@ -232,7 +233,7 @@ pub fn run_if_configured(
     {
         offline(&request, resolved.targets)?
     } else {
-        online(session, &request, inputs, &resolved)?
+        online(session, plan, &request, inputs, &resolved)?
     };
     if pull_request && !inputs.dry_run {
         session.runner.diagnostic(&Diagnostic::notice(
@@ -261,6 +262,7 @@ fn preview_options(options: &Options, dry_run: bool) -> Options {
 
 fn online(
     session: &Session,
+    plan: &Plan,
     request: &Request,
     inputs: &DeployInputs,
     resolved: &Resolved,
@@ -295,19 +297,90 @@ fn online(
             ""
         }
     ));
-    let progress: Progress = Arc::new(|what: &str, line: &str| {
-        crate::runner::write_stderr(&format!("{what}: {line}\n"))
-    });
-    let _ = session;
-    runtime
-        .block_on(apply::deploy(
-            &cluster,
-            request,
-            resolved.targets,
-            resolved.options,
-            progress,
-        ))
-        .map_err(usage)
+    let (board, progress) = super::deploy::progress_sink(session);
+    let github = (!resolved.options.dry_run)
+        .then(|| {
+            super::deploy::github_deployments(
+                session,
+                inputs,
+                plan,
+                resolved.targets,
+                resolved.options.run_url.clone(),
+            )
+        })
+        .flatten();
+    let recorded = github
+        .as_ref()
+        .and_then(|github| start_deployment(session, &runtime, github));
+    let outcome = runtime.block_on(apply::deploy(
+        &cluster,
+        request,
+        resolved.targets,
+        resolved.options,
+        progress,
+    ));
+    if let Some(board) = board.and_then(|b| Arc::try_unwrap(b).ok()) {
+        board.finish();
+    }
+    if let (Some((client, _)), Some(handle)) = (&github, &recorded) {
+        finish_deployment(session, &runtime, client, handle, outcome.as_ref());
+    }
+    outcome.map_err(usage)
+}
+
+/// Records the GitHub deployment as in progress; a failure is a warning.
+fn start_deployment(
+    session: &Session,
+    runtime: &tokio::runtime::Runtime,
+    (client, request): &super::deploy::GitHubDeployment,
+) -> Option<crate::github::deployments::DeploymentHandle> {
+    match runtime.block_on(client.start(request)) {
+        Ok(handle) => Some(handle),
+        Err(error) => {
+            session.runner.diagnostic(&Diagnostic::warning(
+                TITLE,
+                format!("could not record a GitHub deployment: {error}"),
+            ));
+            // Created but not marked in progress: still finish it, or it stays pending.
+            error.created_deployment().cloned()
+        }
+    }
+}
+
+/// Marks the GitHub deployment `success` or `failure` with the deploy's headline.
+fn finish_deployment(
+    session: &Session,
+    runtime: &tokio::runtime::Runtime,
+    client: &crate::github::deployments::DeploymentsClient,
+    handle: &crate::github::deployments::DeploymentHandle,
+    outcome: Result<&Outcome, &Vec<String>>,
+) {
+    use crate::github::deployments::DeploymentOutcome;
+    let (state, text) = match outcome {
+        Ok(outcome) => (
+            if failed(outcome) {
+                DeploymentOutcome::Failure
+            } else {
+                DeploymentOutcome::Success
+            },
+            crate::report::deploy::headline(&outcome.report, crate::report::RunMode::Live),
+        ),
+        Err(errors) => (
+            DeploymentOutcome::Failure,
+            format!("shipgate: {}", errors.join("; ")),
+        ),
+    };
+    if let Err(error) = runtime.block_on(client.finish(handle, state, &text)) {
+        session.runner.diagnostic(&Diagnostic::warning(
+            TITLE,
+            format!("could not update the GitHub deployment: {error}"),
+        ));
+    }
+}
+
+/// Whether the deploy failed: a service, the lock, or any object.
+fn failed(outcome: &Outcome) -> bool {
+    outcome.report.failed() || outcome.objects.iter().any(|o| o.state.is_failure())
 }
 
 /// Without cluster credentials: render and substitute only, and say so.
@@ -324,6 +397,7 @@ fn offline(request: &Request, targets: &[DeployTarget]) -> Result<Outcome, Failu
         kept: &request.kept,
         live: &live,
         allow_manifest_tags: true,
+        registry: &crate::deploy::manifests::substitute::NO_LOOKUPS,
     };
     let mut substitutions = substitute::substitute(&mut manifests, &inputs).map_err(usage)?;
     for substitution in &mut substitutions {
@@ -348,6 +422,7 @@ fn offline(request: &Request, targets: &[DeployTarget]) -> Result<Outcome, Failu
                 Some(&m.object),
             )),
             detail: None,
+            diagnosis: None,
         })
         .collect();
     let services = targets
@@ -402,7 +477,7 @@ fn stage(
         summary,
     );
     crate::deploy::manifests::summary::section(outcome, summary);
-    let failed = outcome.report.failed() || outcome.objects.iter().any(|o| o.state.is_failure());
+    let failed = failed(outcome);
     let result = crate::deploy::result::result_json(&outcome.report.services);
     let diff = diff_json(&outcome.objects);
     let mut terminal = crate::report::deploy::terminal(

@@ -17,6 +17,35 @@ pub(super) async fn diagnose(
     seen: &Seen,
     since: k8s_openapi::jiff::Timestamp,
 ) -> Diagnosis {
+    let workload = Workload {
+        kind: target.kind,
+        namespace,
+        name: &target.name,
+    };
+    diagnose_workload(cluster, &workload, outcome, seen, since).await
+}
+
+/// The workload a diagnosis is about (a service's, or any workload a manifests deploy moved).
+pub(super) struct Workload<'a> {
+    pub kind: crate::config::model::WorkloadKind,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+/// [`diagnose`] for any workload, tied to a service or not.
+pub(super) async fn diagnose_workload(
+    cluster: &Cluster,
+    workload: &Workload<'_>,
+    outcome: &Outcome,
+    seen: &Seen,
+    since: k8s_openapi::jiff::Timestamp,
+) -> Diagnosis {
+    let namespace = workload.namespace;
+    let label = format!(
+        "{}/{}",
+        super::target::kind_name(workload.kind),
+        workload.name
+    );
     let problems = match outcome {
         Outcome::Failed { problems, .. } => problems.clone(),
         _ => Vec::new(),
@@ -28,13 +57,13 @@ pub(super) async fn diagnose(
     let final_status = seen
         .workload
         .as_ref()
-        .and_then(|w| watch::typed(target.kind, w))
+        .and_then(|w| watch::typed(workload.kind, w))
         .map(|w| w.replica_summary())
         .unwrap_or_default();
     let mut events = Vec::new();
     let mut objects = vec![(
-        super::target::kind_name(target.kind).to_string(),
-        target.name.clone(),
+        super::target::kind_name(workload.kind).to_string(),
+        workload.name.to_string(),
     )];
     if let Some(rs) = &seen.new_replica_set {
         objects.push(("ReplicaSet".into(), rs.clone()));
@@ -102,7 +131,7 @@ pub(super) async fn diagnose(
     };
     Diagnosis {
         verdict,
-        workload: target.workload(),
+        workload: label,
         new_replica_set: seen.new_replica_set.clone(),
         final_status,
         pod_problems,

@@ -537,7 +537,7 @@ impl Interruption {
 }
 
 /// Resolves on SIGINT or SIGTERM (a cancelled GitHub job sends both, seconds apart).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -94,6 +94,32 @@ pub fn rollback_due(happened: &Happened, on_failure: OnFailure) -> bool {
         && (happened.rollback_requested || (happened.failed() && on_failure != OnFailure::None))
 }
 
+/// Manifests mode: whose failure it is. The rendered set is one change, so a failure puts the
+/// whole set back unless it belongs to a service with `on-failure: none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetFailure {
+    /// A service's workload (its rollout, its apply) or its critical health gate failed.
+    Service(OnFailure),
+    /// An object of no service (a refused ConfigMap, a failed Job, a workload no service
+    /// names), or the run was interrupted (deadline, cancel, lock lost).
+    Shared,
+}
+
+/// Whether a manifests deploy puts the whole set back: any failure but one of a service with
+/// `on-failure: none` (`rollback` and `rollback-all` both mean the set, there being one change).
+pub fn set_rollback_due(failures: &[SetFailure]) -> bool {
+    failures
+        .iter()
+        .any(|f| *f != SetFailure::Service(OnFailure::None))
+}
+
+/// Whether the next wave of a manifests deploy starts: always without failures; after
+/// failures only with `continue-on-failure` and when none of them puts the set back (a set
+/// rolled back is not built on).
+pub fn next_wave_starts(failures: &[SetFailure], continue_on_failure: bool) -> bool {
+    failures.is_empty() || (continue_on_failure && !set_rollback_due(failures))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +200,35 @@ mod tests {
         assert!(rollback_due(&requested, OnFailure::None));
         let interrupted = happened(Sent, Rollout::Interrupted, Gate::NotRun, None);
         assert!(rollback_due(&interrupted, OnFailure::Rollback));
+    }
+
+    #[test]
+    fn a_manifests_set_is_put_back_unless_every_failure_says_none() {
+        use SetFailure::*;
+        assert!(!set_rollback_due(&[]));
+        assert!(!set_rollback_due(&[Service(OnFailure::None)]));
+        assert!(set_rollback_due(&[Service(OnFailure::Rollback)]));
+        assert!(set_rollback_due(&[Service(OnFailure::RollbackAll)]));
+        assert!(set_rollback_due(&[Shared]));
+        assert!(set_rollback_due(&[Service(OnFailure::None), Shared]));
+        assert!(set_rollback_due(&[
+            Service(OnFailure::None),
+            Service(OnFailure::Rollback)
+        ]));
+    }
+
+    #[test]
+    fn later_waves_start_after_failures_only_when_asked_and_nothing_is_put_back() {
+        use SetFailure::*;
+        assert!(next_wave_starts(&[], false));
+        assert!(next_wave_starts(&[], true));
+        assert!(!next_wave_starts(&[Service(OnFailure::None)], false));
+        assert!(next_wave_starts(&[Service(OnFailure::None)], true));
+        assert!(!next_wave_starts(&[Service(OnFailure::Rollback)], true));
+        assert!(!next_wave_starts(&[Shared], true));
+        assert!(!next_wave_starts(
+            &[Service(OnFailure::None), Service(OnFailure::RollbackAll)],
+            true
+        ));
     }
 }

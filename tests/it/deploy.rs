@@ -1210,13 +1210,13 @@ fn a_workload_deleted_during_its_rollout_fails_it() {
 
 /// A stand-in of the two GitHub Deployments endpoints (their full request/response schemas are
 /// checked in `github_deployments.rs`): records `(path, body)` of every POST.
-struct GitHubStandIn {
+pub(crate) struct GitHubStandIn {
     port: u16,
     requests: Arc<std::sync::Mutex<Vec<(String, Value)>>>,
 }
 
 impl GitHubStandIn {
-    fn start() -> GitHubStandIn {
+    pub(crate) fn start() -> GitHubStandIn {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1263,11 +1263,11 @@ impl GitHubStandIn {
         GitHubStandIn { port, requests }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn requests(&self) -> Vec<(String, Value)> {
+    pub(crate) fn requests(&self) -> Vec<(String, Value)> {
         self.requests.lock().unwrap().clone()
     }
 }

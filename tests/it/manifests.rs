@@ -664,3 +664,261 @@ fn a_namespace_of_the_set_is_created_first_and_its_objects_follow() {
         "{created:?}"
     );
 }
+
+impl Fixture {
+    /// The config with `from` replaced by `to` (a service's `deploy` settings, say).
+    fn configure(&self, from: &str, to: &str) {
+        let path = ".github/shipgate.yml";
+        let text = std::fs::read_to_string(self.repo.path().join(path)).unwrap();
+        assert!(text.contains(from), "{from} not in the config");
+        self.write(path, &text.replacen(from, to, 1));
+    }
+}
+
+#[test]
+fn on_failure_none_leaves_the_set_as_applied_and_says_so() {
+    let fixture = Fixture::new();
+    fixture.first();
+    fixture.configure(
+        "name: api, wave: 1, timeout: 30s",
+        "name: api, wave: 1, timeout: 30s, on-failure: none",
+    );
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    let run = fixture.deploy(&[("api", "missing")]).run().code(1);
+    let api = result(&run, "api");
+    assert_eq!(api["status"], "failed", "{api}\n{}", run.stderr);
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:missing");
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "debug",
+        "nothing was put back"
+    );
+    run.stderr_has("nothing put back (on-failure: none)");
+    // The failed workload's diagnosis, as for set-image.
+    run.summary_has("Deployment/api: FAILED");
+    run.summary_has("ErrImagePull");
+}
+
+#[test]
+fn continue_on_failure_starts_the_next_wave_when_nothing_is_put_back() {
+    let fixture = Fixture::new();
+    fixture.first();
+    fixture.configure(
+        "name: web, timeout: 30s",
+        "name: web, timeout: 30s, on-failure: none",
+    );
+    let run = fixture
+        .deploy(&[("web", "missing"), ("api", "1.1.0")])
+        .arg("--continue-on-failure")
+        .run()
+        .code(1);
+    assert_eq!(result(&run, "web")["status"], "failed", "{}", run.stderr);
+    assert_eq!(result(&run, "api")["status"], "succeeded", "{}", run.stderr);
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.1.0");
+    assert_eq!(fixture.image("web"), "registry.local/shop/web:missing");
+
+    // Without continue-on-failure the next wave does not start.
+    let run = fixture
+        .deploy(&[("web", "pull-denied"), ("api", "1.2.0")])
+        .run()
+        .code(1);
+    assert_eq!(fixture.image("api"), "registry.local/shop/api:1.1.0");
+    let api = result(&run, "api");
+    assert_eq!(api["status"], "skipped", "{api}");
+    assert!(
+        api["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not deployed: web"),
+        "{api}"
+    );
+}
+
+#[test]
+fn a_failure_of_a_service_with_rollback_puts_back_the_whole_set_even_with_continue_on_failure() {
+    let fixture = Fixture::new();
+    fixture.first();
+    let run = fixture
+        .deploy(&[("web", "missing"), ("api", "1.1.0")])
+        .arg("--continue-on-failure")
+        .run()
+        .code(1);
+    assert_eq!(
+        result(&run, "web")["status"],
+        "rolled-back",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fixture.image("web"), "registry.local/shop/web:1.0.0");
+    assert_eq!(
+        fixture.image("api"),
+        "registry.local/shop/api:1.0.0",
+        "a set put back is not built on"
+    );
+}
+
+#[test]
+fn a_cancelled_run_puts_back_the_whole_set_and_releases_the_lock() {
+    let fixture = Fixture::new();
+    fixture.first();
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &WEB.replace("LEVEL: info", "LEVEL: debug"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    std::fs::write(&outputs, "").unwrap();
+    // Spawned by hand to signal it mid-rollout, as a cancelled GitHub job does.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .current_dir(fixture.repo.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", fixture.repo.home())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["deploy", "--services", "web", "--kubeconfig"])
+        .arg(&fixture.kubeconfig)
+        .args(["--image", "web=registry.local/shop/web:slow-20000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = std::time::Instant::now();
+    while fixture.image("web") != "registry.local/shop/web:slow-20000" {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(30),
+            "the image was never set"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the cancelled run lingered"
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    let parsed = shipgate::runner::output::parse_output_file(&written);
+    let result: Value =
+        serde_json::from_str(&parsed.into_iter().find(|(n, _)| n == "result").unwrap().1).unwrap();
+    let web = &result["services"]["web"];
+    assert_eq!(web["status"], "rolled-back", "{web}");
+    assert!(
+        web["reason"].as_str().unwrap().contains("cancelled"),
+        "{web}"
+    );
+    assert_eq!(fixture.image("web"), "registry.local/shop/web:1.0.0");
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "info",
+        "the ConfigMap is put back too"
+    );
+    assert!(
+        fixture
+            .api
+            .get("/apis/coordination.k8s.io/v1/namespaces/shop/leases/shipgate-lock")
+            .is_none()
+    );
+}
+
+#[test]
+fn github_deployments_record_a_manifests_deploy_and_its_outcome() {
+    let fixture = Fixture::new();
+    let github = crate::deploy::GitHubStandIn::start();
+    fixture
+        .deploy(&[("web", "1.0.0"), ("api", "1.0.0"), ("migrate", "1.0.0")])
+        .env("GITHUB_API_URL", github.url())
+        .env("SHIPGATE_GITHUB_TOKEN", "ghs_secret_token_123")
+        .args(["--github-deployments", "--environment", "prod"])
+        .run()
+        .success();
+    let failed = crate::deploy::GitHubStandIn::start();
+    fixture
+        .deploy(&[("api", "missing")])
+        .env("GITHUB_API_URL", failed.url())
+        .env("SHIPGATE_GITHUB_TOKEN", "ghs_secret_token_123")
+        .arg("--github-deployments")
+        .run()
+        .code(1);
+    for (github, state) in [(&github, "success"), (&failed, "failure")] {
+        let requests = github.requests();
+        let paths: Vec<&str> = requests.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/repos/Codertocat/Hello-World/deployments",
+                "/repos/Codertocat/Hello-World/deployments/42/statuses",
+                "/repos/Codertocat/Hello-World/deployments/42/statuses",
+            ]
+        );
+        assert_eq!(requests[0].1["ref"], fixture.repo.sha("HEAD"));
+        assert_eq!(requests[1].1["state"], "in_progress");
+        assert_eq!(requests[2].1["state"], state);
+    }
+}
+
+#[test]
+fn a_new_service_starts_from_the_manifest_tag_only_when_its_registry_has_it() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = support::registry::Registry::start();
+    let host = registry.host.clone();
+    let fixture = Fixture::new();
+    fixture.configure(
+        "registry: registry.local/shop",
+        &format!("registry: {host}/shop"),
+    );
+    let ours = |text: &str| text.replace("registry.local/shop", &format!("{host}/shop"));
+    fixture.write("deploy/overlays/prod/web.yaml", &ours(WEB));
+    fixture.write("deploy/overlays/prod/api.yaml", &ours(API));
+    fixture.write(
+        "deploy/overlays/prod/job.yaml",
+        &ours(JOB).replace("migrate:latest", "migrate:1.0.0"),
+    );
+    let deploy = || {
+        Shipgate::new(&fixture.repo)
+            .actions()
+            .args(["deploy", "--kubeconfig"])
+            .arg(&fixture.kubeconfig)
+            .args(["--services", "web,api"])
+            .args(["--image", &format!("web={host}/shop/web:1.0.0")])
+            .args(["--image", &format!("api={host}/shop/api:1.0.0")])
+            .env("SHIPGATE_PROGRESS_THROTTLE_MS", "0")
+            .env("SHIPGATE_REGISTRY_INSECURE", &host)
+    };
+    // migrate is not in the run and nothing is live: its immutable tag is looked up, and the
+    // registry does not have it.
+    let run = deploy().run().code(2);
+    run.stdout_has(&format!(
+        "Job/shop/migrate container `migrate` has the image `{host}/shop/migrate:1.0.0` of the service `migrate`, which is not in this run and not live in the cluster; its tag does not exist in the registry"
+    ));
+    assert!(fixture.get("deployments/web").is_none(), "nothing applied");
+    assert!(
+        registry.log().contains("/v2/shop/migrate/manifests/1.0.0"),
+        "{}",
+        registry.log()
+    );
+
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(registry.push_tiny_image("shop/migrate", "1.0.0"));
+    let run = deploy().run().success();
+    let job = fixture
+        .api
+        .get("/apis/batch/v1/namespaces/shop/jobs/migrate")
+        .unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("{host}/shop/migrate:1.0.0")
+    );
+    run.stdout_has("migrate is not in this run and not live yet: the manifest's immutable tag, found in its registry");
+}

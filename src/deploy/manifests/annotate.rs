@@ -200,6 +200,7 @@ mod tests {
             kept: &kept,
             live: &live,
             allow_manifest_tags: false,
+            registry: &super::super::substitute::NO_LOOKUPS,
         };
         let made = substitute(&mut manifests, &inputs).unwrap();
         annotate(&mut manifests, &made, &live, &stamp());
@@ -260,6 +261,7 @@ mod tests {
             kept: &[],
             live: &live,
             allow_manifest_tags: false,
+            registry: &super::super::substitute::NO_LOOKUPS,
         };
         let made = substitute(&mut manifests, &inputs).unwrap();
         annotate(&mut manifests, &made, &live, &stamp());

@@ -4,7 +4,7 @@
 //! every changed object to its snapshot (server-side apply, manager `shipgate`) and delete
 //! every object this run created, then say exactly what is in the cluster.
 
-use super::edge::{self, Conflicts, Mode};
+use super::edge;
 use super::outcome::{Action, ObjectResult, State};
 use super::prepare::{Item, Request, prepare};
 use super::substitute::Substitution;
@@ -15,7 +15,7 @@ use crate::deploy::run::{self, Options, Progress, Report};
 use crate::deploy::target::DeployTarget;
 use crate::deploy::watch::{self, Outcome as WatchOutcome};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Everything the deploy did.
 pub struct Outcome {
@@ -31,6 +31,11 @@ pub(super) struct Track {
     /// What the server stored when this run applied it.
     pub applied: Option<Value>,
     pub detail: Option<String>,
+    /// When its apply was sent (the order of the run's applies), if it was: an interrupted
+    /// run puts back everything sent, answered or not.
+    pub sent: Option<usize>,
+    /// A failed workload's diagnosis.
+    pub diagnosis: Option<crate::deploy::diagnostics::Diagnosis>,
 }
 
 fn workload_kind(kind: &str) -> Option<WorkloadKind> {
@@ -91,6 +96,8 @@ pub async fn deploy(
             state: State::NotApplied,
             applied: None,
             detail: None,
+            sent: None,
+            diagnosis: None,
             item,
         })
         .collect();
@@ -107,6 +114,7 @@ pub async fn deploy(
             progress: &progress,
             records: &records,
             deadline: options.deadline.map(|d| started + d),
+            started,
         };
         apply_locked(cluster, &mut tracks, &namespaces, &locked, &mut report).await;
         if report.lock_error.is_none() {
@@ -132,6 +140,7 @@ struct Locked<'a> {
     records: &'a super::prepare::Records,
     /// When `deploy-timeout` runs out.
     deadline: Option<Instant>,
+    started: Instant,
 }
 
 /// Under the deploy lock: the waves, prune when they all succeeded, the prune records.
@@ -160,19 +169,17 @@ async fn apply_locked(
             return;
         }
     };
-    let mut services = Vec::new();
-    let conflicts = locked.request.conflicts;
-    let succeeded = run_waves(
+    let waves = super::waves::Waves {
         cluster,
-        tracks,
-        locked.targets,
-        conflicts,
+        targets: locked.targets,
+        conflicts: locked.request.conflicts,
         options,
         progress,
-        locked.deadline,
-        &mut services,
-    )
-    .await;
+        deadline: locked.deadline,
+        started: locked.started,
+        lock: Some(lock.watch()),
+    };
+    let (services, succeeded) = super::waves::run(&waves, tracks).await;
     report.services = services;
     if succeeded {
         prune(cluster, tracks, progress).await;
@@ -292,10 +299,11 @@ fn result_of(track: Track) -> ObjectResult {
         state: track.state,
         diff: Some(diff),
         detail: track.detail,
+        diagnosis: track.diagnosis,
     }
 }
 
-fn target_item(tracks: &[Track], target: &DeployTarget) -> Option<usize> {
+pub(super) fn target_item(tracks: &[Track], target: &DeployTarget) -> Option<usize> {
     tracks.iter().position(|t| {
         let id = t.item.manifest.id();
         id.kind == crate::deploy::target::kind_name(target.kind)
@@ -333,204 +341,10 @@ fn dry_run_services(
         .collect()
 }
 
-/// Applies one wave in dependency order; the first refusal stops it.
-async fn apply_wave(
-    cluster: &Cluster,
-    tracks: &mut [Track],
-    members: &[usize],
-    conflicts: Conflicts,
-    progress: &Progress,
-) -> Result<(), String> {
-    for &index in members {
-        let track = &mut tracks[index];
-        let id = track.item.manifest.id();
-        if track.item.action == Action::Unchanged {
-            track.state = State::Unchanged;
-            continue;
-        }
-        if track.item.action == Action::Prune {
-            continue;
-        }
-        let api = edge::api(cluster.client(), &track.item.resolved, &id);
-        if track.item.action == Action::Recreate {
-            edge::delete(&api, &id.name)
-                .await
-                .map_err(|e| format!("{id}: cannot delete it to create it again: {e}"))?;
-            wait_gone(&api, &id.name).await;
-        }
-        match edge::apply(&api, &track.item.manifest.object, Mode::Apply, conflicts).await {
-            Ok(applied) => {
-                progress(
-                    &id.to_string(),
-                    if track.item.live.is_none() {
-                        "created"
-                    } else {
-                        "configured"
-                    },
-                );
-                track.applied = Some(applied);
-                track.state = State::Applied;
-            }
-            Err(error) => {
-                track.state = State::Failed(format!("the server refused it: {error}"));
-                return Err(format!("{id}: the server refused it: {error}"));
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn wait_gone(api: &kube::Api<kube::api::DynamicObject>, name: &str) {
-    for _ in 0..100 {
-        if matches!(edge::get(api, name).await, Ok(None)) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_waves(
-    cluster: &Cluster,
-    tracks: &mut [Track],
-    targets: &[DeployTarget],
-    conflicts: Conflicts,
-    options: &Options,
-    progress: &Progress,
-    deadline: Option<Instant>,
-    services: &mut Vec<crate::deploy::result::ServiceResult>,
-) -> bool {
-    let manifests: Vec<super::object::Manifest> =
-        tracks.iter().map(|t| t.item.manifest.clone()).collect();
-    let waves: Vec<u32> = tracks.iter().map(|t| t.item.wave).collect();
-    let order = super::order::apply_order(&manifests, &waves);
-    let mut applied_order: Vec<usize> = Vec::new();
-    let mut failure: Option<String> = None;
-    for (wave, members) in &order {
-        if failure.is_some() {
-            break;
-        }
-        applied_order.extend(members.iter().copied());
-        if let Err(error) = apply_wave(cluster, tracks, members, conflicts, progress).await {
-            failure = Some(error);
-            break;
-        }
-        let watched = super::watch::watch_wave(
-            cluster,
-            tracks_view(tracks),
-            members,
-            targets,
-            options,
-            deadline,
-            progress.clone(),
-        )
-        .await;
-        for (index, outcome) in watched {
-            tracks[index].detail = Some(outcome.message.clone());
-            if !outcome.ok {
-                tracks[index].state = State::Failed(outcome.message.clone());
-                failure.get_or_insert(format!(
-                    "{}: {}",
-                    tracks[index].item.manifest.id(),
-                    outcome.message
-                ));
-            }
-        }
-        let gated = wave_gates(tracks, targets, *wave, options, progress).await;
-        for (service, gate_failure) in gated {
-            if let Some(message) = gate_failure {
-                failure.get_or_insert(message);
-            }
-            services.push(service);
-        }
-    }
-    let Some(failure) = failure else {
-        return true;
-    };
-    progress("manifests", &format!("failed: {failure}; rolling back"));
-    super::rollback::roll_back(cluster, tracks, &applied_order, options, progress.clone()).await;
-    let restored = !tracks
-        .iter()
-        .any(|t| matches!(t.state, State::RestoreFailed(_)));
-    after_failure(services, targets, &failure, restored);
-    false
-}
-
-/// The health gates of one wave's services, with each service's result and, when a critical
-/// gate failed, why.
-async fn wave_gates(
+pub(super) fn service_result(
     tracks: &[Track],
-    targets: &[DeployTarget],
-    wave: u32,
-    options: &Options,
-    progress: &Progress,
-) -> Vec<(crate::deploy::result::ServiceResult, Option<String>)> {
-    let wave_targets: Vec<&DeployTarget> = targets.iter().filter(|t| t.wave == wave).collect();
-    let gates = super::watch::gates(&wave_targets, options, progress.clone()).await;
-    let mut results = Vec::new();
-    for (target, result) in wave_targets.iter().zip(gates) {
-        let mut service = service_result(tracks, target);
-        let mut failure = None;
-        if let Some(report) = result {
-            if !report.passed && report.critical {
-                failure = Some(format!(
-                    "{}: health gate {}",
-                    target.service,
-                    report.summary()
-                ));
-                service.status = crate::deploy::result::Status::Failed;
-                service.reason = Some(format!("health gate {}", report.summary()));
-            }
-            service.health = crate::deploy::result::HealthState::Checked(report);
-        } else if options.skip_health && target.health.is_some() {
-            service.health = crate::deploy::result::HealthState::Skipped;
-        }
-        results.push((service, failure));
-    }
-    results
-}
-
-/// After the rollback: what changed is rolled back; services never reached say why.
-fn after_failure(
-    services: &mut Vec<crate::deploy::result::ServiceResult>,
-    targets: &[DeployTarget],
-    failure: &str,
-    restored: bool,
-) {
-    use crate::deploy::result::{ServiceResult, Status};
-    for service in services.iter_mut().filter(|_| restored) {
-        match service.status {
-            Status::Succeeded => {
-                service.status = Status::RolledBack;
-                service
-                    .reason
-                    .get_or_insert_with(|| format!("rolled back with the whole set: {failure}"));
-            }
-            Status::Failed => service.status = Status::RolledBack,
-            _ => {}
-        }
-    }
-    let missing: Vec<&DeployTarget> = targets
-        .iter()
-        .filter(|t| !services.iter().any(|s| s.service == t.service))
-        .collect();
-    for target in missing {
-        services.push(ServiceResult::skipped(
-            &target.service,
-            target.wave,
-            format!("not deployed: {failure}"),
-        ));
-    }
-}
-
-fn tracks_view(tracks: &[Track]) -> Vec<(Item, Option<Value>)> {
-    tracks
-        .iter()
-        .map(|t| (t.item.clone(), t.applied.clone()))
-        .collect()
-}
-
-fn service_result(tracks: &[Track], target: &DeployTarget) -> crate::deploy::result::ServiceResult {
+    target: &DeployTarget,
+) -> crate::deploy::result::ServiceResult {
     use crate::deploy::result::{ServiceResult, Status};
     let Some(index) = target_item(tracks, target) else {
         return ServiceResult::skipped(
@@ -559,7 +373,7 @@ fn service_result(tracks: &[Track], target: &DeployTarget) -> crate::deploy::res
     result
 }
 
-fn first_image(object: &Value) -> Option<String> {
+pub(super) fn first_image(object: &Value) -> Option<String> {
     super::substitute::containers(object)
         .into_iter()
         .find(|(init, _, _)| !init)

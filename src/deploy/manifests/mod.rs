@@ -18,5 +18,6 @@ mod rollback;
 pub mod substitute;
 pub mod summary;
 pub mod watch;
+mod waves;
 
 pub use object::{Manifest, ObjectRef};

@@ -71,6 +71,9 @@ pub struct ObjectResult {
     /// The rollout or Job message, when one was watched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// A failed workload's diagnosis (shown in the summary).
+    #[serde(skip)]
+    pub diagnosis: Option<crate::deploy::diagnostics::Diagnosis>,
 }
 
 /// The `diff` output: `{"created","changed","unchanged","pruned"}`, each entry

@@ -25,6 +25,8 @@ pub struct Request {
     pub stamp: RunStamp,
     /// Delete what shipgate applied earlier and no longer renders.
     pub prune: bool,
+    /// Looks up the manifest's own immutable tags of services with nothing live.
+    pub registry: crate::registry::RegistryClient,
 }
 
 /// The prune records read, by namespace.
@@ -42,6 +44,27 @@ pub struct Item {
     pub preview: Value,
     pub action: Action,
     pub wave: u32,
+}
+
+/// Asks each image's registry whether its tag exists (`HEAD` of the manifest), all at once.
+async fn look_up(
+    registry: &crate::registry::RegistryClient,
+    images: std::collections::BTreeSet<String>,
+) -> super::substitute::Lookups {
+    use super::substitute::Lookup;
+    let answers = join_all(images.iter().map(|image| async move {
+        let (name, reference) = match crate::deploy::preflight::split_reference(image) {
+            Ok(parts) => parts,
+            Err(error) => return Lookup::Failed(error),
+        };
+        match registry.manifest_digest(&name, &reference).await {
+            Ok(Some(_)) => Lookup::Exists,
+            Ok(None) => Lookup::Missing,
+            Err(error) => Lookup::Failed(error.to_string()),
+        }
+    }))
+    .await;
+    images.into_iter().zip(answers).collect()
 }
 
 /// Everything prepared, or every reason it cannot be.
@@ -79,12 +102,16 @@ pub async fn prepare(
         }
         snapshots.push(found);
     }
-    let inputs = Inputs {
+    let mut inputs = Inputs {
         planned: &request.planned,
         kept: &request.kept,
         live: &live,
         allow_manifest_tags: request.allow_manifest_tags,
+        registry: &super::substitute::NO_LOOKUPS,
     };
+    let wanted = super::substitute::lookups(&manifests, &inputs);
+    let found = look_up(&request.registry, wanted).await;
+    inputs.registry = &found;
     let substitutions = substitute(&mut manifests, &inputs)?;
     annotate(&mut manifests, &substitutions, &live, &request.stamp);
     let waves = super::order::object_waves(&manifests, &substitutions, &request.services);

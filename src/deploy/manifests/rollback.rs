@@ -10,19 +10,24 @@ use super::outcome::{Action, State};
 use crate::deploy::cluster::Cluster;
 use crate::deploy::run::{Options, Progress};
 
+/// Puts back every object whose apply was sent, the last sent first; `watch`: follow the
+/// restored workloads' rollouts (not on a cancelled run, which is killed seconds later).
 pub(super) async fn roll_back(
     cluster: &Cluster,
     tracks: &mut [Track],
-    applied_order: &[usize],
     options: &Options,
     progress: Progress,
+    watch: bool,
 ) {
+    let mut sent: Vec<(usize, usize)> = tracks
+        .iter()
+        .enumerate()
+        .filter_map(|(index, t)| Some((t.sent?, index)))
+        .collect();
+    sent.sort_unstable_by(|a, b| b.cmp(a));
     let mut restored = Vec::new();
-    for &index in applied_order.iter().rev() {
+    for (_, index) in sent {
         let track = &mut tracks[index];
-        if track.applied.is_none() {
-            continue;
-        }
         let id = track.item.manifest.id();
         let label = id.to_string();
         let api = edge::api(cluster.client(), &track.item.resolved, &id);
@@ -53,6 +58,9 @@ pub(super) async fn roll_back(
                 }
             }
         }
+    }
+    if !watch {
+        return;
     }
     // One shared watch per namespace and kind for every restored workload.
     let subjects: Vec<crate::deploy::hub::Subject> = restored

@@ -2,7 +2,8 @@
 //! `initContainers[]` image whose repository is a planned service's gets the planned
 //! reference. A configured service that is NOT in this run keeps what is live for that
 //! container — never the manifest's tag, which may be stale or `:latest`. With no live object
-//! the manifest's image is used only when pinned by digest (or `allow-manifest-tags`).
+//! the manifest's image is used only when pinned by digest, or when its tag is immutable and
+//! exists in the registry (looked up before, [`lookups`]), or with `allow-manifest-tags`.
 
 use super::image::{ImageRef, same_repository};
 use super::object::{Manifest, ObjectRef};
@@ -39,6 +40,8 @@ pub enum Reason {
     Live { service: String },
     /// Not in this run and nothing live: the manifest's image, pinned by digest.
     ManifestPinned { service: String },
+    /// Not in this run and nothing live: the manifest's immutable tag, found in the registry.
+    ManifestTagExists { service: String },
     /// Not in this run and nothing live: the manifest's tag (`allow-manifest-tags`).
     ManifestAllowed { service: String },
     /// Not in this run, and no cluster to read the live image from (an offline preview).
@@ -51,6 +54,7 @@ impl Reason {
             Reason::Planned { service, .. }
             | Reason::Live { service }
             | Reason::ManifestPinned { service }
+            | Reason::ManifestTagExists { service }
             | Reason::ManifestAllowed { service }
             | Reason::NotCompared { service } => service,
         }
@@ -64,6 +68,9 @@ impl Reason {
             }
             Reason::ManifestPinned { service } => format!(
                 "{service} is not in this run and not live yet: the manifest's digest-pinned image"
+            ),
+            Reason::ManifestTagExists { service } => format!(
+                "{service} is not in this run and not live yet: the manifest's immutable tag, found in its registry"
             ),
             Reason::ManifestAllowed { service } => format!(
                 "{service} is not in this run and not live yet: the manifest's tag (allow-manifest-tags)"
@@ -132,12 +139,56 @@ pub fn containers(object: &Value) -> Vec<(bool, String, String)> {
     found
 }
 
+/// What the registry said of a manifest's own image (`HEAD` of its manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Exists,
+    Missing,
+    /// The registry could not be asked or refused: why.
+    Failed(String),
+}
+
+/// Registry answers by image reference.
+pub type Lookups = BTreeMap<String, Lookup>;
+
+/// No registry answers (an offline preview, or nothing to look up).
+pub static NO_LOOKUPS: Lookups = Lookups::new();
+
 /// What the substitution needs to decide.
 pub struct Inputs<'a> {
     pub planned: &'a [Planned],
     pub kept: &'a [Kept],
     pub live: &'a LiveObjects,
     pub allow_manifest_tags: bool,
+    /// What the registry said of the images [`lookups`] asked for.
+    pub registry: &'a Lookups,
+}
+
+/// The manifest images to look up in their registry before substituting: those of a service
+/// not in this run with nothing live, not pinned, whose tag is immutable (a `latest` tag is
+/// refused without asking: it may point elsewhere tomorrow).
+pub fn lookups(manifests: &[Manifest], inputs: &Inputs) -> std::collections::BTreeSet<String> {
+    let mut wanted = std::collections::BTreeSet::new();
+    for manifest in manifests {
+        let live = inputs.live.get(&live_key(&manifest.id()));
+        let live_containers = live.map(containers).unwrap_or_default();
+        for (init, name, image) in containers(&manifest.object) {
+            let live_image = live_containers
+                .iter()
+                .find(|(i, n, _)| *i == init && *n == name)
+                .map(|(_, _, image)| image.as_str());
+            let unlooked = Inputs {
+                registry: &NO_LOOKUPS,
+                ..*inputs
+            };
+            if matches!(decide(&image, live_image, &unlooked), Decision::Refused(_))
+                && !crate::deploy::target::is_mutable_reference(&image)
+            {
+                wanted.insert(image);
+            }
+        }
+    }
+    wanted
 }
 
 /// Substitutes every matching container in place. Errors name the object and container that
@@ -173,7 +224,8 @@ pub fn substitute(
                 match decide(&image, live_image, inputs) {
                     Decision::Untouched => {}
                     Decision::Refused(service) => errors.push(format!(
-                        "{id} container `{name}` has the image `{image}` of the service `{service}`, which is not in this run and not live in the cluster; a mutable tag would deploy whatever it points to today"
+                        "{id} container `{name}` has the image `{image}` of the service `{service}`, which is not in this run and not live in the cluster; {}",
+                        refusal(&image, inputs.registry.get(&image))
                     )),
                     Decision::Image(to, reason) => {
                         container["image"] = Value::String(to.clone());
@@ -194,6 +246,20 @@ pub fn substitute(
         Ok(made)
     } else {
         Err(errors)
+    }
+}
+
+/// Why the manifest's own image is not used; what to do instead.
+fn refusal(image: &str, lookup: Option<&Lookup>) -> String {
+    const FIX: &str = "pin it by digest, deploy the service in this run, or set `deploy.manifests.allow-manifest-tags: true`";
+    if crate::deploy::target::is_mutable_reference(image) {
+        return format!("a mutable tag would deploy whatever it points to today ({FIX})");
+    }
+    match lookup {
+        Some(Lookup::Failed(why)) => {
+            format!("its tag could not be looked up in the registry: {why} ({FIX})")
+        }
+        _ => format!("its tag does not exist in the registry ({FIX})"),
     }
 }
 
@@ -231,6 +297,11 @@ fn decide(image: &str, live_image: Option<&str>, inputs: &Inputs) -> Decision {
         None if ImageRef::parse(image).pinned() => {
             Decision::Image(image.to_string(), Reason::ManifestPinned { service })
         }
+        None if inputs.registry.get(image) == Some(&Lookup::Exists)
+            && !crate::deploy::target::is_mutable_reference(image) =>
+        {
+            Decision::Image(image.to_string(), Reason::ManifestTagExists { service })
+        }
         None if inputs.allow_manifest_tags => {
             Decision::Image(image.to_string(), Reason::ManifestAllowed { service })
         }
@@ -242,6 +313,90 @@ fn decide(image: &str, live_image: Option<&str>, inputs: &Inputs) -> Decision {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_immutable_manifest_tag_is_used_only_when_its_registry_has_it() {
+        let live = LiveObjects::new();
+        let rendered = |image: &str| vec![deployment("web", &[("web", image)], &[])];
+        let inputs = Inputs {
+            planned: &planned(),
+            kept: &kept(),
+            live: &live,
+            allow_manifest_tags: false,
+            registry: &NO_LOOKUPS,
+        };
+        // Only an immutable, unpinned tag of a kept service with nothing live is asked for.
+        let tagged = "localhost:5000/shop/web:1.0.7";
+        assert_eq!(
+            lookups(&rendered(tagged), &inputs),
+            [tagged.to_string()].into()
+        );
+        assert!(lookups(&rendered("localhost:5000/shop/web:latest"), &inputs).is_empty());
+        assert!(lookups(&rendered("localhost:5000/shop/web@sha256:abc"), &inputs).is_empty());
+        assert!(lookups(&rendered("localhost:5000/shop/api:9"), &inputs).is_empty());
+        let allowed = Inputs {
+            allow_manifest_tags: true,
+            ..inputs
+        };
+        assert!(lookups(&rendered(tagged), &allowed).is_empty());
+
+        let answers = |lookup: Lookup| Lookups::from([(tagged.to_string(), lookup)]);
+        let found = answers(Lookup::Exists);
+        let made = substitute(
+            &mut rendered(tagged),
+            &Inputs {
+                registry: &found,
+                ..inputs
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            made[0].reason,
+            Reason::ManifestTagExists {
+                service: "web".into()
+            }
+        );
+        let missing = answers(Lookup::Missing);
+        let errors = substitute(
+            &mut rendered(tagged),
+            &Inputs {
+                registry: &missing,
+                ..inputs
+            },
+        )
+        .unwrap_err();
+        assert!(
+            errors[0].contains("its tag does not exist in the registry"),
+            "{}",
+            errors[0]
+        );
+        let failed = answers(Lookup::Failed("connection refused".into()));
+        let errors = substitute(
+            &mut rendered(tagged),
+            &Inputs {
+                registry: &failed,
+                ..inputs
+            },
+        )
+        .unwrap_err();
+        assert!(
+            errors[0].contains("could not be looked up in the registry: connection refused"),
+            "{}",
+            errors[0]
+        );
+        // A `latest` found in the registry is still refused: it may point elsewhere tomorrow.
+        let latest = "localhost:5000/shop/web:latest";
+        let found = Lookups::from([(latest.to_string(), Lookup::Exists)]);
+        let errors = substitute(
+            &mut rendered(latest),
+            &Inputs {
+                registry: &found,
+                ..inputs
+            },
+        )
+        .unwrap_err();
+        assert!(errors[0].contains("a mutable tag"), "{}", errors[0]);
+    }
 
     fn deployment(name: &str, images: &[(&str, &str)], init: &[(&str, &str)]) -> Manifest {
         let list = |items: &[(&str, &str)]| {
@@ -290,6 +445,7 @@ mod tests {
             kept: &kept(),
             live: &live,
             allow_manifest_tags: false,
+            registry: &NO_LOOKUPS,
         };
         let made = substitute(&mut manifests, &inputs).unwrap();
         assert_eq!(made.len(), 2);
@@ -328,6 +484,7 @@ mod tests {
             kept: &kept(),
             live: &live,
             allow_manifest_tags: false,
+            registry: &NO_LOOKUPS,
         };
         let made = substitute(&mut manifests, &inputs).unwrap();
         assert_eq!(made[0].to, "localhost:5000/shop/web:1.0.7");
@@ -352,6 +509,7 @@ mod tests {
             kept: &kept(),
             live: &live,
             allow_manifest_tags: false,
+            registry: &NO_LOOKUPS,
         };
         let errors = substitute(&mut manifests, &inputs).unwrap_err();
         assert!(
@@ -412,6 +570,7 @@ mod tests {
             kept: &[],
             live: &live,
             allow_manifest_tags: false,
+            registry: &NO_LOOKUPS,
         };
         assert_eq!(substitute(&mut manifests, &inputs).unwrap().len(), 2);
     }

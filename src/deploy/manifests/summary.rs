@@ -53,6 +53,7 @@ pub fn section(outcome: &Outcome, summary: &mut Summary) {
         }
     }
     summary.push(text);
+    diagnoses(outcome, summary);
     for (title, wanted) in [
         ("Created", &[Action::Create][..]),
         ("Changed", &[Action::Change, Action::Recreate][..]),
@@ -96,6 +97,31 @@ pub fn section(outcome: &Outcome, summary: &mut Summary) {
         .count();
     if unchanged > 0 {
         summary.push(format!("Unchanged: {unchanged} object(s).\n"));
+    }
+}
+
+/// The diagnosis of every failed workload no service names (a service's is in its row).
+fn diagnoses(outcome: &Outcome, summary: &mut Summary) {
+    for object in &outcome.objects {
+        let Some(diagnosis) = &object.diagnosis else {
+            continue;
+        };
+        let id = object.object.to_string();
+        if outcome
+            .report
+            .services
+            .iter()
+            .any(|s| s.workload.as_deref() == Some(id.as_str()) && s.diagnosis.is_some())
+        {
+            continue;
+        }
+        summary.details(
+            format!("{id}: diagnosis"),
+            format!(
+                "```text\n{}```\n",
+                crate::report::deploy::diagnosis_text(diagnosis).replace("```", "` ` `")
+            ),
+        );
     }
 }
 

@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 pub struct Watched {
     pub ok: bool,
     pub message: String,
+    /// A failed workload's diagnosis (replica counts, pod problems, events, logs).
+    pub diagnosis: Option<crate::deploy::diagnostics::Diagnosis>,
+    /// When the watch started and ended, from the start of the deploy.
+    pub span: Option<(Duration, Duration)>,
 }
 
 fn target_for<'a>(targets: &'a [DeployTarget], item: &Item) -> Option<&'a DeployTarget> {
@@ -44,15 +48,14 @@ fn moved(item: &Item, applied: &Value) -> bool {
 }
 
 /// Watches the wave's moved workloads and Jobs at once: `(index, how it ended)`.
-pub async fn watch_wave(
-    cluster: &Cluster,
+pub(super) async fn watch_wave(
+    w: &super::waves::Waves<'_>,
     view: Vec<(Item, Option<Value>)>,
     members: &[usize],
-    targets: &[DeployTarget],
-    options: &Options,
-    deadline: Option<Instant>,
-    progress: Progress,
 ) -> Vec<(usize, Watched)> {
+    let (cluster, targets, options, deadline) = (w.cluster, w.targets, w.options, w.deadline);
+    let progress = w.progress.clone();
+    let started = w.started;
     // `deploy-timeout` bounds every wait: a wait cut short fails, and the set is rolled back.
     let bound = |timeout: Duration| match deadline {
         Some(at) => timeout.min(at.saturating_duration_since(Instant::now())),
@@ -98,7 +101,9 @@ pub async fn watch_wave(
             let namespace = id.namespace.clone().unwrap_or_default();
             return Some(Box::pin(async move {
                 let label = id.to_string();
-                let (outcome, _) = crate::deploy::watch::watch(
+                let since = k8s_openapi::jiff::Timestamp::now();
+                let start = started.elapsed();
+                let (outcome, seen) = crate::deploy::watch::watch(
                     hub,
                     kind,
                     &namespace,
@@ -107,13 +112,31 @@ pub async fn watch_wave(
                     |line| progress(&label, line),
                 )
                 .await;
+                let span = Some((start, started.elapsed()));
                 let message = describe(&outcome);
                 progress(&label, &message);
+                let diagnosis = if outcome.is_complete() {
+                    None
+                } else {
+                    let workload = crate::deploy::diagnose::Workload {
+                        kind,
+                        namespace: &namespace,
+                        name: &id.name,
+                    };
+                    Some(
+                        crate::deploy::diagnose::diagnose_workload(
+                            cluster, &workload, &outcome, &seen, since,
+                        )
+                        .await,
+                    )
+                };
                 (
                     index,
                     Watched {
                         ok: outcome.is_complete(),
                         message,
+                        diagnosis,
+                        span,
                     },
                 )
             })
@@ -165,6 +188,8 @@ async fn wait_job(
                 return Watched {
                     ok: true,
                     message: "Job completed".into(),
+                    diagnosis: None,
+                    span: None,
                 };
             }
             if let Some(failed) = condition("Failed") {
@@ -176,7 +201,12 @@ async fn wait_job(
                     failed["message"].as_str().unwrap_or_default()
                 );
                 progress(&label, &message);
-                return Watched { ok: false, message };
+                return Watched {
+                    ok: false,
+                    message,
+                    diagnosis: None,
+                    span: None,
+                };
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -187,6 +217,8 @@ async fn wait_job(
             "timed out after {}s waiting for the Job to complete",
             timeout.as_secs()
         ),
+        diagnosis: None,
+        span: None,
     }
 }
 
