@@ -27,6 +27,32 @@ fn main() -> ExitCode {
     ExitCode::from(shipgate::commands::execute(cli))
 }
 
+/// mimalloc's arenas are committed eagerly by default on Linux; a purge then only *resets* freed
+/// pages (`MADV_FREE`), which the kernel keeps counting in the process's resident set until memory
+/// runs short. `deploy` of 200 services frees most of what it parses as it goes, and with eager
+/// commit its peak RSS was 81 MiB against 44 MiB without (`scripts/bench-deploy --dist -- --scale
+/// 200`, issue 14's limit is 60 MiB). Committing on demand makes a purge decommit, so the peak
+/// reflects what is live. It is set in a constructor because mimalloc reserves its first arena at
+/// the first allocation, before `main` (mimalloc's own constructor, priority 101, has already read
+/// its `MIMALLOC_*` variables by then; this overrides that one on purpose).
+#[cfg(target_os = "linux")]
+mod allocator_options {
+    /// `mi_option_arena_eager_commit` in mimalloc v3's `mi_option_e` (include/mimalloc.h); the
+    /// crate exports only some of the options as constants.
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+    extern "C" fn commit_arenas_on_demand() {
+        // SAFETY: sets one integer option and allocates nothing; mimalloc reads it when it
+        // reserves an arena.
+        unsafe { libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0) };
+    }
+
+    /// Runs before `main` and before the Rust runtime's first allocation.
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static COMMIT_ARENAS_ON_DEMAND: extern "C" fn() = commit_arenas_on_demand;
+}
+
 /// libgit2 (C) allocates through the C library's `malloc` even when Rust uses mimalloc; reading a large
 /// tree makes that the bottleneck. libgit2 takes a custom allocator (`GIT_OPT_SET_ALLOCATOR`);
 /// this gives it mimalloc.
