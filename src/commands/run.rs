@@ -96,122 +96,201 @@ pub fn parse_stages(text: Option<&str>) -> Result<Stages, Failure> {
     Ok(Stages(stages))
 }
 
+/// Runs the chosen stages in pipeline order; each step adds to one [`Run`], which writes the one
+/// summary and the outputs at the end.
 pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
     let stages = parse_stages(non_empty(args.stages.clone()).as_deref())?;
     let (changes, config, context) = detect::run_detect(session, &args.build.plan.detect)?;
-    let mut summary = Summary::default();
+    let mut run = Run::default();
     let mode = if args.build.dry_run {
         " (dry run: nothing is changed)"
     } else {
         ""
     };
-    summary.push(format!(
+    run.summary.push(format!(
         "## 🚦 shipgate run{mode}\n\nStages: {}",
         stages.describe()
     ));
-    let mut violated = false;
-    let mut policy_text = String::new();
     if stages.includes(Stage::BranchPolicy) {
-        let outcome = branch_policy::check(&config, &context, &PolicyArgs::default());
+        run.branch_policy(session, &config, &context);
+    }
+    if stages.includes(Stage::Detect) {
+        report::detect::summary(&changes, &mut run.summary);
+    }
+    let planned = match stages.includes(Stage::Plan) {
+        true => Some(run.plan(session, args, &config, &context, &changes)?),
+        false => None,
+    };
+    if stages.includes(Stage::Build) {
+        let plan = stage_plan(planned.as_ref(), args, "build")?;
+        run.build(session, args, &config, &plan)?;
+    }
+    if stages.includes(Stage::Deploy) {
+        let plan = stage_plan(planned.as_ref(), args, "deploy")?;
+        let is_pull_request = matches!(context.event, crate::context::Event::PullRequest(_));
+        run.deploy(session, args, &config, &plan, is_pull_request)?;
+    }
+    if stages.includes(Stage::Status) {
+        run.status(session, args, &config)?;
+    }
+    if let Some(plan) = &planned {
+        report::plan::details(plan, &mut run.summary);
+    }
+    detect::emit(
+        session,
+        &changes,
+        args.build.plan.detect.list_files,
+        &run.summary,
+        run.outputs,
+    )?;
+    if session.format == crate::cli::Format::Human {
+        for text in run.texts.iter().chain(std::iter::once(&run.policy_text)) {
+            crate::runner::write_stdout(text);
+        }
+    }
+    Ok(if run.violated || run.failed { 1 } else { 0 })
+}
+
+/// The plan a later stage works on: the one this run made, else the `plan` input.
+fn stage_plan(
+    planned: Option<&crate::plan::Plan>,
+    args: &RunArgs,
+    stage: &str,
+) -> Result<crate::plan::Plan, Failure> {
+    match (planned, non_empty(args.build.plan_input.clone())) {
+        (Some(plan), _) => Ok(plan.clone()),
+        (None, Some(value)) => crate::plan::Plan::load(&value),
+        (None, None) => Err(Failure::usage(
+            Diagnostic::error("shipgate run", format!("the {stage} stage needs a plan")).with_help(
+                "add the plan stage to `stages`, or pass the plan of an earlier step with `plan`",
+            ),
+        )),
+    }
+}
+
+/// What the stages of one run have produced so far.
+#[derive(Default)]
+struct Run {
+    summary: Summary,
+    /// Step outputs beyond detect's own.
+    outputs: Vec<(String, String)>,
+    /// Terminal text of each stage, printed in order at the end.
+    texts: Vec<String>,
+    policy_text: String,
+    violated: bool,
+    failed: bool,
+    /// The images the build stage produced (service → reference), for the deploy stage.
+    built_images: Option<serde_json::Value>,
+}
+
+impl Run {
+    fn branch_policy(
+        &mut self,
+        session: &Session,
+        config: &crate::config::Config,
+        context: &crate::context::Context,
+    ) {
+        let outcome = branch_policy::check(config, context, &PolicyArgs::default());
         if let branch_policy::Outcome::Checked { branch, verdict } = &outcome {
-            violated = branch_policy::report(session, &config, &outcome, &mut summary);
+            self.violated = branch_policy::report(session, config, &outcome, &mut self.summary);
             if let Some(policy) = &config.branch_policy {
-                policy_text = report::policy::terminal(policy, branch, verdict);
+                self.policy_text = report::policy::terminal(policy, branch, verdict);
             }
         }
     }
-    if stages.includes(Stage::Detect) {
-        report::detect::summary(&changes, &mut summary);
-    }
-    let mut extra = Vec::new();
-    let mut texts = Vec::new();
-    let mut planned = None;
-    if stages.includes(Stage::Plan) {
+
+    fn plan(
+        &mut self,
+        session: &Session,
+        args: &RunArgs,
+        config: &crate::config::Config,
+        context: &crate::context::Context,
+        changes: &crate::detect::ChangeSet,
+    ) -> Result<crate::plan::Plan, Failure> {
         let repo = crate::detect::git::GitRepository::open(&session.repo, &config.detect.remote)?;
         let (plan, notes) = plan::make_plan(
-            &config,
-            &context,
-            &changes,
+            config,
+            context,
+            changes,
             repo,
             non_empty(args.build.plan.environment.clone()),
         )?;
         session.report_diagnostics(&notes);
-        report::plan::table(&plan, &mut summary);
-        extra = crate::plan::outputs::outputs(&plan);
-        texts.push(report::plan::terminal(&plan, session.color()));
-        planned = Some(plan);
+        report::plan::table(&plan, &mut self.summary);
+        self.outputs = crate::plan::outputs::outputs(&plan);
+        self.texts
+            .push(report::plan::terminal(&plan, session.color()));
+        Ok(plan)
     }
-    let mut failed = false;
-    let mut built_images = None;
-    let planned_for_deploy = planned.clone();
-    let plan_for_details = planned.clone();
-    if stages.includes(Stage::Build) {
-        let plan = match (planned, non_empty(args.build.plan_input.clone())) {
-            (Some(plan), _) => plan,
-            (None, Some(value)) => crate::plan::Plan::load(&value)?,
-            (None, None) => {
-                return Err(Failure::usage(
-                    Diagnostic::error("shipgate run", "the build stage needs a plan")
-                        .with_help("add the plan stage to `stages`, or pass the plan of an earlier step with `plan`"),
-                ));
-            }
-        };
-        let stage = build::run_builds(session, &plan, Some(&config), &args.build, &mut summary)?;
-        built_images = stage.json.get("images").cloned().or_else(|| {
+
+    fn build(
+        &mut self,
+        session: &Session,
+        args: &RunArgs,
+        config: &crate::config::Config,
+        plan: &crate::plan::Plan,
+    ) -> Result<(), Failure> {
+        let stage = build::run_builds(session, plan, Some(config), &args.build, &mut self.summary)?;
+        self.built_images = stage.json.get("images").cloned().or_else(|| {
             stage
                 .outputs
                 .iter()
                 .find(|(name, _)| name == "images")
                 .and_then(|(_, value)| serde_json::from_str(value).ok())
         });
-        extra.extend(stage.outputs);
-        failed = stage.failed;
-        texts.push(stage.terminal);
+        self.outputs.extend(stage.outputs);
+        self.failed = stage.failed;
+        self.texts.push(stage.terminal);
+        Ok(())
     }
-    if stages.includes(Stage::Deploy) {
-        let plan = match (planned_for_deploy, non_empty(args.build.plan_input.clone())) {
-            (Some(plan), _) => plan,
-            (None, Some(value)) => crate::plan::Plan::load(&value)?,
-            (None, None) => {
-                return Err(Failure::usage(
-                    Diagnostic::error("shipgate run", "the deploy stage needs a plan")
-                        .with_help("add the plan stage to `stages`, or pass the plan of an earlier step with `plan`"),
-                ));
-            }
-        };
-        let is_pull_request = matches!(context.event, crate::context::Event::PullRequest(_));
-        if failed {
-            // The log says what the summary says: nothing was deployed, and why.
-            let why = skipped_deploy_reason(&plan, built_images.as_ref());
+
+    /// Deploys, unless a build failed: then the log and the summary say why nothing was deployed.
+    fn deploy(
+        &mut self,
+        session: &Session,
+        args: &RunArgs,
+        config: &crate::config::Config,
+        plan: &crate::plan::Plan,
+        is_pull_request: bool,
+    ) -> Result<(), Failure> {
+        if self.failed {
+            let why = skipped_deploy_reason(plan, self.built_images.as_ref());
             session.report_diagnostics(&[Diagnostic::notice(
                 "shipgate run",
                 format!("deploy stage skipped: {why}; nothing was deployed"),
             )]);
-            summary.push(format!(
+            self.summary.push(format!(
                 "### 🚀 Deploy: ➖ skipped, because {}",
                 crate::runner::summary::inline_markdown(&why)
             ));
-        } else {
-            if is_pull_request && !args.build.dry_run {
-                summary.push(
-                    "> Pull request: the deploy stage is a dry run (what merging this would deploy)."
-                        .to_string(),
-                );
-            }
-            let inputs = deploy::DeployInputs {
-                options: &args.deploy,
-                dry_run: args.build.dry_run || is_pull_request,
-                github_token: non_empty(args.build.plan.detect.github_token.clone()),
-                environment: non_empty(args.build.plan.environment.clone()),
-            };
-            let stage =
-                deploy::run_deploy(session, &plan, &config, &inputs, built_images, &mut summary)?;
-            extra.extend(stage.outputs);
-            failed = failed || stage.failed;
-            texts.push(stage.terminal);
+            return Ok(());
         }
+        if is_pull_request && !args.build.dry_run {
+            self.summary.push(
+                "> Pull request: the deploy stage is a dry run (what merging this would deploy)."
+                    .to_string(),
+            );
+        }
+        let inputs = deploy::DeployInputs {
+            options: &args.deploy,
+            dry_run: args.build.dry_run || is_pull_request,
+            github_token: non_empty(args.build.plan.detect.github_token.clone()),
+            environment: non_empty(args.build.plan.environment.clone()),
+        };
+        let images = self.built_images.take();
+        let stage = deploy::run_deploy(session, plan, config, &inputs, images, &mut self.summary)?;
+        self.outputs.extend(stage.outputs);
+        self.failed = self.failed || stage.failed;
+        self.texts.push(stage.terminal);
+        Ok(())
     }
-    if stages.includes(Stage::Status) {
+
+    fn status(
+        &mut self,
+        session: &Session,
+        args: &RunArgs,
+        config: &crate::config::Config,
+    ) -> Result<(), Failure> {
         let inputs = status::StatusInputs {
             kubeconfig: non_empty(args.deploy.kubeconfig.clone()),
             kube_context: non_empty(args.deploy.kube_context.clone()),
@@ -219,27 +298,12 @@ pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
             head: non_empty(args.build.plan.detect.head.clone()),
             fail_on: status::parse_fail_on(args.status.fail_on.as_deref())?,
         };
-        let stage = status::run_status(session, &config, &inputs, &mut summary)?;
-        extra.extend(stage.outputs);
-        failed = failed || stage.failed;
-        texts.push(stage.terminal);
+        let stage = status::run_status(session, config, &inputs, &mut self.summary)?;
+        self.outputs.extend(stage.outputs);
+        self.failed = self.failed || stage.failed;
+        self.texts.push(stage.terminal);
+        Ok(())
     }
-    if let Some(plan) = &plan_for_details {
-        report::plan::details(plan, &mut summary);
-    }
-    detect::emit(
-        session,
-        &changes,
-        args.build.plan.detect.list_files,
-        &summary,
-        extra,
-    )?;
-    if session.format == crate::cli::Format::Human {
-        for text in texts.iter().chain(std::iter::once(&policy_text)) {
-            crate::runner::write_stdout(text);
-        }
-    }
-    Ok(if violated || failed { 1 } else { 0 })
 }
 
 /// Why the deploy stage did not run after a failed build: the services whose images the build
