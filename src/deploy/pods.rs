@@ -240,39 +240,98 @@ fn failed_pod(name: &str, status: &PodStatus, containers: &[&ContainerStatus]) -
     }
 }
 
+/// Kubectl's and Krane's verdict on one container: doomed (fail fast), a warning, or nothing.
 fn judge_container(pod: &Pod, c: &ContainerStatus, policy: &PodPolicy) -> Option<PodVerdict> {
-    let state = c.state.as_ref();
-    let waiting = state.and_then(|s| s.waiting.as_ref());
-    let last_terminated = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-    let waiting_reason = waiting
-        .and_then(|w| w.reason.as_deref())
-        .unwrap_or_default();
-    let waiting_message = waiting
-        .and_then(|w| w.message.as_deref())
-        .unwrap_or_default()
-        .trim();
-    let image = spec_image(pod, &c.name).unwrap_or(&c.image);
-    let problem = |reason: &str, message: String, exit_code: Option<i32>| PodProblem {
-        pod: String::new(),
-        container: Some(c.name.clone()),
-        reason: reason.to_owned(),
-        message,
-        exit_code,
-        restarts: c.restart_count,
-    };
-    let crash_threshold_met =
-        u32::try_from(c.restart_count).unwrap_or(0) >= policy.fail_after_restarts;
-    let after_restarts = |p: PodProblem| {
-        if crash_threshold_met {
-            PodVerdict::Doomed(p)
+    let seen = SeenContainer::new(pod, c, policy);
+    if let Some(verdict) = seen.judge_waiting() {
+        return Some(verdict);
+    }
+    if let Some(verdict) = seen.last_terminated.filter(|_| seen.waiting).and_then(|t| {
+        if t.reason.as_deref() == Some("OOMKilled") {
+            Some(seen.after_restarts(seen.problem(
+                "OOMKilled",
+                format!(
+                    "Killed for exceeding its memory limit (OOMKilled, exit {}). See logs below.",
+                    t.exit_code
+                ),
+                Some(t.exit_code),
+            )))
         } else {
-            PodVerdict::Warning(p)
+            seen.cannot_run(t)
         }
-    };
-    let cannot_run = |t: &ContainerStateTerminated| {
+    }) {
+        return Some(verdict);
+    }
+    if seen.waiting_reason == "CrashLoopBackOff" {
+        let exit_code = seen.last_terminated.map(|t| t.exit_code);
+        let message = match exit_code {
+            Some(code) => format!("Crashing repeatedly (exit {code}). See logs below."),
+            None => "Crashing repeatedly. See logs below.".to_owned(),
+        };
+        return Some(seen.after_restarts(seen.problem(seen.waiting_reason, message, exit_code)));
+    }
+    c.state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .and_then(|t| seen.cannot_run(t))
+}
+
+/// What [`judge_container`] reads from one container status.
+struct SeenContainer<'a> {
+    status: &'a ContainerStatus,
+    /// The image as the pod spec names it (the status may show a resolved one).
+    image: &'a str,
+    waiting: bool,
+    waiting_reason: &'a str,
+    waiting_message: &'a str,
+    last_terminated: Option<&'a ContainerStateTerminated>,
+    crash_threshold_met: bool,
+}
+
+impl<'a> SeenContainer<'a> {
+    fn new(pod: &'a Pod, c: &'a ContainerStatus, policy: &PodPolicy) -> Self {
+        let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
+        SeenContainer {
+            status: c,
+            image: spec_image(pod, &c.name).unwrap_or(&c.image),
+            waiting: waiting.is_some(),
+            waiting_reason: waiting
+                .and_then(|w| w.reason.as_deref())
+                .unwrap_or_default(),
+            waiting_message: waiting
+                .and_then(|w| w.message.as_deref())
+                .unwrap_or_default()
+                .trim(),
+            last_terminated: c.last_state.as_ref().and_then(|s| s.terminated.as_ref()),
+            crash_threshold_met: u32::try_from(c.restart_count).unwrap_or(0)
+                >= policy.fail_after_restarts,
+        }
+    }
+
+    fn problem(&self, reason: &str, message: String, exit_code: Option<i32>) -> PodProblem {
+        PodProblem {
+            pod: String::new(),
+            container: Some(self.status.name.clone()),
+            reason: reason.to_owned(),
+            message,
+            exit_code,
+            restarts: self.status.restart_count,
+        }
+    }
+
+    /// Crashes are doomed only once the restart threshold is met; a warning until then.
+    fn after_restarts(&self, problem: PodProblem) -> PodVerdict {
+        if self.crash_threshold_met {
+            PodVerdict::Doomed(problem)
+        } else {
+            PodVerdict::Warning(problem)
+        }
+    }
+
+    fn cannot_run(&self, t: &ContainerStateTerminated) -> Option<PodVerdict> {
         // Exit 128 has been seen from node or runtime trouble that went away (Krane).
         (t.reason.as_deref() == Some("ContainerCannotRun") && t.exit_code != 128).then(|| {
-            PodVerdict::Doomed(problem(
+            PodVerdict::Doomed(self.problem(
                 "ContainerCannotRun",
                 format!(
                     "Failed to start (exit {}): {}",
@@ -282,89 +341,40 @@ fn judge_container(pod: &Pod, c: &ContainerStatus, policy: &PodPolicy) -> Option
                 Some(t.exit_code),
             ))
         })
-    };
+    }
 
-    match waiting_reason {
-        "InvalidImageName" => {
-            return Some(PodVerdict::Doomed(problem(
-                waiting_reason,
-                with_detail(format!("Invalid image name {image}."), waiting_message),
-                None,
-            )));
-        }
-        "ErrImageNeverPull" => {
-            return Some(PodVerdict::Doomed(problem(
-                waiting_reason,
-                format!("Image {image} is not present on the node and imagePullPolicy is Never."),
-                None,
-            )));
-        }
-        "CreateContainerConfigError" => {
+    /// The waiting reasons that decide on their own: bad image names and pulls, config errors.
+    fn judge_waiting(&self) -> Option<PodVerdict> {
+        let (reason, message, image) = (self.waiting_reason, self.waiting_message, self.image);
+        let doomed = |text: String| Some(PodVerdict::Doomed(self.problem(reason, text, None)));
+        let warning = |text: String| Some(PodVerdict::Warning(self.problem(reason, text, None)));
+        match reason {
+            "InvalidImageName" => {
+                doomed(with_detail(format!("Invalid image name {image}."), message))
+            }
+            "ErrImageNeverPull" => doomed(format!(
+                "Image {image} is not present on the node and imagePullPolicy is Never."
+            )),
             // A secret or config map the kubelet has not synced yet: kubernetes#74755.
-            let cache_sync = is_cache_sync_error(waiting_message);
-            return Some(if cache_sync {
-                PodVerdict::Warning(problem(
-                    waiting_reason,
-                    format!("Waiting for the kubelet to sync configuration: {waiting_message}"),
-                    None,
+            "CreateContainerConfigError" if is_cache_sync_error(message) => warning(format!(
+                "Waiting for the kubelet to sync configuration: {message}"
+            )),
+            "CreateContainerConfigError" => doomed(format!(
+                "Failed to generate container configuration: {message}"
+            )),
+            "ErrImagePull" | "ImagePullBackOff" if image_missing(message, image) => {
+                doomed(format!(
+                    "Failed to pull image {image}: not found. Did you wait for it to be built and pushed to the registry?"
                 ))
-            } else {
-                PodVerdict::Doomed(problem(
-                    waiting_reason,
-                    format!("Failed to generate container configuration: {waiting_message}"),
-                    None,
-                ))
-            });
-        }
-        "ErrImagePull" | "ImagePullBackOff" => {
-            return Some(if image_missing(waiting_message, image) {
-                PodVerdict::Doomed(problem(
-                    waiting_reason,
-                    format!(
-                        "Failed to pull image {image}: not found. Did you wait for it to be built and pushed to the registry?"
-                    ),
-                    None,
-                ))
-            } else {
-                // Auth, TLS, rate limits and network errors: the kubelet retries them.
-                PodVerdict::Warning(problem(
-                    waiting_reason,
-                    with_detail(
-                        format!("Failed to pull image {image}, retrying."),
-                        waiting_message,
-                    ),
-                    None,
-                ))
-            });
-        }
-        _ => {}
-    }
-    if let Some(t) = last_terminated.filter(|_| waiting.is_some()) {
-        if t.reason.as_deref() == Some("OOMKilled") {
-            return Some(after_restarts(problem(
-                "OOMKilled",
-                format!(
-                    "Killed for exceeding its memory limit (OOMKilled, exit {}). See logs below.",
-                    t.exit_code
-                ),
-                Some(t.exit_code),
-            )));
-        }
-        if let Some(verdict) = cannot_run(t) {
-            return Some(verdict);
+            }
+            // Auth, TLS, rate limits and network errors: the kubelet retries them.
+            "ErrImagePull" | "ImagePullBackOff" => warning(with_detail(
+                format!("Failed to pull image {image}, retrying."),
+                message,
+            )),
+            _ => None,
         }
     }
-    if waiting_reason == "CrashLoopBackOff" {
-        let exit_code = last_terminated.map(|t| t.exit_code);
-        let message = match exit_code {
-            Some(code) => format!("Crashing repeatedly (exit {code}). See logs below."),
-            None => "Crashing repeatedly. See logs below.".to_owned(),
-        };
-        return Some(after_restarts(problem(waiting_reason, message, exit_code)));
-    }
-    state
-        .and_then(|s| s.terminated.as_ref())
-        .and_then(cannot_run)
 }
 
 /// Krane's `failed to sync (.*?) cache` test on a CreateContainerConfigError message.
