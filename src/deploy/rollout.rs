@@ -131,11 +131,47 @@ fn deployment_status(d: &Deployment, expected_revision: Option<i64>) -> RolloutS
 
     let no_spec = DeploymentSpec::default();
     let spec = d.spec.as_ref().unwrap_or(&no_spec);
+    let kubectl = deployment_counts(name, spec, status);
+    let done = matches!(kubectl, RolloutStatus::Complete { .. });
+
+    // A paused Deployment that already runs its template is not waiting for anything.
+    if spec.paused == Some(true) && !done {
+        return failed(
+            RolloutFailure::Paused,
+            format!(
+                "deployment \"{name}\" is paused, so its new pod template is not rolled out \
+                 (kubectl rollout resume deployment/{name})"
+            ),
+        );
+    }
+    if let Some(mismatch) = revision_mismatch(d, name, expected_revision) {
+        return mismatch;
+    }
+    if !done && let Some(c) = condition(conditions, "ReplicaFailure").filter(|c| c.status == "True")
+    {
+        let message = match c.message.as_deref().map(str::trim) {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => format!(
+                "deployment \"{name}\" cannot create pods ({})",
+                c.reason.as_deref().unwrap_or("ReplicaFailure")
+            ),
+        };
+        return failed(RolloutFailure::ReplicaFailure, message);
+    }
+    kubectl
+}
+
+/// kubectl's `DeploymentStatusViewer` on the replica counts alone.
+fn deployment_counts(
+    name: &str,
+    spec: &DeploymentSpec,
+    status: &DeploymentStatus,
+) -> RolloutStatus {
     let wanted = spec.replicas.unwrap_or(1);
     let replicas = status.replicas.unwrap_or(0);
     let updated = status.updated_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
-    let kubectl = if updated < wanted {
+    if updated < wanted {
         waiting(format!(
             "Waiting for deployment \"{name}\" rollout to finish: {updated} out of {wanted} new replicas have been updated..."
         ))
@@ -150,58 +186,42 @@ fn deployment_status(d: &Deployment, expected_revision: Option<i64>) -> RolloutS
         ))
     } else {
         complete(format!("deployment \"{name}\" successfully rolled out"))
-    };
-    let done = matches!(kubectl, RolloutStatus::Complete { .. });
+    }
+}
 
-    // A paused Deployment that already runs its template is not waiting for anything.
-    if spec.paused == Some(true) && !done {
-        return failed(
-            RolloutFailure::Paused,
-            format!(
-                "deployment \"{name}\" is paused, so its new pod template is not rolled out \
-                 (kubectl rollout resume deployment/{name})"
-            ),
-        );
-    }
-    if let Some(expected) = expected_revision.filter(|r| *r > 0) {
-        let running = match d
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REVISION_ANNOTATION))
-        {
-            None => 0,
-            Some(text) => match text.parse::<i64>() {
-                Ok(rev) => rev,
-                Err(e) => {
-                    return failed(
-                        RolloutFailure::RevisionMismatch,
-                        format!("cannot get the revision of deployment \"{name}\": {e}"),
-                    );
-                }
-            },
-        };
-        if running != expected {
-            return failed(
-                RolloutFailure::RevisionMismatch,
-                format!(
-                    "desired revision ({expected}) is different from the running revision ({running})"
-                ),
-            );
-        }
-    }
-    if !done && let Some(c) = condition(conditions, "ReplicaFailure").filter(|c| c.status == "True")
+/// kubectl's `--revision` check: a failure when the Deployment runs another revision than the
+/// one this rollout made (someone else rolled it since), `None` when it matches or is not asked.
+fn revision_mismatch(
+    d: &Deployment,
+    name: &str,
+    expected_revision: Option<i64>,
+) -> Option<RolloutStatus> {
+    let expected = expected_revision.filter(|r| *r > 0)?;
+    let running = match d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
     {
-        let message = match c.message.as_deref().map(str::trim) {
-            Some(m) if !m.is_empty() => m.to_owned(),
-            _ => format!(
-                "deployment \"{name}\" cannot create pods ({})",
-                c.reason.as_deref().unwrap_or("ReplicaFailure")
+        None => 0,
+        Some(text) => match text.parse::<i64>() {
+            Ok(rev) => rev,
+            Err(e) => {
+                return Some(failed(
+                    RolloutFailure::RevisionMismatch,
+                    format!("cannot get the revision of deployment \"{name}\": {e}"),
+                ));
+            }
+        },
+    };
+    (running != expected).then(|| {
+        failed(
+            RolloutFailure::RevisionMismatch,
+            format!(
+                "desired revision ({expected}) is different from the running revision ({running})"
             ),
-        };
-        return failed(RolloutFailure::ReplicaFailure, message);
-    }
-    kubectl
+        )
+    })
 }
 
 fn stateful_set_status(s: &StatefulSet) -> RolloutStatus {
