@@ -70,7 +70,7 @@ pub async fn watch(
     mut progress: impl FnMut(&str),
 ) -> (Outcome, Seen) {
     let started = Instant::now();
-    let mut seen = Seen::default();
+    let seen = Seen::default();
     let Some(mut subscription) = hub.subscribe(kind, namespace, name) else {
         return (
             failed(
@@ -83,13 +83,16 @@ pub async fn watch(
             seen,
         );
     };
-    let mut existed = false;
-    let mut last_message = String::from("waiting for the first status");
-    let mut printer = Throttled {
-        every: settings.throttle,
-        last: None,
+    let mut state = Watching {
+        existed: false,
+        last_message: String::from("waiting for the first status"),
+        printer: Throttled {
+            every: settings.throttle,
+            last: None,
+        },
+        warned: Vec::new(),
+        seen,
     };
-    let mut warned: Vec<String> = Vec::new();
     let deadline = tokio::time::sleep(settings.timeout);
     tokio::pin!(deadline);
     // Time alone can change a verdict (an unschedulable pod's grace window ends with no event),
@@ -99,28 +102,62 @@ pub async fn watch(
     loop {
         let changed = tokio::select! {
             () = &mut deadline => {
-                return (Outcome::TimedOut { after: started.elapsed(), message: last_message }, seen);
+                let outcome = Outcome::TimedOut { after: started.elapsed(), message: state.last_message };
+                return (outcome, state.seen);
             }
-            _ = tick.tick() => !warned.is_empty(),
+            _ = tick.tick() => !state.warned.is_empty(),
             () = subscription.changed() => true,
         };
         if !changed {
             continue;
         }
         let snapshot = subscription.snapshot();
-        if let Some(failed) =
-            feed_problems(&snapshot, namespace, &mut warned, &mut seen, &mut progress)
-        {
-            return (failed, seen);
+        let target = (kind, namespace, name);
+        if let Some(outcome) = state.observe(snapshot, target, settings, &mut progress) {
+            return (outcome, state.seen);
+        }
+    }
+}
+
+/// What one [`watch`] remembers between snapshots.
+struct Watching {
+    /// The workload was seen once: its disappearance is a deletion, not a slow start.
+    existed: bool,
+    /// kubectl's latest waiting message, for the time-out.
+    last_message: String,
+    printer: Throttled,
+    /// Warnings already said (each is said once).
+    warned: Vec<String>,
+    seen: Seen,
+}
+
+impl Watching {
+    /// Judges one snapshot of the workload and its ReplicaSets and pods: a final outcome, or
+    /// `None` to keep watching (progress and new warnings said through `progress`).
+    fn observe(
+        &mut self,
+        snapshot: Snapshot,
+        (kind, namespace, name): (WorkloadKind, &str, &str),
+        settings: &Settings,
+        progress: &mut impl FnMut(&str),
+    ) -> Option<Outcome> {
+        if let Some(failed) = feed_problems(
+            &snapshot,
+            namespace,
+            &mut self.warned,
+            &mut self.seen,
+            progress,
+        ) {
+            return Some(failed);
         }
         let Some(json) = snapshot.workload else {
-            if existed && snapshot.workload_synced {
+            if self.existed && snapshot.workload_synced {
                 let message = format!("{} was deleted during the rollout", kind_path(kind, name));
-                return (failed("Deleted", message), seen);
+                return Some(failed("Deleted", message));
             }
-            continue;
+            return None;
         };
-        existed = true;
+        self.existed = true;
         let judged = judge(
             kind,
             &json,
@@ -130,17 +167,18 @@ pub async fn watch(
             &settings.policy,
             k8s_openapi::jiff::Timestamp::now(),
         );
-        seen.workload = Some(json);
+        self.seen.workload = Some(json);
         if judged.observed {
-            seen.new_replica_set = judged.new_replica_set;
-            seen.new_pods = judged.new_pods;
+            self.seen.new_replica_set = judged.new_replica_set;
+            self.seen.new_pods = judged.new_pods;
         }
         match judged.verdict {
-            Verdict::Done(outcome) => return (outcome, seen),
+            Verdict::Done(outcome) => Some(outcome),
             Verdict::Waiting { message, warnings } => {
-                warn_once(warnings, &mut warned, &mut seen, &mut progress);
-                printer.say(&message, &mut progress);
-                last_message = message;
+                warn_once(warnings, &mut self.warned, &mut self.seen, progress);
+                self.printer.say(&message, progress);
+                self.last_message = message;
+                None
             }
         }
     }
