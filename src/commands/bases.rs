@@ -41,56 +41,14 @@ pub fn apply(
     {
         return Ok(changes);
     }
-    let head = match changes
-        .range
-        .head
-        .clone()
-        .or_else(|| context.sha.clone())
-        .and_then(|sha| repo.resolve(&sha))
-        .or_else(|| repo.resolve("HEAD"))
-    {
-        Some(head) => head,
-        None => {
-            return Err(Failure::usage(Diagnostic::error(
-                TITLE,
-                "--base-from: the head commit cannot be resolved",
-            )));
-        }
-    };
+    let head = head_commit(repo, &changes, context)?;
     let deployed = match mode {
         BaseFrom::Cluster => from_cluster(session, args, config)?,
         BaseFrom::Github => from_github(session, args, config, context)?,
     };
     let deployed = present(repo, deployed);
-    let mut since: BTreeMap<String, Vec<Affected>> = BTreeMap::new();
-    for commit in deployed.values().filter_map(|d| match d {
-        Deployed::Commit(c) => Some(c.clone()),
-        Deployed::Unknown(_) => None,
-    }) {
-        if since.contains_key(&commit) {
-            continue;
-        }
-        let files = repo.diff(&commit, &head).map_err(|e| {
-            Failure::usage(Diagnostic::error(
-                TITLE,
-                format!("cannot diff {commit}..{head}: {}", e.message()),
-            ))
-        })?;
-        since.insert(commit, affected_by_files(config, &files));
-    }
-    let head_oid = git2::Oid::from_str(&head)
-        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("bad head {head}: {e}"))))?;
-    let mut behind = crate::status::behind::Behind::new(repo.repository(), config, head_oid);
-    let counts: BTreeMap<usize, Option<usize>> = deployed
-        .iter()
-        .map(|(index, d)| {
-            let count = match d {
-                Deployed::Commit(commit) if !repo.is_shallow() => behind.count(*index, commit),
-                _ => None,
-            };
-            (*index, count)
-        })
-        .collect();
+    let since = affected_since(config, repo, &deployed, &head)?;
+    let counts = commits_behind(config, repo, &deployed, &head)?;
     let compared: Vec<Compared<'_>> = deployed
         .iter()
         .map(|(index, d)| Compared {
@@ -115,6 +73,76 @@ pub fn apply(
         }
     );
     Ok(changes)
+}
+
+/// The commit the services are compared up to: the range's head, the event's, else `HEAD`.
+fn head_commit(
+    repo: &GitRepository,
+    changes: &ChangeSet,
+    context: &Context,
+) -> Result<String, Failure> {
+    changes
+        .range
+        .head
+        .clone()
+        .or_else(|| context.sha.clone())
+        .and_then(|sha| repo.resolve(&sha))
+        .or_else(|| repo.resolve("HEAD"))
+        .ok_or_else(|| {
+            Failure::usage(Diagnostic::error(
+                TITLE,
+                "--base-from: the head commit cannot be resolved",
+            ))
+        })
+}
+
+/// What changed since each deployed commit (one diff per distinct commit).
+fn affected_since(
+    config: &Config,
+    repo: &mut GitRepository,
+    deployed: &BTreeMap<usize, Deployed>,
+    head: &str,
+) -> Result<BTreeMap<String, Vec<Affected>>, Failure> {
+    let mut since: BTreeMap<String, Vec<Affected>> = BTreeMap::new();
+    for commit in deployed.values().filter_map(|d| match d {
+        Deployed::Commit(c) => Some(c),
+        Deployed::Unknown(_) => None,
+    }) {
+        if since.contains_key(commit) {
+            continue;
+        }
+        let files = repo.diff(commit, head).map_err(|e| {
+            Failure::usage(Diagnostic::error(
+                TITLE,
+                format!("cannot diff {commit}..{head}: {}", e.message()),
+            ))
+        })?;
+        since.insert(commit.clone(), affected_by_files(config, &files));
+    }
+    Ok(since)
+}
+
+/// How many commits touching each service's paths came after its deployed commit (unknown in a
+/// shallow clone).
+fn commits_behind(
+    config: &Config,
+    repo: &GitRepository,
+    deployed: &BTreeMap<usize, Deployed>,
+    head: &str,
+) -> Result<BTreeMap<usize, Option<usize>>, Failure> {
+    let head_oid = git2::Oid::from_str(head)
+        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, format!("bad head {head}: {e}"))))?;
+    let mut behind = crate::status::behind::Behind::new(repo.repository(), config, head_oid);
+    Ok(deployed
+        .iter()
+        .map(|(index, d)| {
+            let count = match d {
+                Deployed::Commit(commit) if !repo.is_shallow() => behind.count(*index, commit),
+                _ => None,
+            };
+            (*index, count)
+        })
+        .collect())
 }
 
 /// A known commit missing from the clone is fetched by SHA; one that stays missing is unknown.
