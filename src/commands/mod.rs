@@ -126,37 +126,45 @@ pub fn execute(cli: Cli) -> u8 {
         crate::runner::write_stderr("shipgate: no command given; try `shipgate --help`\n");
         return 2;
     };
-    let result = match command {
+    match dispatch(&session, command) {
+        Ok(code) => code,
+        Err(failure) => report_failure(&session, &failure),
+    }
+}
+
+/// Runs one subcommand; the cluster and environment flags some commands share reach detect.
+fn dispatch(session: &Session, command: Command) -> Result<u8, Failure> {
+    match command {
         Command::Detect(mut args) => {
             args.detect.cluster = args.cluster;
             args.detect.environment = args.environment;
-            detect::execute(&session, &args.detect)
+            detect::execute(session, &args.detect)
         }
-        Command::BranchPolicy(args) => branch_policy::execute(&session, &args),
+        Command::BranchPolicy(args) => branch_policy::execute(session, &args),
         Command::Run(mut args) => {
             args.build.plan.detect.cluster = crate::cli::ClusterArgs {
                 kubeconfig: args.deploy.kubeconfig.clone(),
                 kube_context: args.deploy.kube_context.clone(),
             };
             args.build.plan.detect.environment = args.build.plan.environment.clone();
-            run::execute(&session, &args)
+            run::execute(session, &args)
         }
-        Command::Config(command) => config::execute(&session, command),
+        Command::Config(command) => config::execute(session, command),
         Command::Plan(mut args) => {
             args.plan.detect.cluster = args.cluster;
             args.plan.detect.environment = args.plan.environment.clone();
-            plan::execute(&session, &args.plan)
+            plan::execute(session, &args.plan)
         }
-        Command::Build(args) => build::execute(&session, &args),
+        Command::Build(args) => build::execute(session, &args),
         Command::Deploy(mut args) => {
             args.plan.detect.cluster = crate::cli::ClusterArgs {
                 kubeconfig: args.deploy.kubeconfig.clone(),
                 kube_context: args.deploy.kube_context.clone(),
             };
             args.plan.detect.environment = args.plan.environment.clone();
-            deploy::execute(&session, &args)
+            deploy::execute(session, &args)
         }
-        Command::Status(args) => status::execute(&session, &args),
+        Command::Status(args) => status::execute(session, &args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -164,31 +172,30 @@ pub fn execute(cli: Cli) -> u8 {
             write_stdout(&String::from_utf8_lossy(&script));
             Ok(0)
         }
-    };
-    match result {
-        Ok(code) => code,
-        Err(failure) => {
-            session.report_diagnostics(failure.diagnostics());
-            let mut summary = Summary::default();
-            let heading = match failure {
-                Failure::Usage(_) => "### ❌ shipgate could not run",
-                Failure::Gate(_) => "### ❌ shipgate: a gate failed",
-            };
-            let mut text = format!("{heading}\n\n");
-            for diagnostic in failure.diagnostics() {
-                let location = diagnostic
-                    .location
-                    .as_ref()
-                    .map(|l| format!("{} ", crate::runner::summary::code_span(&l.to_string())))
-                    .unwrap_or_default();
-                text.push_str(&format!(
-                    "- {location}{}\n",
-                    crate::runner::summary::inline_markdown(&diagnostic.full_message())
-                ));
-            }
-            summary.push(text);
-            let _ = session.runner.summary(&summary);
-            failure.exit_code()
-        }
     }
+}
+
+/// Says why the command failed, in the log and in the job summary; returns its exit code.
+fn report_failure(session: &Session, failure: &Failure) -> u8 {
+    session.report_diagnostics(failure.diagnostics());
+    let mut summary = Summary::default();
+    let heading = match failure {
+        Failure::Usage(_) => "### ❌ shipgate could not run",
+        Failure::Gate(_) => "### ❌ shipgate: a gate failed",
+    };
+    let mut text = format!("{heading}\n\n");
+    for diagnostic in failure.diagnostics() {
+        let location = diagnostic
+            .location
+            .as_ref()
+            .map(|l| format!("{} ", crate::runner::summary::code_span(&l.to_string())))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "- {location}{}\n",
+            crate::runner::summary::inline_markdown(&diagnostic.full_message())
+        ));
+    }
+    summary.push(text);
+    let _ = session.runner.summary(&summary);
+    failure.exit_code()
 }
