@@ -796,43 +796,8 @@ impl RegistryClient {
         scope: &str,
         challenge: &Challenge,
     ) -> Result<Authorization, RegistryError> {
-        let challenge_text = || {
-            format!(
-                "Bearer {}",
-                challenge
-                    .params
-                    .iter()
-                    .map(|(key, value)| format!("{key}=\"{value}\""))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-        };
-        let realm = challenge
-            .param("realm")
-            .ok_or_else(|| RegistryError::Challenge {
-                host: name.host.clone(),
-                challenge: challenge_text(),
-                detail: "the Bearer challenge has no realm to ask for a token".into(),
-            })?;
-        let mut url = Url::parse(realm).map_err(|error| RegistryError::Challenge {
-            host: name.host.clone(),
-            challenge: challenge_text(),
-            detail: format!("the realm is not a URL: {error}"),
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(RegistryError::Challenge {
-                host: name.host.clone(),
-                challenge: challenge_text(),
-                detail: "the realm is neither http nor https".into(),
-            });
-        }
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(service) = challenge.param("service") {
-                query.append_pair("service", service);
-            }
-            query.append_pair("scope", challenge.param("scope").unwrap_or(scope));
-        }
+        let url = token_url(&name.host, scope, challenge)?;
+        let realm = challenge.param("realm").unwrap_or_default();
         let realm_host = host_with_port(&url);
         let token_error = |detail: String, hint: &str| RegistryError::Token {
             host: name.host.clone(),
@@ -861,17 +826,11 @@ impl RegistryClient {
                 status.as_u16(),
                 self.error_summary(&String::from_utf8_lossy(&body))
             );
-            let hint = match (status.as_u16(), self.credentials_of(&name.host)) {
-                (401 | 403, None) => format!(
-                    "the registry allows no anonymous access to {}: set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}",
-                    name.repository
-                ),
-                (401 | 403, Some(_)) => format!(
-                    "the credentials from {USERNAME_VARIABLE}/{PASSWORD_VARIABLE} were refused: check the user name, the password or token, and its access to {}",
-                    name.repository
-                ),
-                _ => "retry later, or check the token service".to_string(),
-            };
+            let hint = refused_token_hint(
+                status.as_u16(),
+                self.credentials_of(&name.host).is_some(),
+                &name.repository,
+            );
             return Err(token_error(detail, &hint));
         }
         let body = read_limited(response, SMALL_BODY_LIMIT)
@@ -1167,6 +1126,52 @@ fn registry_error(body: &str) -> (Option<String>, Option<String>) {
         text(value.get("error")),
         text(value.get("error_description").or(value.get("details"))),
     )
+}
+
+/// The token service's URL from a Bearer challenge (`realm`, with `service` and `scope`).
+fn token_url(host: &str, scope: &str, challenge: &Challenge) -> Result<Url, RegistryError> {
+    let refused = |detail: &str| RegistryError::Challenge {
+        host: host.to_owned(),
+        challenge: format!(
+            "Bearer {}",
+            challenge
+                .params
+                .iter()
+                .map(|(key, value)| format!("{key}=\"{value}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        detail: detail.to_owned(),
+    };
+    let realm = challenge
+        .param("realm")
+        .ok_or_else(|| refused("the Bearer challenge has no realm to ask for a token"))?;
+    let mut url =
+        Url::parse(realm).map_err(|error| refused(&format!("the realm is not a URL: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refused("the realm is neither http nor https"));
+    }
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(service) = challenge.param("service") {
+            query.append_pair("service", service);
+        }
+        query.append_pair("scope", challenge.param("scope").unwrap_or(scope));
+    }
+    Ok(url)
+}
+
+/// What to do about a token service that answered `status` instead of a token.
+fn refused_token_hint(status: u16, has_credentials: bool, repository: &str) -> String {
+    match (status, has_credentials) {
+        (401 | 403, false) => format!(
+            "the registry allows no anonymous access to {repository}: set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}"
+        ),
+        (401 | 403, true) => format!(
+            "the credentials from {USERNAME_VARIABLE}/{PASSWORD_VARIABLE} were refused: check the user name, the password or token, and its access to {repository}"
+        ),
+        _ => "retry later, or check the token service".to_string(),
+    }
 }
 
 /// When a bearer token expires: `expires_in` (an untrusted number: zero, absent or huge) is
