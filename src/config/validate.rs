@@ -1,6 +1,8 @@
 //! Turns the parsed file into a [`Config`], collecting every problem with its location.
 
-use super::model::{BranchPolicySettings, ConfigFile, ServiceSettings};
+use super::model::{
+    BranchPolicySettings, BuildSettings, Builder, ConfigFile, SecretEntry, ServiceSettings,
+};
 use super::{Config, Pattern, Service};
 use crate::detect::graph::DependencyGraph;
 use crate::detect::matcher::{Matcher, Owner, PathPattern};
@@ -89,7 +91,14 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         .collect();
     let mut services = Vec::new();
     let mut edges = Vec::new();
+    let default_build = file.defaults.build.as_ref();
+    check_secrets(
+        default_build.map(|b| b.secrets.as_slice()).unwrap_or_default(),
+        display,
+        &mut findings.errors,
+    );
     for (name, settings) in file.services.entries {
+        check_service_secrets(&name.value, &settings, default_build, display, &mut findings.errors);
         let (service, service_edges) = service(name, settings, &names, display, &mut findings);
         services.push(service);
         edges.push(service_edges);
@@ -279,6 +288,81 @@ fn check_deploy(
                 format!("services.{name}.deploy.health: {message}"),
                 locate(health, display).or_else(|| Some(location.clone())),
             ));
+        }
+    }
+}
+
+/// `build.secrets` entries: an id BuildKit accepts, once each, and exactly one of a variable name
+/// (not one of shipgate's own `SHIPGATE_*` inputs) or a file, each error at its value.
+fn check_secrets(entries: &[SecretEntry], display: &str, errors: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::HashSet::new();
+    for entry in entries {
+        for (key, message) in crate::build::secrets::problems(&entry.to_secret()) {
+            let spanned = match key {
+                "env" => entry.env.as_ref(),
+                "src" => entry.src.as_ref(),
+                _ => None,
+            };
+            let location = spanned
+                .and_then(|s| locate(s, display))
+                .or_else(|| locate(&entry.id, display));
+            errors.push(error_at(message, location).with_help(
+                "e.g. `secrets: [{ id: npm_token, env: NPM_TOKEN }]`; the Dockerfile reads it with `RUN --mount=type=secret,id=npm_token …`",
+            ));
+        }
+        if !seen.insert(entry.id.value.as_str()) {
+            errors.push(error_at(
+                format!("the secret id `{}` is listed twice", entry.id.value),
+                locate(&entry.id, display),
+            ));
+        }
+    }
+}
+
+/// A service's own `build.secrets`: valid, and only on a service built with `buildx`, the one
+/// builder shipgate hands them to (`defaults.build.secrets` reach only buildx services).
+fn check_service_secrets(
+    name: &str,
+    settings: &ServiceSettings,
+    defaults: Option<&BuildSettings>,
+    display: &str,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let Some(build) = &settings.build else {
+        return;
+    };
+    check_secrets(&build.secrets, display, errors);
+    let builder = build
+        .builder
+        .or_else(|| defaults.and_then(|d| d.builder))
+        .unwrap_or(Builder::Buildx);
+    if let Some(first) = build.secrets.first()
+        && builder != Builder::Buildx
+    {
+        errors.push(
+            error_at(
+                format!(
+                    "service `{name}` is built with `builder: {}`, which shipgate cannot hand build secrets to",
+                    builder.as_str()
+                ),
+                locate(&first.id, display),
+            )
+            .with_help(builder_secrets_help(builder)),
+        );
+    }
+}
+
+/// Where a non-buildx builder gets its secrets instead.
+fn builder_secrets_help(builder: Builder) -> &'static str {
+    match builder {
+        Builder::Command => {
+            "a command builder gets its credentials from the step's `env:` under their own names; `build.secrets` is for `builder: buildx`"
+        }
+        Builder::Workflow => {
+            "a dispatched build workflow reads its own `secrets` context; workflow inputs are not secret, so shipgate never passes one through them"
+        }
+        _ => {
+            "with `builder: none` the job that builds passes secrets itself (docker/build-push-action's `secret-envs`), or runs `shipgate build --plan … --services <name>` with `builder: buildx`"
         }
     }
 }

@@ -26,16 +26,24 @@ pub fn build_spec(config: &Config, index: usize) -> BuildSpec {
         .or(defaults)
         .map(|b| b.platforms.clone())
         .unwrap_or_default();
+    let builder = own
+        .and_then(|b| b.builder)
+        .or_else(|| defaults.and_then(|b| b.builder))
+        .unwrap_or(Builder::Buildx);
+    // Only buildx is handed secrets: other builders inherit none from the defaults (and the
+    // config check refuses their own).
+    let inherited = if builder == Builder::Buildx {
+        secrets_of(defaults)
+    } else {
+        Vec::new()
+    };
     BuildSpec {
         context,
         dockerfile,
         target: pick(&|b| b.target.clone()),
         args,
         platforms,
-        builder: own
-            .and_then(|b| b.builder)
-            .or_else(|| defaults.and_then(|b| b.builder))
-            .unwrap_or(Builder::Buildx),
+        builder,
         cache: own
             .and_then(|b| b.cache)
             .or_else(|| defaults.and_then(|b| b.cache))
@@ -44,5 +52,12 @@ pub fn build_spec(config: &Config, index: usize) -> BuildSpec {
             .and_then(|b| b.command.clone())
             .or_else(|| defaults.and_then(|b| b.command.clone())),
         workflow: pick(&|b| b.workflow.clone()),
+        secrets: crate::build::secrets::merge(&inherited, &secrets_of(own)),
     }
+}
+
+fn secrets_of(build: Option<&BuildSettings>) -> Vec<crate::build::secrets::Secret> {
+    build
+        .map(|b| b.secrets.iter().map(|s| s.to_secret()).collect())
+        .unwrap_or_default()
 }

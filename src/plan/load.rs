@@ -232,6 +232,42 @@ fn check_service(
         ));
     }
     check_build(service, at, found);
+    check_secrets(service, at, found);
+}
+
+/// `build.secrets`: what becomes buildx's `--secret` flags and the builder's environment.
+fn check_secrets(
+    service: &PlannedService,
+    at: &dyn Fn(&[Step<'static>]) -> Vec<Step<'static>>,
+    found: &mut Vec<Problem>,
+) {
+    let mut ids = HashSet::new();
+    for (index, secret) in service.build.secrets.iter().enumerate() {
+        let path = |key: &'static str| {
+            at(&[
+                Step::Key("build"),
+                Step::Key("secrets"),
+                Step::Index(index),
+                Step::Key(key),
+            ])
+        };
+        for (key, message) in crate::build::secrets::problems(secret) {
+            found.push(problem(
+                path(key),
+                format!("service `{}`: {message}", shown(&service.name)),
+            ));
+        }
+        if !ids.insert(secret.id.as_str()) {
+            found.push(problem(
+                path("id"),
+                format!(
+                    "service `{}`: the secret id `{}` is listed twice",
+                    shown(&service.name),
+                    shown(&secret.id)
+                ),
+            ));
+        }
+    }
 }
 
 /// `refs` are exactly `image:tag` for each tag, in order: build pushes refs, deploy sets tags.
@@ -365,6 +401,7 @@ mod tests {
                 cache: CachePolicy::Fresh,
                 command: None,
                 workflow: None,
+                secrets: vec![],
             },
             reason: Reason::Paths {
                 file: format!("{name}/a.ts"),
