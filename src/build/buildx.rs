@@ -225,7 +225,10 @@ mod tests {
             text.contains("--build-arg NODE_ENV=production --secret id=npm_token,env=NPM_TOKEN --secret id=pip,src=ci/pip.conf --tag"),
             "{text}"
         );
-        let plain = buildx_args(&self::service(CachePolicy::Fresh, &[]), &BuildOptions::default());
+        let plain = buildx_args(
+            &self::service(CachePolicy::Fresh, &[]),
+            &BuildOptions::default(),
+        );
         assert!(!plain.contains(&"--secret".to_string()));
     }
 

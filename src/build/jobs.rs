@@ -321,6 +321,55 @@ mod tests {
         );
     }
 
+    fn secret(id: &str, env: &str) -> crate::build::secrets::Secret {
+        crate::build::secrets::Secret {
+            id: id.into(),
+            env: Some(env.into()),
+            src: None,
+        }
+    }
+
+    #[test]
+    fn each_builder_is_given_its_own_secrets_and_none_of_the_others() {
+        let mut auth = service("auth", Builder::Buildx);
+        auth.build.secrets = vec![secret("npm", "NPM_TOKEN"), secret("gh", "GITHUB_TOKEN")];
+        let mut web = service("web", Builder::Buildx);
+        web.build.secrets = vec![secret("pip", "PIP_TOKEN")];
+        let plain = service("plain", Builder::Buildx);
+        let jobs = prepare(&plan(vec![auth, web, plain]), &Settings::default(), &|_| {
+            false
+        })
+        .unwrap();
+        let given = |i: usize| jobs[i].environment.given.clone();
+        let others = |i: usize| jobs[i].environment.others.clone();
+        assert_eq!(given(0), ["NPM_TOKEN", "GITHUB_TOKEN"]);
+        assert_eq!(others(0), ["PIP_TOKEN"]);
+        assert_eq!(given(1), ["PIP_TOKEN"]);
+        assert_eq!(others(1), ["GITHUB_TOKEN", "NPM_TOKEN"]);
+        assert!(given(2).is_empty());
+        assert_eq!(others(2), ["GITHUB_TOKEN", "NPM_TOKEN", "PIP_TOKEN"]);
+        assert!(
+            jobs[0]
+                .command_line()
+                .contains("--secret id=npm,env=NPM_TOKEN --secret id=gh,env=GITHUB_TOKEN")
+        );
+    }
+
+    #[test]
+    fn a_plan_giving_secrets_to_another_builder_is_refused() {
+        let mut remote = service("remote", Builder::Command);
+        remote.build.command = Some(vec!["az".into(), "{ref}".into()]);
+        remote.build.secrets = vec![secret("npm", "NPM_TOKEN")];
+        let errors = prepare(&plan(vec![remote]), &Settings::default(), &|_| false).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("service `remote`: build secrets are handed to `builder: buildx` only"),
+            "{}",
+            errors[0].message
+        );
+    }
+
     #[test]
     fn command_lines_are_quoted_for_reading() {
         let mut hostile = service("a", Builder::Command);

@@ -432,11 +432,12 @@ mod tests {
         let started = std::time::Instant::now();
         let script = sh("echo started; sleep 30; echo never");
         let finished = runtime().block_on(async {
+            let environment = Environment::default();
             let build = run(
                 "sh",
                 &script,
                 Path::new("."),
-                &Environment::default(),
+                &environment,
                 30,
                 |_| {},
                 cancel,

@@ -453,6 +453,42 @@ mod tests {
     }
 
     #[test]
+    fn build_secrets_are_written_by_name_and_checked_on_load() {
+        let mut value = plan_json();
+        assert!(
+            value["services"][0]["build"].get("secrets").is_none(),
+            "a plan without secrets is written as before"
+        );
+        value["services"][0]["build"]["secrets"] = json!([{"id": "npm_token", "env": "NPM_TOKEN"}]);
+        let plan = load_value(&value).unwrap();
+        assert_eq!(
+            plan.services[0].build.secrets[0].flag(),
+            "id=npm_token,env=NPM_TOKEN"
+        );
+        assert_eq!(serde_json::to_value(&plan).unwrap(), value);
+        value["services"][1]["build"]["secrets"] = json!([
+            {"id": "a b", "env": "X"},
+            {"id": "ok", "env": "BAD-NAME"},
+            {"id": "ok", "src": "f"},
+        ]);
+        let found = errors(&value);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found[0].contains("service `web`: secret id `a b`"),
+            "{}",
+            found[0]
+        );
+        assert!(found[1].contains("`BAD-NAME` is not an environment variable name"));
+        assert!(found[2].contains("`ok` is listed twice"));
+        assert!(
+            found.iter().all(|f| f.starts_with("plan.json:")),
+            "{found:#?}"
+        );
+        value["services"][1]["build"]["secrets"] = json!([{"id": "x", "value": "s3cr3t"}]);
+        assert!(load_value(&value).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
     fn older_newer_and_missing_versions_are_clear_errors() {
         let mut older = plan_json();
         older["version"] = json!(1);
