@@ -169,7 +169,7 @@ pub fn values(plan: &Plan, lookup: impl Fn(&str) -> Option<String>) -> Vec<Strin
 
 /// Why `service`'s build cannot start: a listed variable that is not set (or empty, as
 /// `${{ secrets.X }}` is on a pull request from a fork) or a listed file that does not exist.
-/// Names the variable or file and the service, never a value.
+/// Names the variable or file, never a value (the report names the service).
 pub fn missing(
     service: &PlannedService,
     workdir: &Path,
@@ -196,8 +196,7 @@ pub fn missing(
     }
     (!problems.is_empty()).then(|| {
         format!(
-            "service `{}`: {}; the builder was not started (give the step `env: {{ VARIABLE: ${{{{ secrets.NAME }}}} }}`, or create the file before shipgate runs)",
-            service.name,
+            "{}; the builder was not started (give the step `env: {{ VARIABLE: ${{{{ secrets.NAME }}}} }}`, or create the file before shipgate runs)",
             problems.join("; ")
         )
     })
@@ -306,8 +305,10 @@ mod tests {
             _ => None,
         };
         let message = missing(&service, Path::new("."), lookup).unwrap();
-        assert!(message.starts_with("service `auth`: "), "{message}");
-        assert!(message.contains("`npm_token` reads the variable `NPM_TOKEN`"));
+        assert!(
+            message.starts_with("build secret `npm_token` reads the variable `NPM_TOKEN`"),
+            "{message}"
+        );
         assert!(message.contains("`EMPTY`"), "{message}");
         assert!(!message.contains("`SET`") && !message.contains("v4lue"));
         service.build.secrets = vec![env("set", "SET")];
