@@ -74,8 +74,28 @@ pub fn variable_problem(name: &str) -> Option<String> {
             "`{name}` is one of shipgate's own inputs, which no builder is given; pass the value to the step under its own name (`env: {{ NPM_TOKEN: ${{{{ secrets.NPM_TOKEN }}}} }}`) and name that"
         ));
     }
+    if RUNNER_VARIABLES.contains(&name)
+        || (RUNNER_PREFIXES.iter().any(|p| name.starts_with(p)) && name != "GITHUB_TOKEN")
+    {
+        return Some(format!(
+            "`{}` configures the runner or the builder itself and every builder gets it; it cannot be one service's secret (listing it would withhold it from the others)",
+            quoted(name)
+        ));
+    }
     None
 }
+
+/// Variables every builder needs as they are (`GITHUB_TOKEN` excepted: it is withheld unless
+/// listed).
+const RUNNER_VARIABLES: &[&str] = &["PATH", "HOME"];
+const RUNNER_PREFIXES: &[&str] = &[
+    "GITHUB_",
+    "RUNNER_",
+    "ACTIONS_",
+    "DOCKER_",
+    "BUILDX_",
+    "BUILDKIT_",
+];
 
 /// Why `path` cannot be the `src` of a secret, if it cannot (buildx reads `--secret` as CSV).
 pub fn src_problem(path: &str) -> Option<String> {
@@ -263,6 +283,18 @@ mod tests {
         assert!(!valid_variable("1X") && !valid_variable("A-B") && !valid_variable(""));
         assert!(variable_problem("SHIPGATE_REGISTRY_PASSWORD").is_some());
         assert!(variable_problem("GITHUB_TOKEN").is_none());
+        for runner in [
+            "PATH",
+            "HOME",
+            "DOCKER_CONFIG",
+            "ACTIONS_RUNTIME_TOKEN",
+            "GITHUB_SHA",
+        ] {
+            assert!(
+                variable_problem(runner).is_some_and(|m| m.contains("every builder gets it")),
+                "{runner}"
+            );
+        }
         assert!(src_problem("a,b").is_some() && src_problem(" ").is_some());
         assert!(src_problem("secrets/npmrc").is_none());
         let both = Secret {
