@@ -56,6 +56,10 @@ pub fn buildx_args(service: &PlannedService, options: &BuildOptions) -> Vec<Stri
     for (name, value) in &build.args {
         args.flag("--build-arg", format!("{name}={value}"));
     }
+    // Names only: buildx reads the value from its own environment or the file.
+    for secret in &build.secrets {
+        args.flag("--secret", secret.flag());
+    }
     for reference in &service.refs {
         args.flag("--tag", reference.clone());
     }
@@ -152,6 +156,7 @@ mod tests {
                 cache,
                 command: None,
                 workflow: None,
+                secrets: vec![],
             },
             reason: crate::detect::changes::Reason::Selected { by: "test".into() },
             version: Some("1.2.0".into()),
@@ -197,6 +202,34 @@ mod tests {
                 "services/auth",
             ]
         );
+    }
+
+    #[test]
+    fn secrets_are_passed_by_name_after_the_build_arguments() {
+        use crate::build::secrets::Secret;
+        let mut service = service(CachePolicy::Fresh, &[]);
+        service.build.secrets = vec![
+            Secret {
+                id: "npm_token".into(),
+                env: Some("NPM_TOKEN".into()),
+                src: None,
+            },
+            Secret {
+                id: "pip".into(),
+                env: None,
+                src: Some("ci/pip.conf".into()),
+            },
+        ];
+        let text = buildx_args(&service, &BuildOptions::default()).join(" ");
+        assert!(
+            text.contains("--build-arg NODE_ENV=production --secret id=npm_token,env=NPM_TOKEN --secret id=pip,src=ci/pip.conf --tag"),
+            "{text}"
+        );
+        let plain = buildx_args(
+            &self::service(CachePolicy::Fresh, &[]),
+            &BuildOptions::default(),
+        );
+        assert!(!plain.contains(&"--secret".to_string()));
     }
 
     #[test]

@@ -176,6 +176,7 @@ mod tests {
                 cache: crate::config::model::CachePolicy::Fresh,
                 command: None,
                 workflow: None,
+                secrets: vec![],
             },
             reason: crate::detect::changes::Reason::Selected { by: "test".into() },
             version: None,

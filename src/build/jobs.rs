@@ -4,6 +4,7 @@
 
 use super::buildx::{self, BuildOptions};
 use super::command;
+use super::process::Environment;
 use super::workflow;
 use crate::config::model::Builder;
 use crate::diagnostic::Diagnostic;
@@ -37,6 +38,8 @@ pub struct Job {
     pub action: Action,
     /// Look the image up in the registry first (`skip-existing`).
     pub skip_existing: bool,
+    /// What its builder process is given of the environment (its `build.secrets` variables).
+    pub environment: super::process::Environment,
 }
 
 impl Job {
@@ -88,10 +91,12 @@ pub fn prepare(
 ) -> Result<Vec<Job>, Vec<Diagnostic>> {
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
+    let listed = super::secrets::all_variables(plan);
     for (index, service) in plan.services.iter().enumerate() {
         match action(service, index, settings) {
             Ok(action) => jobs.push(Job {
                 skip_existing: skip_existing(&service.name) && !matches!(action, Action::Elsewhere),
+                environment: environment(service, &listed),
                 service: service.clone(),
                 action,
             }),
@@ -108,6 +113,22 @@ pub fn prepare(
     }
 }
 
+/// The builder's environment: its own secrets' variables given, every other service's withheld.
+fn environment(service: &PlannedService, listed: &[String]) -> Environment {
+    let given: Vec<String> = super::secrets::variables(&service.build)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    Environment {
+        others: listed
+            .iter()
+            .filter(|name| !given.contains(name))
+            .cloned()
+            .collect(),
+        given,
+    }
+}
+
 fn action(
     service: &PlannedService,
     index: usize,
@@ -120,6 +141,15 @@ fn action(
         ));
     }
     let build = &service.build;
+    if !build.secrets.is_empty() && build.builder != Builder::Buildx {
+        return Err((
+            format!(
+                "build secrets are handed to `builder: buildx` only, and it is built with `builder: {}`",
+                build.builder.as_str()
+            ),
+            "plan again with `shipgate plan` (the config check refuses this), or remove `build.secrets`".into(),
+        ));
+    }
     match build.builder {
         Builder::Buildx => {
             let metadata_file = settings
@@ -221,6 +251,7 @@ mod tests {
                 cache: crate::config::model::CachePolicy::Fresh,
                 command: None,
                 workflow: None,
+                secrets: vec![],
             },
             reason: crate::detect::changes::Reason::Selected { by: "test".into() },
             version: None,
@@ -287,6 +318,55 @@ mod tests {
         assert!(
             !jobs[1].skip_existing,
             "nothing to look up for images built elsewhere"
+        );
+    }
+
+    fn secret(id: &str, env: &str) -> crate::build::secrets::Secret {
+        crate::build::secrets::Secret {
+            id: id.into(),
+            env: Some(env.into()),
+            src: None,
+        }
+    }
+
+    #[test]
+    fn each_builder_is_given_its_own_secrets_and_none_of_the_others() {
+        let mut auth = service("auth", Builder::Buildx);
+        auth.build.secrets = vec![secret("npm", "NPM_TOKEN"), secret("gh", "GITHUB_TOKEN")];
+        let mut web = service("web", Builder::Buildx);
+        web.build.secrets = vec![secret("pip", "PIP_TOKEN")];
+        let plain = service("plain", Builder::Buildx);
+        let jobs = prepare(&plan(vec![auth, web, plain]), &Settings::default(), &|_| {
+            false
+        })
+        .unwrap();
+        let given = |i: usize| jobs[i].environment.given.clone();
+        let others = |i: usize| jobs[i].environment.others.clone();
+        assert_eq!(given(0), ["NPM_TOKEN", "GITHUB_TOKEN"]);
+        assert_eq!(others(0), ["PIP_TOKEN"]);
+        assert_eq!(given(1), ["PIP_TOKEN"]);
+        assert_eq!(others(1), ["GITHUB_TOKEN", "NPM_TOKEN"]);
+        assert!(given(2).is_empty());
+        assert_eq!(others(2), ["GITHUB_TOKEN", "NPM_TOKEN", "PIP_TOKEN"]);
+        assert!(
+            jobs[0]
+                .command_line()
+                .contains("--secret id=npm,env=NPM_TOKEN --secret id=gh,env=GITHUB_TOKEN")
+        );
+    }
+
+    #[test]
+    fn a_plan_giving_secrets_to_another_builder_is_refused() {
+        let mut remote = service("remote", Builder::Command);
+        remote.build.command = Some(vec!["az".into(), "{ref}".into()]);
+        remote.build.secrets = vec![secret("npm", "NPM_TOKEN")];
+        let errors = prepare(&plan(vec![remote]), &Settings::default(), &|_| false).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("service `remote`: build secrets are handed to `builder: buildx` only"),
+            "{}",
+            errors[0].message
         );
     }
 

@@ -18,6 +18,7 @@ pub mod log;
 pub mod process;
 pub mod report;
 pub mod runner;
+pub mod secrets;
 pub mod workflow;
 
 use crate::plan::PlanContext;

@@ -10,6 +10,10 @@
 //! `GITHUB_TOKEN` and `GH_TOKEN`. No builder needs them: buildx pushes with Docker's own login,
 //! a remote builder's credential reaches it under its own name (`AZURE_…`, `AWS_…`) from the
 //! step's `env:`.
+//!
+//! The one exception is a build secret the config lists for the service ([`Environment::given`],
+//! see [`super::secrets`]): that variable reaches this service's builder, even if it is one of the
+//! above, and is withheld from every other service's builder ([`Environment::others`]).
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -26,10 +30,27 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Environment variables a build never inherits, besides every `SHIPGATE_*` one.
 const SECRET_VARIABLES: &[&str] = &["KUBECONFIG", "GITHUB_TOKEN", "GH_TOKEN"];
 
+/// What one build is given of the runner's environment beyond the scrubbed default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// Variables the config hands to this build (its `build.secrets`): never withheld.
+    pub given: Vec<String>,
+    /// Variables the config hands to other builds only: withheld from this one.
+    pub others: Vec<String>,
+}
+
 /// The variables of `names` (the runner's environment) a build must not see. Pure.
-pub fn withheld<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+pub fn withheld<'a>(
+    names: impl Iterator<Item = &'a str>,
+    environment: &Environment,
+) -> Vec<&'a str> {
     names
-        .filter(|name| name.starts_with("SHIPGATE_") || SECRET_VARIABLES.contains(name))
+        .filter(|name| {
+            !environment.given.iter().any(|g| g == name)
+                && (name.starts_with("SHIPGATE_")
+                    || SECRET_VARIABLES.contains(name)
+                    || environment.others.iter().any(|o| o == name))
+        })
         .collect()
 }
 
@@ -95,6 +116,7 @@ pub async fn run(
     program: &str,
     args: &[String],
     cwd: &Path,
+    environment: &Environment,
     keep_lines: usize,
     mut on_line: impl FnMut(&str),
     mut cancel: Cancel,
@@ -124,7 +146,7 @@ pub async fn run(
     let names: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .collect();
-    for name in withheld(names.iter().map(String::as_str)) {
+    for name in withheld(names.iter().map(String::as_str), environment) {
         command.env_remove(name);
     }
     #[cfg(unix)]
@@ -291,6 +313,7 @@ mod tests {
             "sh",
             &sh("for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; exit 3"),
             Path::new("."),
+            &Environment::default(),
             3,
             |line| seen.push(line.to_string()),
             cancel,
@@ -316,7 +339,7 @@ mod tests {
             "GH_TOKEN",
         ];
         assert_eq!(
-            withheld(names.into_iter()),
+            withheld(names.into_iter(), &Environment::default()),
             [
                 "SHIPGATE_KUBECONFIG",
                 "SHIPGATE_GITHUB_TOKEN",
@@ -329,12 +352,70 @@ mod tests {
     }
 
     #[test]
+    fn a_build_secret_reaches_only_the_build_that_lists_it() {
+        let names = [
+            "PATH",
+            "NPM_TOKEN",
+            "PIP_TOKEN",
+            "GITHUB_TOKEN",
+            "KUBECONFIG",
+            "SHIPGATE_REGISTRY_PASSWORD",
+        ];
+        let auth = Environment {
+            given: vec!["NPM_TOKEN".into(), "GITHUB_TOKEN".into()],
+            others: vec!["PIP_TOKEN".into()],
+        };
+        assert_eq!(
+            withheld(names.into_iter(), &auth),
+            ["PIP_TOKEN", "KUBECONFIG", "SHIPGATE_REGISTRY_PASSWORD"]
+        );
+        let web = Environment {
+            given: vec!["PIP_TOKEN".into()],
+            others: vec!["NPM_TOKEN".into(), "GITHUB_TOKEN".into()],
+        };
+        assert_eq!(
+            withheld(names.into_iter(), &web),
+            [
+                "NPM_TOKEN",
+                "GITHUB_TOKEN",
+                "KUBECONFIG",
+                "SHIPGATE_REGISTRY_PASSWORD"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_given_variable_reaches_the_process_and_a_withheld_one_does_not() {
+        // The real spawn path: `env` in a child with PATH given and HOME withheld as if it were
+        // another build's secret.
+        let (_canceller, cancel) = cancellation();
+        let mut seen = Vec::new();
+        let environment = Environment {
+            given: vec!["PATH".into()],
+            others: vec!["HOME".into()],
+        };
+        let finished = runtime().block_on(run(
+            "sh",
+            &sh("env"),
+            Path::new("."),
+            &environment,
+            200,
+            |line| seen.push(line.to_string()),
+            cancel,
+        ));
+        assert_eq!(finished.exit, Exit::Success);
+        assert!(seen.iter().any(|l| l.starts_with("PATH=")), "{seen:?}");
+        assert!(!seen.iter().any(|l| l.starts_with("HOME=")), "{seen:?}");
+    }
+
+    #[test]
     fn a_missing_program_is_named() {
         let (_canceller, cancel) = cancellation();
         let finished = runtime().block_on(run(
             "shipgate-no-such-program",
             &[],
             Path::new("."),
+            &Environment::default(),
             3,
             |_| {},
             cancel,
@@ -351,7 +432,16 @@ mod tests {
         let started = std::time::Instant::now();
         let script = sh("echo started; sleep 30; echo never");
         let finished = runtime().block_on(async {
-            let build = run("sh", &script, Path::new("."), 30, |_| {}, cancel);
+            let environment = Environment::default();
+            let build = run(
+                "sh",
+                &script,
+                Path::new("."),
+                &environment,
+                30,
+                |_| {},
+                cancel,
+            );
             let stop = async {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 canceller.cancel();

@@ -290,10 +290,18 @@ async fn run_process(
     cancel: Cancel,
 ) -> Verdict {
     let name = &job.service.name;
+    // A listed build secret that is not there fails this build before its builder starts.
+    if let Some(message) = super::secrets::missing(&job.service, &settings.workdir, |variable| {
+        std::env::var(variable).ok()
+    }) {
+        log.line(name, &message);
+        return (Outcome::Failed, None, Some(message), Vec::new());
+    }
     let finished = process::run(
         program,
         args,
         &settings.workdir,
+        &job.environment,
         TAIL_LINES,
         |line| log.line(name, line),
         cancel,

@@ -55,6 +55,10 @@ pub fn run_builds(
     if let Some(password) = non_empty(std::env::var(crate::registry::PASSWORD_VARIABLE).ok()) {
         session.runner.mask(&password);
     }
+    // The values of the variables `build.secrets` hands to builders, before a builder can echo one.
+    for value in crate::build::secrets::values(plan, |name| std::env::var(name).ok()) {
+        session.runner.mask(&value);
+    }
     let plan = plan.clone();
     let defaults = config.and_then(|c| c.defaults.build.as_ref());
     let fail_fast = args

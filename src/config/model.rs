@@ -278,6 +278,29 @@ pub struct BuildSettings {
     pub cache: Option<CachePolicy>,
     pub skip_existing: Option<bool>,
     pub fail_fast: Option<bool>,
+    /// BuildKit secrets handed to this service's builder (`--secret id=…,env=…|src=…`).
+    #[serde(default)]
+    pub secrets: Vec<SecretEntry>,
+}
+
+/// One entry of `build.secrets`: `{ id: npm_token, env: NPM_TOKEN }` or `{ id: …, src: file }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretEntry {
+    pub id: Spanned<String>,
+    pub env: Option<Spanned<String>>,
+    pub src: Option<Spanned<String>>,
+}
+
+impl SecretEntry {
+    /// The plan's form: names only.
+    pub fn to_secret(&self) -> crate::build::secrets::Secret {
+        crate::build::secrets::Secret {
+            id: self.id.value.clone(),
+            env: self.env.as_ref().map(|e| e.value.clone()),
+            src: self.src.as_ref().map(|s| s.value.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -272,6 +272,7 @@ mod tests {
             ("version: 1\ndeploy: { manifests: { files: [a], zzz: 1 } }\n".to_string() + svc, "/$defs/manifests"),
             ("version: 1\ndeploy: { gitops: { kustomization: k, zzz: 1 } }\n".to_string() + svc, "/$defs/gitops"),
             ("version: 1\nservices:\n  a: { build: { zzz: 1 } }\n".to_string(), "/$defs/build"),
+            ("version: 1\nservices:\n  a: { build: { secrets: [{ id: x, env: X, zzz: 1 }] } }\n".to_string(), "/$defs/buildSecret"),
             ("version: 1\nservices:\n  a: { deploy: { zzz: 1 } }\n".to_string(), "/$defs/deploy"),
             ("version: 1\nservices:\n  a: { deploy: { health: { zzz: 1 } } }\n".to_string(), "/$defs/health"),
             ("version: 1\nservices:\n  a: { deploy: { health: { json: { pointer: /a, zzz: 1 } } } }\n".to_string(), "/$defs/jsonExpectation"),

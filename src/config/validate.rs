@@ -1,6 +1,8 @@
 //! Turns the parsed file into a [`Config`], collecting every problem with its location.
 
-use super::model::{BranchPolicySettings, ConfigFile, ServiceSettings};
+use super::model::{
+    BranchPolicySettings, BuildSettings, Builder, ConfigFile, SecretEntry, ServiceSettings,
+};
 use super::{Config, Pattern, Service};
 use crate::detect::graph::DependencyGraph;
 use crate::detect::matcher::{Matcher, Owner, PathPattern};
@@ -89,7 +91,22 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         .collect();
     let mut services = Vec::new();
     let mut edges = Vec::new();
+    let default_build = file.defaults.build.as_ref();
+    check_secrets(
+        default_build
+            .map(|b| b.secrets.as_slice())
+            .unwrap_or_default(),
+        display,
+        &mut findings.errors,
+    );
     for (name, settings) in file.services.entries {
+        check_service_secrets(
+            &name.value,
+            &settings,
+            default_build,
+            display,
+            &mut findings.errors,
+        );
         let (service, service_edges) = service(name, settings, &names, display, &mut findings);
         services.push(service);
         edges.push(service_edges);
@@ -279,6 +296,81 @@ fn check_deploy(
                 format!("services.{name}.deploy.health: {message}"),
                 locate(health, display).or_else(|| Some(location.clone())),
             ));
+        }
+    }
+}
+
+/// `build.secrets` entries: an id BuildKit accepts, once each, and exactly one of a variable name
+/// (not one of shipgate's own `SHIPGATE_*` inputs) or a file, each error at its value.
+fn check_secrets(entries: &[SecretEntry], display: &str, errors: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::HashSet::new();
+    for entry in entries {
+        for (key, message) in crate::build::secrets::problems(&entry.to_secret()) {
+            let spanned = match key {
+                "env" => entry.env.as_ref(),
+                "src" => entry.src.as_ref(),
+                _ => None,
+            };
+            let location = spanned
+                .and_then(|s| locate(s, display))
+                .or_else(|| locate(&entry.id, display));
+            errors.push(error_at(message, location).with_help(
+                "e.g. `secrets: [{ id: npm_token, env: NPM_TOKEN }]`; the Dockerfile reads it with `RUN --mount=type=secret,id=npm_token …`",
+            ));
+        }
+        if !seen.insert(entry.id.value.as_str()) {
+            errors.push(error_at(
+                format!("the secret id `{}` is listed twice", entry.id.value),
+                locate(&entry.id, display),
+            ));
+        }
+    }
+}
+
+/// A service's own `build.secrets`: valid, and only on a service built with `buildx`, the one
+/// builder shipgate hands them to (`defaults.build.secrets` reach only buildx services).
+fn check_service_secrets(
+    name: &str,
+    settings: &ServiceSettings,
+    defaults: Option<&BuildSettings>,
+    display: &str,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let Some(build) = &settings.build else {
+        return;
+    };
+    check_secrets(&build.secrets, display, errors);
+    let builder = build
+        .builder
+        .or_else(|| defaults.and_then(|d| d.builder))
+        .unwrap_or(Builder::Buildx);
+    if let Some(first) = build.secrets.first()
+        && builder != Builder::Buildx
+    {
+        errors.push(
+            error_at(
+                format!(
+                    "service `{name}` is built with `builder: {}`, which shipgate cannot hand build secrets to",
+                    builder.as_str()
+                ),
+                locate(&first.id, display),
+            )
+            .with_help(builder_secrets_help(builder)),
+        );
+    }
+}
+
+/// Where a non-buildx builder gets its secrets instead.
+fn builder_secrets_help(builder: Builder) -> &'static str {
+    match builder {
+        Builder::Command => {
+            "a command builder gets its credentials from the step's `env:` under their own names; `build.secrets` is for `builder: buildx`"
+        }
+        Builder::Workflow => {
+            "a dispatched build workflow reads its own `secrets` context; workflow inputs are not secret, so shipgate never passes one through them"
+        }
+        _ => {
+            "with `builder: none` the job that builds passes secrets itself (docker/build-push-action's `secret-envs`), or runs `shipgate build --plan … --services <name>` with `builder: buildx`"
         }
     }
 }
@@ -507,6 +599,81 @@ mod tests {
             "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      namespace: x\n      health: { url: 'http://x', attempts: 0 }\n",
         );
         assert_eq!(line_col(&e[0]), (8, 34), "{e:#?}");
+    }
+
+    #[test]
+    fn build_secret_errors_are_located_at_their_value() {
+        let e = errors_of(concat!(
+            "version: 1\n",
+            "defaults:\n",
+            "  build:\n",
+            "    secrets: [{ id: 'bad id', env: NPM_TOKEN }]\n",
+            "services:\n",
+            "  auth:\n",
+            "    paths: [a/**]\n",
+            "    build:\n",
+            "      secrets:\n",
+            "        - { id: npm, env: 1NPM }\n",
+            "        - { id: both, env: A, src: f }\n",
+            "        - { id: neither }\n",
+            "        - { id: npm, env: NPM }\n",
+            "        - { id: own, env: SHIPGATE_REGISTRY_PASSWORD }\n",
+            "        - { id: file, src: 'a,b' }\n",
+        ));
+        let found: Vec<(u64, u64, &str)> = e
+            .iter()
+            .map(|d| (line_col(d).0, line_col(d).1, d.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 7, "{found:#?}");
+        assert!(found[0].2.contains("secret id `bad id`"), "{found:#?}");
+        assert_eq!((found[0].0, found[0].1), (4, 21));
+        assert!(
+            found[1]
+                .2
+                .contains("`1NPM` is not an environment variable name")
+        );
+        assert_eq!((found[1].0, found[1].1), (10, 27));
+        assert!(found[2].2.contains("both `env` and `src`"));
+        assert_eq!((found[2].0, found[2].1), (11, 17));
+        assert!(found[3].2.contains("needs `env`"));
+        assert_eq!(found[3].0, 12);
+        assert!(found[4].2.contains("`npm` is listed twice"));
+        assert_eq!((found[4].0, found[4].1), (13, 17));
+        assert!(found[5].2.contains("shipgate's own inputs"));
+        assert_eq!((found[5].0, found[5].1), (14, 27));
+        assert!(found[6].2.contains("cannot hold a comma"));
+        assert_eq!((found[6].0, found[6].1), (15, 28));
+    }
+
+    #[test]
+    fn build_secrets_are_refused_for_builders_shipgate_cannot_hand_them_to() {
+        let e = errors_of(concat!(
+            "version: 1\n",
+            "services:\n",
+            "  remote:\n",
+            "    paths: [a/**]\n",
+            "    build:\n",
+            "      builder: workflow\n",
+            "      workflow: build.yml\n",
+            "      secrets: [{ id: npm, env: NPM_TOKEN }]\n",
+        ));
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].message.contains("`builder: workflow`"),
+            "{}",
+            e[0].message
+        );
+        assert_eq!(line_col(&e[0]), (8, 23));
+        assert!(e[0].help.as_deref().unwrap().contains("secrets"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_build_secret_is_refused() {
+        let e = errors_of(
+            "version: 1\nservices:\n  a:\n    paths: [a/**]\n    build: { secrets: [{ id: x, value: s3cr3t }] }\n",
+        );
+        assert!(e[0].message.contains("value"), "{e:#?}");
+        assert_eq!(line_col(&e[0]).0, 5);
     }
 
     #[test]

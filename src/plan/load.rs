@@ -232,6 +232,42 @@ fn check_service(
         ));
     }
     check_build(service, at, found);
+    check_secrets(service, at, found);
+}
+
+/// `build.secrets`: what becomes buildx's `--secret` flags and the builder's environment.
+fn check_secrets(
+    service: &PlannedService,
+    at: &dyn Fn(&[Step<'static>]) -> Vec<Step<'static>>,
+    found: &mut Vec<Problem>,
+) {
+    let mut ids = HashSet::new();
+    for (index, secret) in service.build.secrets.iter().enumerate() {
+        let path = |key: &'static str| {
+            at(&[
+                Step::Key("build"),
+                Step::Key("secrets"),
+                Step::Index(index),
+                Step::Key(key),
+            ])
+        };
+        for (key, message) in crate::build::secrets::problems(secret) {
+            found.push(problem(
+                path(key),
+                format!("service `{}`: {message}", shown(&service.name)),
+            ));
+        }
+        if !ids.insert(secret.id.as_str()) {
+            found.push(problem(
+                path("id"),
+                format!(
+                    "service `{}`: the secret id `{}` is listed twice",
+                    shown(&service.name),
+                    shown(&secret.id)
+                ),
+            ));
+        }
+    }
 }
 
 /// `refs` are exactly `image:tag` for each tag, in order: build pushes refs, deploy sets tags.
@@ -365,6 +401,7 @@ mod tests {
                 cache: CachePolicy::Fresh,
                 command: None,
                 workflow: None,
+                secrets: vec![],
             },
             reason: Reason::Paths {
                 file: format!("{name}/a.ts"),
@@ -413,6 +450,42 @@ mod tests {
             plan.services[0].reason.describe(),
             "auth/a.ts matched auth/** and 1 more"
         );
+    }
+
+    #[test]
+    fn build_secrets_are_written_by_name_and_checked_on_load() {
+        let mut value = plan_json();
+        assert!(
+            value["services"][0]["build"].get("secrets").is_none(),
+            "a plan without secrets is written as before"
+        );
+        value["services"][0]["build"]["secrets"] = json!([{"id": "npm_token", "env": "NPM_TOKEN"}]);
+        let plan = load_value(&value).unwrap();
+        assert_eq!(
+            plan.services[0].build.secrets[0].flag(),
+            "id=npm_token,env=NPM_TOKEN"
+        );
+        assert_eq!(serde_json::to_value(&plan).unwrap(), value);
+        value["services"][1]["build"]["secrets"] = json!([
+            {"id": "a b", "env": "X"},
+            {"id": "ok", "env": "BAD-NAME"},
+            {"id": "ok", "src": "f"},
+        ]);
+        let found = errors(&value);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found[0].contains("service `web`: secret id `a b`"),
+            "{}",
+            found[0]
+        );
+        assert!(found[1].contains("`BAD-NAME` is not an environment variable name"));
+        assert!(found[2].contains("`ok` is listed twice"));
+        assert!(
+            found.iter().all(|f| f.starts_with("plan.json:")),
+            "{found:#?}"
+        );
+        value["services"][1]["build"]["secrets"] = json!([{"id": "x", "value": "s3cr3t"}]);
+        assert!(load_value(&value).is_err(), "unknown keys are refused");
     }
 
     #[test]

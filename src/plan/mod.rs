@@ -176,6 +176,10 @@ pub struct BuildSpec {
     pub command: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
+    /// `build.secrets`: ids and the names of their variables or files, never values. Left out
+    /// when empty, so a plan without secrets reads the same as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::build::secrets::Secret>,
 }
 
 /// One service of the plan.

@@ -19,6 +19,7 @@ mod base_from;
 mod build;
 mod build_environment;
 mod build_registry;
+mod build_secrets;
 mod cli_errors;
 mod cli_mends;
 mod cluster_faults;

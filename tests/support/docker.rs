@@ -11,7 +11,7 @@ use std::path::PathBuf;
 const STAND_IN: &str = r##"#!/bin/sh
 # Stand-in for `docker` (and for command-template programs): there is no Docker engine here.
 # Records its argv (one JSON array per line) in $STANDIN_LOG, its environment in
-# $STANDIN_LOG.env and start/end times in $STANDIN_TIMES; sleeps for the services in
+# $STANDIN_LOG.env (each call's after a `--- env of <name>` line) and start/end times in $STANDIN_TIMES; sleeps for the services in
 # $STANDIN_SLEEP ("name=seconds ..."), fails for the services in $STANDIN_FAIL; writes a buildx
 # metadata file when given --metadata-file.
 set -u
@@ -19,7 +19,6 @@ json() { printf '%s' "$1" | sed -z -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/
 line="[\"$(json "$(basename "$0")")\""
 for arg in "$@"; do line="$line,\"$(json "$arg")\""; done
 printf '%s]\n' "$line" >> "$STANDIN_LOG"
-env >> "$STANDIN_LOG.env"
 
 name=""; metadata=""; previous=""
 for arg in "$@"; do
@@ -30,6 +29,7 @@ done
 repository=${name%:*}
 name=${repository##*/}
 [ -n "$name" ] || name=unnamed
+{ printf -- '--- env of %s\n' "$name"; env; } >> "$STANDIN_LOG.env"
 
 printf 'start %s %s\n' "$name" "$(date +%s%N)" >> "$STANDIN_TIMES"
 echo "#1 [internal] load build definition for $name"
@@ -94,6 +94,25 @@ impl StandIn {
     /// The environments the stand-in saw (`env` output of every call).
     pub fn environments(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("argv.jsonl.env")).unwrap_or_default()
+    }
+
+    /// The environment of the call that built the image named `name` (the last part of its
+    /// repository), as `env` printed it; empty when there was none.
+    pub fn environment_of(&self, name: &str) -> String {
+        let header = format!("--- env of {name}\n");
+        self.environments()
+            .split_inclusive('\n')
+            .fold((false, String::new()), |(inside, mut text), line| {
+                if line.starts_with("--- env of ") {
+                    (line == header, text)
+                } else {
+                    if inside {
+                        text.push_str(line);
+                    }
+                    (inside, text)
+                }
+            })
+            .1
     }
 
     /// shipgate with the stand-in first on PATH.
