@@ -89,6 +89,7 @@ mod images;
 mod jobs;
 mod kubelet;
 mod patch;
+mod portforward;
 mod selector;
 mod store;
 mod table;
@@ -101,6 +102,7 @@ pub use builders::{
 };
 pub use counting::Counts;
 pub use faults::Fault;
+pub use portforward::{PodReply, PodRequest, PodSelector};
 pub use store::RecordedRequest;
 
 use api::Shared;
@@ -202,6 +204,7 @@ impl KubeApiBuilder {
             addr: format!("127.0.0.1:{port}"),
             faults: faults::Faults::default(),
             counter: Arc::default(),
+            forwards: Default::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let sh = shared.clone();
