@@ -265,13 +265,7 @@ fn check_deploy(
         );
     }
     if let Some(health) = &deploy.health {
-        let problem = if health.value.url.is_none()
-            && (health.value.port.is_some() || health.value.path.is_some())
-        {
-            Some("in-cluster checks (`port`/`path`, through a port-forward) are not available in this version; give `url` (a public URL, or the Service's cluster DNS name from a runner inside the cluster)".to_string())
-        } else {
-            crate::health::HealthGate::from_settings(&health.value, None).err()
-        };
+        let problem = crate::health::HealthGate::from_settings(&health.value, None).err();
         // One error per problem, at the `health:` block; the loader moves each to its key
         // (`load::point_inside_health`), which this parsed value no longer knows the place of.
         for message in problem.iter().flat_map(|m| m.lines()) {
