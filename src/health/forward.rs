@@ -248,17 +248,23 @@ async fn pipe(
     };
     let (mut from_pod, mut to_pod) = tokio::io::split(stream);
     let (mut from_client, mut to_client) = tcp.into_split();
+    // Set once the gate's client closed its side (done, or gave up on a timeout): a pod side
+    // that ends after that is no failure to report.
+    let client_gone = std::sync::atomic::AtomicBool::new(false);
     let upstream = async {
         let _ = tokio::io::copy(&mut from_client, &mut to_pod).await;
+        client_gone.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = to_pod.shutdown().await;
     };
-    let downstream = async move {
+    let downstream = async {
         let mut buffer = vec![0u8; 16 * 1024];
         let mut broken = None;
+        let mut received = 0usize;
         loop {
             match from_pod.read(&mut buffer).await {
                 Ok(0) => break,
                 Ok(n) => {
+                    received += n;
                     if to_client.write_all(&buffer[..n]).await.is_err() {
                         break;
                     }
@@ -276,6 +282,14 @@ async fn pipe(
                 "port-forward to pod {pod} port {port} failed: {}",
                 message.trim()
             )),
+            // The kubelet's error message can be lost when the request crossed the close.
+            _ if received == 0 && !client_gone.load(std::sync::atomic::Ordering::SeqCst) => broken
+                .or_else(|| {
+                    Some(format!(
+                        "the port-forward to pod {pod} port {port} closed before any answer \
+                         (nothing listening on the port, or the pod went away)"
+                    ))
+                }),
             _ => broken,
         };
         if let Some(failure) = said {
