@@ -304,7 +304,7 @@ async fn session(
             message = stream.next() => match message {
                 Some(Ok(Message::Binary(data))) if data.len() > 1 => {
                     let channel = data[0] as usize;
-                    let writer = (channel % 2 == 0)
+                    let writer = channel.is_multiple_of(2)
                         .then(|| to_pods.get_mut(channel / 2))
                         .flatten()
                         .and_then(Option::as_mut);
