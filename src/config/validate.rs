@@ -504,6 +504,49 @@ mod tests {
     }
 
     #[test]
+    fn in_cluster_health_gates_load_and_their_mistakes_are_located() {
+        let ok = "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      health: { port: 8080, path: /health, via: port-forward }\n  b:\n    paths: [b/**]\n    image: b\n    deploy:\n      health: { port: 80, path: /ready, service: web }\n";
+        assert!(parse(ok, "c.yml").is_ok());
+        let head = "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      health:\n";
+        for (body, message, at) in [
+            (
+                "        url: http://x\n        port: 8080\n",
+                "services.a.deploy.health: health: set either `url`",
+                (8, 9),
+            ),
+            (
+                "        port: 8080\n",
+                "services.a.deploy.health: health.port 8080 needs `health.path`",
+                (8, 9),
+            ),
+            (
+                "        port: 8080\n        path: /h\n        via: ingress\n",
+                "services.a.deploy.health: health.via: `ingress` is not supported",
+                (10, 9),
+            ),
+            (
+                "        service: web\n",
+                "services.a.deploy.health: health.service needs `health.port`",
+                (8, 9),
+            ),
+        ] {
+            let e = errors_of(&format!("{head}{body}"));
+            assert_eq!(e.len(), 1, "{body}: {e:#?}");
+            assert!(e[0].message.starts_with(message), "{body}: {e:#?}");
+            assert_eq!(line_col(&e[0]), at, "{body}: {e:#?}");
+        }
+        let e = errors_of(&format!("{head}        port: 70000\n        path: /h\n"));
+        assert_eq!(
+            e[0].message,
+            "`port` must be a whole number from 0 to 65535"
+        );
+        assert!(
+            !e.iter().any(|d| d.message.contains("not available")),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
     fn invalid_service_names() {
         let e = errors_of("version: 1\nservices:\n  'bad name': { paths: [a/**] }\n");
         assert!(e[0].message.contains("invalid service name"));
