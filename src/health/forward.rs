@@ -257,49 +257,63 @@ async fn pipe(
         let _ = to_pod.shutdown().await;
     };
     let downstream = async {
-        let mut buffer = vec![0u8; 16 * 1024];
-        let mut broken = None;
-        let mut received = 0usize;
-        loop {
-            match from_pod.read(&mut buffer).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    received += n;
-                    if to_client.write_all(&buffer[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    broken = Some(format!("the port-forward to pod {pod} broke: {e}"));
-                    break;
-                }
-            }
-        }
-        // The pod side ended: an error-channel message arrives before the close, so it is
-        // there now if there is one.
-        let said = match tokio::time::timeout(Duration::from_millis(200), error).await {
-            Ok(Some(message)) => Some(format!(
-                "port-forward to pod {pod} port {port} failed: {}",
-                message.trim()
-            )),
-            // The kubelet's error message can be lost when the request crossed the close.
-            _ if received == 0 && !client_gone.load(std::sync::atomic::Ordering::SeqCst) => broken
-                .or_else(|| {
-                    Some(format!(
-                        "the port-forward to pod {pod} port {port} closed before any answer \
-                         (nothing listening on the port, or the pod went away)"
-                    ))
-                }),
-            _ => broken,
-        };
+        let said = copy_from_pod(&mut from_pod, &mut to_client, error, &client_gone, target).await;
         if let Some(failure) = said {
             keep(failure);
         }
-        // Closes the local connection only now.
+        // Closes the local connection only now, after the reason is kept.
         drop(to_client);
     };
     tokio::join!(upstream, downstream);
     forwarder.abort();
+}
+
+/// Copies the pod's answer to the local connection until the pod side ends; what went
+/// wrong, if anything: the kubelet's error-channel message, a broken stream, or a forward
+/// closed before any answer while the client still waited.
+async fn copy_from_pod(
+    from_pod: &mut (impl tokio::io::AsyncRead + Unpin),
+    to_client: &mut (impl tokio::io::AsyncWrite + Unpin),
+    error: impl std::future::Future<Output = Option<String>>,
+    client_gone: &std::sync::atomic::AtomicBool,
+    target: &PodTarget,
+) -> Option<String> {
+    let PodTarget { pod, port } = target;
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut broken = None;
+    let mut received = 0usize;
+    loop {
+        match from_pod.read(&mut buffer).await {
+            Ok(0) => break,
+            Ok(n) => {
+                received += n;
+                if to_client.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                broken = Some(format!("the port-forward to pod {pod} broke: {e}"));
+                break;
+            }
+        }
+    }
+    // The pod side ended: an error-channel message arrives before the close, so it is there
+    // now if there is one.
+    match tokio::time::timeout(Duration::from_millis(200), error).await {
+        Ok(Some(message)) => Some(format!(
+            "port-forward to pod {pod} port {port} failed: {}",
+            message.trim()
+        )),
+        // The kubelet's message can be lost when the request crossed the close.
+        _ if received == 0 && !client_gone.load(std::sync::atomic::Ordering::SeqCst) => broken
+            .or_else(|| {
+                Some(format!(
+                    "the port-forward to pod {pod} port {port} closed before any answer \
+                     (nothing listening on the port, or the pod went away)"
+                ))
+            }),
+        _ => broken,
+    }
 }
 
 #[cfg(test)]

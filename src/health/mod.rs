@@ -322,6 +322,15 @@ fn gate_target(
         }
         .to_string());
     };
+    forward_target(settings, port, url_override)
+}
+
+/// [`gate_target`] of a gate with `port`.
+fn forward_target(
+    settings: &HealthSettings,
+    port: u16,
+    url_override: Option<&str>,
+) -> Result<(String, Option<Forward>), String> {
     if port == 0 {
         return Err("health.port must be the container port to check (1-65535)".into());
     }

@@ -222,14 +222,8 @@ async fn session(
     ports: Vec<u16>,
 ) {
     let (mut sink, mut stream) = socket.split();
-    for (i, port) in ports.iter().enumerate() {
-        for channel in [2 * i, 2 * i + 1] {
-            let mut frame = vec![channel as u8];
-            frame.extend_from_slice(&port.to_le_bytes());
-            if sink.send(Message::Binary(frame.into())).await.is_err() {
-                return;
-            }
-        }
+    if !announce(&mut sink, &ports).await {
+        return;
     }
     let name = pod["metadata"]["name"]
         .as_str()
@@ -241,29 +235,10 @@ async fn session(
     for (i, port) in ports.iter().enumerate() {
         match connect(&shared, &namespace, &pod, *port).await {
             Ok(tcp) => {
-                let (mut read, write) = tcp.into_split();
+                let (read, write) = tcp.into_split();
                 to_pods.push(Some(write));
                 open += 1;
-                let to_ws = to_ws.clone();
-                let channel = (2 * i) as u8;
-                tokio::spawn(async move {
-                    let mut buffer = vec![0u8; 32 * 1024];
-                    loop {
-                        match read.read(&mut buffer).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                let mut frame = Vec::with_capacity(n + 1);
-                                frame.push(channel);
-                                frame.extend_from_slice(&buffer[..n]);
-                                if to_ws.send(frame).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    // An empty frame marks the end of this port's stream.
-                    let _ = to_ws.send(vec![channel]).await;
-                });
+                tokio::spawn(pod_to_socket(read, (2 * i) as u8, to_ws.clone()));
             }
             Err(error) => {
                 to_pods.push(None);
@@ -319,6 +294,48 @@ async fn session(
             },
         }
     }
+}
+
+/// The first frame of every channel: its port, 2 bytes little-endian. False when the client
+/// is gone.
+async fn announce(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    ports: &[u16],
+) -> bool {
+    for (i, port) in ports.iter().enumerate() {
+        for channel in [2 * i, 2 * i + 1] {
+            let mut frame = vec![channel as u8];
+            frame.extend_from_slice(&port.to_le_bytes());
+            if sink.send(Message::Binary(frame.into())).await.is_err() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Copies what the pod sends on one port into data-channel frames; an empty frame (the
+/// channel byte alone) marks the end of the stream.
+async fn pod_to_socket(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    channel: u8,
+    to_ws: tokio::sync::mpsc::Sender<Vec<u8>>,
+) {
+    let mut buffer = vec![0u8; 32 * 1024];
+    loop {
+        match read.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let mut frame = Vec::with_capacity(n + 1);
+                frame.push(channel);
+                frame.extend_from_slice(&buffer[..n]);
+                if to_ws.send(frame).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to_ws.send(vec![channel]).await;
 }
 
 /// Opens the pod's side of a forwarded port: a connection to the loopback pod server,
