@@ -55,8 +55,11 @@ pub(crate) async fn run(
     );
     say(&format!("health gate {through}"));
     let pods: Api<Pod> = Api::namespaced(cluster.client().clone(), namespace);
+    // Opening the forward gets most of an attempt's time, so that a forward that does not
+    // open is reported as such (before the request's own timeout says less).
+    let open_timeout = gate.timeout.mul_f64(0.9);
     let life = gate.timeout.saturating_add(Duration::from_secs(1));
-    let local = match LocalForward::open(pods, pod, gate.timeout, life).await {
+    let local = match LocalForward::open(pods, pod, open_timeout, life).await {
         Ok(local) => local,
         Err(error) => return setup_failed(gate, start, error, on_attempt),
     };
