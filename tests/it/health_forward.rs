@@ -274,3 +274,69 @@ fn preflight_without_create_pods_portforward_fails_before_any_change() {
     assert_eq!(patches, 0);
     assert_eq!(fixture.api.port_forward_sessions(), 0);
 }
+
+/// The forward's own edge: a pod that is gone is a failed attempt saying the API server
+/// refused the forward and why, and a pod that answers passes, over kube-rs's WebSocket.
+#[tokio::test]
+async fn the_local_forward_reports_a_pod_gone_and_forwards_a_live_one() {
+    use k8s_openapi::api::core::v1::Pod;
+    use shipgate::health::{HealthGate, LocalForward, PodTarget, client, run_gate_explained};
+    let api = KubeApi::start();
+    api.create_namespace("shop");
+    api.create(
+        deployment("shop", "auth")
+            .image("auth", OLD)
+            .replicas(1)
+            .build(),
+    );
+    assert!(api.wait_rolled_out("shop", "Deployment", "auth", Duration::from_secs(20)));
+    api.serve_pods(
+        "shop",
+        PodSelector::Image(OLD.into()),
+        8080,
+        PodReply::Healthy,
+    );
+    let live = api.list("/api/v1/namespaces/shop/pods")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let http = client().unwrap();
+    let yaml = api.kubeconfig_yaml(KubeApi::ADMIN_TOKEN, Some("shop"));
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let pods: kube::Api<Pod> =
+        kube::Api::namespaced(kube::Client::try_from(config).unwrap(), "shop");
+    let settings =
+        serde_saphyr::from_str("port: 8080\npath: /health\nattempts: 1\ntimeout: 3s\n").unwrap();
+    let gate = HealthGate::from_settings(&settings, None).unwrap();
+    for (pod, passes) in [("auth-gone", false), (live.as_str(), true)] {
+        let target = PodTarget {
+            pod: pod.to_string(),
+            port: 8080,
+        };
+        let local = LocalForward::open(
+            pods.clone(),
+            target,
+            Duration::from_secs(2),
+            Duration::from_secs(4),
+        )
+        .await
+        .unwrap();
+        let explain = || local.take_failure();
+        let report =
+            run_gate_explained(&http, &gate.through_local(local.addr), &explain, |_| {}).await;
+        assert_eq!(report.passed, passes, "{pod}: {}", report.summary());
+        if !passes {
+            assert!(
+                report.summary().contains(
+                    "the API server refused the port-forward to pod auth-gone: pods \"auth-gone\" not found"
+                ),
+                "{}",
+                report.summary()
+            );
+        }
+    }
+    assert_eq!(api.pod_requests().len(), 1);
+}
