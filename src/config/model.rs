@@ -386,6 +386,10 @@ pub struct HealthSettings {
     pub url: Option<String>,
     pub port: Option<u16>,
     pub path: Option<String>,
+    /// How `port` is reached: `port-forward` (the only way, and the default with `port`).
+    pub via: Option<String>,
+    /// With `port`: a Service's port, resolved to its `targetPort` on a pod it selects.
+    pub service: Option<String>,
     pub method: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,

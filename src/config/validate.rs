@@ -282,13 +282,7 @@ fn check_deploy(
         );
     }
     if let Some(health) = &deploy.health {
-        let problem = if health.value.url.is_none()
-            && (health.value.port.is_some() || health.value.path.is_some())
-        {
-            Some("in-cluster checks (`port`/`path`, through a port-forward) are not available in this version; give `url` (a public URL, or the Service's cluster DNS name from a runner inside the cluster)".to_string())
-        } else {
-            crate::health::HealthGate::from_settings(&health.value, None).err()
-        };
+        let problem = crate::health::HealthGate::from_settings(&health.value, None).err();
         // One error per problem, at the `health:` block; the loader moves each to its key
         // (`load::point_inside_health`), which this parsed value no longer knows the place of.
         for message in problem.iter().flat_map(|m| m.lines()) {
@@ -674,6 +668,49 @@ mod tests {
         );
         assert!(e[0].message.contains("value"), "{e:#?}");
         assert_eq!(line_col(&e[0]).0, 5);
+    }
+
+    #[test]
+    fn in_cluster_health_gates_load_and_their_mistakes_are_located() {
+        let ok = "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      health: { port: 8080, path: /health, via: port-forward }\n  b:\n    paths: [b/**]\n    image: b\n    deploy:\n      health: { port: 80, path: /ready, service: web }\n";
+        assert!(parse(ok, "c.yml").is_ok());
+        let head = "version: 1\nservices:\n  a:\n    paths: [a/**]\n    image: a\n    deploy:\n      health:\n";
+        for (body, message, at) in [
+            (
+                "        url: http://x\n        port: 8080\n",
+                "services.a.deploy.health: health: set either `url`",
+                (8, 9),
+            ),
+            (
+                "        port: 8080\n",
+                "services.a.deploy.health: health.port 8080 needs `health.path`",
+                (8, 9),
+            ),
+            (
+                "        port: 8080\n        path: /h\n        via: ingress\n",
+                "services.a.deploy.health: health.via: `ingress` is not supported",
+                (10, 9),
+            ),
+            (
+                "        service: web\n",
+                "services.a.deploy.health: health.service needs `health.port`",
+                (8, 9),
+            ),
+        ] {
+            let e = errors_of(&format!("{head}{body}"));
+            assert_eq!(e.len(), 1, "{body}: {e:#?}");
+            assert!(e[0].message.starts_with(message), "{body}: {e:#?}");
+            assert_eq!(line_col(&e[0]), at, "{body}: {e:#?}");
+        }
+        let e = errors_of(&format!("{head}        port: 70000\n        path: /h\n"));
+        assert_eq!(
+            e[0].message,
+            "`port` must be a whole number from 0 to 65535"
+        );
+        assert!(
+            !e.iter().any(|d| d.message.contains("not available")),
+            "{e:#?}"
+        );
     }
 
     #[test]

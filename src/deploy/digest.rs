@@ -262,7 +262,7 @@ pub fn record(check: Check, result: &mut ServiceResult, say: &dyn Fn(&str)) -> O
 
 /// The pods of the workload's current template (a Deployment's newest ReplicaSet, the
 /// updated pods of a StatefulSet or DaemonSet), listed now.
-async fn new_pods(
+pub(crate) async fn new_pods(
     cluster: &Cluster,
     target: &DeployTarget,
     namespace: &str,

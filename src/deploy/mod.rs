@@ -7,6 +7,7 @@ mod diagnose;
 pub mod diagnostics;
 pub mod digest;
 pub mod exec_plugin;
+pub(crate) mod gate;
 pub mod hub;
 pub mod kubeconfig;
 pub mod lock;

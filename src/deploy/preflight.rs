@@ -135,6 +135,7 @@ async fn rbac(
             None,
         )),
     }
+    problems.extend(gate_rbac(cluster, target, namespace).await);
     // Without these the rollout is still judged, but doomed pods are only seen at the deadline
     // and a failure has no diagnosis: worth a warning, not a stop.
     for (verb, group, resource) in [
@@ -158,6 +159,44 @@ async fn rbac(
         }
     }
     (problems, warnings)
+}
+
+/// An in-cluster health gate (`health.port`) needs `create pods/portforward` (and `get
+/// services` with `health.service`): a must, asked only when the service has such a gate,
+/// once per namespace like every question.
+async fn gate_rbac(cluster: &Cluster, target: &DeployTarget, namespace: &str) -> Vec<Problem> {
+    let Some(forward) = target.health.as_ref().and_then(|g| g.forward.as_ref()) else {
+        return Vec::new();
+    };
+    let mut needed = vec![("create", "pods", Some("portforward"))];
+    if forward.service.is_some() {
+        needed.push(("get", "services", None));
+    }
+    let mut problems = Vec::new();
+    for (verb, resource, subresource) in needed {
+        let shown = subresource.map_or(resource.to_string(), |s| format!("{resource}/{s}"));
+        let message = match cluster
+            .can_i_sub(namespace, verb, "", resource, subresource)
+            .await
+        {
+            Ok(true) => continue,
+            Ok(false) => format!(
+                "this identity may not `{verb}` {shown} in namespace `{namespace}`, which the \
+                 health gate of `{}` needs (`health.port` is checked through a port-forward)",
+                target.service
+            ),
+            Err(error) => format!("cannot check RBAC (SelfSubjectAccessReview): {error}"),
+        };
+        problems.push(Problem {
+            service: target.service.clone(),
+            message,
+            help: Some(format!(
+                "grant the deployer's Role verb [{verb}] on {shown} in `{namespace}`, or check \
+                 the service from the runner with `health.url`"
+            )),
+        });
+    }
+    problems
 }
 
 /// What the workload as read says about the target, before any other call: the change to

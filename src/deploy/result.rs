@@ -154,7 +154,7 @@ pub fn describe_gate(gate: &crate::health::HealthGate) -> String {
     format!(
         "{} {}, {} attempt{} every {}",
         gate.method,
-        gate.url,
+        gate.target(),
         gate.attempts,
         if gate.attempts == 1 { "" } else { "s" },
         crate::health::format_duration(gate.interval)

@@ -67,7 +67,7 @@ pub(super) async fn deploy_one(run: &Run<'_>, target: &DeployTarget, ready: &Rea
         happened.rollout = watch_rollout(run, target, ready, generation, since, &mut result).await;
     }
     if happened.rollout == Rollout::Complete {
-        happened.gate = health_gate(run, target, &mut result).await;
+        happened.gate = health_gate(run, target, &ready.namespace, &mut result).await;
     }
     let mut finished = Finished { result, happened };
     finished.roll_back_if_due(run, target, ready).await;
@@ -224,7 +224,12 @@ async fn watch_rollout(
 }
 
 /// Runs the health gate of a completed rollout (unless skipped).
-async fn health_gate(run: &Run<'_>, target: &DeployTarget, result: &mut ServiceResult) -> Gate {
+async fn health_gate(
+    run: &Run<'_>,
+    target: &DeployTarget,
+    namespace: &str,
+    result: &mut ServiceResult,
+) -> Gate {
     let say = |text: &str| run.say(&target.service, text);
     let Some(gate) = &target.health else {
         return Gate::NotRun;
@@ -235,7 +240,7 @@ async fn health_gate(run: &Run<'_>, target: &DeployTarget, result: &mut ServiceR
         return Gate::NotRun;
     }
     let start = run.started.elapsed();
-    say(&format!("health gate: {} {}", gate.method, gate.url));
+    say(&format!("health gate: {} {}", gate.method, gate.target()));
     let client = match crate::health::client() {
         Ok(client) => client,
         Err(error) => {
@@ -243,14 +248,7 @@ async fn health_gate(run: &Run<'_>, target: &DeployTarget, result: &mut ServiceR
             return Gate::Failed;
         }
     };
-    let report = crate::health::run_gate(&client, gate, |attempt| {
-        say(&format!(
-            "health attempt {}: {}",
-            attempt.number,
-            attempt.outcome.describe()
-        ));
-    })
-    .await;
+    let report = super::gate::run(run.cluster, target, namespace, &client, gate, &say).await;
     result.timeline.health = Some((start, run.started.elapsed()));
     let summary = report.summary();
     say(&format!("health gate {summary}"));

@@ -318,6 +318,7 @@ mod tests {
     fn gate() -> HealthGate {
         HealthGate {
             url: "http://127.0.0.1/healthz".to_string(),
+            forward: None,
             method: "GET".to_string(),
             headers: vec![],
             expect: StatusSet::default(),

@@ -10,12 +10,14 @@
 //! default, connection problems (transport errors) are counted apart from wrong answers, and a
 //! gate needs `success-threshold` consecutive passes within `attempts` tries.
 
+mod forward;
 mod judge;
 mod probe;
 mod report;
 
+pub use forward::{LocalForward, PodTarget, choose_pod, service_selector};
 pub use judge::{JsonCheck, MAX_BODY, StatusSet, body_excerpt, judge_response};
-pub use probe::{client, run_gate};
+pub use probe::{client, run_gate, run_gate_explained};
 pub use report::{Attempt, AttemptOutcome, HealthReport, Progress, Verdict};
 
 use crate::config::model::{HealthSettings, JsonExpectation};
@@ -27,10 +29,25 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_ATTEMPTS: u32 = 6;
 
+/// An in-cluster gate: a pod's port reached through a port-forward (`health.port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The container port; with `service`, the Service's port (resolved to its `targetPort`).
+    pub port: u16,
+    /// Starts with `/`.
+    pub path: String,
+    /// `health.service`: the Service whose port this is.
+    pub service: Option<String>,
+}
+
 /// One service's gate, validated and with defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthGate {
+    /// What is requested. For a [`Forward`] gate, `http://127.0.0.1:<port><path>` until
+    /// [`HealthGate::through_local`] points it at the forward's local address.
     pub url: String,
+    /// `Some`: checked inside the cluster through a port-forward.
+    pub forward: Option<Forward>,
     /// `GET`, `HEAD` or `POST`, upper case.
     pub method: String,
     /// Sent with every request. Values are treated as secrets: see [`HealthGate::secret_values`].
@@ -66,9 +83,9 @@ impl HealthGate {
             }
         };
 
-        let url = gate_url(settings, url_override).unwrap_or_else(|error| {
+        let (url, forward) = gate_target(settings, url_override).unwrap_or_else(|error| {
             keep(Err(error));
-            String::new()
+            (String::new(), None)
         });
 
         let method = settings
@@ -177,6 +194,7 @@ impl HealthGate {
         }
         Ok(HealthGate {
             url,
+            forward,
             method,
             headers,
             expect,
@@ -203,6 +221,33 @@ impl HealthGate {
             }
         }
         values
+    }
+
+    /// What the gate checks, for logs and plans: the URL, or `port 8080 /health via
+    /// port-forward` (`service auth port 80 …`).
+    pub fn target(&self) -> String {
+        match &self.forward {
+            None => self.url.clone(),
+            Some(forward) => format!(
+                "{}port {} {} via port-forward",
+                forward
+                    .service
+                    .as_ref()
+                    .map(|s| format!("service {s} "))
+                    .unwrap_or_default(),
+                forward.port,
+                forward.path
+            ),
+        }
+    }
+
+    /// This gate sending its requests to a forward's local address (`127.0.0.1:41234`).
+    pub fn through_local(&self, local: std::net::SocketAddr) -> HealthGate {
+        let mut gate = self.clone();
+        if let Some(forward) = &self.forward {
+            gate.url = format!("http://{local}{}", forward.path);
+        }
+        gate
     }
 
     /// The worst-case time the gate can take, for planning and for the log line announcing it.
@@ -235,41 +280,99 @@ pub fn format_duration(duration: Duration) -> String {
     out
 }
 
-fn gate_url(settings: &HealthSettings, url_override: Option<&str>) -> Result<String, String> {
-    match (&settings.url, settings.port, &settings.path) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err("health: set either `url` \
-             (checked from the runner) or `port` and `path` (checked inside the cluster), not \
-             both"
-            .to_string()),
-        (Some(url), None, None) => check_url(url.trim(), "health.url"),
-        (None, Some(port), path) => {
-            let path = path.as_deref().unwrap_or("/").trim();
-            if port == 0 {
-                return Err("health.port must be the container port to check (1-65535)".into());
-            }
-            if !path.starts_with('/') {
-                return Err(format!(
-                    "health.path `{path}` must start with `/`: write `/{path}`"
-                ));
-            }
-            let Some(base) = url_override else {
-                return Err(format!(
-                    "health.port {port}: the in-cluster check needs a forwarded local address, \
-                     and none was set up"
-                ));
-            };
-            check_url(
-                &format!("{}{path}", base.trim().trim_end_matches('/')),
-                "health.port",
-            )
+/// The URL to request and, for an in-cluster gate, its [`Forward`]. `url_override`: a local
+/// address the in-cluster `path` is appended to (a forward already open).
+fn gate_target(
+    settings: &HealthSettings,
+    url_override: Option<&str>,
+) -> Result<(String, Option<Forward>), String> {
+    let in_cluster = settings.port.is_some()
+        || settings.path.is_some()
+        || settings.via.is_some()
+        || settings.service.is_some();
+    if let Some(url) = &settings.url {
+        if in_cluster {
+            return Err(
+                "health: set either `url` (checked from the runner) or `port` and \
+                 `path` (checked inside the cluster through a port-forward; `via`, `service` \
+                 go with them), not both"
+                    .to_string(),
+            );
         }
-        (None, None, Some(_)) => Err("health.path needs `health.port` (the container port to \
-             check), or write the full address as `health.url`"
-            .to_string()),
-        (None, None, None) => Err("health needs `url: https://…` (checked from the runner) \
-             or `port` and `path` (checked inside the cluster)"
-            .to_string()),
+        return Ok((check_url(url.trim(), "health.url")?, None));
     }
+    let Some(port) = settings.port else {
+        return Err(match (&settings.path, &settings.via, &settings.service) {
+            (Some(_), _, _) => {
+                "health.path needs `health.port` (the container port to \
+                 check), or write the full address as `health.url`"
+            }
+            (_, Some(_), _) => {
+                "health.via needs `health.port` (the container port to reach \
+                 through the port-forward)"
+            }
+            (_, _, Some(_)) => {
+                "health.service needs `health.port` (the Service's port, e.g. \
+                 `80`)"
+            }
+            _ => {
+                "health needs `url: https://…` (checked from the runner) or `port` and \
+                 `path` (checked inside the cluster through a port-forward)"
+            }
+        }
+        .to_string());
+    };
+    forward_target(settings, port, url_override)
+}
+
+/// [`gate_target`] of a gate with `port`.
+fn forward_target(
+    settings: &HealthSettings,
+    port: u16,
+    url_override: Option<&str>,
+) -> Result<(String, Option<Forward>), String> {
+    if port == 0 {
+        return Err("health.port must be the container port to check (1-65535)".into());
+    }
+    if let Some(via) = settings.via.as_deref().map(str::trim)
+        && via != "port-forward"
+    {
+        return Err(format!(
+            "health.via: `{via}` is not supported: write `port-forward` (the default with \
+             `port`)"
+        ));
+    }
+    let service = match settings.service.as_deref().map(str::trim) {
+        Some("") => {
+            return Err(
+                "health.service is empty: name the Service whose port `health.port` is, or \
+                 remove the key to check the container port"
+                    .to_string(),
+            );
+        }
+        other => other.map(str::to_string),
+    };
+    let Some(path) = settings.path.as_deref().map(str::trim) else {
+        return Err(format!(
+            "health.port {port} needs `health.path`, the path to request (e.g. `/health`)"
+        ));
+    };
+    if !path.starts_with('/') {
+        return Err(format!(
+            "health.path `{path}` must start with `/`: write `/{path}`"
+        ));
+    }
+    let base = url_override.map_or_else(
+        || format!("http://127.0.0.1:{port}"),
+        |base| base.trim().trim_end_matches('/').to_string(),
+    );
+    let url = check_url(&format!("{base}{path}"), "health.path")?;
+    let forward = Forward {
+        port,
+        path: path.to_string(),
+        service,
+    };
+    Ok((url, Some(forward)))
 }
 
 fn check_url(url: &str, key: &str) -> Result<String, String> {

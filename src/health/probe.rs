@@ -59,6 +59,18 @@ pub fn client() -> Result<reqwest::Client, String> {
 pub async fn run_gate(
     client: &reqwest::Client,
     gate: &HealthGate,
+    on_attempt: impl FnMut(&Attempt),
+) -> HealthReport {
+    run_gate_explained(client, gate, &|| None, on_attempt).await
+}
+
+/// [`run_gate`] where a transport error may have a better explanation than the socket's:
+/// `explain` is asked after each one (a port-forward says why it dropped the connection:
+/// the pod is gone, the port refused, the API server refused the forward).
+pub async fn run_gate_explained(
+    client: &reqwest::Client,
+    gate: &HealthGate,
+    explain: &(dyn Fn() -> Option<String> + Sync),
     mut on_attempt: impl FnMut(&Attempt),
 ) -> HealthReport {
     let start = Instant::now();
@@ -98,7 +110,12 @@ pub async fn run_gate(
         tokio::time::sleep_until(next).await;
         let began = Instant::now();
         next = began + gate.interval;
-        let (outcome, body_excerpt) = request.send(client, gate).await;
+        let (mut outcome, body_excerpt) = request.send(client, gate).await;
+        if let AttemptOutcome::TransportError { error } = &mut outcome
+            && let Some(why) = explain()
+        {
+            *error = why;
+        }
         let attempt = Attempt {
             number,
             at: began.duration_since(start),

@@ -67,6 +67,9 @@ pub struct HealthReport {
     pub max_attempts: u32,
     /// The configured `success-threshold` (consecutive passes needed).
     pub success_threshold: u32,
+    /// How an in-cluster gate reached the service: `via port-forward to pod shop/auth-7d9f-x2k
+    /// port 8080`; shown after the summary.
+    pub through: Option<String>,
 }
 
 impl HealthReport {
@@ -95,6 +98,7 @@ impl HealthReport {
             elapsed,
             max_attempts,
             success_threshold,
+            through: None,
         }
     }
 
@@ -103,6 +107,14 @@ impl HealthReport {
     /// (connection refused)`. The parentheses carry the latest reason of each kind, which is
     /// the one that matters when a service was still settling.
     pub fn summary(&self) -> String {
+        let verdict = self.verdict();
+        match &self.through {
+            Some(through) => format!("{verdict} ({through})"),
+            None => verdict,
+        }
+    }
+
+    fn verdict(&self) -> String {
         let made = self.attempts.len();
         if self.passed {
             let mut extras = Vec::new();

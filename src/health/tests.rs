@@ -17,6 +17,7 @@ fn defaults() {
         gate,
         HealthGate {
             url: "https://api.example.com/healthz".to_string(),
+            forward: None,
             method: "GET".to_string(),
             headers: vec![],
             expect: StatusSet::default(),
@@ -78,13 +79,52 @@ fn everything_set() {
 
 #[test]
 fn in_cluster_gates_use_the_forwarded_address() {
-    let yaml = settings("port: 8080\npath: /healthz\n");
+    let yaml = settings("port: 8080\npath: /healthz\nvia: port-forward\n");
     let gate = HealthGate::from_settings(&yaml, Some("http://127.0.0.1:41234/")).unwrap();
     assert_eq!(gate.url, "http://127.0.0.1:41234/healthz");
-    let root = HealthGate::from_settings(&settings("port: 8080\n"), Some("http://127.0.0.1:1"));
-    assert_eq!(root.unwrap().url, "http://127.0.0.1:1/");
-    let missing = HealthGate::from_settings(&yaml, None).unwrap_err();
-    assert!(missing.contains("health.port 8080"), "{missing}");
+    let gate = HealthGate::from_settings(&yaml, None).unwrap();
+    let forward = gate.forward.clone().unwrap();
+    assert_eq!((forward.port, forward.path.as_str()), (8080, "/healthz"));
+    assert_eq!(forward.service, None);
+    assert_eq!(gate.target(), "port 8080 /healthz via port-forward");
+    let local = gate.through_local("127.0.0.1:41234".parse().unwrap());
+    assert_eq!(local.url, "http://127.0.0.1:41234/healthz");
+    // `via` defaults to port-forward; `service` names a Service port.
+    let service =
+        HealthGate::from_settings(&settings("port: 80\npath: /ready\nservice: web\n"), None)
+            .unwrap();
+    assert_eq!(service.forward.unwrap().service.as_deref(), Some("web"));
+    let url = HealthGate::from_settings(&settings("url: https://x/health\n"), None).unwrap();
+    assert_eq!(url.target(), "https://x/health");
+    assert_eq!(url.forward, None);
+}
+
+#[test]
+fn in_cluster_mistakes_name_their_key() {
+    for (yaml, expected) in [
+        ("url: http://x\nport: 80", "either `url`"),
+        ("url: http://x\nvia: port-forward", "either `url`"),
+        ("url: http://x\nservice: web", "either `url`"),
+        ("port: 8080", "health.port 8080 needs `health.path`"),
+        (
+            "port: 0\npath: /h",
+            "health.port must be the container port to check (1-65535)",
+        ),
+        (
+            "port: 80\npath: /h\nvia: ingress",
+            "health.via: `ingress` is not supported",
+        ),
+        ("via: port-forward", "health.via needs `health.port`"),
+        ("service: web\npath: /h", "health.path needs `health.port`"),
+        ("service: web", "health.service needs `health.port`"),
+        (
+            "port: 80\npath: /h\nservice: ' '",
+            "health.service is empty",
+        ),
+    ] {
+        let error = HealthGate::from_settings(&settings(yaml), None).unwrap_err();
+        assert!(error.contains(expected), "{yaml}: {error}");
+    }
 }
 
 #[test]

@@ -121,6 +121,7 @@ async fn handle(mut socket: TcpStream, reply: Reply, requests: Arc<Mutex<Vec<Str
 fn gate(url: String) -> HealthGate {
     HealthGate {
         url,
+        forward: None,
         method: "GET".to_string(),
         headers: vec![],
         expect: StatusSet::default(),

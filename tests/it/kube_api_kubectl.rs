@@ -860,3 +860,62 @@ fn dry_run_diff_get_and_delete_behave_like_a_cluster() {
         out.stderr
     );
 }
+
+/// `kubectl port-forward` against the test server's `pods/{name}/portforward`. kubectl ≥ 1.31
+/// (checked with 1.32.4 and 1.37.1) first tries SPDY/3.1 tunnelled over a WebSocket (a GET with
+/// `Sec-WebSocket-Protocol: SPDY/3.1+portforward.k8s.io`, the ports inside SPDY stream
+/// headers, not in the query), then falls back to plain SPDY/3.1 (a POST with `Upgrade:
+/// SPDY/3.1`). The test server speaks the binary channel protocol kube-rs (and shipgate) use,
+/// `v4.channel.k8s.io`, not SPDY: this pins both of kubectl's attempts and the server's
+/// clear refusal of each, so a kubectl that changes protocol, or a server that learns SPDY,
+/// shows up here.
+#[test]
+fn port_forward_kubectl_speaks_spdy_which_is_refused_clearly() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    setup(
+        &api,
+        deployment("shop", "auth")
+            .image("auth", "registry.local/auth:1.0.0")
+            .replicas(1)
+            .build(),
+    );
+    let pod = api.list("/api/v1/namespaces/shop/pods")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let out = k.run(&["port-forward", &format!("pod/{pod}"), ":8080", "-v=6"]);
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let requests = api.requests();
+    let forwards: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/pods/{pod}/portforward")))
+        .collect();
+    let methods: Vec<&str> = forwards.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["GET", "POST"], "{forwards:?}");
+    assert!(
+        forwards.iter().all(|r| !r.query.contains("ports=")),
+        "kubectl sends the ports inside SPDY, not in the query: {forwards:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("(offered: SPDY/3.1+portforward.k8s.io)"),
+        "the WebSocket attempt tunnels SPDY:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("fallback to secondary dialer"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("error upgrading connection: ")
+            && out.stderr.contains("the test API server serves port-forward only as a WebSocket with subprotocol v4.channel.k8s.io (offered: none)"),
+        "the SPDY fallback is refused clearly:\n{}",
+        out.stderr
+    );
+    assert_eq!(api.port_forward_sessions(), 0);
+}

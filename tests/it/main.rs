@@ -35,6 +35,7 @@ mod github_api;
 mod github_deployments;
 mod gitops;
 mod health;
+mod health_forward;
 mod kube_api_kubectl;
 mod manifests;
 mod plan;

@@ -282,6 +282,7 @@ async fn job_pods(cluster: &Cluster, namespace: &str, job: &str) -> String {
 
 /// The health gates of a wave's services (`None`: no gate, or skipped).
 pub async fn gates(
+    cluster: &crate::deploy::cluster::Cluster,
     targets: &[&DeployTarget],
     options: &Options,
     progress: Progress,
@@ -294,15 +295,13 @@ pub async fn gates(
             let gate = target.health.as_ref().filter(|_| !options.skip_health)?;
             let client = client?;
             let say = |line: &str| progress(&target.service, line);
-            say(&format!("health gate: {} {}", gate.method, gate.url));
-            let report = crate::health::run_gate(&client, gate, |attempt| {
-                say(&format!(
-                    "health attempt {}: {}",
-                    attempt.number,
-                    attempt.outcome.describe()
-                ));
-            })
-            .await;
+            say(&format!("health gate: {} {}", gate.method, gate.target()));
+            let namespace = target
+                .namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace.clone());
+            let report =
+                crate::deploy::gate::run(cluster, target, &namespace, &client, gate, &say).await;
             say(&format!("health gate {}", report.summary()));
             Some(report)
         }

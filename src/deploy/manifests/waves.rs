@@ -215,7 +215,8 @@ async fn services_of_wave(
     let gate_targets: Vec<&DeployTarget> =
         gated.iter().map(|&p| &w.targets[records[p].0]).collect();
     let start = w.started.elapsed();
-    let reports = super::watch::gates(&gate_targets, w.options, w.progress.clone()).await;
+    let reports =
+        super::watch::gates(w.cluster, &gate_targets, w.options, w.progress.clone()).await;
     let end = w.started.elapsed();
     for (&position, report) in gated.iter().zip(reports) {
         let (index, result, happened) = &mut records[position];

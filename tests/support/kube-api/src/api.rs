@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub faults: crate::faults::Faults,
     /// Requests, watches and connections counted for tests and benchmarks.
     pub counter: Arc<crate::counting::Counter>,
+    /// Port-forward replies and sessions (see `portforward.rs`).
+    pub forwards: crate::portforward::Forwards,
 }
 
 impl Shared {
@@ -76,6 +78,10 @@ pub(crate) fn parse_query(q: &str) -> HashMap<String, String> {
             (url_decode(k), url_decode(v))
         })
         .collect()
+}
+
+pub(crate) fn status_response(code: u16, body: &Value) -> Response {
+    json_response(code, body)
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
@@ -1023,7 +1029,14 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
         }
         return err_response(not_found_path());
     };
-    let verb = verb_of(&parts.method, r.name.is_some(), &q);
+    // A port-forward is `create pods/portforward` whatever the method (WebSocket upgrades
+    // are GETs; the apiserver asks for `create` since 1.35).
+    let portforward = r.rd.plural == "pods" && r.sub.as_deref() == Some("portforward");
+    let verb = if portforward {
+        "create"
+    } else {
+        verb_of(&parts.method, r.name.is_some(), &q)
+    };
     let resource_for_rbac = match &r.sub {
         Some(s) => format!("{}/{s}", r.rd.plural),
         None => r.rd.plural.to_string(),
@@ -1037,6 +1050,9 @@ pub(crate) async fn handle(AxState(shared): AxState<Arc<Shared>>, req: Request<B
             r.ns.as_deref(),
             r.name.as_deref(),
         ));
+    }
+    if portforward && let (Some(ns), Some(name)) = (r.ns.clone(), r.name.clone()) {
+        return crate::portforward::handle(shared, parts, ns, name).await;
     }
     if verb == "watch" {
         return match watch_response(&shared, r.rd, r.ns.clone(), &q) {

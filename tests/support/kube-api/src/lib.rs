@@ -55,6 +55,12 @@
 //!   [`KubeApi::add_user`]; no token = `system:anonymous` (403 on everything but `/version`);
 //!   an unknown token = 401.
 //!
+//! # Port-forward
+//! `pods/{name}/portforward` is served as a WebSocket with kube-rs's binary channel protocol
+//! `v4.channel.k8s.io` (see `portforward.rs`); [`KubeApi::serve_pods`] says what a pod answers
+//! on a port (healthy, a status, stalled), [`KubeApi::pod_requests`] what it was asked.
+//! kubectl's SPDY (tunnelled over a WebSocket, or plain) is refused with a Status naming it.
+//!
 //! # Counting
 //! [`KubeApi::counts`] says what clients cost the server: requests by verb and resource,
 //! watches started per namespace and resource, watches and connections open now and at peak,
@@ -89,6 +95,7 @@ mod images;
 mod jobs;
 mod kubelet;
 mod patch;
+mod portforward;
 mod selector;
 mod store;
 mod table;
@@ -101,6 +108,7 @@ pub use builders::{
 };
 pub use counting::Counts;
 pub use faults::Fault;
+pub use portforward::{PodReply, PodRequest, PodSelector};
 pub use store::RecordedRequest;
 
 use api::Shared;
@@ -202,6 +210,7 @@ impl KubeApiBuilder {
             addr: format!("127.0.0.1:{port}"),
             faults: faults::Faults::default(),
             counter: Arc::default(),
+            forwards: Default::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let sh = shared.clone();
