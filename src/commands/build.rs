@@ -2,11 +2,11 @@
 //! every service, and outputs `images`.
 
 use super::{Session, detect, plan};
+use crate::build::ServiceReport;
 use crate::build::jobs::{self, Action, Job};
 use crate::build::log::{Layout, Log};
-use crate::build::runner::{self, Clients};
+use crate::build::scheduler::{self, Clients};
 use crate::build::workflow::{GitHub, Timing, retry_policy};
-use crate::build::{ServiceReport, report};
 use crate::cli::{BuildArgs, non_empty};
 use crate::config::Config;
 use crate::detect::git::GitRepository;
@@ -14,6 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
 use crate::plan::Plan;
 use crate::registry::RegistryClient;
+use crate::report::build as report;
 use crate::runner::Summary;
 use serde_json::json;
 use std::path::PathBuf;
@@ -106,7 +107,7 @@ pub fn run_builds(
     // On a live board the builds' output was not streamed: failed builds show their tail after.
     let live = log.is_live();
     let reports = if args.dry_run {
-        runner::dry_run(&jobs)
+        scheduler::dry_run(&jobs)
     } else {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -128,7 +129,7 @@ pub fn run_builds(
                 format!("cannot create {}: {e}", metadata_dir.display()),
             ))
         })?;
-        let settings = runner::Settings {
+        let settings = scheduler::Settings {
             max_parallel: usize::from(args.max_parallel),
             fail_fast,
             push,
@@ -145,7 +146,10 @@ pub fn run_builds(
             github,
         };
         let local = tokio::task::LocalSet::new();
-        let reports = local.block_on(&runtime, runner::run(jobs, settings, Rc::new(log), clients));
+        let reports = local.block_on(
+            &runtime,
+            scheduler::run(jobs, settings, Rc::new(log), clients),
+        );
         let _ = std::fs::remove_dir_all(&metadata_dir);
         reports
     };

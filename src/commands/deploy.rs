@@ -5,8 +5,8 @@ use super::{Session, build};
 use crate::cli::{BuildArgs, DeployArgs, DeployOptions, non_empty};
 use crate::config::Config;
 use crate::deploy::kubeconfig;
+use crate::deploy::orchestrate::{self, Options, Report};
 use crate::deploy::result::{ServiceResult, result_json};
-use crate::deploy::run::{self, Options, Report};
 use crate::deploy::target::{self, DeployTarget};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -327,7 +327,7 @@ fn on_cluster(
         },
         None => None,
     };
-    let report = runtime.block_on(run::deploy(
+    let report = runtime.block_on(orchestrate::deploy(
         &cluster, targets, skipped, options, &registry, progress,
     ));
     if let Some(board) = board.and_then(|b| Arc::try_unwrap(b).ok()) {
@@ -357,12 +357,15 @@ fn on_cluster(
 /// Where progress lines go: a live board on a terminal, plain lines in logs.
 pub(super) fn progress_sink(
     session: &Session,
-) -> (Option<Arc<crate::report::live::Board>>, run::Progress) {
+) -> (
+    Option<Arc<crate::report::live::Board>>,
+    orchestrate::Progress,
+) {
     let board = (!session.runner.mode.is_actions()
         && session.format == crate::cli::Format::Human
         && std::io::IsTerminal::is_terminal(&std::io::stderr()))
     .then(|| Arc::new(crate::report::live::Board::start()));
-    let progress: run::Progress = match &board {
+    let progress: orchestrate::Progress = match &board {
         Some(board) => {
             let board = board.clone();
             Arc::new(move |service: &str, line: &str| board.update(service, line))

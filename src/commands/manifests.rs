@@ -15,7 +15,7 @@ use crate::deploy::manifests::outcome::{Action, ObjectResult, State, diff_json};
 use crate::deploy::manifests::prepare::Request;
 use crate::deploy::manifests::substitute::{Kept, Planned};
 use crate::deploy::manifests::{Manifest, render, substitute};
-use crate::deploy::run::{Options, Report};
+use crate::deploy::orchestrate::{Options, Report};
 use crate::deploy::target::{DeployTarget, ImageSource};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;

@@ -3,14 +3,14 @@
 
 pub mod client;
 pub mod cluster;
-mod diagnose;
-pub mod diagnostics;
+pub mod diagnosis;
 pub mod digest;
 pub mod exec_plugin;
 pub mod hub;
 pub mod kubeconfig;
 pub mod lock;
 pub mod manifests;
+pub mod orchestrate;
 pub mod patch;
 pub mod pods;
 pub mod preflight;
@@ -18,7 +18,6 @@ pub mod result;
 pub mod retry;
 mod rollback;
 pub mod rollout;
-pub mod run;
 pub mod secrets;
 pub(crate) mod service;
 pub mod settle;

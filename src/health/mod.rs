@@ -11,12 +11,12 @@
 //! gate needs `success-threshold` consecutive passes within `attempts` tries.
 
 mod judge;
+mod outcome;
 mod probe;
-mod report;
 
 pub use judge::{JsonCheck, MAX_BODY, StatusSet, body_excerpt, judge_response};
+pub use outcome::{Attempt, AttemptOutcome, HealthReport, Progress, Verdict};
 pub use probe::{client, run_gate};
-pub use report::{Attempt, AttemptOutcome, HealthReport, Progress, Verdict};
 
 use crate::config::model::{HealthSettings, JsonExpectation};
 use reqwest::header::{HeaderName, HeaderValue};
