@@ -1233,7 +1233,6 @@ fn host_with_port(url: &Url) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use super::*;
 

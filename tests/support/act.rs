@@ -7,8 +7,7 @@
 //! them.
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
+#![expect(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

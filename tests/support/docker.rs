@@ -2,8 +2,7 @@
 //! written into a temporary directory that goes first on PATH, records what *would* run.
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
+#![expect(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
 use super::{Shipgate, TestRepo};
 use std::path::PathBuf;

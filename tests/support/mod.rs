@@ -15,7 +15,6 @@
 //! nektos/act), [`docker`] (a `docker` stand-in) and [`registry`] (a real `docker-registry`).
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
 
 pub mod act;
 pub mod docker;

@@ -5,8 +5,7 @@
 //! apache2-utils`.
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
+#![expect(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
 use shipgate::registry::{Credentials, RegistryClient, sha256_digest};
 use std::io::{Read, Write};

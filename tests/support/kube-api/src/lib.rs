@@ -74,8 +74,6 @@
 //! # let _ = kubeconfig;
 //! ```
 
-#![allow(clippy::module_name_repetitions)]
-
 mod api;
 mod apply;
 mod builders;
