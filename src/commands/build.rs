@@ -23,7 +23,7 @@ use std::time::Duration;
 
 const TITLE: &str = "shipgate build";
 
-pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
     let (plan, config) = load_plan(session, args)?;
     let mut summary = Summary::default();
     let stage = run_builds(session, &plan, config.as_ref(), args, &mut summary)?;
@@ -33,7 +33,7 @@ pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
 }
 
 /// What the build stage produced, for `build` alone or as a stage of `run`.
-pub struct BuildStage {
+pub(super) struct BuildStage {
     /// `images`.
     pub outputs: Vec<(String, String)>,
     pub failed: bool,
@@ -42,7 +42,7 @@ pub struct BuildStage {
 }
 
 /// Builds the plan's images; adds the build section to `summary` and reports diagnostics.
-pub fn run_builds(
+pub(super) fn run_builds(
     session: &Session,
     plan: &Plan,
     config: Option<&Config>,
@@ -193,7 +193,10 @@ pub fn run_builds(
 
 /// The plan from `--plan`, else planned here; plus the config when there is one (for
 /// `defaults.build`).
-pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Config>), Failure> {
+pub(super) fn load_plan(
+    session: &Session,
+    args: &BuildArgs,
+) -> Result<(Plan, Option<Config>), Failure> {
     if let Some(value) = non_empty(args.plan_input.clone()) {
         let mut plan = Plan::load(&value)?;
         // With a given plan, `services` narrows it: one build matrix leg, a manual redeploy.
@@ -225,7 +228,7 @@ pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Co
 
 /// Keeps only the plan's services named in `selection` (`all` keeps every one); a name the plan
 /// does not have is a usage error.
-pub fn select_services(plan: &mut Plan, selection: &str) -> Result<(), Failure> {
+pub(super) fn select_services(plan: &mut Plan, selection: &str) -> Result<(), Failure> {
     if selection.trim() == "all" {
         return Ok(());
     }

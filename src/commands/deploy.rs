@@ -17,7 +17,7 @@ use std::time::Duration;
 
 const TITLE: &str = "shipgate deploy";
 
-pub fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
     let (plan, config) = load(session, args)?;
     let mut summary = Summary::default();
     let inputs = DeployInputs {
@@ -33,7 +33,7 @@ pub fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
 }
 
 /// What the deploy stage takes besides the plan and config.
-pub struct DeployInputs<'a> {
+pub(super) struct DeployInputs<'a> {
     pub options: &'a DeployOptions,
     pub dry_run: bool,
     pub github_token: Option<String>,
@@ -41,7 +41,7 @@ pub struct DeployInputs<'a> {
 }
 
 /// What the deploy stage produced, for `deploy` alone or as a stage of `run`.
-pub struct DeployStage {
+pub(super) struct DeployStage {
     /// `result`.
     pub outputs: Vec<(String, String)>,
     pub failed: bool,
@@ -175,7 +175,7 @@ fn deploy_options(session: &Session, plan: &Plan, inputs: &DeployInputs) -> Opti
 
 /// Deploys the plan; adds the deploy section to `summary` and reports annotations.
 /// `images` (the build's output) comes from `run`; alone, from `--images`.
-pub fn run_deploy(
+pub(super) fn run_deploy(
     session: &Session,
     plan: &Plan,
     config: &Config,

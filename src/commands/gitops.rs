@@ -27,7 +27,7 @@ fn usage(message: impl Into<String>) -> Failure {
 }
 
 /// Runs the write-back when configured; `None` leaves `deploy` to the other paths.
-pub fn run_if_configured(
+pub(super) fn run_if_configured(
     session: &Session,
     plan: &Plan,
     config: &Config,

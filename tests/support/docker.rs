@@ -53,7 +53,7 @@ printf 'end %s %s\n' "$name" "$(date +%s%N)" >> "$STANDIN_TIMES"
 "##;
 
 /// The stand-in installed as `docker` and `remote-builder` in a temporary PATH directory.
-pub struct StandIn {
+pub(crate) struct StandIn {
     dir: tempfile::TempDir,
 }
 
@@ -64,7 +64,7 @@ impl Default for StandIn {
 }
 
 impl StandIn {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         for program in ["docker", "remote-builder"] {
@@ -77,26 +77,26 @@ impl StandIn {
 
     /// The argv log: one JSON array per call.
     /// The directory holding the stand-in programs (to put first on a PATH).
-    pub fn dir(&self) -> &std::path::Path {
+    pub(crate) fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
 
-    pub fn log(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
         self.dir.path().join("argv.jsonl")
     }
 
     /// The start and end times of every call.
-    pub fn times(&self) -> PathBuf {
+    pub(crate) fn times(&self) -> PathBuf {
         self.dir.path().join("times")
     }
 
     /// The environments the stand-in saw (`env` output of every call).
-    pub fn environments(&self) -> String {
+    pub(crate) fn environments(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("argv.jsonl.env")).unwrap_or_default()
     }
 
     /// shipgate with the stand-in first on PATH.
-    pub fn shipgate(&self, repo: &TestRepo) -> Shipgate {
+    pub(crate) fn shipgate(&self, repo: &TestRepo) -> Shipgate {
         let path = format!(
             "{}:{}",
             self.dir.path().display(),
@@ -109,7 +109,7 @@ impl StandIn {
     }
 
     /// Every recorded argv, in order.
-    pub fn argvs(&self) -> Vec<Vec<String>> {
+    pub(crate) fn argvs(&self) -> Vec<Vec<String>> {
         std::fs::read_to_string(self.log())
             .unwrap_or_default()
             .lines()
@@ -118,7 +118,7 @@ impl StandIn {
     }
 
     /// The recorded argvs that tag `image` (`host/repository`, no tag).
-    pub fn builds_of(&self, image: &str) -> Vec<Vec<String>> {
+    pub(crate) fn builds_of(&self, image: &str) -> Vec<Vec<String>> {
         let prefix = format!("{image}:");
         self.argvs()
             .into_iter()
@@ -127,7 +127,7 @@ impl StandIn {
     }
 
     /// (event, service, nanoseconds) for every start and end.
-    pub fn events(&self) -> Vec<(String, String, u128)> {
+    pub(crate) fn events(&self) -> Vec<(String, String, u128)> {
         std::fs::read_to_string(self.times())
             .unwrap_or_default()
             .lines()
@@ -139,7 +139,7 @@ impl StandIn {
     }
 
     /// The most builds that ever ran at the same time.
-    pub fn max_overlap(&self) -> usize {
+    pub(crate) fn max_overlap(&self) -> usize {
         let mut events = self.events();
         // At equal times an end comes before a start.
         events.sort_by_key(|(kind, _, at)| (*at, kind == "start"));
