@@ -53,7 +53,9 @@ pub(super) fn run_builds(
     if let Some(token) = &token {
         session.runner.mask(token);
     }
-    if let Some(password) = non_empty(std::env::var(crate::registry::PASSWORD_VARIABLE).ok()) {
+    if let Some(password) =
+        non_empty(crate::context::RunnerEnvironment::current().registry_password)
+    {
         session.runner.mask(&password);
     }
     let plan = plan.clone();

@@ -137,7 +137,10 @@ fn masked_kubeconfig(
     session: &Session,
     inputs: &DeployInputs,
 ) -> Result<Option<kubeconfig::Input>, Failure> {
-    crate::deploy::secrets::mask_registry_password(&session.runner);
+    crate::deploy::secrets::mask_registry_password(
+        &session.runner,
+        &crate::context::RunnerEnvironment::current(),
+    );
     let Some(value) = non_empty(inputs.options.kubeconfig.clone()) else {
         crate::deploy::secrets::mask_all(&session.runner, kubeconfig::default_secrets());
         return Ok(None);
@@ -154,6 +157,7 @@ fn masked_kubeconfig(
 /// The deploy's options from the inputs and the run.
 fn deploy_options(session: &Session, plan: &Plan, inputs: &DeployInputs) -> Options {
     let context = session.context().ok();
+    let tuning = crate::context::RunnerEnvironment::current().tuning;
     let run_url = plan
         .context
         .run_url
@@ -164,12 +168,16 @@ fn deploy_options(session: &Session, plan: &Plan, inputs: &DeployInputs) -> Opti
         skip_health: inputs.options.skip_health,
         continue_on_failure: inputs.options.continue_on_failure,
         lock_timeout: inputs.options.lock_timeout,
-        lock_poll: poll_interval(),
+        lock_poll: tuning.lock_poll.unwrap_or(Duration::from_secs(5)),
         holder: lock_holder(run_url.as_deref()),
         run_url,
         deadline: Some(inputs.options.deploy_timeout).filter(|d| !d.is_zero()),
-        throttle: Duration::from_millis(throttle_ms()),
-        unschedulable_grace: unschedulable_grace(),
+        throttle: tuning
+            .progress_throttle
+            .unwrap_or(Duration::from_millis(1000)),
+        unschedulable_grace: tuning
+            .unschedulable_grace
+            .unwrap_or(Duration::from_secs(60)),
     }
 }
 
@@ -501,30 +509,6 @@ fn lock_holder(run_url: Option<&str>) -> String {
         }
         None => process,
     }
-}
-
-/// How often a busy lock is looked at (`SHIPGATE_LOCK_POLL`, hidden, for tests).
-fn poll_interval() -> Duration {
-    std::env::var("SHIPGATE_LOCK_POLL")
-        .ok()
-        .and_then(|v| crate::config::model::parse_duration(&v).ok())
-        .unwrap_or(Duration::from_secs(5))
-}
-
-/// How long an unschedulable pod is a warning before it fails the rollout (the cluster
-/// autoscaler may add a node meanwhile); `SHIPGATE_UNSCHEDULABLE_GRACE` overrides the 60 s.
-fn unschedulable_grace() -> Duration {
-    std::env::var("SHIPGATE_UNSCHEDULABLE_GRACE")
-        .ok()
-        .and_then(|v| crate::config::model::parse_duration(&v).ok())
-        .unwrap_or(Duration::from_secs(60))
-}
-
-fn throttle_ms() -> u64 {
-    std::env::var("SHIPGATE_PROGRESS_THROTTLE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
 }
 
 pub(super) type GitHubDeployment = (
