@@ -41,6 +41,7 @@ mod readme;
 mod readme_commands;
 mod registry;
 mod registry_conventions;
+mod snapshots;
 mod status;
 mod summary;
 mod terminal;

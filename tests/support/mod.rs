@@ -20,6 +20,7 @@ pub(crate) mod act;
 pub(crate) mod docker;
 pub(crate) mod openapi;
 pub(crate) mod registry;
+pub(crate) mod snapshot;
 
 use serde_json::Value;
 use std::cell::Cell;
