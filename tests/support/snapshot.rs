@@ -39,6 +39,7 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\b\d+m \d{2}s\b", "[DURATION]"),
     (r"\b\d+(\.\d+)?(ms|s)\b", "[DURATION]"),
     (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+    (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
 ];
 
 /// A run's terminal output, both streams, labelled.
