@@ -18,6 +18,7 @@
 
 pub(crate) mod act;
 pub(crate) mod docker;
+pub(crate) mod http;
 pub(crate) mod openapi;
 pub(crate) mod registry;
 pub(crate) mod snapshot;
