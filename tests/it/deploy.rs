@@ -15,25 +15,9 @@ use kube_test_api::{KubeApi, daemon_set, deployment, stateful_set};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use support::deploy_config::DeployConfig;
 use support::http::{Answer, HttpStandIn};
 use support::{Run, Shipgate, TestRepo};
-
-const CONFIG: &str = r#"version: 1
-defaults:
-  registry: registry.local/shop
-  tags: ["{sha7}"]
-services:
-  auth:
-    paths: ["services/auth/**"]
-    image: auth
-    deploy: { namespace: shop, timeout: 60s }
-  events:
-    paths: ["services/events/**"]
-    image: events
-    deploy: { namespace: shop, timeout: 60s }
-  docs:
-    paths: ["docs/**"]
-"#;
 
 /// A cluster with namespace `shop` and rolled-out Deployments `auth` and `events` at 1.0.0.
 struct Fixture {
@@ -44,7 +28,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        Fixture::with_config(CONFIG)
+        Fixture::with_config(&DeployConfig::shop().render())
     }
 
     fn with_config(config: &str) -> Fixture {
@@ -255,13 +239,12 @@ fn a_crash_loop_fails_with_the_previous_instances_logs() {
 fn an_image_already_set_sends_no_patch_and_is_verified() {
     let fixture = Fixture::new();
     let health = HttpStandIn::in_turn(vec![(200, "ok".into())]);
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!(
-            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", interval: 50ms }}\n  events",
-            health.url()
-        ),
-    );
+    let config = DeployConfig::shop()
+        .health(
+            "auth",
+            &format!("{{ url: \"{}/health\", interval: 50ms }}", health.url()),
+        )
+        .render();
     std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
     let run = fixture
         .shipgate()
@@ -293,13 +276,12 @@ fn an_image_already_set_sends_no_patch_and_is_verified() {
 fn a_failed_health_gate_rolls_back_a_healthy_rollout() {
     let fixture = Fixture::new();
     let health = HttpStandIn::in_turn(vec![(503, r#"{"status":"degraded"}"#.into())]);
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!(
-            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", attempts: 3, interval: 50ms, json: {{ pointer: /status, equals: ok }} }}\n  events",
-            health.url()
-        ),
-    );
+    let config = DeployConfig::shop()
+        .health(
+            "auth",
+            &format!("{{ url: \"{}/health\", attempts: 3, interval: 50ms, json: {{ pointer: /status, equals: ok }} }}", health.url()),
+        )
+        .render();
     std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
     let run = fixture
         .shipgate()
@@ -324,13 +306,15 @@ fn a_failed_health_gate_rolls_back_a_healthy_rollout() {
 fn a_non_critical_gate_only_warns() {
     let fixture = Fixture::new();
     let health = HttpStandIn::in_turn(vec![(500, "boom".into())]);
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!(
-            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", attempts: 2, interval: 10ms, critical: false }}\n  events",
-            health.url()
-        ),
-    );
+    let config = DeployConfig::shop()
+        .health(
+            "auth",
+            &format!(
+                "{{ url: \"{}/health\", attempts: 2, interval: 10ms, critical: false }}",
+                health.url()
+            ),
+        )
+        .render();
     std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
     let run = fixture
         .shipgate()
@@ -345,10 +329,12 @@ fn a_non_critical_gate_only_warns() {
 
 #[test]
 fn preflight_reports_every_problem_and_changes_nothing() {
-    let fixture = Fixture::with_config(&CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events:\n    paths: [\"services/events/**\"]\n    image: events\n    deploy: { namespace: shop, timeout: 60s }",
-        "deploy: { namespace: shop, container: api }\n  events:\n    paths: [\"services/events/**\"]\n    image: events\n    deploy: { namespace: shop, name: event-bus }",
-    ));
+    let fixture = Fixture::with_config(
+        &DeployConfig::shop()
+            .deploy("auth", "{ namespace: shop, container: api }")
+            .deploy("events", "{ namespace: shop, name: event-bus }")
+            .render(),
+    );
     let run = fixture
         .shipgate()
         .args(["--services", "auth,events"])
@@ -438,15 +424,10 @@ fn a_base64_kubeconfig_is_masked_and_never_printed() {
 
 #[test]
 fn waves_run_in_order_and_a_failed_wave_stops_the_next() {
-    let config = CONFIG
-        .replace(
-            "deploy: { namespace: shop, timeout: 60s }\n  events",
-            "deploy: { namespace: shop, wave: 0 }\n  events",
-        )
-        .replace(
-            "deploy: { namespace: shop, timeout: 60s }\n  docs",
-            "deploy: { namespace: shop, wave: 1 }\n  docs",
-        );
+    let config = DeployConfig::shop()
+        .deploy("auth", "{ namespace: shop, wave: 0 }")
+        .deploy("events", "{ namespace: shop, wave: 1 }")
+        .render();
     let fixture = Fixture::with_config(&config);
     let run = fixture
         .shipgate()
@@ -478,10 +459,9 @@ fn waves_run_in_order_and_a_failed_wave_stops_the_next() {
 
 #[test]
 fn rollback_all_restores_every_changed_service() {
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        "deploy: { namespace: shop, on-failure: rollback-all }\n  events",
-    );
+    let config = DeployConfig::shop()
+        .deploy("auth", "{ namespace: shop, on-failure: rollback-all }")
+        .render();
     let fixture = Fixture::with_config(&config);
     let run = fixture
         .shipgate()
@@ -762,12 +742,9 @@ fn a_build_digest_pins_the_deployed_image() {
     );
 }
 
-/// Rewrites the auth service's `deploy:` line of [`CONFIG`].
+/// The deploy tests' config with the auth service's `deploy:` set to `deploy`.
 fn auth_deploy(deploy: &str) -> String {
-    CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!("deploy: {deploy}\n  events"),
-    )
+    DeployConfig::shop().deploy("auth", deploy).render()
 }
 
 #[test]

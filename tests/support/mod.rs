@@ -17,6 +17,7 @@
 // Each test binary uses a different part of the harness.
 
 pub(crate) mod act;
+pub(crate) mod deploy_config;
 pub(crate) mod docker;
 pub(crate) mod http;
 pub(crate) mod openapi;
