@@ -36,70 +36,39 @@ fn repo() -> TestRepo {
         .commit("change")
 }
 
+/// Runs `args` once as in Actions and once in a terminal; snapshots the job summary as
+/// `<name>_summary` and the terminal output as `<name>_terminal`.
+fn snapshot_both(name: &str, args: &[&str]) {
+    let repo = repo();
+    let actions = Shipgate::new(&repo).actions().args(args).run().success();
+    let local = Shipgate::new(&repo).args(args).run().success();
+    filtered(&[repo.path(), repo.scratch()]).bind(|| {
+        insta::assert_snapshot!(format!("{name}_summary"), actions.summary);
+        insta::assert_snapshot!(format!("{name}_terminal"), terminal(&local));
+    });
+}
+
 #[test]
 fn detect_summary_and_terminal() {
-    let repo = repo();
-    let actions = Shipgate::new(&repo)
-        .actions()
-        .args(["detect", "--base", "HEAD~1"])
-        .run()
-        .success();
-    let local = Shipgate::new(&repo)
-        .args(["detect", "--base", "HEAD~1"])
-        .run()
-        .success();
-    filtered(&[repo.path(), repo.scratch()]).bind(|| {
-        insta::assert_snapshot!("detect_summary", actions.summary);
-        insta::assert_snapshot!("detect_terminal", terminal(&local));
-    });
+    snapshot_both("detect", &["detect", "--base", "HEAD~1"]);
 }
 
 #[test]
 fn plan_summary_and_terminal() {
-    let repo = repo();
-    let actions = Shipgate::new(&repo)
-        .actions()
-        .args(["plan", "--base", "HEAD~1"])
-        .run()
-        .success();
-    let local = Shipgate::new(&repo)
-        .args(["plan", "--base", "HEAD~1"])
-        .run()
-        .success();
-    filtered(&[repo.path(), repo.scratch()]).bind(|| {
-        insta::assert_snapshot!("plan_summary", actions.summary);
-        insta::assert_snapshot!("plan_terminal", terminal(&local));
-    });
+    snapshot_both("plan", &["plan", "--base", "HEAD~1"]);
 }
 
 #[test]
 fn build_summary_and_terminal_of_a_dry_run() {
-    let repo = repo();
-    let actions = Shipgate::new(&repo)
-        .actions()
-        .args([
+    snapshot_both(
+        "build_dry_run",
+        &[
             "run",
             "--stages",
             "detect,plan,build",
             "--dry-run",
             "--base",
             "HEAD~1",
-        ])
-        .run()
-        .success();
-    let local = Shipgate::new(&repo)
-        .args([
-            "run",
-            "--stages",
-            "detect,plan,build",
-            "--dry-run",
-            "--base",
-            "HEAD~1",
-        ])
-        .run()
-        .success();
-    filtered(&[repo.path(), repo.scratch()]).bind(|| {
-        insta::assert_snapshot!("build_dry_run_summary", actions.summary);
-        insta::assert_snapshot!("build_dry_run_terminal", terminal(&local));
-    });
+        ],
+    );
 }
