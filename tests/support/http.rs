@@ -37,10 +37,11 @@ impl Request {
     }
 }
 
-/// What the stand-in sends back (JSON content type).
+/// What the stand-in sends back (JSON content type), with any extra headers.
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
     pub status: u16,
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
@@ -48,8 +49,14 @@ impl Answer {
     pub(crate) fn new(status: u16, body: impl Into<String>) -> Self {
         Answer {
             status,
+            headers: Vec::new(),
             body: body.into(),
         }
+    }
+
+    pub(crate) fn header(mut self, name: &str, value: impl ToString) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub(crate) fn json(status: u16, body: &serde_json::Value) -> Self {
@@ -77,13 +84,15 @@ impl HttpStandIn {
                 };
                 log.lock().unwrap().push(request.clone());
                 let answer = respond(&request);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                let mut head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
                     answer.status,
                     answer.body.len(),
-                    answer.body
                 );
+                for (name, value) in &answer.headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                let _ = write!(stream, "{head}\r\n{}", answer.body);
             }
         });
         HttpStandIn { port, requests }
