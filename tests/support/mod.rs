@@ -11,8 +11,11 @@
 //! and `GIT_*` variables are removed, `HOME` points at a private directory, and commits have
 //! fixed authors and dates.
 //!
-//! Submodules hold the heavier harnesses a few test binaries share: [`act`] (the action under
-//! nektos/act), [`docker`] (a `docker` stand-in) and [`registry`] (a real `docker-registry`).
+//! Submodules hold the heavier harnesses the test modules share: [`act`] (the action under
+//! nektos/act), [`docker`] (a `docker` stand-in), [`registry`] (a real `docker-registry`),
+//! [`http`] (the one HTTP stand-in: records requests, scripted answers), [`openapi`] (the
+//! validator of GitHub's published schemas), [`snapshot`] (insta filters) and [`deploy_config`]
+//! (the deploy tests' config, built fluently).
 
 // Each test binary uses a different part of the harness.
 
