@@ -1,6 +1,7 @@
 //! The deploy tests' `.github/shipgate.yml`, built fluently: services `auth` and `events`
 //! (Deployments in namespace `shop`, `timeout: 60s`) and the library `docs`, each service's
-//! `deploy:` replaceable on its own, instead of string surgery on the whole file.
+//! `deploy:` replaceable on its own, instead of string surgery on the whole file; and the
+//! manifests tests' ([`ManifestsConfig`]).
 //!
 //! ```ignore
 //! let config = DeployConfig::shop()
@@ -73,5 +74,63 @@ impl DeployConfig {
             }
         }
         yaml
+    }
+}
+
+/// The manifests tests' `.github/shipgate.yml`: services `web`, `api` (wave 1) and `migrate`
+/// from the kustomization of `kustomize` (`deploy/overlays/{environment}` by default), in
+/// environment `prod`, namespace `shop`.
+pub(crate) struct ManifestsConfig {
+    kustomize: String,
+    prune: bool,
+}
+
+impl ManifestsConfig {
+    pub(crate) fn shop() -> Self {
+        ManifestsConfig {
+            kustomize: "deploy/overlays/{environment}".to_string(),
+            prune: false,
+        }
+    }
+
+    /// `deploy.manifests.kustomize`.
+    pub(crate) fn kustomize(mut self, path: &str) -> Self {
+        self.kustomize = path.to_string();
+        self
+    }
+
+    /// `deploy.prune: true`.
+    pub(crate) fn prune(mut self) -> Self {
+        self.prune = true;
+        self
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let prune = if self.prune { "  prune: true\n" } else { "" };
+        format!(
+            r#"version: 1
+defaults:
+  registry: registry.local/shop
+  tags: ["{{sha7}}"]
+  environment: prod
+deploy:
+  manifests:
+    kustomize: {kustomize}
+    namespace: shop
+{prune}services:
+  web:
+    paths: ["services/web/**"]
+    image: web
+    deploy: {{ namespace: shop, name: web, timeout: 30s }}
+  api:
+    paths: ["services/api/**"]
+    image: api
+    deploy: {{ namespace: shop, name: api, wave: 1, timeout: 30s }}
+  migrate:
+    paths: ["services/migrate/**"]
+    image: migrate
+"#,
+            kustomize = self.kustomize
+        )
     }
 }
