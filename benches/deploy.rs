@@ -41,7 +41,7 @@
 //! harness failure (a deploy that should have worked did not, a timeout, a missing tool)
 //! exits non-zero. Without `--bench` (as `cargo test --all-targets` runs it) it does nothing.
 
-#![allow(clippy::unwrap_used, reason = "benchmark harness")]
+#![expect(clippy::unwrap_used, reason = "benchmark harness")]
 
 #[path = "deploy/scale.rs"]
 mod scale;

@@ -20,7 +20,7 @@
 //! Nothing asserts a time; only a harness failure exits non-zero. Without `--bench` (as
 //! `cargo test --all-targets` runs it) it does nothing.
 
-#![allow(clippy::unwrap_used, reason = "benchmark harness")]
+#![expect(clippy::unwrap_used, reason = "benchmark harness")]
 
 use kube_test_api::{KubeApi, deployment};
 use serde_json::{Value, json};

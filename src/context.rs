@@ -11,6 +11,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The all-zero SHA GitHub sends for "no commit" (a created or deleted branch).
 pub const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -84,6 +85,54 @@ pub struct RunnerEnvironment {
     pub kubeconfig: Option<String>,
     pub home: Option<std::path::PathBuf>,
     pub in_cluster: bool,
+    /// `SHIPGATE_REGISTRY_USERNAME`, `SHIPGATE_REGISTRY_PASSWORD` and
+    /// `SHIPGATE_REGISTRY_INSECURE` (the action's `registry-*` inputs), as given: the registry
+    /// client decides what an empty value means.
+    pub registry_username: Option<String>,
+    pub registry_password: Option<String>,
+    pub registry_insecure: Option<String>,
+    /// `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY`: the files the runner reads outputs and the
+    /// job summary from.
+    pub output_file: Option<std::path::PathBuf>,
+    pub summary_file: Option<std::path::PathBuf>,
+    /// `NO_COLOR` set to anything but the empty string.
+    pub no_color: bool,
+    /// The tuning variables (README, "Tuning").
+    pub tuning: Tuning,
+}
+
+/// The `SHIPGATE_*` tuning variables of the README's tuning table, parsed: `None` when unset or
+/// not a valid value, and each consumer applies its own default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// `SHIPGATE_LOCK_POLL`: how often a busy deploy lock is looked at.
+    pub lock_poll: Option<Duration>,
+    /// `SHIPGATE_LOCK_RENEW`: how often the lock's lease is renewed (zero counts as unset).
+    pub lock_renew: Option<Duration>,
+    /// `SHIPGATE_UNSCHEDULABLE_GRACE`: how long an unschedulable pod is only a warning.
+    pub unschedulable_grace: Option<Duration>,
+    /// `SHIPGATE_PROGRESS_THROTTLE_MS`: the least time between two progress lines of a rollout.
+    pub progress_throttle: Option<Duration>,
+    /// `SHIPGATE_EXEC_PLUGIN_TIMEOUT`: the bound on a kubeconfig exec plugin (zero counts as
+    /// unset).
+    pub exec_plugin_timeout: Option<Duration>,
+}
+
+impl Tuning {
+    /// Reads the variables through `env`.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Self {
+        let duration =
+            |name: &str| env(name).and_then(|v| crate::config::model::parse_duration(&v).ok());
+        Tuning {
+            lock_poll: duration("SHIPGATE_LOCK_POLL"),
+            lock_renew: duration("SHIPGATE_LOCK_RENEW").filter(|d| !d.is_zero()),
+            unschedulable_grace: duration("SHIPGATE_UNSCHEDULABLE_GRACE"),
+            progress_throttle: env("SHIPGATE_PROGRESS_THROTTLE_MS")
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
+            exec_plugin_timeout: duration("SHIPGATE_EXEC_PLUGIN_TIMEOUT").filter(|d| !d.is_zero()),
+        }
+    }
 }
 
 impl RunnerEnvironment {
@@ -102,6 +151,17 @@ impl RunnerEnvironment {
             kubeconfig: get("KUBECONFIG"),
             home: get("HOME").map(Into::into),
             in_cluster: env("KUBERNETES_SERVICE_HOST").is_some(),
+            registry_username: env("SHIPGATE_REGISTRY_USERNAME"),
+            registry_password: env("SHIPGATE_REGISTRY_PASSWORD"),
+            registry_insecure: env("SHIPGATE_REGISTRY_INSECURE"),
+            output_file: env("GITHUB_OUTPUT")
+                .filter(|v| !v.is_empty())
+                .map(Into::into),
+            summary_file: env("GITHUB_STEP_SUMMARY")
+                .filter(|v| !v.is_empty())
+                .map(Into::into),
+            no_color: env("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            tuning: Tuning::load(&env),
         }
     }
 
@@ -331,6 +391,56 @@ mod tests {
             }
         );
     }
+    #[test]
+    fn the_output_mode_comes_from_the_runner_environment() {
+        use crate::runner::Mode;
+        let actions = |name: &str| match name {
+            "GITHUB_ACTIONS" => Some("true".to_string()),
+            "GITHUB_OUTPUT" => Some("/tmp/out".to_string()),
+            "GITHUB_STEP_SUMMARY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(
+            Mode::from_runner(RunnerEnvironment::load(actions), true),
+            Mode::Actions {
+                output_file: Some("/tmp/out".into()),
+                summary_file: None,
+            }
+        );
+        let no_color = |name: &str| (name == "NO_COLOR").then(|| "1".to_string());
+        assert_eq!(
+            Mode::from_runner(RunnerEnvironment::load(no_color), true),
+            Mode::Terminal { color: false }
+        );
+        assert_eq!(
+            Mode::from_runner(RunnerEnvironment::load(|_| None), true),
+            Mode::Terminal { color: true }
+        );
+    }
+
+    #[test]
+    fn tuning_variables_are_parsed_once_with_zero_and_garbage_unset() {
+        let env = |name: &str| match name {
+            "SHIPGATE_LOCK_POLL" => Some("200ms".to_string()),
+            "SHIPGATE_LOCK_RENEW" => Some("0s".to_string()),
+            "SHIPGATE_UNSCHEDULABLE_GRACE" => Some("soon".to_string()),
+            "SHIPGATE_PROGRESS_THROTTLE_MS" => Some("250".to_string()),
+            "SHIPGATE_EXEC_PLUGIN_TIMEOUT" => Some("2m".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            RunnerEnvironment::load(env).tuning,
+            Tuning {
+                lock_poll: Some(Duration::from_millis(200)),
+                lock_renew: None,
+                unschedulable_grace: None,
+                progress_throttle: Some(Duration::from_millis(250)),
+                exec_plugin_timeout: Some(Duration::from_secs(120)),
+            }
+        );
+        assert_eq!(RunnerEnvironment::load(|_| None).tuning, Tuning::default());
+    }
+
     #[test]
     fn lock_and_cluster_variables_come_from_the_runner_environment() {
         let env = |name: &str| match name {

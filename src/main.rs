@@ -96,7 +96,7 @@ mod libgit2_allocator {
 
     /// Must run before any other libgit2 call, so nothing allocated by the default allocator is
     /// ever freed by this one (libgit2 keeps a set allocator through `git_libgit2_init`).
-    pub fn install() {
+    pub(crate) fn install() {
         // SAFETY: libgit2 copies the struct; the functions live for the whole process.
         unsafe {
             libgit2_sys::git_libgit2_opts(

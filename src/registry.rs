@@ -69,12 +69,13 @@ impl Credentials {
     /// Credentials from `SHIPGATE_REGISTRY_USERNAME` and `SHIPGATE_REGISTRY_PASSWORD`; none unless
     /// both are set and non-empty.
     pub fn from_env() -> Option<Credentials> {
-        Credentials::from_lookup(|name| std::env::var(name).ok())
+        Credentials::from_runner(&crate::context::RunnerEnvironment::current())
     }
 
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
-        let username = lookup(USERNAME_VARIABLE).filter(|value| !value.is_empty())?;
-        let password = lookup(PASSWORD_VARIABLE).filter(|value| !value.is_empty())?;
+    /// Credentials from the runner environment's `registry_username`/`registry_password`.
+    pub fn from_runner(env: &crate::context::RunnerEnvironment) -> Option<Credentials> {
+        let username = env.registry_username.clone().filter(|v| !v.is_empty())?;
+        let password = env.registry_password.clone().filter(|v| !v.is_empty())?;
         Some(Credentials { username, password })
     }
 }
@@ -548,7 +549,8 @@ impl RegistryClient {
     /// Credentials from the environment: `SHIPGATE_REGISTRY_USERNAME` /
     /// `SHIPGATE_REGISTRY_PASSWORD`, else none; no insecure hosts.
     pub fn from_env() -> Self {
-        RegistryClient::for_run(std::env::var(INSECURE_VARIABLE).ok().as_deref())
+        let env = crate::context::RunnerEnvironment::current();
+        RegistryClient::for_run(env.registry_insecure.as_deref())
     }
 
     /// The digest of `image:tag` (`Docker-Content-Digest` of a `HEAD`), `None` when the tag or the
@@ -1238,7 +1240,6 @@ fn host_with_port(url: &Url) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use super::*;
 
@@ -1247,6 +1248,10 @@ mod tests {
             host: host.into(),
             repository: repository.into(),
         }
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
+        Credentials::from_runner(&crate::context::RunnerEnvironment::load(lookup))
     }
 
     #[test]
@@ -1396,7 +1401,7 @@ mod tests {
                     .map(|(_, value)| value.to_string())
             }
         };
-        let both = Credentials::from_lookup(lookup(&[
+        let both = from_lookup(lookup(&[
             (USERNAME_VARIABLE, "bot"),
             (PASSWORD_VARIABLE, "s3cret"),
         ]));
@@ -1407,12 +1412,9 @@ mod tests {
                 password: "s3cret".into()
             })
         );
+        assert_eq!(from_lookup(lookup(&[(USERNAME_VARIABLE, "bot")])), None);
         assert_eq!(
-            Credentials::from_lookup(lookup(&[(USERNAME_VARIABLE, "bot")])),
-            None
-        );
-        assert_eq!(
-            Credentials::from_lookup(lookup(&[
+            from_lookup(lookup(&[
                 (USERNAME_VARIABLE, "bot"),
                 (PASSWORD_VARIABLE, "")
             ])),

@@ -7,7 +7,7 @@
 use crate::plan::PlannedService;
 
 /// The registry operations `skip-existing` needs.
-#[allow(
+#[expect(
     async_fn_in_trait,
     reason = "builds run on a LocalSet; no Send bound is needed"
 )]

@@ -16,8 +16,7 @@ pub mod gha_cache;
 pub mod jobs;
 pub mod log;
 pub mod process;
-pub mod report;
-pub mod runner;
+pub mod scheduler;
 pub mod secrets;
 pub mod workflow;
 

@@ -23,7 +23,7 @@ const TITLE: &str = "shipgate detect";
 
 /// Re-decides the deployable services of `changes` from their deployed commits, when
 /// `--base-from` (or `defaults.base-from`) asks for it; an explicit selection is kept as is.
-pub fn apply(
+pub(super) fn apply(
     session: &Session,
     args: &DetectArgs,
     config: &Config,

@@ -15,7 +15,7 @@ use serde_json::json;
 const TITLE: &str = "Branch name";
 
 /// What the check found.
-pub enum Outcome {
+pub(super) enum Outcome {
     /// Nothing to check (not a pull request, or no policy configured).
     Skipped(String),
     Checked {
@@ -24,7 +24,7 @@ pub enum Outcome {
     },
 }
 
-pub fn execute(session: &Session, args: &PolicyArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &PolicyArgs) -> Result<u8, Failure> {
     let context = session.context()?;
     let root = GitRepository::open(&session.repo, "origin")
         .ok()
@@ -56,7 +56,7 @@ pub fn execute(session: &Session, args: &PolicyArgs) -> Result<u8, Failure> {
 }
 
 /// Decides, without side effects.
-pub fn check(config: &Config, context: &Context, args: &PolicyArgs) -> Outcome {
+pub(super) fn check(config: &Config, context: &Context, args: &PolicyArgs) -> Outcome {
     let Some(policy) = &config.branch_policy else {
         return Outcome::Skipped("no `branch-policy` is configured".into());
     };
@@ -83,7 +83,7 @@ pub fn check(config: &Config, context: &Context, args: &PolicyArgs) -> Outcome {
 }
 
 /// Annotations and summary for an outcome; returns whether the policy was violated.
-pub fn report(
+pub(super) fn report(
     session: &Session,
     config: &Config,
     outcome: &Outcome,

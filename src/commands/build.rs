@@ -2,11 +2,11 @@
 //! every service, and outputs `images`.
 
 use super::{Session, detect, plan};
+use crate::build::ServiceReport;
 use crate::build::jobs::{self, Action, Job};
 use crate::build::log::{Layout, Log};
-use crate::build::runner::{self, Clients};
+use crate::build::scheduler::{self, Clients};
 use crate::build::workflow::{GitHub, Timing, retry_policy};
-use crate::build::{ServiceReport, report};
 use crate::cli::{BuildArgs, non_empty};
 use crate::config::Config;
 use crate::detect::git::GitRepository;
@@ -14,6 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
 use crate::plan::Plan;
 use crate::registry::RegistryClient;
+use crate::report::build as report;
 use crate::runner::Summary;
 use serde_json::json;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 const TITLE: &str = "shipgate build";
 
-pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
     let (plan, config) = load_plan(session, args)?;
     let mut summary = Summary::default();
     let stage = run_builds(session, &plan, config.as_ref(), args, &mut summary)?;
@@ -32,7 +33,7 @@ pub fn execute(session: &Session, args: &BuildArgs) -> Result<u8, Failure> {
 }
 
 /// What the build stage produced, for `build` alone or as a stage of `run`.
-pub struct BuildStage {
+pub(super) struct BuildStage {
     /// `images`.
     pub outputs: Vec<(String, String)>,
     pub failed: bool,
@@ -41,7 +42,7 @@ pub struct BuildStage {
 }
 
 /// Builds the plan's images; adds the build section to `summary` and reports diagnostics.
-pub fn run_builds(
+pub(super) fn run_builds(
     session: &Session,
     plan: &Plan,
     config: Option<&Config>,
@@ -52,7 +53,9 @@ pub fn run_builds(
     if let Some(token) = &token {
         session.runner.mask(token);
     }
-    if let Some(password) = non_empty(std::env::var(crate::registry::PASSWORD_VARIABLE).ok()) {
+    if let Some(password) =
+        non_empty(crate::context::RunnerEnvironment::current().registry_password)
+    {
         session.runner.mask(&password);
     }
     // The values of the variables `build.secrets` hands to builders, before a builder can echo one.
@@ -110,7 +113,7 @@ pub fn run_builds(
     // On a live board the builds' output was not streamed: failed builds show their tail after.
     let live = log.is_live();
     let reports = if args.dry_run {
-        runner::dry_run(&jobs)
+        scheduler::dry_run(&jobs)
     } else {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -132,7 +135,7 @@ pub fn run_builds(
                 format!("cannot create {}: {e}", metadata_dir.display()),
             ))
         })?;
-        let settings = runner::Settings {
+        let settings = scheduler::Settings {
             max_parallel: usize::from(args.max_parallel),
             fail_fast,
             push,
@@ -149,7 +152,10 @@ pub fn run_builds(
             github,
         };
         let local = tokio::task::LocalSet::new();
-        let reports = local.block_on(&runtime, runner::run(jobs, settings, Rc::new(log), clients));
+        let reports = local.block_on(
+            &runtime,
+            scheduler::run(jobs, settings, Rc::new(log), clients),
+        );
         let _ = std::fs::remove_dir_all(&metadata_dir);
         reports
     };
@@ -193,7 +199,10 @@ pub fn run_builds(
 
 /// The plan from `--plan`, else planned here; plus the config when there is one (for
 /// `defaults.build`).
-pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Config>), Failure> {
+pub(super) fn load_plan(
+    session: &Session,
+    args: &BuildArgs,
+) -> Result<(Plan, Option<Config>), Failure> {
     if let Some(value) = non_empty(args.plan_input.clone()) {
         let mut plan = Plan::load(&value)?;
         // With a given plan, `services` narrows it: one build matrix leg, a manual redeploy.
@@ -225,7 +234,7 @@ pub fn load_plan(session: &Session, args: &BuildArgs) -> Result<(Plan, Option<Co
 
 /// Keeps only the plan's services named in `selection` (`all` keeps every one); a name the plan
 /// does not have is a usage error.
-pub fn select_services(plan: &mut Plan, selection: &str) -> Result<(), Failure> {
+pub(super) fn select_services(plan: &mut Plan, selection: &str) -> Result<(), Failure> {
     if selection.trim() == "all" {
         return Ok(());
     }

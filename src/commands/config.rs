@@ -7,7 +7,7 @@ use crate::detect::git::GitRepository;
 use crate::error::Failure;
 use serde_json::json;
 
-pub fn execute(session: &Session, command: ConfigCommand) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, command: ConfigCommand) -> Result<u8, Failure> {
     match command {
         ConfigCommand::Schema => {
             crate::runner::write_stdout(crate::config::schema::SCHEMA);

@@ -5,8 +5,8 @@ use super::{Session, build};
 use crate::cli::{BuildArgs, DeployArgs, DeployOptions, non_empty};
 use crate::config::Config;
 use crate::deploy::kubeconfig;
+use crate::deploy::orchestrate::{self, Options, Report};
 use crate::deploy::result::{ServiceResult, result_json};
-use crate::deploy::run::{self, Options, Report};
 use crate::deploy::target::{self, DeployTarget};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 const TITLE: &str = "shipgate deploy";
 
-pub fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
     let (plan, config) = load(session, args)?;
     let mut summary = Summary::default();
     let inputs = DeployInputs {
@@ -33,7 +33,7 @@ pub fn execute(session: &Session, args: &DeployArgs) -> Result<u8, Failure> {
 }
 
 /// What the deploy stage takes besides the plan and config.
-pub struct DeployInputs<'a> {
+pub(super) struct DeployInputs<'a> {
     pub options: &'a DeployOptions,
     pub dry_run: bool,
     pub github_token: Option<String>,
@@ -41,7 +41,7 @@ pub struct DeployInputs<'a> {
 }
 
 /// What the deploy stage produced, for `deploy` alone or as a stage of `run`.
-pub struct DeployStage {
+pub(super) struct DeployStage {
     /// `result`.
     pub outputs: Vec<(String, String)>,
     pub failed: bool,
@@ -137,7 +137,10 @@ fn masked_kubeconfig(
     session: &Session,
     inputs: &DeployInputs,
 ) -> Result<Option<kubeconfig::Input>, Failure> {
-    crate::deploy::secrets::mask_registry_password(&session.runner);
+    crate::deploy::secrets::mask_registry_password(
+        &session.runner,
+        &crate::context::RunnerEnvironment::current(),
+    );
     let Some(value) = non_empty(inputs.options.kubeconfig.clone()) else {
         crate::deploy::secrets::mask_all(&session.runner, kubeconfig::default_secrets());
         return Ok(None);
@@ -154,6 +157,7 @@ fn masked_kubeconfig(
 /// The deploy's options from the inputs and the run.
 fn deploy_options(session: &Session, plan: &Plan, inputs: &DeployInputs) -> Options {
     let context = session.context().ok();
+    let tuning = crate::context::RunnerEnvironment::current().tuning;
     let run_url = plan
         .context
         .run_url
@@ -164,18 +168,22 @@ fn deploy_options(session: &Session, plan: &Plan, inputs: &DeployInputs) -> Opti
         skip_health: inputs.options.skip_health,
         continue_on_failure: inputs.options.continue_on_failure,
         lock_timeout: inputs.options.lock_timeout,
-        lock_poll: poll_interval(),
+        lock_poll: tuning.lock_poll.unwrap_or(Duration::from_secs(5)),
         holder: lock_holder(run_url.as_deref()),
         run_url,
         deadline: Some(inputs.options.deploy_timeout).filter(|d| !d.is_zero()),
-        throttle: Duration::from_millis(throttle_ms()),
-        unschedulable_grace: unschedulable_grace(),
+        throttle: tuning
+            .progress_throttle
+            .unwrap_or(Duration::from_millis(1000)),
+        unschedulable_grace: tuning
+            .unschedulable_grace
+            .unwrap_or(Duration::from_secs(60)),
     }
 }
 
 /// Deploys the plan; adds the deploy section to `summary` and reports annotations.
 /// `images` (the build's output) comes from `run`; alone, from `--images`.
-pub fn run_deploy(
+pub(super) fn run_deploy(
     session: &Session,
     plan: &Plan,
     config: &Config,
@@ -327,7 +335,7 @@ fn on_cluster(
         },
         None => None,
     };
-    let report = runtime.block_on(run::deploy(
+    let report = runtime.block_on(orchestrate::deploy(
         &cluster, targets, skipped, options, &registry, progress,
     ));
     if let Some(board) = board.and_then(|b| Arc::try_unwrap(b).ok()) {
@@ -357,12 +365,15 @@ fn on_cluster(
 /// Where progress lines go: a live board on a terminal, plain lines in logs.
 pub(super) fn progress_sink(
     session: &Session,
-) -> (Option<Arc<crate::report::live::Board>>, run::Progress) {
+) -> (
+    Option<Arc<crate::report::live::Board>>,
+    orchestrate::Progress,
+) {
     let board = (!session.runner.mode.is_actions()
         && session.format == crate::cli::Format::Human
         && std::io::IsTerminal::is_terminal(&std::io::stderr()))
     .then(|| Arc::new(crate::report::live::Board::start()));
-    let progress: run::Progress = match &board {
+    let progress: orchestrate::Progress = match &board {
         Some(board) => {
             let board = board.clone();
             Arc::new(move |service: &str, line: &str| board.update(service, line))
@@ -498,30 +509,6 @@ fn lock_holder(run_url: Option<&str>) -> String {
         }
         None => process,
     }
-}
-
-/// How often a busy lock is looked at (`SHIPGATE_LOCK_POLL`, hidden, for tests).
-fn poll_interval() -> Duration {
-    std::env::var("SHIPGATE_LOCK_POLL")
-        .ok()
-        .and_then(|v| crate::config::model::parse_duration(&v).ok())
-        .unwrap_or(Duration::from_secs(5))
-}
-
-/// How long an unschedulable pod is a warning before it fails the rollout (the cluster
-/// autoscaler may add a node meanwhile); `SHIPGATE_UNSCHEDULABLE_GRACE` overrides the 60 s.
-fn unschedulable_grace() -> Duration {
-    std::env::var("SHIPGATE_UNSCHEDULABLE_GRACE")
-        .ok()
-        .and_then(|v| crate::config::model::parse_duration(&v).ok())
-        .unwrap_or(Duration::from_secs(60))
-}
-
-fn throttle_ms() -> u64 {
-    std::env::var("SHIPGATE_PROGRESS_THROTTLE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
 }
 
 pub(super) type GitHubDeployment = (

@@ -11,7 +11,7 @@ use crate::error::Failure;
 use crate::report;
 use crate::runner::Summary;
 
-pub fn execute(session: &Session, args: &DetectArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &DetectArgs) -> Result<u8, Failure> {
     let (changes, _config, _context) = run_detect(session, args)?;
     let mut summary = Summary::default();
     report::detect::summary(&changes, &mut summary);
@@ -20,7 +20,7 @@ pub fn execute(session: &Session, args: &DetectArgs) -> Result<u8, Failure> {
 }
 
 /// Detection with everything loaded; shared with `run`.
-pub fn run_detect(
+pub(super) fn run_detect(
     session: &Session,
     args: &DetectArgs,
 ) -> Result<(ChangeSet, Config, crate::context::Context), Failure> {
@@ -64,7 +64,7 @@ pub fn run_detect(
 
 /// Reports a change set: diagnostics, outputs (later stages' `extra` outputs replace same-named
 /// ones), the summary, and the result on stdout.
-pub fn emit(
+pub(super) fn emit(
     session: &Session,
     changes: &ChangeSet,
     list_files: ListFiles,
@@ -101,7 +101,7 @@ pub fn emit(
 
 /// The `--format json` document of detect, borrowing the change set (files can be many).
 #[derive(serde::Serialize)]
-pub struct DetectJson<'a> {
+pub(super) struct DetectJson<'a> {
     range: &'a crate::detect::RangeInfo,
     services: serde_json::Value,
     changes: serde_json::Value,
@@ -119,7 +119,7 @@ pub struct DetectJson<'a> {
 }
 
 /// The `--format json` document of detect.
-pub fn json_result(changes: &ChangeSet, list_files: ListFiles) -> DetectJson<'_> {
+pub(super) fn json_result(changes: &ChangeSet, list_files: ListFiles) -> DetectJson<'_> {
     DetectJson {
         range: &changes.range,
         services: outputs::services(changes),

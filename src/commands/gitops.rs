@@ -12,10 +12,10 @@ use crate::deploy::result::{ServiceResult, Status, result_json};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::error::Failure;
 use crate::gitops::message::{About, branch_name};
-use crate::gitops::report::{Ending, Report};
 use crate::gitops::write::{Outcome, Request, Target, write_back};
 use crate::gitops::{ServiceImage, edit};
 use crate::plan::Plan;
+use crate::report::gitops::{Ending, Report};
 use crate::runner::Summary;
 
 const TITLE: &str = "shipgate deploy: gitops";
@@ -27,7 +27,7 @@ fn usage(message: impl Into<String>) -> Failure {
 }
 
 /// Runs the write-back when configured; `None` leaves `deploy` to the other paths.
-pub fn run_if_configured(
+pub(super) fn run_if_configured(
     session: &Session,
     plan: &Plan,
     config: &Config,

@@ -15,7 +15,7 @@ use crate::deploy::manifests::outcome::{Action, ObjectResult, State, diff_json};
 use crate::deploy::manifests::prepare::Request;
 use crate::deploy::manifests::substitute::{Kept, Planned};
 use crate::deploy::manifests::{Manifest, render, substitute};
-use crate::deploy::run::{Options, Report};
+use crate::deploy::orchestrate::{Options, Report};
 use crate::deploy::target::{DeployTarget, ImageSource};
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
@@ -28,7 +28,7 @@ const TITLE: &str = "shipgate deploy: manifests";
 
 /// What `run_deploy` already resolved.
 #[derive(Clone, Copy)]
-pub struct Resolved<'a> {
+pub(super) struct Resolved<'a> {
     pub targets: &'a [DeployTarget],
     pub digests: &'a BTreeMap<String, Option<String>>,
     pub overrides: &'a BTreeMap<String, String>,
@@ -200,7 +200,7 @@ fn mask_secrets(session: &Session, manifests: &[Manifest]) {
 }
 
 /// Runs the manifests deploy when configured; `None` leaves `deploy` to the set-image path.
-pub fn run_if_configured(
+pub(super) fn run_if_configured(
     session: &Session,
     plan: &Plan,
     config: &Config,

@@ -13,7 +13,7 @@ use crate::plan::{Plan, PlanContext, ServiceFacts, version};
 use crate::report;
 use crate::runner::Summary;
 
-pub fn execute(session: &Session, args: &PlanArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &PlanArgs) -> Result<u8, Failure> {
     let (changes, config, context) = detect::run_detect(session, &args.detect)?;
     let repo = GitRepository::open(&session.repo, &config.detect.remote)?;
     let (plan, notes) = make_plan(
@@ -65,7 +65,7 @@ fn planned_commit(
 }
 
 /// Reads versions and content digests from git, then plans.
-pub fn make_plan(
+pub(super) fn make_plan(
     config: &crate::config::Config,
     context: &Context,
     changes: &ChangeSet,

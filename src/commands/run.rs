@@ -9,7 +9,7 @@ use crate::runner::Summary;
 
 /// One stage of the pipeline; the order of the variants is the pipeline's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
+pub(super) enum Stage {
     Detect,
     BranchPolicy,
     Plan,
@@ -20,7 +20,7 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 6] = [
+    pub(super) const ALL: [Stage; 6] = [
         Stage::Detect,
         Stage::BranchPolicy,
         Stage::Plan,
@@ -30,7 +30,7 @@ impl Stage {
     ];
 
     /// The stages run when `stages` is not given (`status` reads the cluster: only on request).
-    pub const DEFAULT: [Stage; 5] = [
+    pub(super) const DEFAULT: [Stage; 5] = [
         Stage::Detect,
         Stage::BranchPolicy,
         Stage::Plan,
@@ -39,7 +39,7 @@ impl Stage {
     ];
 
     /// The name in `stages` and in the summary.
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Stage::Detect => "detect",
             Stage::BranchPolicy => "branch-policy",
@@ -53,10 +53,10 @@ impl Stage {
 
 /// The stages a run does, in pipeline order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stages(Vec<Stage>);
+pub(super) struct Stages(Vec<Stage>);
 
 impl Stages {
-    pub fn includes(&self, stage: Stage) -> bool {
+    pub(super) fn includes(&self, stage: Stage) -> bool {
         self.0.contains(&stage)
     }
 
@@ -68,7 +68,7 @@ impl Stages {
 }
 
 /// Parses `stages`; an unknown name is a usage error.
-pub fn parse_stages(text: Option<&str>) -> Result<Stages, Failure> {
+pub(super) fn parse_stages(text: Option<&str>) -> Result<Stages, Failure> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
         return Ok(Stages(Stage::DEFAULT.to_vec()));
     };
@@ -98,7 +98,7 @@ pub fn parse_stages(text: Option<&str>) -> Result<Stages, Failure> {
 
 /// Runs the chosen stages in pipeline order; each step adds to one [`Run`], which writes the one
 /// summary and the outputs at the end.
-pub fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
+pub(super) fn execute(session: &Session, args: &RunArgs) -> Result<u8, Failure> {
     let stages = parse_stages(non_empty(args.stages.clone()).as_deref())?;
     let (changes, config, context) = detect::run_detect(session, &args.build.plan.detect)?;
     let mut run = Run::default();

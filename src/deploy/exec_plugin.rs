@@ -40,10 +40,9 @@ impl Wrapper {
     /// The wrapper for this process: `SHIPGATE_EXEC_PLUGIN_TIMEOUT` (a duration, default 60s).
     pub fn from_env() -> Option<Self> {
         let program = std::env::current_exe().ok()?;
-        let timeout = std::env::var("SHIPGATE_EXEC_PLUGIN_TIMEOUT")
-            .ok()
-            .and_then(|v| crate::config::model::parse_duration(&v).ok())
-            .filter(|d| !d.is_zero())
+        let timeout = crate::context::RunnerEnvironment::current()
+            .tuning
+            .exec_plugin_timeout
             .unwrap_or(DEFAULT_TIMEOUT);
         Some(Wrapper::new(program, timeout))
     }

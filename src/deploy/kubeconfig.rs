@@ -562,18 +562,27 @@ pub async fn client_config(
         .map_err(|e| KubeconfigError::Invalid(scrub(&e.to_string())))
 }
 
+/// The default kubeconfig files: `KUBECONFIG`'s list, else `~/.kube/config`.
+fn default_files(env: &crate::context::RunnerEnvironment) -> Vec<PathBuf> {
+    match &env.kubeconfig {
+        Some(list) => std::env::split_paths(list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
+        None => env
+            .home
+            .iter()
+            .map(|home| home.join(".kube/config"))
+            .collect(),
+    }
+}
+
 /// `KUBECONFIG` (its files merged) or `~/.kube/config`, checked like the input; `None` when
 /// neither exists.
 fn read_default() -> Option<Result<Kubeconfig, KubeconfigError>> {
-    let files: Vec<PathBuf> = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        Some(list) => std::env::split_paths(&list)
-            .filter(|p| !p.as_os_str().is_empty())
-            .collect(),
-        None => std::env::var_os("HOME")
-            .map(|home| vec![PathBuf::from(home).join(".kube/config")])
-            .unwrap_or_default(),
-    };
-    let files: Vec<PathBuf> = files.into_iter().filter(|f| f.is_file()).collect();
+    let files: Vec<PathBuf> = default_files(&crate::context::RunnerEnvironment::current())
+        .into_iter()
+        .filter(|f| f.is_file())
+        .collect();
     if files.is_empty() {
         return None;
     }
@@ -602,13 +611,7 @@ fn read_default() -> Option<Result<Kubeconfig, KubeconfigError>> {
 
 /// The secrets of the default kubeconfig files (`KUBECONFIG` or `~/.kube/config`), to mask.
 pub fn default_secrets() -> Vec<String> {
-    let files: Vec<PathBuf> = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        Some(list) => std::env::split_paths(&list).collect(),
-        None => std::env::var_os("HOME")
-            .map(|home| vec![PathBuf::from(home).join(".kube/config")])
-            .unwrap_or_default(),
-    };
-    files
+    default_files(&crate::context::RunnerEnvironment::current())
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
         .flat_map(|yaml| secrets(&yaml))
@@ -645,6 +648,27 @@ fn scrub(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_files_are_kubeconfigs_list_else_the_home_config() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            crate::context::RunnerEnvironment::load(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        assert_eq!(
+            default_files(&env(&[("KUBECONFIG", "/a/one::/b/two"), ("HOME", "/h")])),
+            [PathBuf::from("/a/one"), PathBuf::from("/b/two")]
+        );
+        assert_eq!(
+            default_files(&env(&[("HOME", "/h")])),
+            [PathBuf::from("/h/.kube/config")]
+        );
+        assert!(default_files(&env(&[])).is_empty());
+    }
 
     #[test]
     fn kubeconfig_documents_of_the_wrong_shape_are_refused_not_a_panic() {

@@ -52,12 +52,11 @@ pub enum LockError {
     Api { namespace: String, error: ApiError },
 }
 
-/// [`RENEW_EVERY`], or `SHIPGATE_LOCK_RENEW` (hidden; tests watch a renewal happen).
+/// [`RENEW_EVERY`], or `SHIPGATE_LOCK_RENEW` (tests watch a renewal happen).
 fn renew_every() -> Duration {
-    std::env::var("SHIPGATE_LOCK_RENEW")
-        .ok()
-        .and_then(|v| crate::config::model::parse_duration(&v).ok())
-        .filter(|d| !d.is_zero())
+    crate::context::RunnerEnvironment::current()
+        .tuning
+        .lock_renew
         .unwrap_or(RENEW_EVERY)
 }
 

@@ -3,8 +3,7 @@
 
 pub mod client;
 pub mod cluster;
-mod diagnose;
-pub mod diagnostics;
+pub mod diagnosis;
 pub mod digest;
 pub mod exec_plugin;
 pub(crate) mod gate;
@@ -12,6 +11,7 @@ pub mod hub;
 pub mod kubeconfig;
 pub mod lock;
 pub mod manifests;
+pub mod orchestrate;
 pub mod patch;
 pub mod pods;
 pub mod preflight;
@@ -19,7 +19,6 @@ pub mod result;
 pub mod retry;
 mod rollback;
 pub mod rollout;
-pub mod run;
 pub mod secrets;
 pub(crate) mod service;
 pub mod settle;

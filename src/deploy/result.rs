@@ -1,7 +1,7 @@
 //! What the deploy did, per service: the data behind the `result` output, the summary table and
 //! the exit code.
 
-use super::diagnostics::Diagnosis;
+use super::diagnosis::Diagnosis;
 use super::patch::ContainerChange;
 use crate::health::HealthReport;
 use serde_json::{Map, Value, json};

@@ -5,11 +5,11 @@
 
 use super::cluster::Cluster;
 use super::hub::Hub;
+use super::orchestrate::{DEADLINE_MARGIN, DEFAULT_PROGRESS_DEADLINE};
 use super::pods::PodPolicy;
 use super::preflight::Ready;
 use super::result::{Rollback, Timeline};
 use super::retry::{MUST_HAPPEN, retry};
-use super::run::{DEADLINE_MARGIN, DEFAULT_PROGRESS_DEADLINE};
 use super::service::{failure_reason, progress_deadline};
 use super::target::DeployTarget;
 use super::watch::{self, Outcome};

@@ -22,9 +22,10 @@ pub fn mask_all(runner: &Runner, secrets: impl IntoIterator<Item = String>) {
 }
 
 /// The registry password (`registry-password`), masked in `deploy` as in `build`.
-pub fn mask_registry_password(runner: &Runner) {
-    if let Some(password) = std::env::var(crate::registry::PASSWORD_VARIABLE)
-        .ok()
+pub fn mask_registry_password(runner: &Runner, env: &crate::context::RunnerEnvironment) {
+    if let Some(password) = env
+        .registry_password
+        .clone()
         .filter(|p| !p.trim().is_empty())
     {
         runner.mask(&password);

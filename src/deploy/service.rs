@@ -4,13 +4,13 @@
 //! one rollback path (a service's own failure, `rollback-all`, an interrupted run).
 
 use super::cluster::Cluster;
-use super::diagnose::diagnose;
+use super::diagnosis::gather::diagnose;
 use super::hub::Hub;
+use super::orchestrate::{Options, Progress};
 use super::pods::PodPolicy;
 use super::preflight::Ready;
 use super::result::{HealthState, ServiceResult, Status};
 use super::rollback::{Follow, roll_back, watch_bound};
-use super::run::{Options, Progress};
 use super::settle::{Change, Gate, Happened, Rollout, rollback_due, settle};
 use super::target::DeployTarget;
 use super::watch::{self, Outcome};

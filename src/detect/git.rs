@@ -442,7 +442,10 @@ fn in_actions_workspace(path: &Path) -> bool {
     path.starts_with(workspace)
 }
 
-#[allow(unsafe_code)]
+#[expect(
+    unsafe_code,
+    reason = "libgit2 global option, set once before any repository is opened"
+)]
 fn unsafe_disable_owner_check() {
     // libgit2's global option; called before any other repository is opened by this process.
     // SAFETY: set once, single-threaded, before concurrent libgit2 use.

@@ -8,7 +8,6 @@
 
 pub mod edit;
 pub mod message;
-pub mod report;
 pub mod write;
 
 use crate::plan::Plan;

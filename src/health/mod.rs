@@ -12,13 +12,13 @@
 
 mod forward;
 mod judge;
+mod outcome;
 mod probe;
-mod report;
 
 pub use forward::{LocalForward, PodTarget, choose_pod, service_selector};
 pub use judge::{JsonCheck, MAX_BODY, StatusSet, body_excerpt, judge_response};
+pub use outcome::{Attempt, AttemptOutcome, HealthReport, Progress, Verdict};
 pub use probe::{client, run_gate, run_gate_explained};
-pub use report::{Attempt, AttemptOutcome, HealthReport, Progress, Verdict};
 
 use crate::config::model::{HealthSettings, JsonExpectation};
 use reqwest::header::{HeaderName, HeaderValue};

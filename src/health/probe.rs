@@ -1,7 +1,7 @@
 //! The async edge: send the gate's requests on schedule and record what came back.
 
 use super::judge::{MAX_BODY, body_excerpt, judge};
-use super::report::{Attempt, AttemptOutcome, HealthReport, Progress, Verdict};
+use super::outcome::{Attempt, AttemptOutcome, HealthReport, Progress, Verdict};
 use super::{HealthGate, format_duration};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, redirect};

@@ -6,13 +6,13 @@
 
 /// One step of a path into a JSON document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step<'a> {
+pub(super) enum Step<'a> {
     Key(&'a str),
     Index(usize),
 }
 
 /// The 1-based line and column (in characters) where the value at `path` starts.
-pub fn locate(text: &str, path: &[Step]) -> Option<(u64, u64)> {
+pub(super) fn locate(text: &str, path: &[Step]) -> Option<(u64, u64)> {
     let mut cursor = Cursor {
         text: text.as_bytes(),
         at: 0,

@@ -18,7 +18,7 @@ const TITLE: &str = "shipgate plan";
 const INLINE: &str = "plan";
 
 /// Reads a plan given as JSON text or as the path of a file holding it.
-pub fn load(value: &str) -> Result<Plan, Failure> {
+pub(super) fn load(value: &str) -> Result<Plan, Failure> {
     let (text, source) = if value.trim_start().starts_with('{') {
         (value.to_string(), INLINE.to_string())
     } else {
@@ -34,7 +34,7 @@ pub fn load(value: &str) -> Result<Plan, Failure> {
 }
 
 /// Parses and validates a plan's text; `source` names it in locations.
-pub fn parse(text: &str, source: &str) -> Result<Plan, Failure> {
+pub(super) fn parse(text: &str, source: &str) -> Result<Plan, Failure> {
     check_version(text, source)?;
     let plan: Plan = serde_json::from_str(text).map_err(|e| json_error(&e, source))?;
     let problems = problems(&plan);

@@ -214,7 +214,10 @@ mod reason_fields {
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(reason: &Reason, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        reason: &Reason,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("reason", &reason.describe())?;
         map.serialize_entry("cause", reason)?;
@@ -226,7 +229,9 @@ mod reason_fields {
         cause: Reason,
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Reason, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Reason, D::Error> {
         Fields::deserialize(deserializer).map(|fields| fields.cause)
     }
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 /// What planning found besides the plan: errors fail it, notes and warnings are reported.
 #[derive(Default)]
-pub struct Findings {
+pub(super) struct Findings {
     errors: Vec<Diagnostic>,
     notes: Vec<Diagnostic>,
     /// `service `template`` of each latest-like tag left out off the default branch.
@@ -26,7 +26,7 @@ pub struct Findings {
 
 impl Findings {
     /// The notes to report, or every error as one usage failure.
-    pub fn finish(mut self) -> Result<Vec<Diagnostic>, Failure> {
+    pub(super) fn finish(mut self) -> Result<Vec<Diagnostic>, Failure> {
         if !self.errors.is_empty() {
             return Err(Failure::Usage(self.errors));
         }
@@ -44,7 +44,7 @@ impl Findings {
 }
 
 /// Everything one service's entry is decided from.
-pub struct Input<'a> {
+pub(super) struct Input<'a> {
     pub config: &'a Config,
     pub context: &'a PlanContext,
     /// The service's index in `config.services`.
@@ -76,7 +76,7 @@ struct Rendered {
 }
 
 /// Plans one service; `None` when it has no image or something is wrong (then in `findings`).
-pub fn plan_service(input: &Input, findings: &mut Findings) -> Option<PlannedService> {
+pub(super) fn plan_service(input: &Input, findings: &mut Findings) -> Option<PlannedService> {
     let service = input.service();
     let image_setting = service.settings.image.as_ref()?;
     let image = image_name(input, image_setting, findings)?;

@@ -2,11 +2,11 @@
 //! service), Krane-style diagnosis text, and the terminal lines.
 
 use super::RunMode;
-use crate::build::report::duration;
-use crate::deploy::diagnostics::{Diagnosis, Verdict};
+use crate::deploy::diagnosis::{Diagnosis, Verdict};
+use crate::deploy::orchestrate::Report;
 use crate::deploy::result::HealthState;
 use crate::deploy::result::{ServiceResult, Status};
-use crate::deploy::run::Report;
+use crate::report::build::duration;
 use crate::runner::summary::{Summary, code_span, escape_markdown};
 use std::fmt::Write as _;
 

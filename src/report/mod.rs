@@ -1,7 +1,9 @@
 //! Rendering results for people: job-summary markdown and terminal text (pure functions).
 
+pub mod build;
 pub mod deploy;
 pub mod detect;
+pub mod gitops;
 pub mod live;
 pub mod plan;
 pub mod policy;

@@ -65,7 +65,7 @@ pub fn details(plan: &Plan, summary: &mut Summary) {
     );
     let json = serde_json::to_string_pretty(plan).unwrap_or_default();
     let body = if json.len() <= PLAN_JSON_LIMIT {
-        crate::build::report::fenced("json", &json)
+        crate::report::build::fenced("json", &json)
     } else {
         format!(
             "The plan is {} KB of JSON, too large to show here. It is this step's `plan` output; \

@@ -31,20 +31,23 @@ pub enum Mode {
 impl Mode {
     /// Detects the mode from the environment.
     pub fn from_env() -> Self {
-        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-            let path = |name: &str| {
-                std::env::var_os(name)
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            };
+        Mode::from_runner(
+            crate::context::RunnerEnvironment::current(),
+            std::io::stderr().is_terminal(),
+        )
+    }
+
+    /// The mode for this runner environment, `tty` when stderr is a terminal.
+    pub fn from_runner(env: crate::context::RunnerEnvironment, tty: bool) -> Self {
+        if env.in_actions {
             Mode::Actions {
-                output_file: path("GITHUB_OUTPUT"),
-                summary_file: path("GITHUB_STEP_SUMMARY"),
+                output_file: env.output_file,
+                summary_file: env.summary_file,
             }
         } else {
-            let color = std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            Mode::Terminal { color }
+            Mode::Terminal {
+                color: tty && !env.no_color,
+            }
         }
     }
 
@@ -180,7 +183,7 @@ impl Runner {
 /// line printed through [`write_stdout`]/[`write_stderr`] is neutralised.
 pub fn in_actions() -> bool {
     static ACTIONS: std::sync::LazyLock<bool> =
-        std::sync::LazyLock::new(|| std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true"));
+        std::sync::LazyLock::new(|| crate::context::RunnerEnvironment::current().in_actions);
     *ACTIONS
 }
 

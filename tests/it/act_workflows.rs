@@ -44,14 +44,11 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::act::{ActOptions, Run, Workspace, act, commit, git, hermetic, write};
 use support::docker::StandIn;
+use support::http::HttpStandIn;
 use support::payload;
 use support::registry::Registry;
 
@@ -669,45 +666,19 @@ fn deployment_patches(api: &KubeApi) -> Vec<(String, String)> {
 }
 
 /// A health endpoint on 127.0.0.1 that always answers `status` with `body`.
-struct HealthServer {
-    port: u16,
-    hits: Arc<AtomicUsize>,
-}
+struct HealthServer(HttpStandIn);
 
 impl HealthServer {
     fn start(status: u16, body: &'static str) -> HealthServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        HealthServer { port, hits }
+        HealthServer(HttpStandIn::in_turn(vec![(status, body.into())]))
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/health", self.port)
+        format!("{}/health", self.0.url())
     }
 
     fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.0.hits()
     }
 }
 

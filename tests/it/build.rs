@@ -15,12 +15,11 @@ use crate::support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::docker::StandIn;
+use support::http::{self, HttpStandIn};
 use support::{Run, Shipgate, TestRepo};
 
 /// Images point at a port nothing listens on: a registry call fails at once, never reaches out.
@@ -712,66 +711,38 @@ struct Seen {
 /// An answer: status, extra headers, body.
 type Answer = (u16, Vec<(&'static str, String)>, String);
 
-/// A one-thread HTTP/1.1 stand-in of the GitHub REST API.
+/// The GitHub REST API stand-in: `respond(request, base URL)` answers each request.
 struct GitHubStandIn {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    server: HttpStandIn,
 }
 
 impl GitHubStandIn {
     fn start(respond: impl Fn(&Seen, &str) -> Answer + Send + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let record = seen.clone();
-        let base = url.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(500) {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let (mut authorization, mut length) = (None, 0usize);
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                        break;
-                    }
-                    let (name, value) = header.split_once(':').unwrap_or((&header, ""));
-                    match name.to_ascii_lowercase().as_str() {
-                        "authorization" => authorization = Some(value.trim().to_string()),
-                        "content-length" => length = value.trim().parse().unwrap_or(0),
-                        _ => {}
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                let mut parts = request_line.split_whitespace();
-                let request = Seen {
-                    method: parts.next().unwrap_or("").to_string(),
-                    path: parts.next().unwrap_or("/").to_string(),
-                    authorization,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                };
-                record.lock().unwrap().push(request.clone());
-                let (status, headers, body) = respond(&request, &base);
-                let mut head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    body.len()
-                );
-                for (name, value) in headers {
-                    head.push_str(&format!("{name}: {value}\r\n"));
-                }
-                let _ = write!(stream, "{head}\r\n{body}");
-            }
+        let base = Arc::new(std::sync::OnceLock::<String>::new());
+        let known = base.clone();
+        let server = HttpStandIn::start(move |request| {
+            let (status, headers, body) = respond(&seen(request), known.get().unwrap());
+            headers
+                .into_iter()
+                .fold(http::Answer::new(status, body), |answer, (name, value)| {
+                    answer.header(name, value)
+                })
         });
-        GitHubStandIn { url, seen }
+        base.set(server.url()).unwrap();
+        GitHubStandIn { server }
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.server.requests().iter().map(seen).collect()
+    }
+}
+
+fn seen(request: &http::Request) -> Seen {
+    Seen {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        authorization: request.header("authorization").map(str::to_string),
+        body: String::from_utf8_lossy(&request.body).into_owned(),
     }
 }
 
@@ -905,7 +876,7 @@ fn a_build_workflow_is_dispatched_found_followed_and_its_digest_taken() {
             "--plan",
         ])
         .arg(&plan)
-        .env("GITHUB_API_URL", &api.url)
+        .env("GITHUB_API_URL", api.server.url())
         .actions()
         .run()
         .success();
@@ -1002,7 +973,7 @@ fn a_failed_build_workflow_fails_the_build_with_its_run() {
         .args(["build", "--poll-interval", "50ms", "--plan"])
         .arg(&plan)
         .env("SHIPGATE_GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_API_URL", &api.url)
+        .env("GITHUB_API_URL", api.server.url())
         .actions()
         .run()
         .code(1);
@@ -1073,7 +1044,7 @@ fn a_workflow_run_that_outlives_its_timeout_is_cancelled() {
         ])
         .args(["--github-token", TOKEN, "--plan"])
         .arg(&plan)
-        .env("GITHUB_API_URL", &api.url)
+        .env("GITHUB_API_URL", api.server.url())
         .actions()
         .run()
         .code(1);
@@ -1108,7 +1079,7 @@ fn fail_fast_cancels_a_running_build_workflow_too() {
         ])
         .args(["--github-token", TOKEN, "--plan"])
         .arg(&plan)
-        .env("GITHUB_API_URL", &api.url)
+        .env("GITHUB_API_URL", api.server.url())
         .env("STANDIN_FAIL", "web")
         .env("STANDIN_SLEEP", "web=0.5")
         .run()

@@ -13,30 +13,11 @@ use crate::support;
 use base64::Engine;
 use kube_test_api::{KubeApi, daemon_set, deployment, stateful_set};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::deploy_config::DeployConfig;
+use support::http::{Answer, HttpStandIn};
 use support::{Run, Shipgate, TestRepo};
-
-const CONFIG: &str = r#"version: 1
-defaults:
-  registry: registry.local/shop
-  tags: ["{sha7}"]
-services:
-  auth:
-    paths: ["services/auth/**"]
-    image: auth
-    deploy: { namespace: shop, timeout: 60s }
-  events:
-    paths: ["services/events/**"]
-    image: events
-    deploy: { namespace: shop, timeout: 60s }
-  docs:
-    paths: ["docs/**"]
-"#;
 
 /// A cluster with namespace `shop` and rolled-out Deployments `auth` and `events` at 1.0.0.
 struct Fixture {
@@ -47,7 +28,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        Fixture::with_config(CONFIG)
+        Fixture::with_config(&DeployConfig::shop().render())
     }
 
     fn with_config(config: &str) -> Fixture {
@@ -257,14 +238,13 @@ fn a_crash_loop_fails_with_the_previous_instances_logs() {
 #[test]
 fn an_image_already_set_sends_no_patch_and_is_verified() {
     let fixture = Fixture::new();
-    let health = HealthServer::start(vec![(200, "ok".into())]);
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!(
-            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", interval: 50ms }}\n  events",
-            health.url()
-        ),
-    );
+    let health = HttpStandIn::in_turn(vec![(200, "ok".into())]);
+    let config = DeployConfig::shop()
+        .health(
+            "auth",
+            &format!("{{ url: \"{}/health\", interval: 50ms }}", health.url()),
+        )
+        .render();
     std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
     let run = fixture
         .shipgate()
@@ -295,14 +275,13 @@ fn an_image_already_set_sends_no_patch_and_is_verified() {
 #[test]
 fn a_failed_health_gate_rolls_back_a_healthy_rollout() {
     let fixture = Fixture::new();
-    let health = HealthServer::start(vec![(503, r#"{"status":"degraded"}"#.into())]);
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!(
-            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", attempts: 3, interval: 50ms, json: {{ pointer: /status, equals: ok }} }}\n  events",
-            health.url()
-        ),
-    );
+    let health = HttpStandIn::in_turn(vec![(503, r#"{"status":"degraded"}"#.into())]);
+    let config = DeployConfig::shop()
+        .health(
+            "auth",
+            &format!("{{ url: \"{}/health\", attempts: 3, interval: 50ms, json: {{ pointer: /status, equals: ok }} }}", health.url()),
+        )
+        .render();
     std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
     let run = fixture
         .shipgate()
@@ -326,14 +305,16 @@ fn a_failed_health_gate_rolls_back_a_healthy_rollout() {
 #[test]
 fn a_non_critical_gate_only_warns() {
     let fixture = Fixture::new();
-    let health = HealthServer::start(vec![(500, "boom".into())]);
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!(
-            "deploy:\n      namespace: shop\n      health: {{ url: \"{}/health\", attempts: 2, interval: 10ms, critical: false }}\n  events",
-            health.url()
-        ),
-    );
+    let health = HttpStandIn::in_turn(vec![(500, "boom".into())]);
+    let config = DeployConfig::shop()
+        .health(
+            "auth",
+            &format!(
+                "{{ url: \"{}/health\", attempts: 2, interval: 10ms, critical: false }}",
+                health.url()
+            ),
+        )
+        .render();
     std::fs::write(fixture.repo.path().join(".github/shipgate.yml"), config).unwrap();
     let run = fixture
         .shipgate()
@@ -348,10 +329,12 @@ fn a_non_critical_gate_only_warns() {
 
 #[test]
 fn preflight_reports_every_problem_and_changes_nothing() {
-    let fixture = Fixture::with_config(&CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events:\n    paths: [\"services/events/**\"]\n    image: events\n    deploy: { namespace: shop, timeout: 60s }",
-        "deploy: { namespace: shop, container: api }\n  events:\n    paths: [\"services/events/**\"]\n    image: events\n    deploy: { namespace: shop, name: event-bus }",
-    ));
+    let fixture = Fixture::with_config(
+        &DeployConfig::shop()
+            .deploy("auth", "{ namespace: shop, container: api }")
+            .deploy("events", "{ namespace: shop, name: event-bus }")
+            .render(),
+    );
     let run = fixture
         .shipgate()
         .args(["--services", "auth,events"])
@@ -441,15 +424,10 @@ fn a_base64_kubeconfig_is_masked_and_never_printed() {
 
 #[test]
 fn waves_run_in_order_and_a_failed_wave_stops_the_next() {
-    let config = CONFIG
-        .replace(
-            "deploy: { namespace: shop, timeout: 60s }\n  events",
-            "deploy: { namespace: shop, wave: 0 }\n  events",
-        )
-        .replace(
-            "deploy: { namespace: shop, timeout: 60s }\n  docs",
-            "deploy: { namespace: shop, wave: 1 }\n  docs",
-        );
+    let config = DeployConfig::shop()
+        .deploy("auth", "{ namespace: shop, wave: 0 }")
+        .deploy("events", "{ namespace: shop, wave: 1 }")
+        .render();
     let fixture = Fixture::with_config(&config);
     let run = fixture
         .shipgate()
@@ -481,10 +459,9 @@ fn waves_run_in_order_and_a_failed_wave_stops_the_next() {
 
 #[test]
 fn rollback_all_restores_every_changed_service() {
-    let config = CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        "deploy: { namespace: shop, on-failure: rollback-all }\n  events",
-    );
+    let config = DeployConfig::shop()
+        .deploy("auth", "{ namespace: shop, on-failure: rollback-all }")
+        .render();
     let fixture = Fixture::with_config(&config);
     let run = fixture
         .shipgate()
@@ -517,8 +494,9 @@ fn a_dry_run_reads_everything_and_changes_nothing() {
             .any(|r| r.path.contains("/leases"))
     );
     assert_eq!(result(&run, "auth")["status"], "skipped");
-    run.summary_has("The patches a real run would send");
-    run.summary_has("\"image\": \"registry.local/shop/auth:1.1.0\"");
+    // The whole summary: the patches a real run would send, as they would be sent.
+    crate::support::snapshot::filtered(&[fixture.repo.path(), fixture.repo.scratch()])
+        .bind(|| insta::assert_snapshot!("deploy_dry_run_summary", run.summary));
 }
 
 #[test]
@@ -764,56 +742,9 @@ fn a_build_digest_pins_the_deployed_image() {
     );
 }
 
-/// A health endpoint on 127.0.0.1 answering with `answers` in turn (the last one repeats).
-struct HealthServer {
-    port: u16,
-    hits: Arc<AtomicUsize>,
-}
-
-impl HealthServer {
-    fn start(answers: Vec<(u16, String)>) -> HealthServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                }
-                let n = counter.fetch_add(1, Ordering::SeqCst);
-                let (status, body) = answers[n.min(answers.len() - 1)].clone();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        HealthServer { port, hits }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-/// Rewrites the auth service's `deploy:` line of [`CONFIG`].
+/// The deploy tests' config with the auth service's `deploy:` set to `deploy`.
 fn auth_deploy(deploy: &str) -> String {
-    CONFIG.replace(
-        "deploy: { namespace: shop, timeout: 60s }\n  events",
-        &format!("deploy: {deploy}\n  events"),
-    )
+    DeployConfig::shop().deploy("auth", deploy).render()
 }
 
 #[test]
@@ -900,7 +831,7 @@ fn restart_if_unchanged_restarts_with_kubectls_annotation() {
 
 #[test]
 fn a_failed_gate_after_a_no_op_set_rolls_nothing_back() {
-    let health = HealthServer::start(vec![(503, "down".into())]);
+    let health = HttpStandIn::in_turn(vec![(503, "down".into())]);
     let fixture = Fixture::with_config(&auth_deploy(&format!(
         "{{ namespace: shop, health: {{ url: \"{}/\", attempts: 2, interval: 10ms }} }}",
         health.url()
@@ -1146,7 +1077,7 @@ fn an_unreachable_github_api_is_a_warning_never_a_failed_deploy() {
 
 #[test]
 fn skipped_health_gates_are_said_on_every_service() {
-    let health = HealthServer::start(vec![(503, "down".into())]);
+    let health = HttpStandIn::in_turn(vec![(503, "down".into())]);
     let fixture = Fixture::with_config(&auth_deploy(&format!(
         "{{ namespace: shop, health: {{ url: \"{}/\", attempts: 2, interval: 10ms }} }}",
         health.url()
@@ -1210,65 +1141,36 @@ fn a_workload_deleted_during_its_rollout_fails_it() {
 
 /// A stand-in of the two GitHub Deployments endpoints (their full request/response schemas are
 /// checked in `github_deployments.rs`): records `(path, body)` of every POST.
-pub(crate) struct GitHubStandIn {
-    port: u16,
-    requests: Arc<std::sync::Mutex<Vec<(String, Value)>>>,
-}
+pub(crate) struct GitHubStandIn(HttpStandIn);
 
 impl GitHubStandIn {
     pub(crate) fn start() -> GitHubStandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let log = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                reader.read_line(&mut request_line).unwrap();
-                let path = request_line
-                    .split(' ')
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_string();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line == "\r\n" || line.is_empty() {
-                        break;
-                    }
-                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; length];
-                std::io::Read::read_exact(&mut reader, &mut body).unwrap();
-                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                log.lock().unwrap().push((path.clone(), body));
-                let answer = if path.ends_with("/statuses") {
-                    json!({"id": 7, "state": "success"})
-                } else {
-                    json!({"id": 42, "url": format!("http://127.0.0.1:{port}{path}/42")})
-                };
-                let text = answer.to_string();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-            }
+        let port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
+        let known = port.clone();
+        let server = HttpStandIn::start(move |request| {
+            let path = &request.path;
+            let answer = if path.ends_with("/statuses") {
+                json!({"id": 7, "state": "success"})
+            } else {
+                let port = known.get().copied().unwrap_or_default();
+                json!({"id": 42, "url": format!("http://127.0.0.1:{port}{path}/42")})
+            };
+            Answer::json(201, &answer)
         });
-        GitHubStandIn { port, requests }
+        port.set(server.port()).unwrap();
+        GitHubStandIn(server)
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.0.url()
     }
 
     pub(crate) fn requests(&self) -> Vec<(String, Value)> {
-        self.requests.lock().unwrap().clone()
+        self.0
+            .requests()
+            .into_iter()
+            .map(|request| (request.path.clone(), request.json()))
+            .collect()
     }
 }
 

@@ -6,65 +6,17 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use support::git;
+use support::http::{Answer, HttpStandIn};
 
-/// Each request's path and `Authorization` header.
-type SeenRequests = Arc<Mutex<Vec<(String, Option<String>)>>>;
-
-/// A one-thread HTTP/1.1 server answering each request with `respond(path)`.
-struct ApiStandIn {
-    url: String,
-    requests: SeenRequests,
-}
-
-impl ApiStandIn {
-    fn start(respond: impl Fn(&str) -> (u16, String) + Send + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests: SeenRequests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(200) {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut authorization = None;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(value) = header
-                        .strip_prefix("authorization: ")
-                        .or_else(|| header.strip_prefix("Authorization: "))
-                    {
-                        authorization = Some(value.trim().to_string());
-                    }
-                }
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
-                seen.lock().unwrap().push((path.clone(), authorization));
-                let (status, body) = respond(&path);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        ApiStandIn { url, requests }
-    }
+/// The REST API stand-in: answers each request with `respond(path)`.
+fn api_stand_in(respond: impl Fn(&str) -> (u16, String) + Send + 'static) -> HttpStandIn {
+    HttpStandIn::start(move |request| {
+        let (status, body) = respond(&request.path);
+        Answer::new(status, body)
+    })
 }
 
 /// A one-commit repository: the PR's base commit is not in it and there is no remote.
@@ -143,14 +95,14 @@ fn output_value(outputs: &str, name: &str) -> String {
 fn missing_history_is_answered_by_the_pull_request_files_api() {
     let dir = repo_without_history();
     let event = pull_request_payload(dir.path(), 2);
-    let api = ApiStandIn::start(|path| {
+    let api = api_stand_in(|path| {
         if path.starts_with("/repos/Codertocat/Hello-World/pulls/2/files") {
             (200, r#"[{"filename":"services/web/x.ts","status":"renamed","previous_filename":"services/auth/x.ts"},{"filename":"libs/common/a.rs","status":"modified"}]"#.into())
         } else {
             (404, r#"{"message":"Not Found"}"#.into())
         }
     });
-    let (code, stdout, outputs) = run(dir.path(), &event, &api.url, &[]);
+    let (code, stdout, outputs) = run(dir.path(), &event, &api.url(), &[]);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(output_value(&outputs, "services"), r#"["auth","common"]"#);
     assert!(stdout.contains("taken from the GitHub API"), "{stdout}");
@@ -163,15 +115,15 @@ fn missing_history_is_answered_by_the_pull_request_files_api() {
         1,
         "the token appears only in the mask command"
     );
-    let requests = api.requests.lock().unwrap();
+    let requests = api.requests();
+    assert_eq!(requests[0].method, "GET");
     assert_eq!(
-        requests[0].0,
+        requests[0].path,
         "/repos/Codertocat/Hello-World/pulls/2/files?per_page=100&page=1"
     );
     assert!(
         requests[0]
-            .1
-            .as_deref()
+            .header("authorization")
             .is_some_and(|a| a.ends_with("ghs_secret_token_value"))
     );
 }
@@ -180,7 +132,7 @@ fn missing_history_is_answered_by_the_pull_request_files_api() {
 fn a_truncated_pull_request_file_list_is_not_trusted() {
     let dir = repo_without_history();
     let event = pull_request_payload(dir.path(), 3500);
-    let api = ApiStandIn::start(|path| {
+    let api = api_stand_in(|path| {
         // 30 full pages of 100 files: the API's cap of 3000, short of the PR's 3500.
         let page: usize = path
             .rsplit("page=")
@@ -197,7 +149,7 @@ fn a_truncated_pull_request_file_list_is_not_trusted() {
             .collect();
         (200, format!("[{}]", files.join(",")))
     });
-    let (code, stdout, outputs) = run(dir.path(), &event, &api.url, &[]);
+    let (code, stdout, outputs) = run(dir.path(), &event, &api.url(), &[]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("lists 3000 of 3500 files"), "{stdout}");
     // Fail safe: every service, with a warning, instead of a silently short list.
@@ -206,12 +158,12 @@ fn a_truncated_pull_request_file_list_is_not_trusted() {
         r#"["auth","common","web"]"#
     );
     assert!(stdout.contains("::warning"), "{stdout}");
-    assert_eq!(api.requests.lock().unwrap().len(), 30);
+    assert_eq!(api.requests().len(), 30);
 
     let (code, stdout, _) = run(
         dir.path(),
         &event,
-        &api.url,
+        &api.url(),
         &["--on-missing-history", "error"],
     );
     assert_eq!(code, 2, "{stdout}");
@@ -221,13 +173,13 @@ fn a_truncated_pull_request_file_list_is_not_trusted() {
 fn an_api_error_falls_back_safely() {
     let dir = repo_without_history();
     let event = pull_request_payload(dir.path(), 2);
-    let api = ApiStandIn::start(|_| {
+    let api = api_stand_in(|_| {
         (
             403,
             r#"{"message":"Resource not accessible by integration"}"#.into(),
         )
     });
-    let (code, stdout, outputs) = run(dir.path(), &event, &api.url, &[]);
+    let (code, stdout, outputs) = run(dir.path(), &event, &api.url(), &[]);
     assert_eq!(code, 0, "{stdout}");
     assert!(
         stdout.contains("Resource not accessible by integration"),

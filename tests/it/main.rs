@@ -5,7 +5,7 @@
 //!
 //! Run one area with `cargo test --test it deploy::`, one test with its full name.
 
-#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -43,6 +43,7 @@ mod readme;
 mod readme_commands;
 mod registry;
 mod registry_conventions;
+mod snapshots;
 mod status;
 mod summary;
 mod terminal;

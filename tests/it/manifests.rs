@@ -7,29 +7,8 @@ use crate::support;
 use kube_test_api::KubeApi;
 use serde_json::Value;
 use std::path::PathBuf;
+use support::deploy_config::ManifestsConfig;
 use support::{Run, Shipgate, TestRepo};
-
-const CONFIG: &str = r#"version: 1
-defaults:
-  registry: registry.local/shop
-  tags: ["{sha7}"]
-deploy:
-  manifests:
-    kustomize: deploy/overlays/{environment}
-    namespace: shop
-services:
-  web:
-    paths: ["services/web/**"]
-    image: web
-    deploy: { namespace: shop, name: web, timeout: 30s }
-  api:
-    paths: ["services/api/**"]
-    image: api
-    deploy: { namespace: shop, name: api, wave: 1, timeout: 30s }
-  migrate:
-    paths: ["services/migrate/**"]
-    image: migrate
-"#;
 
 const KUSTOMIZATION: &str = "resources: [web.yaml, api.yaml, job.yaml]\n";
 
@@ -96,10 +75,7 @@ impl Fixture {
         let api = KubeApi::start();
         api.create_namespace("shop");
         let repo = TestRepo::new()
-            .config(&CONFIG.replace(
-                "tags: [\"{sha7}\"]",
-                "tags: [\"{sha7}\"]\n  environment: prod",
-            ))
+            .config(&ManifestsConfig::shop().render())
             .file("services/web/main.go", "package main\n")
             .file("services/api/main.go", "package main\n")
             .file("services/migrate/main.go", "package main\n")
@@ -506,13 +482,9 @@ fn prune_deletes_what_shipgate_applied_earlier_and_no_longer_renders() {
         "{record}"
     );
 
-    let config = std::fs::read_to_string(fixture.repo.path().join(".github/shipgate.yml")).unwrap();
     fixture.write(
         ".github/shipgate.yml",
-        &config.replace(
-            "    namespace: shop\n",
-            "    namespace: shop\n  prune: true\n",
-        ),
+        &ManifestsConfig::shop().prune().render(),
     );
     let preview = fixture
         .deploy(&[("api", "1.1.0")])
@@ -624,13 +596,11 @@ fn config_check_requires_the_kustomization_directory() {
         .args(["config", "check"])
         .run()
         .success();
-    let config = std::fs::read_to_string(fixture.repo.path().join(".github/shipgate.yml")).unwrap();
     fixture.write(
         ".github/shipgate.yml",
-        &config.replace(
-            "deploy/overlays/{environment}",
-            "deploy/overlay/{environment}",
-        ),
+        &ManifestsConfig::shop()
+            .kustomize("deploy/overlay/{environment}")
+            .render(),
     );
     Shipgate::new(&fixture.repo)
         .args(["config", "check"])

@@ -6,12 +6,11 @@
 use crate::support;
 
 use kube_test_api::{KubeApi, deployment};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use support::TestRepo;
+use support::http::HttpStandIn;
 
 /// The lines of the README's `sh` block under "## In a terminal", comments removed.
 fn readme_lines() -> Vec<String> {
@@ -45,25 +44,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Answers 200 `{"status":"ok"}` to anything.
 fn health_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
-                line.clear();
-            }
-            let body = r#"{"status":"ok"}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}/health")
+    let server = HttpStandIn::in_turn(vec![(200, r#"{"status":"ok"}"#.into())]);
+    format!("{}/health", server.url())
 }
 
 #[test]

@@ -7,8 +7,7 @@
 //! them.
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
+#![expect(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -21,13 +20,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// An act run that takes longer than this is stuck (a normal one takes a few seconds).
-pub const ACT_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const ACT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The test binary's name, for what it prints about act.
 const BINARY: &str = env!("CARGO_CRATE_NAME");
 
 /// The `act` executable, or `None` when the tests are to be skipped.
-pub fn act() -> Option<&'static Path> {
+pub(crate) fn act() -> Option<&'static Path> {
     static ACT: OnceLock<Option<PathBuf>> = OnceLock::new();
     ACT.get_or_init(|| {
         if std::env::var("SHIPGATE_SKIP_ACT").is_ok_and(|v| v == "1") {
@@ -70,7 +69,7 @@ pub fn act() -> Option<&'static Path> {
 
 /// A command whose environment cannot leak in from the developer's shell or an outer CI job:
 /// act passes its whole environment on to the job's steps.
-pub fn hermetic(program: &Path) -> Command {
+pub(crate) fn hermetic(program: &Path) -> Command {
     let mut command = Command::new(program);
     for (name, _) in std::env::vars_os() {
         let text = name.to_string_lossy();
@@ -100,7 +99,7 @@ pub fn hermetic(program: &Path) -> Command {
 }
 
 /// One act run, parsed from its `--json` log.
-pub struct Run {
+pub(crate) struct Run {
     pub label: String,
     pub status: ExitStatus,
     pub elapsed: Duration,
@@ -112,7 +111,7 @@ pub struct Run {
 
 impl Run {
     /// The step a record belongs to (`["sg"]`, or `["sg","shipgate"]` inside a composite action).
-    pub fn step_id(record: &Value) -> Vec<&str> {
+    pub(crate) fn step_id(record: &Value) -> Vec<&str> {
         record["stepID"]
             .as_array()
             .map(|ids| ids.iter().filter_map(Value::as_str).collect())
@@ -120,7 +119,7 @@ impl Run {
     }
 
     /// The workflow commands act parsed with this name (`error`, `group`, `set-output`…).
-    pub fn commands<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    pub(crate) fn commands<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
         self.records.iter().filter(move |r| r["command"] == name)
     }
 }
@@ -164,7 +163,7 @@ impl fmt::Display for Run {
 
 /// What [`Workspace::act_with`] adds to an act run.
 #[derive(Debug, Default, Clone)]
-pub struct ActOptions {
+pub(crate) struct ActOptions {
     /// `--var NAME=VALUE`.
     pub vars: Vec<(String, String)>,
     /// `--secret NAME=VALUE` (act masks the values in its log).
@@ -181,14 +180,14 @@ pub struct ActOptions {
 
 /// A temporary workspace: the consumer repository (empty), the action copy, and one directory
 /// per act run (its payload, logs, private HOME and act's cache).
-pub struct Workspace {
+pub(crate) struct Workspace {
     pub root: tempfile::TempDir,
     pub repo: PathBuf,
     pub action: PathBuf,
 }
 
 impl Workspace {
-    pub fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str) -> Self {
         let root = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
         let repo = root.path().join("consumer");
         let action = root.path().join("shipgate-action");
@@ -200,7 +199,7 @@ impl Workspace {
     /// Runs `act <event_name>` for the workflow `.github/workflows/<workflow>` with this
     /// payload and these `--var NAME=VALUE`s; `E2E_SOURCE_REPO` and `E2E_ACTION_DIR` reach the
     /// job through `--env`.
-    pub fn act(
+    pub(crate) fn act(
         &self,
         label: &str,
         event_name: &str,
@@ -220,7 +219,7 @@ impl Workspace {
 
     /// Like [`Workspace::act`], with secrets, extra act arguments and an adjusted environment
     /// for act (which its steps inherit).
-    pub fn act_with(
+    pub(crate) fn act_with(
         &self,
         label: &str,
         event_name: &str,
@@ -319,7 +318,7 @@ impl Workspace {
 }
 
 /// The dist/ name action.yml picks on this host (from `RUNNER_OS`/`RUNNER_ARCH`).
-pub fn dist_binary_name() -> &'static str {
+pub(crate) fn dist_binary_name() -> &'static str {
     match (std::env::consts::OS, std::env::consts::ARCH) {
         ("linux", "x86_64") => "shipgate-linux-x64",
         ("linux", "aarch64") => "shipgate-linux-arm64",
@@ -331,7 +330,7 @@ pub fn dist_binary_name() -> &'static str {
 
 /// The sha256 of the freshly built binary, computed once: with `sha256sum` when there is one
 /// (sha2 in a debug build takes seconds for the debug binary), else in process.
-pub fn binary_sha256() -> &'static str {
+pub(crate) fn binary_sha256() -> &'static str {
     static SHA: OnceLock<String> = OnceLock::new();
     SHA.get_or_init(|| {
         let binary = env!("CARGO_BIN_EXE_shipgate");
@@ -357,7 +356,7 @@ pub fn binary_sha256() -> &'static str {
 
 /// A copy of the action as a consumer downloads it: action.yml plus dist/ with the binary and
 /// its checksum.
-pub fn build_action(action: &Path) {
+pub(crate) fn build_action(action: &Path) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dist = action.join("dist");
     fs::create_dir_all(&dist).unwrap();
@@ -372,7 +371,7 @@ pub fn build_action(action: &Path) {
 }
 
 /// The `push.branch` example payload moving the existing `main` from `before` to `after`.
-pub fn push_event(before: &str, after: &str) -> Value {
+pub(crate) fn push_event(before: &str, after: &str) -> Value {
     super::payload::push("main", before, after)
 }
 
@@ -389,7 +388,7 @@ fn git_command(repo: &Path) -> Command {
 }
 
 /// Runs git in the consumer repository; returns trimmed stdout.
-pub fn git(repo: &Path, args: &[&str]) -> String {
+pub(crate) fn git(repo: &Path, args: &[&str]) -> String {
     let output = git_command(repo).args(args).output().unwrap();
     assert!(
         output.status.success(),
@@ -400,14 +399,14 @@ pub fn git(repo: &Path, args: &[&str]) -> String {
 }
 
 /// Writes a file of the consumer repository (creating directories).
-pub fn write(repo: &Path, path: &str, content: &str) {
+pub(crate) fn write(repo: &Path, path: &str, content: &str) {
     let path = repo.join(path);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, content).unwrap();
 }
 
 /// Commits everything with a fixed date (one minute per commit) and returns the commit's SHA.
-pub fn commit(repo: &Path, message: &str, minute: u32) -> String {
+pub(crate) fn commit(repo: &Path, message: &str, minute: u32) -> String {
     git(repo, &["add", "--all"]);
     let date = format!("2024-05-01T12:{minute:02}:00Z");
     let output = git_command(repo)

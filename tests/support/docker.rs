@@ -2,8 +2,7 @@
 //! written into a temporary directory that goes first on PATH, records what *would* run.
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
+#![expect(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
 use super::{Shipgate, TestRepo};
 use std::path::PathBuf;
@@ -54,7 +53,7 @@ printf 'end %s %s\n' "$name" "$(date +%s%N)" >> "$STANDIN_TIMES"
 "##;
 
 /// The stand-in installed as `docker` and `remote-builder` in a temporary PATH directory.
-pub struct StandIn {
+pub(crate) struct StandIn {
     dir: tempfile::TempDir,
 }
 
@@ -65,7 +64,7 @@ impl Default for StandIn {
 }
 
 impl StandIn {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         for program in ["docker", "remote-builder"] {
@@ -78,27 +77,27 @@ impl StandIn {
 
     /// The argv log: one JSON array per call.
     /// The directory holding the stand-in programs (to put first on a PATH).
-    pub fn dir(&self) -> &std::path::Path {
+    pub(crate) fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
 
-    pub fn log(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
         self.dir.path().join("argv.jsonl")
     }
 
     /// The start and end times of every call.
-    pub fn times(&self) -> PathBuf {
+    pub(crate) fn times(&self) -> PathBuf {
         self.dir.path().join("times")
     }
 
     /// The environments the stand-in saw (`env` output of every call).
-    pub fn environments(&self) -> String {
+    pub(crate) fn environments(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("argv.jsonl.env")).unwrap_or_default()
     }
 
     /// The environment of the call that built the image named `name` (the last part of its
     /// repository), as `env` printed it; empty when there was none.
-    pub fn environment_of(&self, name: &str) -> String {
+    pub(crate) fn environment_of(&self, name: &str) -> String {
         let header = format!("--- env of {name}\n");
         self.environments()
             .split_inclusive('\n')
@@ -116,7 +115,7 @@ impl StandIn {
     }
 
     /// shipgate with the stand-in first on PATH.
-    pub fn shipgate(&self, repo: &TestRepo) -> Shipgate {
+    pub(crate) fn shipgate(&self, repo: &TestRepo) -> Shipgate {
         let path = format!(
             "{}:{}",
             self.dir.path().display(),
@@ -129,7 +128,7 @@ impl StandIn {
     }
 
     /// Every recorded argv, in order.
-    pub fn argvs(&self) -> Vec<Vec<String>> {
+    pub(crate) fn argvs(&self) -> Vec<Vec<String>> {
         std::fs::read_to_string(self.log())
             .unwrap_or_default()
             .lines()
@@ -138,7 +137,7 @@ impl StandIn {
     }
 
     /// The recorded argvs that tag `image` (`host/repository`, no tag).
-    pub fn builds_of(&self, image: &str) -> Vec<Vec<String>> {
+    pub(crate) fn builds_of(&self, image: &str) -> Vec<Vec<String>> {
         let prefix = format!("{image}:");
         self.argvs()
             .into_iter()
@@ -147,7 +146,7 @@ impl StandIn {
     }
 
     /// (event, service, nanoseconds) for every start and end.
-    pub fn events(&self) -> Vec<(String, String, u128)> {
+    pub(crate) fn events(&self) -> Vec<(String, String, u128)> {
         std::fs::read_to_string(self.times())
             .unwrap_or_default()
             .lines()
@@ -159,7 +158,7 @@ impl StandIn {
     }
 
     /// The most builds that ever ran at the same time.
-    pub fn max_overlap(&self) -> usize {
+    pub(crate) fn max_overlap(&self) -> usize {
         let mut events = self.events();
         // At equal times an end comes before a start.
         events.sort_by_key(|(kind, _, at)| (*at, kind == "start"));

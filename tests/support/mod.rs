@@ -11,15 +11,21 @@
 //! and `GIT_*` variables are removed, `HOME` points at a private directory, and commits have
 //! fixed authors and dates.
 //!
-//! Submodules hold the heavier harnesses a few test binaries share: [`act`] (the action under
-//! nektos/act), [`docker`] (a `docker` stand-in) and [`registry`] (a real `docker-registry`).
+//! Submodules hold the heavier harnesses the test modules share: [`act`] (the action under
+//! nektos/act), [`docker`] (a `docker` stand-in), [`registry`] (a real `docker-registry`),
+//! [`http`] (the one HTTP stand-in: records requests, scripted answers), [`openapi`] (the
+//! validator of GitHub's published schemas), [`snapshot`] (insta filters) and [`deploy_config`]
+//! (the deploy tests' config, built fluently).
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
 
-pub mod act;
-pub mod docker;
-pub mod registry;
+pub(crate) mod act;
+pub(crate) mod deploy_config;
+pub(crate) mod docker;
+pub(crate) mod http;
+pub(crate) mod openapi;
+pub(crate) mod registry;
+pub(crate) mod snapshot;
 
 use serde_json::Value;
 use std::cell::Cell;
@@ -30,7 +36,7 @@ use std::process::{Command, Stdio};
 use tempfile::TempDir;
 
 /// The all-zero SHA GitHub sends for "no commit".
-pub const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+pub(crate) const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 /// Prefixes of environment variables a child must never inherit.
 const HERMETIC_PREFIXES: &[&str] = &["GITHUB_", "SHIPGATE_", "RUNNER_", "ACTIONS_", "GIT_"];
@@ -93,7 +99,7 @@ fn run_git(home: &Path, dir: &Path, args: &[&str], date: Option<&str>) -> String
 
 /// Runs git in `dir` with a fixed identity and no global or system configuration, for tests
 /// that build a repository by hand; returns stdout as is, panics with stderr on failure.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let mut command = Command::new("git");
     scrub(&mut command);
     let output = command
@@ -118,7 +124,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A git repository in a temporary directory, built step by step.
-pub struct TestRepo {
+pub(crate) struct TestRepo {
     temp: TempDir,
     root: PathBuf,
     home: PathBuf,
@@ -134,7 +140,7 @@ impl Default for TestRepo {
 
 impl TestRepo {
     /// `git init -b main` in a fresh temporary directory.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let temp = TempDir::new().expect("temp dir");
         let root = temp.path().join("repo");
         let home = temp.path().join("home");
@@ -152,7 +158,7 @@ impl TestRepo {
 
     /// Clones `origin` over `file://` (so `--depth` is honoured) into a new temporary directory
     /// with its own HOME, passing extra `git clone` flags (`--depth 1`, `--single-branch`…).
-    pub fn clone_of(origin: &TestRepo, flags: &[&str]) -> TestRepo {
+    pub(crate) fn clone_of(origin: &TestRepo, flags: &[&str]) -> TestRepo {
         let temp = TempDir::new().expect("temp dir");
         let root = temp.path().join("clone");
         let home = temp.path().join("home");
@@ -172,22 +178,22 @@ impl TestRepo {
     }
 
     /// The work tree.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.root
     }
 
     /// The private HOME used for every process run against this repository.
-    pub fn home(&self) -> &Path {
+    pub(crate) fn home(&self) -> &Path {
         &self.home
     }
 
     /// A scratch directory next to the repository (outside the work tree).
-    pub fn scratch(&self) -> &Path {
+    pub(crate) fn scratch(&self) -> &Path {
         self.temp.path()
     }
 
     /// Runs git in the work tree; returns trimmed stdout.
-    pub fn git<I, S>(&self, args: I) -> String
+    pub(crate) fn git<I, S>(&self, args: I) -> String
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -198,12 +204,12 @@ impl TestRepo {
     }
 
     /// Writes `.github/shipgate.yml`.
-    pub fn config(self, yaml: &str) -> Self {
+    pub(crate) fn config(self, yaml: &str) -> Self {
         self.file(".github/shipgate.yml", yaml)
     }
 
     /// Writes a file (creating directories).
-    pub fn file(self, path: &str, contents: &str) -> Self {
+    pub(crate) fn file(self, path: &str, contents: &str) -> Self {
         let full = self.root.join(path);
         std::fs::create_dir_all(full.parent().expect("a file has a parent"))
             .expect("create directories");
@@ -213,13 +219,13 @@ impl TestRepo {
     }
 
     /// Deletes a file from the work tree and the index.
-    pub fn remove(self, path: &str) -> Self {
+    pub(crate) fn remove(self, path: &str) -> Self {
         self.git(["rm", "-q", path]);
         self
     }
 
     /// Moves a file (`git mv`).
-    pub fn rename(self, from: &str, to: &str) -> Self {
+    pub(crate) fn rename(self, from: &str, to: &str) -> Self {
         let parent = self.root.join(to);
         std::fs::create_dir_all(parent.parent().expect("a file has a parent"))
             .expect("create directories");
@@ -228,7 +234,7 @@ impl TestRepo {
     }
 
     /// Stages everything and commits with a fixed author and an increasing date.
-    pub fn commit(self, message: &str) -> Self {
+    pub(crate) fn commit(self, message: &str) -> Self {
         self.git(["add", "-A"]);
         let date = self.next_date();
         run_git(
@@ -248,19 +254,19 @@ impl TestRepo {
     }
 
     /// Creates a branch at HEAD and switches to it.
-    pub fn branch(self, name: &str) -> Self {
+    pub(crate) fn branch(self, name: &str) -> Self {
         self.git(["checkout", "-q", "-b", name]);
         self
     }
 
     /// Switches to a branch or commit.
-    pub fn checkout(self, rev: &str) -> Self {
+    pub(crate) fn checkout(self, rev: &str) -> Self {
         self.git(["checkout", "-q", rev]);
         self
     }
 
     /// Merges `rev` into the current branch with a merge commit.
-    pub fn merge(self, rev: &str) -> Self {
+    pub(crate) fn merge(self, rev: &str) -> Self {
         let date = self.next_date();
         run_git(
             &self.home,
@@ -272,35 +278,35 @@ impl TestRepo {
     }
 
     /// Points a branch at a commit (`git branch -f`), e.g. to rewrite history for a force push.
-    pub fn reset_branch(self, name: &str, rev: &str) -> Self {
+    pub(crate) fn reset_branch(self, name: &str, rev: &str) -> Self {
         self.git(["branch", "-f", name, rev]);
         self
     }
 
     /// A lightweight tag at HEAD.
-    pub fn tag(self, name: &str) -> Self {
+    pub(crate) fn tag(self, name: &str) -> Self {
         self.git(["tag", name]);
         self
     }
 
     /// Sets a git config value in this repository.
-    pub fn set_config(self, key: &str, value: &str) -> Self {
+    pub(crate) fn set_config(self, key: &str, value: &str) -> Self {
         self.git(["config", key, value]);
         self
     }
 
     /// The full SHA of a revision.
-    pub fn sha(&self, rev: &str) -> String {
+    pub(crate) fn sha(&self, rev: &str) -> String {
         self.git(["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
     }
 
     /// Whether the repository is a shallow clone.
-    pub fn is_shallow(&self) -> bool {
+    pub(crate) fn is_shallow(&self) -> bool {
         self.git(["rev-parse", "--is-shallow-repository"]) == "true"
     }
 
     /// Whether `sha` is present in the object database.
-    pub fn has_commit(&self, sha: &str) -> bool {
+    pub(crate) fn has_commit(&self, sha: &str) -> bool {
         let mut command = git_command(&self.home);
         command
             .arg("-C")
@@ -314,12 +320,12 @@ impl TestRepo {
 }
 
 /// Real webhook payloads from `tests/fixtures/events`, adapted to point at a test repository.
-pub mod payload {
+pub(crate) mod payload {
     use super::ZERO_SHA;
     use serde_json::{Value, json};
 
     /// The unmodified fixture `tests/fixtures/events/<name>.json`.
-    pub fn fixture(name: &str) -> Value {
+    pub(crate) fn fixture(name: &str) -> Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/events")
             .join(format!("{name}.json"));
@@ -337,7 +343,12 @@ pub mod payload {
 
     /// `pull_request.opened` with base/head SHAs, the head branch, the author and `main` as the
     /// base and default branch.
-    pub fn pull_request(base_sha: &str, head_sha: &str, head_ref: &str, author: &str) -> Value {
+    pub(crate) fn pull_request(
+        base_sha: &str,
+        head_sha: &str,
+        head_ref: &str,
+        author: &str,
+    ) -> Value {
         let mut payload = fixture("pull_request.opened");
         set(&mut payload, "/pull_request/base/sha", json!(base_sha));
         set(&mut payload, "/pull_request/base/ref", json!("main"));
@@ -349,7 +360,7 @@ pub mod payload {
     }
 
     /// `push.branch` to `refs/heads/<branch>`; `before` = zeros marks a new branch.
-    pub fn push(branch: &str, before: &str, after: &str) -> Value {
+    pub(crate) fn push(branch: &str, before: &str, after: &str) -> Value {
         let mut payload = fixture("push.branch");
         set(&mut payload, "/ref", json!(format!("refs/heads/{branch}")));
         set(&mut payload, "/before", json!(before));
@@ -361,7 +372,7 @@ pub mod payload {
     }
 
     /// A force push: like [`push`] with `forced: true`.
-    pub fn force_push(branch: &str, before: &str, after: &str) -> Value {
+    pub(crate) fn force_push(branch: &str, before: &str, after: &str) -> Value {
         let mut payload = push(branch, before, after);
         set(&mut payload, "/forced", json!(true));
         payload
@@ -369,7 +380,7 @@ pub mod payload {
 
     /// `push.tag` turned into the creation of `refs/tags/<tag>` at `after` (the fixture itself is
     /// a tag deletion).
-    pub fn tag_push(tag: &str, after: &str) -> Value {
+    pub(crate) fn tag_push(tag: &str, after: &str) -> Value {
         let mut payload = fixture("push.tag");
         set(&mut payload, "/ref", json!(format!("refs/tags/{tag}")));
         set(&mut payload, "/before", json!(ZERO_SHA));
@@ -381,7 +392,7 @@ pub mod payload {
     }
 
     /// `merge_group.checks_requested` for `base_sha..head_sha`.
-    pub fn merge_group(base_sha: &str, head_sha: &str) -> Value {
+    pub(crate) fn merge_group(base_sha: &str, head_sha: &str) -> Value {
         let mut payload = fixture("merge_group.checks_requested");
         set(&mut payload, "/merge_group/base_sha", json!(base_sha));
         set(&mut payload, "/merge_group/head_sha", json!(head_sha));
@@ -390,7 +401,7 @@ pub mod payload {
     }
 
     /// `workflow_dispatch` on `refs/heads/main` with these inputs.
-    pub fn workflow_dispatch(inputs: Value) -> Value {
+    pub(crate) fn workflow_dispatch(inputs: Value) -> Value {
         let mut payload = fixture("workflow_dispatch");
         set(&mut payload, "/inputs", inputs);
         set(&mut payload, "/repository/default_branch", json!("main"));
@@ -398,7 +409,7 @@ pub mod payload {
     }
 
     /// A `schedule` payload: GitHub sends the cron line and the repository.
-    pub fn schedule() -> Value {
+    pub(crate) fn schedule() -> Value {
         let mut repository = fixture("workflow_dispatch")["repository"].clone();
         repository["default_branch"] = json!("main");
         json!({ "schedule": "0 4 * * *", "repository": repository })
@@ -406,7 +417,7 @@ pub mod payload {
 }
 
 /// The real `shipgate` binary, run against a [`TestRepo`].
-pub struct Shipgate {
+pub(crate) struct Shipgate {
     cwd: PathBuf,
     home: PathBuf,
     args: Vec<OsString>,
@@ -419,12 +430,12 @@ pub struct Shipgate {
 
 impl Shipgate {
     /// Runs in the repository's work tree, with the repository's private HOME.
-    pub fn new(repo: &TestRepo) -> Self {
+    pub(crate) fn new(repo: &TestRepo) -> Self {
         Self::in_dir(repo.path(), repo.home())
     }
 
     /// Runs in any directory (e.g. one that is not a git repository).
-    pub fn in_dir(cwd: &Path, home: &Path) -> Self {
+    pub(crate) fn in_dir(cwd: &Path, home: &Path) -> Self {
         Shipgate {
             cwd: cwd.to_path_buf(),
             home: home.to_path_buf(),
@@ -437,7 +448,7 @@ impl Shipgate {
         }
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Self
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
@@ -446,31 +457,31 @@ impl Shipgate {
         self
     }
 
-    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+    pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
         self
     }
 
-    pub fn env(mut self, name: &str, value: impl Into<OsString>) -> Self {
+    pub(crate) fn env(mut self, name: &str, value: impl Into<OsString>) -> Self {
         self.env.push((name.to_string(), value.into()));
         self
     }
 
     /// Simulates a GitHub Actions step: `GITHUB_ACTIONS=true`, output and summary files.
-    pub fn actions(mut self) -> Self {
+    pub(crate) fn actions(mut self) -> Self {
         self.actions = true;
         self
     }
 
     /// Simulates the event `name` with this payload (implies [`Shipgate::actions`]).
-    pub fn event(mut self, name: &str, payload: Value) -> Self {
+    pub(crate) fn event(mut self, name: &str, payload: Value) -> Self {
         self.actions = true;
         self.event = Some((name.to_string(), Some(payload)));
         self
     }
 
     /// Sets `GITHUB_EVENT_NAME` with `GITHUB_EVENT_PATH` pointing at `path` as is.
-    pub fn event_at(mut self, name: &str, path: &Path) -> Self {
+    pub(crate) fn event_at(mut self, name: &str, path: &Path) -> Self {
         self.actions = true;
         self.event = Some((name.to_string(), None));
         self.event_path = Some(path.to_path_buf());
@@ -478,13 +489,13 @@ impl Shipgate {
     }
 
     /// Runs the binary and collects everything it produced.
-    pub fn run(self) -> Run {
+    pub(crate) fn run(self) -> Run {
         self.run_with_stdout(None)
     }
 
     /// Runs the binary with its stdout connected to `stdout` (e.g. a pipe nobody reads); the
     /// returned [`Run`] then has an empty `stdout`.
-    pub fn run_with_stdout(self, stdout: Option<Stdio>) -> Run {
+    pub(crate) fn run_with_stdout(self, stdout: Option<Stdio>) -> Run {
         let mut command = Command::new(env!("CARGO_BIN_EXE_shipgate"));
         scrub(&mut command);
         command
@@ -549,7 +560,7 @@ impl Shipgate {
 
 /// What one run of the binary produced.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -571,7 +582,7 @@ impl Run {
     }
 
     /// Asserts the exit code, and that nothing panicked.
-    pub fn code(self, expected: i32) -> Self {
+    pub(crate) fn code(self, expected: i32) -> Self {
         assert_eq!(
             self.code,
             Some(expected),
@@ -587,12 +598,12 @@ impl Run {
     }
 
     /// Asserts exit code 0.
-    pub fn success(self) -> Self {
+    pub(crate) fn success(self) -> Self {
         self.code(0)
     }
 
     /// Asserts that stdout contains `text`.
-    pub fn stdout_has(&self, text: &str) -> &Self {
+    pub(crate) fn stdout_has(&self, text: &str) -> &Self {
         assert!(
             self.stdout.contains(text),
             "stdout lacks {text:?}\n{}",
@@ -602,7 +613,7 @@ impl Run {
     }
 
     /// Asserts that stderr contains `text`.
-    pub fn stderr_has(&self, text: &str) -> &Self {
+    pub(crate) fn stderr_has(&self, text: &str) -> &Self {
         assert!(
             self.stderr.contains(text),
             "stderr lacks {text:?}\n{}",
@@ -612,7 +623,7 @@ impl Run {
     }
 
     /// Asserts that stdout does not contain `text`.
-    pub fn stdout_lacks(&self, text: &str) -> &Self {
+    pub(crate) fn stdout_lacks(&self, text: &str) -> &Self {
         assert!(
             !self.stdout.contains(text),
             "stdout has {text:?}\n{}",
@@ -622,7 +633,7 @@ impl Run {
     }
 
     /// Asserts that stderr does not contain `text`.
-    pub fn stderr_lacks(&self, text: &str) -> &Self {
+    pub(crate) fn stderr_lacks(&self, text: &str) -> &Self {
         assert!(
             !self.stderr.contains(text),
             "stderr has {text:?}\n{}",
@@ -632,7 +643,7 @@ impl Run {
     }
 
     /// Asserts that the job summary contains `text`.
-    pub fn summary_has(&self, text: &str) -> &Self {
+    pub(crate) fn summary_has(&self, text: &str) -> &Self {
         assert!(
             self.summary.contains(text),
             "the summary lacks {text:?}\n{}",
@@ -642,7 +653,7 @@ impl Run {
     }
 
     /// Asserts that stdout has a line starting with `prefix` and containing every `parts`.
-    pub fn stdout_line(&self, prefix: &str, parts: &[&str]) -> &Self {
+    pub(crate) fn stdout_line(&self, prefix: &str, parts: &[&str]) -> &Self {
         let found = self
             .stdout
             .lines()
@@ -656,7 +667,7 @@ impl Run {
     }
 
     /// Asserts that stderr has a line starting with `prefix` and containing every `parts`.
-    pub fn stderr_line(&self, prefix: &str, parts: &[&str]) -> &Self {
+    pub(crate) fn stderr_line(&self, prefix: &str, parts: &[&str]) -> &Self {
         let found = self
             .stderr
             .lines()
@@ -670,7 +681,7 @@ impl Run {
     }
 
     /// Asserts that no step output was written (a failed step).
-    pub fn no_outputs(&self) -> &Self {
+    pub(crate) fn no_outputs(&self) -> &Self {
         assert!(
             self.outputs.is_empty(),
             "outputs were written\n{}",
@@ -680,7 +691,7 @@ impl Run {
     }
 
     /// One step output; panics (with everything the run printed) when it is missing.
-    pub fn output(&self, name: &str) -> &str {
+    pub(crate) fn output(&self, name: &str) -> &str {
         match self.outputs.get(name) {
             Some(value) => value,
             None => panic!("no output {name:?}\n{}", self.context()),
@@ -688,26 +699,26 @@ impl Run {
     }
 
     /// One step output parsed as JSON.
-    pub fn output_json(&self, name: &str) -> Value {
+    pub(crate) fn output_json(&self, name: &str) -> Value {
         serde_json::from_str(self.output(name))
             .unwrap_or_else(|e| panic!("output {name:?} is not JSON: {e}\n{}", self.context()))
     }
 
     /// The `services` output as a list.
-    pub fn services(&self) -> Vec<String> {
+    pub(crate) fn services(&self) -> Vec<String> {
         serde_json::from_value(self.output_json("services")).unwrap_or_else(|e| {
             panic!("`services` is not a list of names: {e}\n{}", self.context())
         })
     }
 
     /// stdout parsed as JSON (`--format json`).
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", self.context()))
     }
 
     /// The `services` of a `--format json` result.
-    pub fn json_services(&self) -> Vec<String> {
+    pub(crate) fn json_services(&self) -> Vec<String> {
         serde_json::from_value(self.json()["services"].clone()).unwrap_or_else(|e| {
             panic!("`services` is not a list of names: {e}\n{}", self.context())
         })

@@ -5,8 +5,7 @@
 //! apache2-utils`.
 
 // Each test binary uses a different part of the harness.
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, reason = "a failed setup fails the test")]
+#![expect(clippy::unwrap_used, reason = "a failed setup fails the test")]
 
 use shipgate::registry::{Credentials, RegistryClient, sha256_digest};
 use std::io::{Read, Write};
@@ -16,11 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
-pub const INSTALL_HINT: &str = "apt-get install -y docker-registry apache2-utils";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const INSTALL_HINT: &str = "apt-get install -y docker-registry apache2-utils";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A `docker-registry` process with its own storage, killed on drop.
-pub struct Registry {
+pub(crate) struct Registry {
     child: Child,
     directory: tempfile::TempDir,
     /// `127.0.0.1:<port>`.
@@ -31,12 +30,12 @@ pub struct Registry {
 
 impl Registry {
     /// A registry without authentication.
-    pub fn start() -> Registry {
+    pub(crate) fn start() -> Registry {
         Registry::start_with(None)
     }
 
     /// A registry that accepts only `user`/`password` (HTTP basic auth).
-    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+    pub(crate) fn start_with_htpasswd(user: &str, password: &str) -> Registry {
         Registry::start_with(Some(Credentials {
             username: user.into(),
             password: password.into(),
@@ -123,17 +122,17 @@ impl Registry {
     }
 
     /// `host/repository`.
-    pub fn image(&self, repository: &str) -> String {
+    pub(crate) fn image(&self, repository: &str) -> String {
         format!("{}/{repository}", self.host)
     }
 
     /// A client that reaches this registry over plain http.
-    pub fn client(&self, credentials: Option<Credentials>) -> RegistryClient {
+    pub(crate) fn client(&self, credentials: Option<Credentials>) -> RegistryClient {
         RegistryClient::new(credentials, vec![self.host.clone()])
     }
 
     /// How many blobs the registry stores (a retag must not add any).
-    pub fn blob_count(&self) -> usize {
+    pub(crate) fn blob_count(&self) -> usize {
         fn count(path: &Path) -> usize {
             let Ok(entries) = std::fs::read_dir(path) else {
                 return 0;
@@ -153,13 +152,13 @@ impl Registry {
     }
 
     /// What the registry logged so far (its access log included).
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.directory.path().join("registry.log")).unwrap_or_default()
     }
 
     /// Pushes a tiny image (an OCI config and one empty-tar layer) the way `docker push` does,
     /// through the HTTP API; returns the manifest digest the registry reported.
-    pub async fn push_tiny_image(&self, repository: &str, tag: &str) -> String {
+    pub(crate) async fn push_tiny_image(&self, repository: &str, tag: &str) -> String {
         let http = reqwest::Client::new();
         let base = format!("http://{}", self.host);
         let layer = vec![0_u8; 1024]; // an empty tar archive: two zero blocks
@@ -218,7 +217,7 @@ impl Registry {
     }
 
     /// `GET` a manifest with plain reqwest: status, content type, registry error code, bytes.
-    pub async fn raw_manifest(&self, repository: &str, tag: &str) -> (u16, String, Vec<u8>) {
+    pub(crate) async fn raw_manifest(&self, repository: &str, tag: &str) -> (u16, String, Vec<u8>) {
         let response = self
             .authorize(reqwest::Client::new().get(format!(
                 "http://{}/v2/{repository}/manifests/{tag}",
@@ -242,7 +241,7 @@ impl Registry {
     }
 
     /// `HEAD /v2/<repository>/manifests/<tag>`: the status and `Docker-Content-Digest`.
-    pub async fn head_manifest(&self, repository: &str, tag: &str) -> (u16, Option<String>) {
+    pub(crate) async fn head_manifest(&self, repository: &str, tag: &str) -> (u16, Option<String>) {
         let response = self
             .authorize(reqwest::Client::new().head(format!(
                 "http://{}/v2/{repository}/manifests/{tag}",
@@ -260,7 +259,7 @@ impl Registry {
     }
 
     /// `GET /v2/<path>` with plain reqwest: status and body.
-    pub async fn raw_get(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn raw_get(&self, path: &str) -> (u16, String) {
         let response = self
             .authorize(reqwest::Client::new().get(format!("http://{}/v2/{path}", self.host)))
             .send()
@@ -270,7 +269,7 @@ impl Registry {
     }
 
     /// Adds the registry's basic-auth credentials, if it has any, to a plain reqwest request.
-    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.credentials {
             Some(credentials) => {
                 request.basic_auth(&credentials.username, Some(&credentials.password))
@@ -317,7 +316,7 @@ fn answers_http(host: &str) -> bool {
 }
 
 /// Standard base64 with padding (what an HTTP basic `Authorization` header carries).
-pub fn base64(input: &[u8]) -> String {
+pub(crate) fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut encoded = String::new();
     for chunk in input.chunks(3) {

@@ -10,8 +10,8 @@ use super::prepare::{Item, Request, prepare};
 use super::substitute::Substitution;
 use crate::config::model::WorkloadKind;
 use crate::deploy::cluster::Cluster;
+use crate::deploy::orchestrate::{self, Options, Progress, Report};
 use crate::deploy::pods::PodPolicy;
-use crate::deploy::run::{self, Options, Progress, Report};
 use crate::deploy::target::DeployTarget;
 use crate::deploy::watch::{self, Outcome as WatchOutcome};
 use serde_json::Value;
@@ -35,7 +35,7 @@ pub(super) struct Track {
     /// run puts back everything sent, answered or not.
     pub sent: Option<usize>,
     /// A failed workload's diagnosis.
-    pub diagnosis: Option<crate::deploy::diagnostics::Diagnosis>,
+    pub diagnosis: Option<crate::deploy::diagnosis::Diagnosis>,
 }
 
 fn workload_kind(kind: &str) -> Option<WorkloadKind> {
@@ -406,8 +406,9 @@ pub(super) fn settings(
     options: &Options,
 ) -> watch::Settings {
     let timeout = target.and_then(|t| t.timeout).unwrap_or_else(|| {
-        crate::deploy::service::progress_deadline(object).unwrap_or(run::DEFAULT_PROGRESS_DEADLINE)
-            + run::DEADLINE_MARGIN
+        crate::deploy::service::progress_deadline(object)
+            .unwrap_or(orchestrate::DEFAULT_PROGRESS_DEADLINE)
+            + orchestrate::DEADLINE_MARGIN
     });
     watch::Settings {
         timeout,

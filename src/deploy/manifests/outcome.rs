@@ -73,7 +73,7 @@ pub struct ObjectResult {
     pub detail: Option<String>,
     /// A failed workload's diagnosis (shown in the summary).
     #[serde(skip)]
-    pub diagnosis: Option<crate::deploy::diagnostics::Diagnosis>,
+    pub diagnosis: Option<crate::deploy::diagnosis::Diagnosis>,
 }
 
 /// The `diff` output: `{"created","changed","unchanged","pruned"}`, each entry

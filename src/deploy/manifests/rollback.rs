@@ -8,7 +8,7 @@ use super::apply::{Track, describe, kind_of, settings};
 use super::edge::{self, Conflicts, Mode};
 use super::outcome::{Action, State};
 use crate::deploy::cluster::Cluster;
-use crate::deploy::run::{Options, Progress};
+use crate::deploy::orchestrate::{Options, Progress};
 
 /// Puts back every object whose apply was sent, the last sent first; `watch`: follow the
 /// restored workloads' rollouts (not on a cancelled run, which is killed seconds later).

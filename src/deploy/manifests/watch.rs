@@ -7,7 +7,7 @@ use super::edge;
 use super::outcome::Action;
 use super::prepare::Item;
 use crate::deploy::cluster::Cluster;
-use crate::deploy::run::{Options, Progress};
+use crate::deploy::orchestrate::{Options, Progress};
 use crate::deploy::target::DeployTarget;
 use futures::future::join_all;
 use serde_json::Value;
@@ -19,7 +19,7 @@ pub struct Watched {
     pub ok: bool,
     pub message: String,
     /// A failed workload's diagnosis (replica counts, pod problems, events, logs).
-    pub diagnosis: Option<crate::deploy::diagnostics::Diagnosis>,
+    pub diagnosis: Option<crate::deploy::diagnosis::Diagnosis>,
     /// When the watch started and ended, from the start of the deploy.
     pub span: Option<(Duration, Duration)>,
 }
@@ -118,13 +118,13 @@ pub(super) async fn watch_wave(
                 let diagnosis = if outcome.is_complete() {
                     None
                 } else {
-                    let workload = crate::deploy::diagnose::Workload {
+                    let workload = crate::deploy::diagnosis::gather::Workload {
                         kind,
                         namespace: &namespace,
                         name: &id.name,
                     };
                     Some(
-                        crate::deploy::diagnose::diagnose_workload(
+                        crate::deploy::diagnosis::gather::diagnose_workload(
                             cluster, &workload, &outcome, &seen, since,
                         )
                         .await,

@@ -12,8 +12,8 @@ use super::outcome::{Action, State};
 use super::watch::Watched;
 use crate::deploy::cluster::Cluster;
 use crate::deploy::lock::LockWatch;
+use crate::deploy::orchestrate::{Options, Progress};
 use crate::deploy::result::{HealthState, Rollback, ServiceResult, Status};
-use crate::deploy::run::{Options, Progress};
 use crate::deploy::settle::{
     Change, Gate, Happened, Rollout, SetFailure, next_wave_starts, set_rollback_due, settle,
 };
@@ -82,7 +82,7 @@ pub(super) async fn run(w: &Waves<'_>, tracks: &mut [Track]) -> (Vec<ServiceResu
         tokio::select! {
             () = work => None,
             () = until(w.deadline) => Some(Interruption::Deadline),
-            () = crate::deploy::run::shutdown_signal() => Some(Interruption::Cancelled),
+            () = crate::deploy::orchestrate::shutdown_signal() => Some(Interruption::Cancelled),
             () = lost(w.lock.clone()) => Some(Interruption::LockLost),
         }
     };

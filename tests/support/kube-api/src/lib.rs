@@ -80,8 +80,6 @@
 //! # let _ = kubeconfig;
 //! ```
 
-#![allow(clippy::module_name_repetitions)]
-
 mod api;
 mod apply;
 mod builders;

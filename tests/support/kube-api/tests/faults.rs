@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 //! The fault injection hook: each fault kind, its bounds, and that a refused write changes
 //! nothing.
 mod common;

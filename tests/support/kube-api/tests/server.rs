@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, reason = "test code")]
+#![expect(clippy::unwrap_used, reason = "test code")]
 //! HTTP-level tests of the test API server against the captured real answers.
 
 mod common;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 mod common;
 use kube_test_api::{KubeApi, deployment};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, reason = "test code")]
+#![expect(clippy::unwrap_used, reason = "test code")]
 //! StatefulSet / DaemonSet / garbage collection / init containers.
 
 mod common;

@@ -1,5 +1,13 @@
 //! A tiny blocking HTTP/1.1 client for the tests (no extra dependencies).
-#![allow(dead_code, clippy::unwrap_used, clippy::too_many_arguments)]
+#![allow(
+    dead_code,
+    reason = "included by several test binaries; each uses a different part, so an expect would be unfulfilled in some"
+)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::too_many_arguments,
+    reason = "tests fail loudly; the helpers mirror the object fields they build"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,8 +1,8 @@
 //! What a write-back tells: the `gitops` output (JSON), the job summary section and the
 //! terminal line. Pure: built from the outcome.
 
-use super::ServiceImage;
-use super::write::Outcome;
+use crate::gitops::ServiceImage;
+use crate::gitops::write::Outcome;
 use crate::runner::summary::code_span;
 use serde_json::{Value, json};
 

@@ -266,7 +266,7 @@ async fn run_job<R: Registry>(
         name,
         &format!(
             "{verdict} in {}",
-            super::report::duration(started.elapsed())
+            crate::report::build::duration(started.elapsed())
         ),
     );
     let note = (!notes.is_empty()).then(|| notes.join("; "));

@@ -12,7 +12,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::pods::PodProblem;
+use crate::deploy::pods::PodProblem;
+
+pub(super) mod gather;
 
 /// Events that only say things went as planned (Krane's exclusion list): in a failure report
 /// they bury the one line that matters.
@@ -304,7 +306,7 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_str!(concat!("../../tests/fixtures/k8s-api/", $name, ".json"))
+            include_str!(concat!("../../../tests/fixtures/k8s-api/", $name, ".json"))
         };
     }
 

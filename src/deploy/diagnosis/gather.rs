@@ -2,14 +2,14 @@
 //! the new pods' problems, the events since the deploy started and the failing container's
 //! last log lines (judged and formatted by `diagnostics`).
 
-use super::cluster::Cluster;
-use super::diagnostics::{self, ContainerLogs, Diagnosis, Verdict};
-use super::run::LOG_LINES;
-use super::target::DeployTarget;
-use super::watch::{self, Outcome, Seen};
+use super::{self as diagnostics, ContainerLogs, Diagnosis, Verdict};
+use crate::deploy::cluster::Cluster;
+use crate::deploy::orchestrate::LOG_LINES;
+use crate::deploy::target::DeployTarget;
+use crate::deploy::watch::{self, Outcome, Seen};
 
 /// Gathers what explains a failed rollout: replica counts, pod problems, events, logs.
-pub(super) async fn diagnose(
+pub(in crate::deploy) async fn diagnose(
     cluster: &Cluster,
     target: &DeployTarget,
     namespace: &str,
@@ -26,14 +26,14 @@ pub(super) async fn diagnose(
 }
 
 /// The workload a diagnosis is about (a service's, or any workload a manifests deploy moved).
-pub(super) struct Workload<'a> {
+pub(in crate::deploy) struct Workload<'a> {
     pub kind: crate::config::model::WorkloadKind,
     pub namespace: &'a str,
     pub name: &'a str,
 }
 
 /// [`diagnose`] for any workload, tied to a service or not.
-pub(super) async fn diagnose_workload(
+pub(in crate::deploy) async fn diagnose_workload(
     cluster: &Cluster,
     workload: &Workload<'_>,
     outcome: &Outcome,
@@ -43,7 +43,7 @@ pub(super) async fn diagnose_workload(
     let namespace = workload.namespace;
     let label = format!(
         "{}/{}",
-        super::target::kind_name(workload.kind),
+        crate::deploy::target::kind_name(workload.kind),
         workload.name
     );
     let problems = match outcome {
@@ -62,7 +62,7 @@ pub(super) async fn diagnose_workload(
         .unwrap_or_default();
     let mut events = Vec::new();
     let mut objects = vec![(
-        super::target::kind_name(workload.kind).to_string(),
+        crate::deploy::target::kind_name(workload.kind).to_string(),
         workload.name.to_string(),
     )];
     if let Some(rs) = &seen.new_replica_set {
@@ -90,7 +90,7 @@ pub(super) async fn diagnose_workload(
     let mut pod_problems = diagnostics::dedupe_problems(&problems);
     if problems.is_empty() {
         for pod in &seen.new_pods {
-            if let Some(explanation) = super::pods::readiness_explanation(pod, &events) {
+            if let Some(explanation) = crate::deploy::pods::readiness_explanation(pod, &events) {
                 pod_problems.push(explanation);
             }
         }

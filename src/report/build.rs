@@ -1,7 +1,7 @@
 //! How the build reads: the `images` output, the job summary table, the terminal lines and the
 //! annotations of failed builds.
 
-use super::{Outcome, ServiceReport};
+use crate::build::{Outcome, ServiceReport};
 use crate::diagnostic::Diagnostic;
 use crate::runner::summary::{Summary, code_span, escape_markdown};
 use serde_json::{Map, Value, json};
@@ -153,7 +153,7 @@ pub fn summary(
 /// The registry error inside a failed lookup's note (`could not ask the registry whether
 /// <ref> exists (<error>); built instead`).
 fn lookup_error(part: &str) -> Option<&str> {
-    let rest = part.strip_prefix(super::LOOKUP_FAILED)?;
+    let rest = part.strip_prefix(crate::build::LOOKUP_FAILED)?;
     let start = rest.find(" exists (")? + " exists (".len();
     let end = rest.rfind("); built instead")?;
     rest.get(start..end)
@@ -181,7 +181,7 @@ fn lookup_failures(reports: &[ServiceReport]) -> Vec<(String, usize)> {
 fn row_note(report: &ServiceReport) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     for part in report.note.iter().flat_map(|n| n.split("; ")) {
-        if part.starts_with(super::LOOKUP_FAILED) {
+        if part.starts_with(crate::build::LOOKUP_FAILED) {
             parts.push("registry lookup failed (above)".into());
         } else if part == "built instead" || part.ends_with("built instead") {
             continue;
