@@ -14,7 +14,7 @@ use crate::error::Failure;
 use crate::gitops::message::{About, branch_name};
 use crate::gitops::report::{Ending, Report};
 use crate::gitops::write::{Outcome, Request, Target, write_back};
-use crate::gitops::{ServiceImage, edit};
+use crate::gitops::{Decision, ServiceImage, decide, edit};
 use crate::plan::Plan;
 use crate::runner::Summary;
 
@@ -38,8 +38,7 @@ pub fn run_if_configured(
     let Some(settings) = &config.deploy.gitops else {
         return Ok(None);
     };
-    let environment =
-        non_empty(inputs.environment.clone()).or_else(|| plan.context.environment.clone());
+    let environment = super::manifests::environment(plan, inputs);
     let path = kustomization_path(session, settings, environment.as_deref())?;
     let images = crate::gitops::images(
         &crate::gitops::planned(plan),
@@ -54,37 +53,40 @@ pub fn run_if_configured(
                 .collect(),
         )
     })?;
-    // A pull request previews what merging would write; it writes nothing.
-    let pull_request_run = plan.context.event.starts_with("pull_request");
     let about = About {
         environment: environment.as_deref(),
         path: &path,
         revision: &plan.context.sha,
         run_url: resolved.options.run_url.as_deref(),
     };
-    let (diff, ending) = if images.is_empty() {
-        (String::new(), Ending::Previewed)
-    } else if inputs.dry_run || pull_request_run {
-        (preview(session, &path, &images)?, Ending::Previewed)
-    } else {
-        let target = target(settings, plan, environment.as_deref())?;
-        write(
-            session,
-            inputs,
-            &Request {
-                path: &path,
-                target,
-                images: &images,
-                about,
-            },
-        )?
+    let decision = decide(images.len(), &plan.context.event, inputs.dry_run);
+    let (diff, ending) = match decision {
+        Decision::Nothing => (String::new(), Ending::Previewed),
+        Decision::Preview(why) => {
+            super::manifests::preview_notice(
+                session,
+                TITLE,
+                why.notice(
+                    "the write-back (the diff of the kustomization)",
+                    "writes nothing",
+                ),
+            );
+            (preview(session, &path, &images)?, Ending::Previewed)
+        }
+        Decision::Write => {
+            let target = target(settings, plan, environment.as_deref())?;
+            write(
+                session,
+                inputs,
+                &Request {
+                    path: &path,
+                    target,
+                    images: &images,
+                    about,
+                },
+            )?
+        }
     };
-    if pull_request_run && !inputs.dry_run {
-        session.runner.diagnostic(&Diagnostic::notice(
-            TITLE,
-            "a pull-request run previews the write-back (the diff of the kustomization); it writes nothing",
-        ));
-    }
     let report = Report {
         path: &path,
         branch: &settings.branch,

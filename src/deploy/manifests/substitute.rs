@@ -356,46 +356,34 @@ mod tests {
                 service: "web".into()
             }
         );
-        let missing = answers(Lookup::Missing);
-        let errors = substitute(
-            &mut rendered(tagged),
-            &Inputs {
-                registry: &missing,
-                ..inputs
-            },
-        )
-        .unwrap_err();
-        assert!(
-            errors[0].contains("its tag does not exist in the registry"),
-            "{}",
-            errors[0]
-        );
-        let failed = answers(Lookup::Failed("connection refused".into()));
-        let errors = substitute(
-            &mut rendered(tagged),
-            &Inputs {
-                registry: &failed,
-                ..inputs
-            },
-        )
-        .unwrap_err();
-        assert!(
-            errors[0].contains("could not be looked up in the registry: connection refused"),
-            "{}",
-            errors[0]
-        );
-        // A `latest` found in the registry is still refused: it may point elsewhere tomorrow.
+        // What the registry answered for the manifest's image → why it is refused. A `latest`
+        // found in the registry is still refused: it may point elsewhere tomorrow.
         let latest = "localhost:5000/shop/web:latest";
-        let found = Lookups::from([(latest.to_string(), Lookup::Exists)]);
-        let errors = substitute(
-            &mut rendered(latest),
-            &Inputs {
-                registry: &found,
-                ..inputs
-            },
-        )
-        .unwrap_err();
-        assert!(errors[0].contains("a mutable tag"), "{}", errors[0]);
+        let refusals = [
+            (
+                tagged,
+                Lookup::Missing,
+                "its tag does not exist in the registry",
+            ),
+            (
+                tagged,
+                Lookup::Failed("connection refused".into()),
+                "could not be looked up in the registry: connection refused",
+            ),
+            (latest, Lookup::Exists, "a mutable tag"),
+        ];
+        for (image, lookup, why) in refusals {
+            let registry = Lookups::from([(image.to_string(), lookup)]);
+            let errors = substitute(
+                &mut rendered(image),
+                &Inputs {
+                    registry: &registry,
+                    ..inputs
+                },
+            )
+            .unwrap_err();
+            assert!(errors[0].contains(why), "{image}: {}", errors[0]);
+        }
     }
 
     fn deployment(name: &str, images: &[(&str, &str)], init: &[(&str, &str)]) -> Manifest {
