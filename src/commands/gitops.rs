@@ -11,6 +11,7 @@ use crate::config::deploy_section::{GitopsSettings, expand_environment, kustomiz
 use crate::deploy::result::{ServiceResult, Status, result_json};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::error::Failure;
+use crate::gitops::follow::{Follow, Followed, should_follow};
 use crate::gitops::message::{About, branch_name};
 use crate::gitops::report::{Ending, Report};
 use crate::gitops::write::{Outcome, Request, Target, write_back};
@@ -87,6 +88,7 @@ pub fn run_if_configured(
             )?
         }
     };
+    let followed = follow(session, inputs, resolved, &images, &ending)?;
     let report = Report {
         path: &path,
         branch: &settings.branch,
@@ -94,7 +96,53 @@ pub fn run_if_configured(
         diff: &diff,
         ending,
     };
-    Ok(Some(stage(session, &report, summary)))
+    Ok(Some(stage(session, &report, &followed, summary)))
+}
+
+/// With a kubeconfig, after a write to a branch the controller syncs: wait for each service's
+/// workload to carry its new image and roll out (bounded by `deploy-timeout`; no rollback).
+fn follow(
+    session: &Session,
+    inputs: &DeployInputs,
+    resolved: &Resolved,
+    images: &[ServiceImage],
+    ending: &Ending,
+) -> Result<Vec<Followed>, Failure> {
+    let cluster = resolved.kubeconfig.is_some() || super::deploy::cluster_configured();
+    match should_follow(ending, cluster) {
+        Follow::No => return Ok(Vec::new()),
+        Follow::NotMerged => {
+            session.runner.diagnostic(&Diagnostic::notice(
+                TITLE,
+                "the GitOps controller applies the images once the pull request is merged; this run does not wait for the rollouts",
+            ));
+            return Ok(Vec::new());
+        }
+        Follow::Wait => {}
+    }
+    let (runtime, cluster) = super::manifests::connect(inputs, resolved)?;
+    let (board, progress) = super::deploy::progress_sink(session);
+    let options = resolved.options;
+    let bound = options.deadline.unwrap_or(
+        crate::deploy::run::DEFAULT_PROGRESS_DEADLINE + crate::deploy::run::DEADLINE_MARGIN,
+    );
+    crate::runner::write_stderr(&format!(
+        "deploy: following the GitOps controller on {} (at most {}s)\n",
+        cluster.server,
+        bound.as_secs()
+    ));
+    let followed = runtime.block_on(crate::gitops::follow::follow(
+        &cluster,
+        resolved.targets,
+        images,
+        options,
+        bound,
+        &progress,
+    ));
+    if let Some(board) = board.and_then(|b| std::sync::Arc::try_unwrap(b).ok()) {
+        board.finish();
+    }
+    Ok(followed)
 }
 
 /// The kustomization file, `{environment}` replaced; a directory stands for its
@@ -201,7 +249,12 @@ fn write(
 }
 
 /// Outputs, summary and annotations.
-fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeployStage {
+fn stage(
+    session: &Session,
+    report: &Report,
+    followed: &[Followed],
+    summary: &mut Summary,
+) -> DeployStage {
     let services: Vec<ServiceResult> = report
         .images
         .iter()
@@ -216,9 +269,24 @@ fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeploySta
             result.reason = reason;
             result.image_after = Some(image.reference.clone());
             result.digest = image.entry.digest.clone();
+            if let Some(rollout) = followed.iter().find(|f| f.service == image.service) {
+                result.workload = Some(rollout.workload.clone());
+                result.rollout_message = Some(rollout.message.clone());
+                if !rollout.ok {
+                    result.status = Status::Failed;
+                    result.reason = Some(rollout.message.clone());
+                }
+            }
             result
         })
         .collect();
+    let failed = report.failed() || followed.iter().any(|f| !f.ok);
+    for rollout in followed.iter().filter(|f| !f.ok) {
+        session.runner.diagnostic(&Diagnostic::error(
+            format!("{TITLE}: {}", rollout.service),
+            rollout.message.clone(),
+        ));
+    }
     let headline = report.headline();
     if report.failed() {
         session
@@ -231,6 +299,9 @@ fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeploySta
     }
     let (markdown, diff) = report.markdown();
     summary.push(markdown);
+    if !followed.is_empty() {
+        summary.push(crate::gitops::follow::markdown(followed));
+    }
     if let Some(diff) = diff {
         summary.details(format!("Diff of {}", report.path), diff);
     }
@@ -247,7 +318,7 @@ fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeploySta
             ("result".into(), result.to_string()),
             ("gitops".into(), gitops.to_string()),
         ],
-        failed: report.failed(),
+        failed,
         terminal,
         json,
     }

@@ -284,26 +284,7 @@ fn online(
     inputs: &DeployInputs,
     resolved: &Resolved,
 ) -> Result<Outcome, Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| usage(vec![format!("cannot start: {e}")]))?;
-    let context = non_empty(inputs.options.kube_context.clone());
-    let config = runtime
-        .block_on(kubeconfig::client_config(
-            resolved.kubeconfig,
-            context.as_deref(),
-            &crate::deploy::exec_plugin::Wrapper::from_env().map_or(
-                kubeconfig::ExecGuard::Direct,
-                kubeconfig::ExecGuard::Bounded,
-            ),
-        ))
-        .map_err(|e| usage(vec![e.to_string()]))?;
-    let cluster = {
-        let _guard = runtime.enter();
-        crate::deploy::cluster::Cluster::new(config).map_err(|e| usage(vec![e.to_string()]))?
-    };
+    let (runtime, cluster) = connect(inputs, resolved)?;
     crate::runner::write_stderr(&format!(
         "deploy: cluster {}, {} objects from the manifests{}\n",
         cluster.server,
@@ -343,6 +324,34 @@ fn online(
         finish_deployment(session, &runtime, client, handle, outcome.as_ref());
     }
     outcome.map_err(usage)
+}
+
+/// A runtime and the cluster of the run's kubeconfig (also what a GitOps write-back follows).
+pub(super) fn connect(
+    inputs: &DeployInputs,
+    resolved: &Resolved,
+) -> Result<(tokio::runtime::Runtime, crate::deploy::cluster::Cluster), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| usage(vec![format!("cannot start: {e}")]))?;
+    let context = non_empty(inputs.options.kube_context.clone());
+    let config = runtime
+        .block_on(kubeconfig::client_config(
+            resolved.kubeconfig,
+            context.as_deref(),
+            &crate::deploy::exec_plugin::Wrapper::from_env().map_or(
+                kubeconfig::ExecGuard::Direct,
+                kubeconfig::ExecGuard::Bounded,
+            ),
+        ))
+        .map_err(|e| usage(vec![e.to_string()]))?;
+    let cluster = {
+        let _guard = runtime.enter();
+        crate::deploy::cluster::Cluster::new(config).map_err(|e| usage(vec![e.to_string()]))?
+    };
+    Ok((runtime, cluster))
 }
 
 /// Records the GitHub deployment as in progress; a failure is a warning.

@@ -7,6 +7,7 @@
 //! [`write`], over [`crate::github::contents`].
 
 pub mod edit;
+pub mod follow;
 pub mod message;
 pub mod report;
 pub mod write;
