@@ -325,6 +325,16 @@ impl Consumer {
     /// The consumer repository with images in `registry` and the health endpoints `health`
     /// (`auth`, `events`, `gateway`).
     fn new(registry: &str, health: &[(&str, String)]) -> Self {
+        Consumer::with(registry, health, false)
+    }
+
+    /// The kustomize variant: the config deploys `deploy/overlays/{environment}` (the four
+    /// workloads and a ConfigMap) and the `*-kustomize.yml` workflows are the ones installed.
+    fn kustomize(registry: &str, health: &[(&str, String)]) -> Self {
+        Consumer::with(registry, health, true)
+    }
+
+    fn with(registry: &str, health: &[(&str, String)], kustomize: bool) -> Self {
         let workspace = Workspace::new("shipgate-act-workflows-");
         let repo = &workspace.repo;
         copy_tree(
@@ -342,21 +352,60 @@ impl Consumer {
                 );
             config = config.replace(&format!("{{health:{service}}}"), &url);
         }
+        if kustomize {
+            config = config.replacen(
+                "services:\n",
+                "deploy:\n  manifests:\n    kustomize: deploy/overlays/{environment}\nservices:\n",
+                1,
+            );
+            write(
+                repo,
+                "deploy/overlays/production/kustomization.yaml",
+                "resources: [workloads.yaml]\n",
+            );
+            write(
+                repo,
+                "deploy/overlays/production/workloads.yaml",
+                &overlay(registry),
+            );
+        }
         write(repo, ".github/shipgate.yml", &config);
         write(repo, "Makefile", MAKEFILE);
-        let workflows = [
-            ("pr-checks.yml", vec![("shipgate", 2), ("checkout", 2)]),
-            (
-                "deploy-main.yml",
-                vec![
-                    ("shipgate", 3),
-                    ("checkout", 3),
-                    ("upload-artifact", 1),
-                    ("download-artifact", 1),
-                ],
-            ),
-            ("manual-deploy.yml", vec![("shipgate", 1), ("checkout", 1)]),
-        ];
+        let workflows = if kustomize {
+            [
+                (
+                    "pr-checks-kustomize.yml",
+                    vec![("shipgate", 3), ("checkout", 3)],
+                ),
+                (
+                    "deploy-main-kustomize.yml",
+                    vec![
+                        ("shipgate", 3),
+                        ("checkout", 3),
+                        ("upload-artifact", 1),
+                        ("download-artifact", 1),
+                    ],
+                ),
+                (
+                    "manual-deploy-kustomize.yml",
+                    vec![("shipgate", 1), ("checkout", 1)],
+                ),
+            ]
+        } else {
+            [
+                ("pr-checks.yml", vec![("shipgate", 2), ("checkout", 2)]),
+                (
+                    "deploy-main.yml",
+                    vec![
+                        ("shipgate", 3),
+                        ("checkout", 3),
+                        ("upload-artifact", 1),
+                        ("download-artifact", 1),
+                    ],
+                ),
+                ("manual-deploy.yml", vec![("shipgate", 1), ("checkout", 1)]),
+            ]
+        };
         for (name, expected) in workflows {
             let text = adapted_workflow(name, &expected);
             write(repo, &format!(".github/workflows/{name}"), &text);
@@ -448,6 +497,23 @@ impl Consumer {
         );
         run
     }
+}
+
+/// The kustomize overlay: a ConfigMap and the four workloads at their manifest tags
+/// (`:latest`: the plan's images replace them, and a service not in the run keeps its live one).
+fn overlay(registry: &str) -> String {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop-config, namespace: shop}\ndata: {TOKEN_MINUTES: \"30\"}\n",
+    );
+    for (namespace, name, container, repository, _) in WORKLOADS {
+        text.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+             spec:\n  replicas: 2\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    \
+             metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - name: {container}\n        \
+             image: {registry}/{repository}:latest\n"
+        ));
+    }
+    text
 }
 
 /// Copies a directory tree (files only; no symlinks in the example).
@@ -1462,15 +1528,153 @@ fn a_manual_dry_run_without_health_gates_says_so_and_changes_nothing() {
     );
     // With skip-health a real run checks nothing: the dry run must not say it would.
     assert!(!summary.contains("would check"), "{summary}");
-    assert_eq!(
-        deployment_patches(&api),
-        Vec::new(),
-        "the dry run patched nothing"
+    let patches = deployment_patches(&api);
+    assert!(
+        !patches.is_empty()
+            && patches
+                .iter()
+                .all(|(_, t)| t == "application/apply-patch+yaml"),
+        "the preview is a server-side dry run: {patches:?}"
     );
     assert_eq!(gateway_health.hits(), 0);
     assert_eq!(
         consumer.docker.argvs(),
         Vec::<Vec<String>>::new(),
         "no login, no build"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kustomize variants
+
+#[test]
+fn kustomize_pull_request_checks_preview_offline_and_show_the_cluster_diff() {
+    if act().is_none() {
+        return;
+    }
+    let registry = "registry.local/acme";
+    let api = cluster(registry);
+    let consumer = Consumer::kustomize(registry, &[]);
+    let commits = &consumer.commits;
+    let event = payload::pull_request(
+        &commits.common_change,
+        &commits.good_head,
+        GOOD_BRANCH,
+        LOGIN,
+    );
+    // A pull request from a branch of the repository itself (act names it `nektos/act`): the
+    // cluster-diff job runs only for those, never for a fork.
+    let mut event = event;
+    event["pull_request"]["head"]["repo"]["full_name"] = json!("nektos/act");
+    let run = consumer.act(
+        "pr-kustomize",
+        "pull_request",
+        "pr-checks-kustomize.yml",
+        &event,
+        &[("KUBECONFIG", kubeconfig_secret(&api))],
+        &[],
+    );
+    assert!(
+        run.status.success(),
+        "act exited with {}\n{run}",
+        run.status
+    );
+    for job in ["shipgate", "cluster-diff"] {
+        assert_eq!(
+            run.job_result_of(job).as_deref(),
+            Some("success"),
+            "{job}\n{run}"
+        );
+        assert_eq!(run.annotations_in(job, "error"), Vec::new(), "{run}");
+    }
+    // Without credentials the preview renders the overlay and substitutes the planned images.
+    let preview = run.summary_of("shipgate", "preview");
+    assert_contains(
+        &preview,
+        &[
+            "could not compare with the cluster",
+            "`Deployment/shop/auth-service`",
+            &format!("`{registry}/auth-service:1.4.2-{EPOCH}`"),
+        ],
+        "the offline preview",
+    );
+    // With them: the server-side dry run's diff against what is live, nothing changed.
+    let diff = run.json_output_of("cluster-diff", None, "diff", "diff");
+    let names = |group: &str| -> Vec<String> {
+        diff[group]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["kind"].as_str().unwrap(),
+                    e["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names("created"), ["ConfigMap/shop-config"], "{diff}");
+    let mut changed = names("changed");
+    changed.sort();
+    // The workloads shipgate did not apply before are adopted (its label), all four.
+    assert_eq!(
+        changed,
+        [
+            "Deployment/auth-service",
+            "Deployment/events",
+            "Deployment/frontend",
+            "Deployment/gateway"
+        ],
+        "{diff}"
+    );
+    let diff_of = |name: &str| -> String {
+        diff["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()["diff"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let auth = diff_of("auth-service");
+    assert!(
+        auth.contains(&format!("-      - image: {registry}/auth-service:1.4.1"))
+            && auth.contains(&format!(
+                "+      - image: {registry}/auth-service:1.4.2-{EPOCH}"
+            )),
+        "{auth}"
+    );
+    // events and frontend are not in the pull request: they keep their live images, not the
+    // overlay's `:latest`.
+    for name in ["events", "frontend"] {
+        let text = diff_of(name);
+        assert!(
+            !text
+                .lines()
+                .any(|l| (l.starts_with('+') || l.starts_with('-')) && l.contains("image:")),
+            "{name} keeps its live image:\n{text}"
+        );
+    }
+    assert_eq!(
+        image_of(&api, "shop", "auth-service"),
+        format!("{registry}/auth-service:1.4.1"),
+        "a pull request changes nothing"
+    );
+    assert!(
+        api.get("/api/v1/namespaces/shop/configmaps/shop-config")
+            .is_none(),
+        "nothing created"
+    );
+    assert_eq!(
+        deployment_patches(&api)
+            .iter()
+            .filter(|(_, t)| t.contains("apply"))
+            .count()
+            > 0,
+        true,
+        "the server-side dry run went through apply patches"
     );
 }
