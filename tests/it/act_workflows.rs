@@ -708,6 +708,36 @@ fn deployed_from(api: &KubeApi, commit: &str) {
     }
 }
 
+/// [`deployed_from`] with the annotation written by field manager `manager` (`shipgate`: as
+/// shipgate's own earlier set-image deploy left it, so its server-side apply owns it next).
+fn deployed_by(api: &KubeApi, commit: &str, manager: &str) {
+    let url = api.url();
+    let address = url.strip_prefix("http://").unwrap();
+    for (namespace, name, ..) in WORKLOADS {
+        // Over HTTP, so the server records `manager` as the field manager.
+        let body = json!({"spec": {"template": {"metadata": {"annotations": {
+            "shipgate.dev/revision": commit}}}}})
+        .to_string();
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}?fieldManager={manager} HTTP/1.1\r\n\
+             Host: {address}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/merge-patch+json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            KubeApi::ADMIN_TOKEN,
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    for (namespace, name, ..) in WORKLOADS {
+        assert!(api.wait_rolled_out(namespace, "Deployment", name, Duration::from_secs(20)));
+    }
+}
+
 /// The kubeconfig for the cluster, base64-encoded as it is kept in a GitHub secret.
 fn kubeconfig_secret(api: &KubeApi) -> String {
     base64::engine::general_purpose::STANDARD
@@ -1676,5 +1706,145 @@ fn kustomize_pull_request_checks_preview_offline_and_show_the_cluster_diff() {
             > 0,
         true,
         "the server-side dry run went through apply patches"
+    );
+}
+
+#[test]
+fn kustomize_push_to_main_applies_the_overlay_with_the_built_images() {
+    if act().is_none() {
+        return;
+    }
+    let registry = "registry.local/acme";
+    let api = cluster(registry);
+    let healthy = HealthServer::start(200, r#"{"status":"ok"}"#);
+    let consumer = Consumer::kustomize(
+        registry,
+        &[
+            ("auth", healthy.url()),
+            ("events", healthy.url()),
+            ("gateway", healthy.url()),
+        ],
+    );
+    let commits = &consumer.commits;
+    // The workloads were deployed by shipgate's set-image path before the team moved to the
+    // overlay (its field manager owns the revision annotation).
+    deployed_by(&api, &commits.initial, "shipgate");
+    let event = payload::push("main", &commits.initial, &commits.common_change);
+    let run = consumer.act(
+        "push-main-kustomize",
+        "push",
+        "deploy-main-kustomize.yml",
+        &event,
+        &[("KUBECONFIG", kubeconfig_secret(&api))],
+        &[],
+    );
+    assert!(
+        run.status.success(),
+        "act exited with {}\n{run}",
+        run.status
+    );
+    for job in ["plan", "deploy"] {
+        assert_eq!(
+            run.job_result_of(job).as_deref(),
+            Some("success"),
+            "{job}\n{run}"
+        );
+    }
+    let legs: Vec<String> = run
+        .job_runs("build")
+        .iter()
+        .map(|leg| leg.matrix["service"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(legs, ["auth", "events", "gateway"], "{run}");
+    // The library's three dependents run their built images, pinned to the build's digest; the
+    // overlay's ConfigMap is created; frontend (not in the push) keeps its live image, not the
+    // overlay's `:latest`.
+    for (namespace, name, _, repository, old) in WORKLOADS {
+        let image = image_of(&api, namespace, name);
+        if *name == "frontend" {
+            assert_eq!(image, format!("{registry}/{repository}:{old}"));
+            continue;
+        }
+        assert!(
+            image.starts_with(&format!("{registry}/{repository}:"))
+                && image.ends_with(&format!("-{EPOCH}@{}", stand_in_digest(repository)))
+                && !image.contains(old),
+            "{name}: {image}\n{run}"
+        );
+        assert!(api.wait_rolled_out(namespace, "Deployment", name, Duration::from_secs(1)));
+    }
+    let config = api
+        .get("/api/v1/namespaces/shop/configmaps/shop-config")
+        .unwrap_or_else(|| panic!("the ConfigMap was not applied\n{run}"));
+    assert_eq!(config["data"]["TOKEN_MINUTES"], "30");
+    let result = run.json_output_of("deploy", None, "deploy", "result");
+    for service in ["auth", "events", "gateway"] {
+        assert_eq!(
+            result["services"][service]["status"], "succeeded",
+            "{result}"
+        );
+    }
+    let diff = run.json_output_of("deploy", None, "deploy", "diff");
+    assert_eq!(diff["created"][0]["name"], "shop-config", "{diff}");
+    assert_contains(
+        &run.summary_of("deploy", "deploy"),
+        &["#### Objects", "`ConfigMap/shop/shop-config`"],
+        "the deploy's summary",
+    );
+}
+
+#[test]
+fn kustomize_manual_dry_run_shows_the_cluster_diff_and_changes_nothing() {
+    if act().is_none() {
+        return;
+    }
+    let registry = "registry.local/acme";
+    let api = cluster(registry);
+    let consumer = Consumer::kustomize(registry, &[]);
+    let run = consumer.act(
+        "dispatch-kustomize-dry",
+        "workflow_dispatch",
+        "manual-deploy-kustomize.yml",
+        &dispatch_event("gateway", false, true),
+        &[("KUBECONFIG", kubeconfig_secret(&api))],
+        &[],
+    );
+    assert!(
+        run.status.success(),
+        "act exited with {}\n{run}",
+        run.status
+    );
+    let diff = run.json_output_of("deploy", None, "shipgate", "diff");
+    let gateway = diff["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "gateway")
+        .unwrap_or_else(|| panic!("gateway is not changed: {diff}"))["diff"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        gateway.contains(&format!("-      - image: {registry}/gateway:1.0.9"))
+            && gateway.contains(&format!("+      - image: {registry}/gateway:1.1.0-{EPOCH}")),
+        "{gateway}"
+    );
+    assert_eq!(diff["created"][0]["name"], "shop-config", "{diff}");
+    assert_contains(
+        &run.summary_of("deploy", "shipgate"),
+        &["dry run", "#### Objects", "`Deployment/shop/gateway`"],
+        "the dry run's summary",
+    );
+    assert_eq!(
+        image_of(&api, "shop", "gateway"),
+        format!("{registry}/gateway:1.0.9")
+    );
+    assert!(
+        api.get("/api/v1/namespaces/shop/configmaps/shop-config")
+            .is_none()
+    );
+    assert!(
+        consumer.docker.argvs().is_empty(),
+        "a dry run builds nothing"
     );
 }
