@@ -1698,14 +1698,13 @@ fn kustomize_pull_request_checks_preview_offline_and_show_the_cluster_diff() {
             .is_none(),
         "nothing created"
     );
-    assert_eq!(
-        deployment_patches(&api)
-            .iter()
-            .filter(|(_, t)| t.contains("apply"))
-            .count()
-            > 0,
-        true,
-        "the server-side dry run went through apply patches"
+    let patches = deployment_patches(&api);
+    assert!(
+        !patches.is_empty()
+            && patches
+                .iter()
+                .all(|(_, t)| t == "application/apply-patch+yaml"),
+        "the cluster diff is a server-side dry run: {patches:?}"
     );
 }
 
