@@ -210,7 +210,14 @@ pub fn substitute(
             continue;
         };
         for (key, init) in [("initContainers", true), ("containers", false)] {
-            for container in spec[key].as_array_mut().into_iter().flatten() {
+            // `get_mut`, not `spec[key]`: indexing would insert `key: null` when it is absent,
+            // and the apply would send it.
+            for container in spec
+                .get_mut(key)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 let (Some(name), Some(image)) = (
                     container["name"].as_str().map(str::to_string),
                     container["image"].as_str().map(str::to_string),
@@ -481,6 +488,19 @@ mod tests {
             Reason::Live {
                 service: "web".into()
             }
+        );
+        // A pod spec without init containers gets no `initContainers` key (a `null` would be
+        // applied and shown in every diff).
+        let mut plain = deployment("web", &[("web", "localhost:5000/shop/web:latest")], &[]);
+        let spec = plain.object.pointer_mut("/spec/template/spec").unwrap();
+        spec.as_object_mut().unwrap().remove("initContainers");
+        let mut manifests = vec![plain];
+        substitute(&mut manifests, &inputs).unwrap();
+        assert_eq!(
+            manifests[0]
+                .object
+                .pointer("/spec/template/spec/initContainers"),
+            None
         );
     }
 
