@@ -43,6 +43,8 @@
 
 #![expect(clippy::unwrap_used, reason = "benchmark harness")]
 
+#[path = "deploy/manifests.rs"]
+mod manifests;
 #[path = "deploy/scale.rs"]
 mod scale;
 
@@ -85,6 +87,8 @@ struct Options {
     label: String,
     /// `--scale 50,100,200`: only the scale scenario, for each N.
     scale: Vec<usize>,
+    /// `--manifests`: only the manifests scenario (next to the set-image deploy).
+    manifests: bool,
 }
 
 impl Options {
@@ -104,6 +108,7 @@ impl Options {
             ),
             label: String::new(),
             scale: Vec::new(),
+            manifests: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -118,6 +123,7 @@ impl Options {
                 "--services" => options.services = number("--services").clamp(2, 100),
                 "--runs" => options.runs = number("--runs"),
                 "--no-kubectl" => options.kubectl = None,
+                "--manifests" => options.manifests = true,
                 "--scale" => {
                     options.scale = args
                         .next()
@@ -133,7 +139,7 @@ impl Options {
                         .unwrap_or_else(|| die("--scale needs sizes like 50,100,200 (2..=500)"));
                 }
                 other => die(&format!(
-                    "unknown argument {other:?} (known: --services N, --runs N, --no-kubectl, --scale N,N,…)"
+                    "unknown argument {other:?} (known: --services N, --runs N, --no-kubectl, --scale N,N,…, --manifests)"
                 )),
             }
         }
@@ -203,6 +209,11 @@ impl Cluster {
                 ));
             }
         }
+        Cluster::of(api)
+    }
+
+    /// The server `api` as it is, with its kubeconfigs.
+    fn of(api: KubeApi) -> Cluster {
         let dir = TempDir::new().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let kubeconfig_tls = dir.path().join("kubeconfig-tls");
@@ -538,6 +549,8 @@ struct Child {
     /// Peak resident memory in KiB.
     max_rss_kib: Option<u64>,
     stderr: PathBuf,
+    /// Each line of stderr with the moment (since the scenario's start) it arrived.
+    lines: Vec<(f64, String)>,
 }
 
 impl Child {
@@ -603,10 +616,21 @@ fn run_shipgate(
         .env("GITHUB_RUN_ID", "1")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout).unwrap())
-        .stderr(std::fs::File::create(&stderr).unwrap());
+        .stderr(Stdio::piped());
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| die(&format!("cannot run {}: {e}", options.shipgate.display())));
+    // Each line of stderr is kept (in the file) with the moment it arrived here.
+    let pipe = child.stderr.take().unwrap();
+    let mut file = std::fs::File::create(&stderr).unwrap();
+    let stamper = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            lines.push((t0.elapsed().as_secs_f64(), line.clone()));
+            let _ = writeln!(file, "{line}");
+        }
+        lines
+    });
     let mut hwm = None;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -625,6 +649,7 @@ fn run_shipgate(
         std::thread::sleep(Duration::from_millis(1));
     };
     let wall = t0.elapsed().as_secs_f64();
+    let lines = stamper.join().unwrap();
     let max_rss_kib = if gnu_time {
         // GNU time writes "Command exited with non-zero status N" first when it did.
         std::fs::read_to_string(&rss_file)
@@ -638,6 +663,7 @@ fn run_shipgate(
         status,
         max_rss_kib,
         stderr,
+        lines,
     }
 }
 
@@ -687,6 +713,33 @@ struct FanOut {
     lock_waits: Vec<f64>,
 }
 
+/// t_i of each service of a deploy that must have succeeded (else the harness fails).
+fn rollouts_of(
+    observed: &Observed,
+    child: &Child,
+    images: &BTreeMap<String, String>,
+    what: &str,
+) -> Vec<f64> {
+    if !child.status.success() {
+        die(&format!(
+            "{what} failed ({}):\n{}",
+            child.status,
+            child.tail()
+        ));
+    }
+    images
+        .keys()
+        .map(|s| {
+            observed.rollout(s).unwrap_or_else(|| {
+                die(&format!(
+                    "the server never saw {s} changed and rolled out ({what}):\n{}",
+                    child.tail()
+                ))
+            })
+        })
+        .collect()
+}
+
 fn fan_out(options: &Options, repo: &Repo) -> FanOut {
     let n = options.services;
     let cluster = Cluster::new(n);
@@ -694,24 +747,7 @@ fn fan_out(options: &Options, repo: &Repo) -> FanOut {
     let (observed, child) = observe(&cluster.api, &images, false, |t0| {
         run_shipgate(options, repo, &cluster, &images, t0)
     });
-    if !child.status.success() {
-        die(&format!(
-            "shipgate deploy failed ({}):\n{}",
-            child.status,
-            child.tail()
-        ));
-    }
-    let rollouts: Vec<f64> = images
-        .keys()
-        .map(|s| {
-            observed.rollout(s).unwrap_or_else(|| {
-                die(&format!(
-                    "the server never saw {s} patched and rolled out:\n{}",
-                    child.tail()
-                ))
-            })
-        })
-        .collect();
+    let rollouts = rollouts_of(&observed, &child, &images, "shipgate deploy");
     FanOut {
         wall: child.wall,
         rollouts,
@@ -1010,6 +1046,15 @@ fn main() {
             options.scale, options.label
         );
         scale::run(&options, &options.scale);
+        return;
+    }
+    if options.manifests {
+        eprintln!(
+            "bench-deploy: manifests scenario, {n} services ({} objects), {runs} runs; shipgate = {}",
+            3 * n,
+            options.label
+        );
+        manifests::run(&options);
         return;
     }
     let repo = Repo::new(n);

@@ -41,6 +41,7 @@ fn options_for(options: &Options, n: usize) -> Options {
         shipgate: options.shipgate.clone(),
         label: options.label.clone(),
         scale: Vec::new(),
+        manifests: false,
     }
 }
 

@@ -11,9 +11,10 @@ use crate::config::deploy_section::{GitopsSettings, expand_environment, kustomiz
 use crate::deploy::result::{ServiceResult, Status, result_json};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::error::Failure;
+use crate::gitops::follow::{Follow, Followed, should_follow};
 use crate::gitops::message::{About, branch_name};
 use crate::gitops::write::{Outcome, Request, Target, write_back};
-use crate::gitops::{ServiceImage, edit};
+use crate::gitops::{Decision, ServiceImage, decide, edit};
 use crate::plan::Plan;
 use crate::report::gitops::{Ending, Report};
 use crate::runner::Summary;
@@ -38,8 +39,7 @@ pub(super) fn run_if_configured(
     let Some(settings) = &config.deploy.gitops else {
         return Ok(None);
     };
-    let environment =
-        non_empty(inputs.environment.clone()).or_else(|| plan.context.environment.clone());
+    let environment = super::manifests::environment(plan, inputs);
     let path = kustomization_path(session, settings, environment.as_deref())?;
     let images = crate::gitops::images(
         &crate::gitops::planned(plan),
@@ -54,37 +54,41 @@ pub(super) fn run_if_configured(
                 .collect(),
         )
     })?;
-    // A pull request previews what merging would write; it writes nothing.
-    let pull_request_run = plan.context.event.starts_with("pull_request");
     let about = About {
         environment: environment.as_deref(),
         path: &path,
         revision: &plan.context.sha,
         run_url: resolved.options.run_url.as_deref(),
     };
-    let (diff, ending) = if images.is_empty() {
-        (String::new(), Ending::Previewed)
-    } else if inputs.dry_run || pull_request_run {
-        (preview(session, &path, &images)?, Ending::Previewed)
-    } else {
-        let target = target(settings, plan, environment.as_deref())?;
-        write(
-            session,
-            inputs,
-            &Request {
-                path: &path,
-                target,
-                images: &images,
-                about,
-            },
-        )?
+    let decision = decide(images.len(), &plan.context.event, inputs.dry_run);
+    let (diff, ending) = match decision {
+        Decision::Nothing => (String::new(), Ending::Previewed),
+        Decision::Preview(why) => {
+            super::manifests::preview_notice(
+                session,
+                TITLE,
+                why.notice(
+                    "the write-back (the diff of the kustomization)",
+                    "writes nothing",
+                ),
+            );
+            (preview(session, &path, &images)?, Ending::Previewed)
+        }
+        Decision::Write => {
+            let target = target(settings, plan, environment.as_deref())?;
+            write(
+                session,
+                inputs,
+                &Request {
+                    path: &path,
+                    target,
+                    images: &images,
+                    about,
+                },
+            )?
+        }
     };
-    if pull_request_run && !inputs.dry_run {
-        session.runner.diagnostic(&Diagnostic::notice(
-            TITLE,
-            "a pull-request run previews the write-back (the diff of the kustomization); it writes nothing",
-        ));
-    }
+    let followed = follow(session, inputs, resolved, &images, &ending)?;
     let report = Report {
         path: &path,
         branch: &settings.branch,
@@ -92,7 +96,54 @@ pub(super) fn run_if_configured(
         diff: &diff,
         ending,
     };
-    Ok(Some(stage(session, &report, summary)))
+    Ok(Some(stage(session, &report, &followed, summary)))
+}
+
+/// With a kubeconfig, after a write to a branch the controller syncs: wait for each service's
+/// workload to carry its new image and roll out (bounded by `deploy-timeout`; no rollback).
+fn follow(
+    session: &Session,
+    inputs: &DeployInputs,
+    resolved: &Resolved,
+    images: &[ServiceImage],
+    ending: &Ending,
+) -> Result<Vec<Followed>, Failure> {
+    let cluster = resolved.kubeconfig.is_some() || super::deploy::cluster_configured();
+    match should_follow(ending, cluster) {
+        Follow::No => return Ok(Vec::new()),
+        Follow::NotMerged => {
+            session.runner.diagnostic(&Diagnostic::notice(
+                TITLE,
+                "the GitOps controller applies the images once the pull request is merged; this run does not wait for the rollouts",
+            ));
+            return Ok(Vec::new());
+        }
+        Follow::Wait => {}
+    }
+    let (runtime, cluster) = super::manifests::connect(inputs, resolved)?;
+    let (board, progress) = super::deploy::progress_sink(session);
+    let options = resolved.options;
+    let bound = options.deadline.unwrap_or(
+        crate::deploy::orchestrate::DEFAULT_PROGRESS_DEADLINE
+            + crate::deploy::orchestrate::DEADLINE_MARGIN,
+    );
+    crate::runner::write_stderr(&format!(
+        "deploy: following the GitOps controller on {} (at most {}s)\n",
+        cluster.server,
+        bound.as_secs()
+    ));
+    let followed = runtime.block_on(crate::gitops::follow::follow(
+        &cluster,
+        resolved.targets,
+        images,
+        options,
+        bound,
+        &progress,
+    ));
+    if let Some(board) = board.and_then(|b| std::sync::Arc::try_unwrap(b).ok()) {
+        board.finish();
+    }
+    Ok(followed)
 }
 
 /// The kustomization file, `{environment}` replaced; a directory stands for its
@@ -199,7 +250,12 @@ fn write(
 }
 
 /// Outputs, summary and annotations.
-fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeployStage {
+fn stage(
+    session: &Session,
+    report: &Report,
+    followed: &[Followed],
+    summary: &mut Summary,
+) -> DeployStage {
     let services: Vec<ServiceResult> = report
         .images
         .iter()
@@ -214,9 +270,24 @@ fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeploySta
             result.reason = reason;
             result.image_after = Some(image.reference.clone());
             result.digest = image.entry.digest.clone();
+            if let Some(rollout) = followed.iter().find(|f| f.service == image.service) {
+                result.workload = Some(rollout.workload.clone());
+                result.rollout_message = Some(rollout.message.clone());
+                if !rollout.ok {
+                    result.status = Status::Failed;
+                    result.reason = Some(rollout.message.clone());
+                }
+            }
             result
         })
         .collect();
+    let failed = report.failed() || followed.iter().any(|f| !f.ok);
+    for rollout in followed.iter().filter(|f| !f.ok) {
+        session.runner.diagnostic(&Diagnostic::error(
+            format!("{TITLE}: {}", rollout.service),
+            rollout.message.clone(),
+        ));
+    }
     let headline = report.headline();
     if report.failed() {
         session
@@ -229,6 +300,9 @@ fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeploySta
     }
     let (markdown, diff) = report.markdown();
     summary.push(markdown);
+    if !followed.is_empty() {
+        summary.push(crate::gitops::follow::markdown(followed));
+    }
     if let Some(diff) = diff {
         summary.details(format!("Diff of {}", report.path), diff);
     }
@@ -245,7 +319,7 @@ fn stage(session: &Session, report: &Report, summary: &mut Summary) -> DeploySta
             ("result".into(), result.to_string()),
             ("gitops".into(), gitops.to_string()),
         ],
-        failed: report.failed(),
+        failed,
         terminal,
         json,
     }

@@ -45,6 +45,20 @@ fn usage(messages: Vec<String>) -> Failure {
     )
 }
 
+/// The run's environment: `environment`, else the plan's.
+pub(super) fn environment(plan: &Plan, inputs: &DeployInputs) -> Option<String> {
+    non_empty(inputs.environment.clone()).or_else(|| plan.context.environment.clone())
+}
+
+/// A pull-request run's notice that it only previews (`None`: nothing to say).
+pub(super) fn preview_notice(session: &Session, title: &str, notice: Option<String>) {
+    if let Some(notice) = notice {
+        session
+            .runner
+            .diagnostic(&Diagnostic::notice(title, notice));
+    }
+}
+
 /// The request: rendered objects and what substitution needs.
 fn request(
     session: &Session,
@@ -54,8 +68,7 @@ fn request(
     inputs: &DeployInputs,
     resolved: &Resolved,
 ) -> Result<Request, Failure> {
-    let environment =
-        non_empty(inputs.environment.clone()).or_else(|| plan.context.environment.clone());
+    let environment = environment(plan, inputs);
     let Some(source) = settings.source() else {
         return Err(usage(vec![
             "`deploy.manifests` needs `kustomize` or `files`".into(),
@@ -220,8 +233,8 @@ pub(super) fn run_if_configured(
         ));
     }
     // A pull request previews what merging would change; it never applies.
-    let pull_request = plan.context.event.starts_with("pull_request");
-    let dry_run = inputs.dry_run || pull_request;
+    let preview_only = crate::gitops::PreviewOnly::of(&plan.context.event, inputs.dry_run);
+    let dry_run = preview_only.is_some();
     let options = preview_options(resolved.options, dry_run);
     let resolved = Resolved {
         options: &options,
@@ -235,12 +248,16 @@ pub(super) fn run_if_configured(
     } else {
         online(session, plan, &request, inputs, &resolved)?
     };
-    if pull_request && !inputs.dry_run {
-        session.runner.diagnostic(&Diagnostic::notice(
-            TITLE,
-            "a pull-request run previews the change (server-side dry run and diff); it applies nothing",
-        ));
-    }
+    preview_notice(
+        session,
+        TITLE,
+        preview_only.and_then(|why| {
+            why.notice(
+                "the change (server-side dry run and diff)",
+                "applies nothing",
+            )
+        }),
+    );
     Ok(Some(stage(session, &outcome, dry_run, summary)))
 }
 
@@ -267,26 +284,7 @@ fn online(
     inputs: &DeployInputs,
     resolved: &Resolved,
 ) -> Result<Outcome, Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| usage(vec![format!("cannot start: {e}")]))?;
-    let context = non_empty(inputs.options.kube_context.clone());
-    let config = runtime
-        .block_on(kubeconfig::client_config(
-            resolved.kubeconfig,
-            context.as_deref(),
-            &crate::deploy::exec_plugin::Wrapper::from_env().map_or(
-                kubeconfig::ExecGuard::Direct,
-                kubeconfig::ExecGuard::Bounded,
-            ),
-        ))
-        .map_err(|e| usage(vec![e.to_string()]))?;
-    let cluster = {
-        let _guard = runtime.enter();
-        crate::deploy::cluster::Cluster::new(config).map_err(|e| usage(vec![e.to_string()]))?
-    };
+    let (runtime, cluster) = connect(inputs, resolved)?;
     crate::runner::write_stderr(&format!(
         "deploy: cluster {}, {} objects from the manifests{}\n",
         cluster.server,
@@ -326,6 +324,34 @@ fn online(
         finish_deployment(session, &runtime, client, handle, outcome.as_ref());
     }
     outcome.map_err(usage)
+}
+
+/// A runtime and the cluster of the run's kubeconfig (also what a GitOps write-back follows).
+pub(super) fn connect(
+    inputs: &DeployInputs,
+    resolved: &Resolved,
+) -> Result<(tokio::runtime::Runtime, crate::deploy::cluster::Cluster), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| usage(vec![format!("cannot start: {e}")]))?;
+    let context = non_empty(inputs.options.kube_context.clone());
+    let config = runtime
+        .block_on(kubeconfig::client_config(
+            resolved.kubeconfig,
+            context.as_deref(),
+            &crate::deploy::exec_plugin::Wrapper::from_env().map_or(
+                kubeconfig::ExecGuard::Direct,
+                kubeconfig::ExecGuard::Bounded,
+            ),
+        ))
+        .map_err(|e| usage(vec![e.to_string()]))?;
+    let cluster = {
+        let _guard = runtime.enter();
+        crate::deploy::cluster::Cluster::new(config).map_err(|e| usage(vec![e.to_string()]))?
+    };
+    Ok((runtime, cluster))
 }
 
 /// Records the GitHub deployment as in progress; a failure is a warning.

@@ -135,7 +135,7 @@ fn cause(image: &str, pull_policy: &str) -> Option<String> {
 }
 
 /// `sha256:` and 12 hex digits.
-fn short(digest: &str) -> String {
+pub fn short(digest: &str) -> String {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     format!("sha256:{}", hex.chars().take(12).collect::<String>())
 }

@@ -7,6 +7,7 @@
 //! [`write`], over [`crate::github::contents`].
 
 pub mod edit;
+pub mod follow;
 pub mod message;
 pub mod write;
 
@@ -152,9 +153,88 @@ pub fn diff(path: &str, before: &str, after: &str) -> String {
         .to_string()
 }
 
+/// Why a run only previews instead of changing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewOnly {
+    /// `dry-run: true`.
+    DryRun,
+    /// A pull-request run (`pull_request*` event) without `dry-run`: it previews what merging
+    /// would change and never writes or applies.
+    PullRequest,
+}
+
+impl PreviewOnly {
+    /// The run's reason to preview only, if any (the manifests deploy decides the same way).
+    pub fn of(event: &str, dry_run: bool) -> Option<PreviewOnly> {
+        if dry_run {
+            Some(PreviewOnly::DryRun)
+        } else if event.starts_with("pull_request") {
+            Some(PreviewOnly::PullRequest)
+        } else {
+            None
+        }
+    }
+
+    /// The notice a pull-request run shows (`previews`: what it shows, `spares`: what it does
+    /// not do); a dry run asked for it and needs none.
+    pub fn notice(self, previews: &str, spares: &str) -> Option<String> {
+        (self == PreviewOnly::PullRequest)
+            .then(|| format!("a pull-request run previews {previews}; it {spares}"))
+    }
+}
+
+/// What the write-back does in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// No planned service has an image: nothing to write or show.
+    Nothing,
+    /// Show the diff of the kustomization, write nothing.
+    Preview(PreviewOnly),
+    /// Commit the edited kustomization (or open a pull request).
+    Write,
+}
+
+/// Decides the run: `images` planned images, the run's event and `dry-run`.
+pub fn decide(images: usize, event: &str, dry_run: bool) -> Decision {
+    match PreviewOnly::of(event, dry_run) {
+        _ if images == 0 => Decision::Nothing,
+        Some(why) => Decision::Preview(why),
+        None => Decision::Write,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dry_run_or_a_pull_request_run_previews_and_only_a_real_run_writes() {
+        use Decision::{Nothing, Preview, Write};
+        use PreviewOnly::{DryRun, PullRequest};
+        let table = [
+            (2, "push", false, Write),
+            (2, "workflow_dispatch", false, Write),
+            (2, "push", true, Preview(DryRun)),
+            (2, "pull_request", false, Preview(PullRequest)),
+            (2, "pull_request_target", false, Preview(PullRequest)),
+            (2, "pull_request", true, Preview(DryRun)),
+            (0, "push", false, Nothing),
+            (0, "pull_request", false, Nothing),
+            (0, "push", true, Nothing),
+        ];
+        for (images, event, dry_run, expected) in table {
+            assert_eq!(
+                decide(images, event, dry_run),
+                expected,
+                "{images} images, {event}, dry run {dry_run}"
+            );
+        }
+        assert_eq!(PreviewOnly::DryRun.notice("x", "y"), None);
+        assert_eq!(
+            PreviewOnly::PullRequest.notice("the write-back", "writes nothing"),
+            Some("a pull-request run previews the write-back; it writes nothing".into())
+        );
+    }
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

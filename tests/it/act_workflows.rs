@@ -322,6 +322,16 @@ impl Consumer {
     /// The consumer repository with images in `registry` and the health endpoints `health`
     /// (`auth`, `events`, `gateway`).
     fn new(registry: &str, health: &[(&str, String)]) -> Self {
+        Consumer::with(registry, health, false)
+    }
+
+    /// The kustomize variant: the config deploys `deploy/overlays/{environment}` (the four
+    /// workloads and a ConfigMap) and the `*-kustomize.yml` workflows are the ones installed.
+    fn kustomize(registry: &str, health: &[(&str, String)]) -> Self {
+        Consumer::with(registry, health, true)
+    }
+
+    fn with(registry: &str, health: &[(&str, String)], kustomize: bool) -> Self {
         let workspace = Workspace::new("shipgate-act-workflows-");
         let repo = &workspace.repo;
         copy_tree(
@@ -339,21 +349,60 @@ impl Consumer {
                 );
             config = config.replace(&format!("{{health:{service}}}"), &url);
         }
+        if kustomize {
+            config = config.replacen(
+                "services:\n",
+                "deploy:\n  manifests:\n    kustomize: deploy/overlays/{environment}\nservices:\n",
+                1,
+            );
+            write(
+                repo,
+                "deploy/overlays/production/kustomization.yaml",
+                "resources: [workloads.yaml]\n",
+            );
+            write(
+                repo,
+                "deploy/overlays/production/workloads.yaml",
+                &overlay(registry),
+            );
+        }
         write(repo, ".github/shipgate.yml", &config);
         write(repo, "Makefile", MAKEFILE);
-        let workflows = [
-            ("pr-checks.yml", vec![("shipgate", 2), ("checkout", 2)]),
-            (
-                "deploy-main.yml",
-                vec![
-                    ("shipgate", 3),
-                    ("checkout", 3),
-                    ("upload-artifact", 1),
-                    ("download-artifact", 1),
-                ],
-            ),
-            ("manual-deploy.yml", vec![("shipgate", 1), ("checkout", 1)]),
-        ];
+        let workflows = if kustomize {
+            [
+                (
+                    "pr-checks-kustomize.yml",
+                    vec![("shipgate", 3), ("checkout", 3)],
+                ),
+                (
+                    "deploy-main-kustomize.yml",
+                    vec![
+                        ("shipgate", 3),
+                        ("checkout", 3),
+                        ("upload-artifact", 1),
+                        ("download-artifact", 1),
+                    ],
+                ),
+                (
+                    "manual-deploy-kustomize.yml",
+                    vec![("shipgate", 1), ("checkout", 1)],
+                ),
+            ]
+        } else {
+            [
+                ("pr-checks.yml", vec![("shipgate", 2), ("checkout", 2)]),
+                (
+                    "deploy-main.yml",
+                    vec![
+                        ("shipgate", 3),
+                        ("checkout", 3),
+                        ("upload-artifact", 1),
+                        ("download-artifact", 1),
+                    ],
+                ),
+                ("manual-deploy.yml", vec![("shipgate", 1), ("checkout", 1)]),
+            ]
+        };
         for (name, expected) in workflows {
             let text = adapted_workflow(name, &expected);
             write(repo, &format!(".github/workflows/{name}"), &text);
@@ -445,6 +494,23 @@ impl Consumer {
         );
         run
     }
+}
+
+/// The kustomize overlay: a ConfigMap and the four workloads at their manifest tags
+/// (`:latest`: the plan's images replace them, and a service not in the run keeps its live one).
+fn overlay(registry: &str) -> String {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop-config, namespace: shop}\ndata: {TOKEN_MINUTES: \"30\"}\n",
+    );
+    for (namespace, name, container, repository, _) in WORKLOADS {
+        text.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+             spec:\n  replicas: 2\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    \
+             metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - name: {container}\n        \
+             image: {registry}/{repository}:latest\n"
+        ));
+    }
+    text
 }
 
 /// Copies a directory tree (files only; no symlinks in the example).
@@ -633,6 +699,37 @@ fn deployed_from(api: &KubeApi, commit: &str) {
             .to_string(),
         );
         assert_eq!(code, 200, "{body}");
+    }
+    for (namespace, name, ..) in WORKLOADS {
+        assert!(api.wait_rolled_out(namespace, "Deployment", name, Duration::from_secs(20)));
+    }
+}
+
+/// [`deployed_from`] with the annotation written by field manager `manager` (`shipgate`: as
+/// shipgate's own earlier set-image deploy left it, so its server-side apply owns it next).
+fn deployed_by(api: &KubeApi, commit: &str, manager: &str) {
+    use std::io::Write as _;
+    let url = api.url();
+    let address = url.strip_prefix("http://").unwrap();
+    for (namespace, name, ..) in WORKLOADS {
+        // Over HTTP, so the server records `manager` as the field manager.
+        let body = json!({"spec": {"template": {"metadata": {"annotations": {
+            "shipgate.dev/revision": commit}}}}})
+        .to_string();
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}?fieldManager={manager} HTTP/1.1\r\n\
+             Host: {address}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/merge-patch+json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            KubeApi::ADMIN_TOKEN,
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
     for (namespace, name, ..) in WORKLOADS {
         assert!(api.wait_rolled_out(namespace, "Deployment", name, Duration::from_secs(20)));
@@ -1443,5 +1540,279 @@ fn a_manual_dry_run_without_health_gates_says_so_and_changes_nothing() {
         consumer.docker.argvs(),
         Vec::<Vec<String>>::new(),
         "no login, no build"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kustomize variants
+
+#[test]
+fn kustomize_pull_request_checks_preview_offline_and_show_the_cluster_diff() {
+    if act().is_none() {
+        return;
+    }
+    let registry = "registry.local/acme";
+    let api = cluster(registry);
+    let consumer = Consumer::kustomize(registry, &[]);
+    let commits = &consumer.commits;
+    let event = payload::pull_request(
+        &commits.common_change,
+        &commits.good_head,
+        GOOD_BRANCH,
+        LOGIN,
+    );
+    // A pull request from a branch of the repository itself (act names it `nektos/act`): the
+    // cluster-diff job runs only for those, never for a fork.
+    let mut event = event;
+    event["pull_request"]["head"]["repo"]["full_name"] = json!("nektos/act");
+    let run = consumer.act(
+        "pr-kustomize",
+        "pull_request",
+        "pr-checks-kustomize.yml",
+        &event,
+        &[("KUBECONFIG", kubeconfig_secret(&api))],
+        &[],
+    );
+    assert!(
+        run.status.success(),
+        "act exited with {}\n{run}",
+        run.status
+    );
+    for job in ["shipgate", "cluster-diff"] {
+        assert_eq!(
+            run.job_result_of(job).as_deref(),
+            Some("success"),
+            "{job}\n{run}"
+        );
+        assert_eq!(run.annotations_in(job, "error"), Vec::new(), "{run}");
+    }
+    // Without credentials the preview renders the overlay and substitutes the planned images.
+    let preview = run.summary_of("shipgate", "preview");
+    assert_contains(
+        &preview,
+        &[
+            "could not compare with the cluster",
+            "`Deployment/shop/auth-service`",
+            &format!("`{registry}/auth-service:1.4.2-{EPOCH}`"),
+        ],
+        "the offline preview",
+    );
+    // With them: the server-side dry run's diff against what is live, nothing changed.
+    let diff = run.json_output_of("cluster-diff", None, "diff", "diff");
+    let names = |group: &str| -> Vec<String> {
+        diff[group]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["kind"].as_str().unwrap(),
+                    e["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names("created"), ["ConfigMap/shop-config"], "{diff}");
+    let mut changed = names("changed");
+    changed.sort();
+    // The workloads shipgate did not apply before are adopted (its label), all four.
+    assert_eq!(
+        changed,
+        [
+            "Deployment/auth-service",
+            "Deployment/events",
+            "Deployment/frontend",
+            "Deployment/gateway"
+        ],
+        "{diff}"
+    );
+    let diff_of = |name: &str| -> String {
+        diff["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()["diff"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let auth = diff_of("auth-service");
+    assert!(
+        auth.contains(&format!("-      - image: {registry}/auth-service:1.4.1"))
+            && auth.contains(&format!(
+                "+      - image: {registry}/auth-service:1.4.2-{EPOCH}"
+            )),
+        "{auth}"
+    );
+    // events and frontend are not in the pull request: they keep their live images, not the
+    // overlay's `:latest`.
+    for name in ["events", "frontend"] {
+        let text = diff_of(name);
+        assert!(
+            !text
+                .lines()
+                .any(|l| (l.starts_with('+') || l.starts_with('-')) && l.contains("image:")),
+            "{name} keeps its live image:\n{text}"
+        );
+    }
+    assert_eq!(
+        image_of(&api, "shop", "auth-service"),
+        format!("{registry}/auth-service:1.4.1"),
+        "a pull request changes nothing"
+    );
+    assert!(
+        api.get("/api/v1/namespaces/shop/configmaps/shop-config")
+            .is_none(),
+        "nothing created"
+    );
+    let patches = deployment_patches(&api);
+    assert!(
+        !patches.is_empty()
+            && patches
+                .iter()
+                .all(|(_, t)| t == "application/apply-patch+yaml"),
+        "the cluster diff is a server-side dry run: {patches:?}"
+    );
+}
+
+#[test]
+fn kustomize_push_to_main_applies_the_overlay_with_the_built_images() {
+    if act().is_none() {
+        return;
+    }
+    let registry = "registry.local/acme";
+    let api = cluster(registry);
+    let healthy = HealthServer::start(200, r#"{"status":"ok"}"#);
+    let consumer = Consumer::kustomize(
+        registry,
+        &[
+            ("auth", healthy.url()),
+            ("events", healthy.url()),
+            ("gateway", healthy.url()),
+        ],
+    );
+    let commits = &consumer.commits;
+    // The workloads were deployed by shipgate's set-image path before the team moved to the
+    // overlay (its field manager owns the revision annotation).
+    deployed_by(&api, &commits.initial, "shipgate");
+    let event = payload::push("main", &commits.initial, &commits.common_change);
+    let run = consumer.act(
+        "push-main-kustomize",
+        "push",
+        "deploy-main-kustomize.yml",
+        &event,
+        &[("KUBECONFIG", kubeconfig_secret(&api))],
+        &[],
+    );
+    assert!(
+        run.status.success(),
+        "act exited with {}\n{run}",
+        run.status
+    );
+    for job in ["plan", "deploy"] {
+        assert_eq!(
+            run.job_result_of(job).as_deref(),
+            Some("success"),
+            "{job}\n{run}"
+        );
+    }
+    let legs: Vec<String> = run
+        .job_runs("build")
+        .iter()
+        .map(|leg| leg.matrix["service"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(legs, ["auth", "events", "gateway"], "{run}");
+    // The library's three dependents run their built images, pinned to the build's digest; the
+    // overlay's ConfigMap is created; frontend (not in the push) keeps its live image, not the
+    // overlay's `:latest`.
+    for (namespace, name, _, repository, old) in WORKLOADS {
+        let image = image_of(&api, namespace, name);
+        if *name == "frontend" {
+            assert_eq!(image, format!("{registry}/{repository}:{old}"));
+            continue;
+        }
+        assert!(
+            image.starts_with(&format!("{registry}/{repository}:"))
+                && image.ends_with(&format!("-{EPOCH}@{}", stand_in_digest(repository)))
+                && !image.contains(old),
+            "{name}: {image}\n{run}"
+        );
+        assert!(api.wait_rolled_out(namespace, "Deployment", name, Duration::from_secs(1)));
+    }
+    let config = api
+        .get("/api/v1/namespaces/shop/configmaps/shop-config")
+        .unwrap_or_else(|| panic!("the ConfigMap was not applied\n{run}"));
+    assert_eq!(config["data"]["TOKEN_MINUTES"], "30");
+    let result = run.json_output_of("deploy", None, "deploy", "result");
+    for service in ["auth", "events", "gateway"] {
+        assert_eq!(
+            result["services"][service]["status"], "succeeded",
+            "{result}"
+        );
+    }
+    let diff = run.json_output_of("deploy", None, "deploy", "diff");
+    assert_eq!(diff["created"][0]["name"], "shop-config", "{diff}");
+    assert_contains(
+        &run.summary_of("deploy", "deploy"),
+        &["#### Objects", "`ConfigMap/shop/shop-config`"],
+        "the deploy's summary",
+    );
+}
+
+#[test]
+fn kustomize_manual_dry_run_shows_the_cluster_diff_and_changes_nothing() {
+    if act().is_none() {
+        return;
+    }
+    let registry = "registry.local/acme";
+    let api = cluster(registry);
+    let consumer = Consumer::kustomize(registry, &[]);
+    let run = consumer.act(
+        "dispatch-kustomize-dry",
+        "workflow_dispatch",
+        "manual-deploy-kustomize.yml",
+        &dispatch_event("gateway", false, true),
+        &[("KUBECONFIG", kubeconfig_secret(&api))],
+        &[],
+    );
+    assert!(
+        run.status.success(),
+        "act exited with {}\n{run}",
+        run.status
+    );
+    let diff = run.json_output_of("deploy", None, "shipgate", "diff");
+    let gateway = diff["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "gateway")
+        .unwrap_or_else(|| panic!("gateway is not changed: {diff}"))["diff"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        gateway.contains(&format!("-      - image: {registry}/gateway:1.0.9"))
+            && gateway.contains(&format!("+      - image: {registry}/gateway:1.1.0-{EPOCH}")),
+        "{gateway}"
+    );
+    assert_eq!(diff["created"][0]["name"], "shop-config", "{diff}");
+    assert_contains(
+        &run.summary_of("deploy", "shipgate"),
+        &["dry run", "#### Objects", "`Deployment/shop/gateway`"],
+        "the dry run's summary",
+    );
+    assert_eq!(
+        image_of(&api, "shop", "gateway"),
+        format!("{registry}/gateway:1.0.9")
+    );
+    assert!(
+        api.get("/api/v1/namespaces/shop/configmaps/shop-config")
+            .is_none()
+    );
+    assert!(
+        consumer.docker.argvs().is_empty(),
+        "a dry run builds nothing"
     );
 }

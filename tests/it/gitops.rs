@@ -672,3 +672,189 @@ fn config_check_requires_the_kustomization_file() {
             "`deploy.gitops.kustomization`: `deploy/overlay/prod` is not a kustomization file",
         );
 }
+
+// ---------------------------------------------------------------------------------------------
+// With a kubeconfig the write-back follows the GitOps controller into the cluster.
+
+/// The config with a workload for `api` (what the write-back follows).
+fn following_config() -> String {
+    CONFIG.replace(
+        "    image: api\n",
+        "    image: api\n    deploy: { namespace: shop, name: api, timeout: 30s }\n",
+    )
+}
+
+/// The test cluster with `api` rolled out at 1.0.0, the stand-in's `main` with the overlay,
+/// and a simulated GitOps controller: once `main` carries `newTag: <tag>` it applies
+/// `registry.local/shop/api:<tag>` to the Deployment (after `lag`), as Argo CD or Flux would.
+struct Following {
+    api: kube_test_api::KubeApi,
+    stand_in: StandIn,
+    repo: crate::support::TestRepo,
+    kubeconfig: std::path::PathBuf,
+}
+
+/// The simulated controller's PATCH of the Deployment (plain HTTP/1.1, as a client would).
+fn controller_patch(url: &str, body: &str) -> String {
+    let address = url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "PATCH /apis/apps/v1/namespaces/shop/deployments/api?fieldManager=argocd-controller HTTP/1.1\r\n\
+         Host: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/strategic-merge-patch+json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        kube_test_api::KubeApi::ADMIN_TOKEN,
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+impl Following {
+    fn new(controller: Option<std::time::Duration>) -> Following {
+        let api = kube_test_api::KubeApi::start();
+        api.create_namespace("shop");
+        api.create(
+            kube_test_api::deployment("shop", "api")
+                .image("api", "registry.local/shop/api:1.0.0")
+                .replicas(2)
+                .build(),
+        );
+        assert!(api.wait_rolled_out(
+            "shop",
+            "Deployment",
+            "api",
+            std::time::Duration::from_secs(20)
+        ));
+        let mut repository = Repository::default();
+        repository.commit("main", OVERLAY);
+        let stand_in = StandIn::start(repository);
+        if let Some(lag) = controller {
+            let repository = stand_in.repository.clone();
+            let url = api.url();
+            std::thread::spawn(move || {
+                let tag = loop {
+                    let text = repository.lock().unwrap().branches["main"].1.clone();
+                    if let Some(line) = text.lines().find(|l| l.contains("newTag:"))
+                        && !line.contains("1.0.0")
+                    {
+                        break line.split_whitespace().nth(1).unwrap().to_string();
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                };
+                std::thread::sleep(lag);
+                let body = json!({"spec": {"template": {"spec": {"containers": [
+                    {"name": "api", "image": format!("registry.local/shop/api:{tag}")}]}}}});
+                let answer = controller_patch(&url, &body.to_string());
+                assert!(
+                    answer.starts_with("HTTP/1.1 200"),
+                    "the controller's PATCH: {answer}"
+                );
+            });
+        }
+        let repo = crate::support::TestRepo::new()
+            .config(&following_config())
+            .file("services/api/main.go", "package main\n")
+            .file("deploy/overlays/prod/kustomization.yaml", OVERLAY)
+            .commit("init");
+        let kubeconfig = repo.scratch().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            api.kubeconfig_yaml(kube_test_api::KubeApi::ADMIN_TOKEN, Some("shop")),
+        )
+        .unwrap();
+        Following {
+            api,
+            stand_in,
+            repo,
+            kubeconfig,
+        }
+    }
+
+    fn deploy(&self, tag: &str) -> crate::support::Shipgate {
+        crate::support::Shipgate::new(&self.repo)
+            .actions()
+            .args(["deploy", "--services", "api", "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .args(["--image", &format!("api=registry.local/shop/api:{tag}")])
+            .args(["--github-token", TOKEN])
+            .env("GITHUB_API_URL", &self.stand_in.api_url)
+            .env("GITHUB_REPOSITORY", "octo-org/shop")
+            .env("SHIPGATE_PROGRESS_THROTTLE_MS", "0")
+    }
+
+    fn image(&self) -> String {
+        self.api
+            .get("/apis/apps/v1/namespaces/shop/deployments/api")
+            .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+#[test]
+fn with_a_kubeconfig_the_write_back_waits_for_the_controller_and_the_rollout() {
+    let following = Following::new(Some(std::time::Duration::from_millis(1500)));
+    let run = following.deploy("2.0.0").run().success();
+    run.stderr_has(
+        "waiting for the GitOps controller (Argo CD, Flux) to apply registry.local/shop/api:2.0.0 to Deployment/shop/api",
+    );
+    run.stderr_has("the GitOps controller applied the commit; watching the rollout");
+    let api = &run.output_json("result")["services"]["api"];
+    assert_eq!(api["status"], "succeeded", "{}", run.stderr);
+    assert_eq!(following.image(), "registry.local/shop/api:2.0.0");
+    assert!(
+        following.api.wait_rolled_out(
+            "shop",
+            "Deployment",
+            "api",
+            std::time::Duration::from_secs(1)
+        ),
+        "shipgate returned after the rollout completed"
+    );
+    run.summary_has("Rollouts after the write-back");
+    following.stand_in.assert_conformant();
+}
+
+#[test]
+fn a_failed_rollout_after_the_write_back_fails_and_says_to_revert_the_commit() {
+    let following = Following::new(Some(std::time::Duration::from_millis(200)));
+    let run = following.deploy("missing").run().code(1);
+    let api = &run.output_json("result")["services"]["api"];
+    assert_eq!(api["status"], "failed", "{}", run.stderr);
+    let reason = api["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("rollout failed after the GitOps controller applied the commit")
+            && reason.contains("nothing was rolled back: revert the commit"),
+        "{reason}"
+    );
+    assert_eq!(
+        following.image(),
+        "registry.local/shop/api:missing",
+        "nothing is rolled back: git decides"
+    );
+}
+
+#[test]
+fn a_controller_that_never_applies_the_commit_fails_within_the_deploy_timeout() {
+    let following = Following::new(None);
+    let started = std::time::Instant::now();
+    let run = following
+        .deploy("2.0.0")
+        .args(["--deploy-timeout", "3s"])
+        .run()
+        .code(1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let api = &run.output_json("result")["services"]["api"];
+    let reason = api["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Deployment/shop/api did not carry registry.local/shop/api:2.0.0 within")
+            && reason.contains("has not applied the commit"),
+        "{reason}"
+    );
+    assert_eq!(following.image(), "registry.local/shop/api:1.0.0");
+}

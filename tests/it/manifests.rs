@@ -892,3 +892,100 @@ fn a_new_service_starts_from_the_manifest_tag_only_when_its_registry_has_it() {
     );
     run.stdout_has("migrate is not in this run and not live yet: the manifest's immutable tag, found in its registry");
 }
+
+#[test]
+fn a_digest_mismatch_of_a_service_workload_rolls_back_the_whole_set() {
+    // verify-digest (auto) judges a mutable tag: a node that cached an older image under it
+    // runs old code under a "successful" rollout; the service fails and the set is put back.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = support::registry::Registry::start();
+    let host = registry.host.clone();
+    let digest = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(registry.push_tiny_image("shop/web", "prod-latest"));
+    let tag = format!("{host}/shop/web:prod-latest");
+    let fixture = Fixture::new();
+    fixture.configure(
+        "registry: registry.local/shop",
+        &format!("registry: {host}/shop"),
+    );
+    let ours = |text: &str| text.replace("registry.local/shop", &format!("{host}/shop"));
+    fixture.write("deploy/overlays/prod/web.yaml", &ours(WEB));
+    fixture.write("deploy/overlays/prod/api.yaml", &ours(API));
+    fixture.write("deploy/overlays/prod/job.yaml", &ours(JOB));
+    let deploy = |images: &[(&str, String)]| {
+        let services: Vec<&str> = images.iter().map(|(s, _)| *s).collect();
+        let mut shipgate = Shipgate::new(&fixture.repo)
+            .actions()
+            .args(["deploy", "--kubeconfig"])
+            .arg(&fixture.kubeconfig)
+            .args(["--services", &services.join(",")])
+            .env("SHIPGATE_PROGRESS_THROTTLE_MS", "0")
+            .env("SHIPGATE_REGISTRY_INSECURE", &host);
+        for (service, image) in images {
+            shipgate = shipgate.args(["--image", &format!("{service}={image}")]);
+        }
+        shipgate
+    };
+    let version = |service: &str| format!("{host}/shop/{service}:1.0.0");
+    deploy(&[
+        ("web", version("web")),
+        ("api", version("api")),
+        ("migrate", version("migrate")),
+    ])
+    .run()
+    .success();
+    fixture.api.push_image(&tag, &digest);
+    fixture.api.cache_image_on_node(
+        "fake-node-1",
+        &tag,
+        "sha256:01d0000000000000000000000000000000000000000000000000000000000000",
+    );
+    fixture.write(
+        "deploy/overlays/prod/web.yaml",
+        &ours(WEB).replace("LEVEL: info", "LEVEL: debug"),
+    );
+    fixture.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [web.yaml, api.yaml, job.yaml, extra.yaml]\n",
+    );
+    fixture.write(
+        "deploy/overlays/prod/extra.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: extra}\nspec:\n  selector: {app: extra}\n  ports: [{port: 80}]\n",
+    );
+    let run = deploy(&[("web", tag.clone())]).run().code(1);
+    let web = result(&run, "web");
+    assert_eq!(web["status"], "rolled-back", "{}", run.stderr);
+    let reason = web["reason"].as_str().unwrap();
+    let short = &digest["sha256:".len().."sha256:".len() + 12];
+    for part in [
+        &format!("digest mismatch: expected sha256:{short} (the registry's digest of the tag)"),
+        "on fake-node-1 (container web) runs sha256:01d000000000",
+    ] {
+        assert!(reason.contains(part), "{part}\n{reason}");
+    }
+    assert_eq!(web["digest"], Value::Null);
+    assert_eq!(
+        fixture.image("web"),
+        version("web"),
+        "the image is restored"
+    );
+    assert_eq!(
+        fixture.get("configmaps/web-config").unwrap()["data"]["LEVEL"],
+        "info",
+        "the ConfigMap is restored"
+    );
+    assert!(
+        fixture.get("services/extra").is_none(),
+        "the Service this run created is removed"
+    );
+    run.summary_has("digest mismatch");
+
+    // Without the stale node cache the same tag is verified and its digest reported.
+    fixture
+        .api
+        .cache_image_on_node("fake-node-1", &tag, &digest);
+    let run = deploy(&[("web", tag.clone())]).run().success();
+    assert_eq!(result(&run, "web")["digest"], digest.as_str());
+    run.stderr_has("Deployment/shop/web: digest verified: every new pod runs");
+}

@@ -392,14 +392,14 @@ pub(super) fn kind_of(kind: &str) -> Option<WorkloadKind> {
     workload_kind(kind)
 }
 
-pub(super) fn describe(outcome: &WatchOutcome) -> String {
+pub(crate) fn describe(outcome: &WatchOutcome) -> String {
     match outcome {
         WatchOutcome::Complete { message } => message.trim().to_string(),
         other => crate::deploy::service::failure_reason(other),
     }
 }
 
-pub(super) fn settings(
+pub(crate) fn settings(
     target: Option<&DeployTarget>,
     object: &Value,
     generation: Option<i64>,

@@ -210,7 +210,14 @@ pub fn substitute(
             continue;
         };
         for (key, init) in [("initContainers", true), ("containers", false)] {
-            for container in spec[key].as_array_mut().into_iter().flatten() {
+            // `get_mut`, not `spec[key]`: indexing would insert `key: null` when it is absent,
+            // and the apply would send it.
+            for container in spec
+                .get_mut(key)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 let (Some(name), Some(image)) = (
                     container["name"].as_str().map(str::to_string),
                     container["image"].as_str().map(str::to_string),
@@ -356,46 +363,34 @@ mod tests {
                 service: "web".into()
             }
         );
-        let missing = answers(Lookup::Missing);
-        let errors = substitute(
-            &mut rendered(tagged),
-            &Inputs {
-                registry: &missing,
-                ..inputs
-            },
-        )
-        .unwrap_err();
-        assert!(
-            errors[0].contains("its tag does not exist in the registry"),
-            "{}",
-            errors[0]
-        );
-        let failed = answers(Lookup::Failed("connection refused".into()));
-        let errors = substitute(
-            &mut rendered(tagged),
-            &Inputs {
-                registry: &failed,
-                ..inputs
-            },
-        )
-        .unwrap_err();
-        assert!(
-            errors[0].contains("could not be looked up in the registry: connection refused"),
-            "{}",
-            errors[0]
-        );
-        // A `latest` found in the registry is still refused: it may point elsewhere tomorrow.
+        // What the registry answered for the manifest's image → why it is refused. A `latest`
+        // found in the registry is still refused: it may point elsewhere tomorrow.
         let latest = "localhost:5000/shop/web:latest";
-        let found = Lookups::from([(latest.to_string(), Lookup::Exists)]);
-        let errors = substitute(
-            &mut rendered(latest),
-            &Inputs {
-                registry: &found,
-                ..inputs
-            },
-        )
-        .unwrap_err();
-        assert!(errors[0].contains("a mutable tag"), "{}", errors[0]);
+        let refusals = [
+            (
+                tagged,
+                Lookup::Missing,
+                "its tag does not exist in the registry",
+            ),
+            (
+                tagged,
+                Lookup::Failed("connection refused".into()),
+                "could not be looked up in the registry: connection refused",
+            ),
+            (latest, Lookup::Exists, "a mutable tag"),
+        ];
+        for (image, lookup, why) in refusals {
+            let registry = Lookups::from([(image.to_string(), lookup)]);
+            let errors = substitute(
+                &mut rendered(image),
+                &Inputs {
+                    registry: &registry,
+                    ..inputs
+                },
+            )
+            .unwrap_err();
+            assert!(errors[0].contains(why), "{image}: {}", errors[0]);
+        }
     }
 
     fn deployment(name: &str, images: &[(&str, &str)], init: &[(&str, &str)]) -> Manifest {
@@ -493,6 +488,19 @@ mod tests {
             Reason::Live {
                 service: "web".into()
             }
+        );
+        // A pod spec without init containers gets no `initContainers` key (a `null` would be
+        // applied and shown in every diff).
+        let mut plain = deployment("web", &[("web", "localhost:5000/shop/web:latest")], &[]);
+        let spec = plain.object.pointer_mut("/spec/template/spec").unwrap();
+        spec.as_object_mut().unwrap().remove("initContainers");
+        let mut manifests = vec![plain];
+        substitute(&mut manifests, &inputs).unwrap();
+        assert_eq!(
+            manifests[0]
+                .object
+                .pointer("/spec/template/spec/initContainers"),
+            None
         );
     }
 

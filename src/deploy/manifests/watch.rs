@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// How a watched object ended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Watched {
     pub ok: bool,
     pub message: String,
@@ -22,6 +22,38 @@ pub struct Watched {
     pub diagnosis: Option<crate::deploy::diagnosis::Diagnosis>,
     /// When the watch started and ended, from the start of the deploy.
     pub span: Option<(Duration, Duration)>,
+    /// The digest every new pod of a service's workload was verified to run (`verify-digest`).
+    pub digest: Option<String>,
+    /// What the digest check could not verify (`verify-digest: auto` goes on).
+    pub warnings: Vec<String>,
+}
+
+impl Watched {
+    /// A completed rollout of a service's workload, judged by `verify-digest`: a mismatch
+    /// fails it like a failed rollout, so the whole set is rolled back.
+    fn verified(mut self, check: crate::deploy::digest::Check, say: &dyn Fn(&str)) -> Watched {
+        use crate::deploy::digest::Check;
+        match check {
+            Check::Skipped => {}
+            Check::Passed { digest } => {
+                say(&format!(
+                    "digest verified: every new pod runs {}",
+                    crate::deploy::digest::short(&digest)
+                ));
+                self.digest = Some(digest);
+            }
+            Check::Unverifiable { warning } => {
+                say(&format!("digest not verified: {warning}"));
+                self.warnings.push(format!("verify-digest: {warning}"));
+            }
+            Check::Failed { message } => {
+                say(&message);
+                self.ok = false;
+                self.message = message;
+            }
+        }
+        self
+    }
 }
 
 fn target_for<'a>(targets: &'a [DeployTarget], item: &Item) -> Option<&'a DeployTarget> {
@@ -98,47 +130,17 @@ pub(super) async fn watch_wave(
                 options,
             );
             settings.timeout = bound(settings.timeout);
-            let namespace = id.namespace.clone().unwrap_or_default();
+            let subject = Moved {
+                kind,
+                namespace: id.namespace.clone().unwrap_or_default(),
+                name: id.name.clone(),
+                label: id.to_string(),
+                target,
+            };
             return Some(Box::pin(async move {
-                let label = id.to_string();
-                let since = k8s_openapi::jiff::Timestamp::now();
-                let start = started.elapsed();
-                let (outcome, seen) = crate::deploy::watch::watch(
-                    hub,
-                    kind,
-                    &namespace,
-                    &id.name,
-                    &settings,
-                    |line| progress(&label, line),
-                )
-                .await;
-                let span = Some((start, started.elapsed()));
-                let message = describe(&outcome);
-                progress(&label, &message);
-                let diagnosis = if outcome.is_complete() {
-                    None
-                } else {
-                    let workload = crate::deploy::diagnosis::gather::Workload {
-                        kind,
-                        namespace: &namespace,
-                        name: &id.name,
-                    };
-                    Some(
-                        crate::deploy::diagnosis::gather::diagnose_workload(
-                            cluster, &workload, &outcome, &seen, since,
-                        )
-                        .await,
-                    )
-                };
-                (
-                    index,
-                    Watched {
-                        ok: outcome.is_complete(),
-                        message,
-                        diagnosis,
-                        span,
-                    },
-                )
+                let watched =
+                    watch_workload(cluster, hub, &subject, &settings, started, &progress).await;
+                (index, watched)
             })
                 as std::pin::Pin<
                     Box<dyn std::future::Future<Output = (usize, Watched)> + Send + '_>,
@@ -159,6 +161,73 @@ pub(super) async fn watch_wave(
         None
     });
     join_all(work).await
+}
+
+/// A moved workload and, when it carries a service, the service's target.
+struct Moved<'a> {
+    kind: crate::config::model::WorkloadKind,
+    namespace: String,
+    name: String,
+    label: String,
+    target: Option<&'a DeployTarget>,
+}
+
+/// Watches one workload's rollout (the shared watch, fail-fast classes); a failure carries its
+/// diagnosis, and a service's completed rollout is judged by `verify-digest`.
+async fn watch_workload(
+    cluster: &Cluster,
+    hub: &crate::deploy::hub::Hub,
+    subject: &Moved<'_>,
+    settings: &crate::deploy::watch::Settings,
+    started: Instant,
+    progress: &Progress,
+) -> Watched {
+    let (kind, namespace, name, label) = (
+        subject.kind,
+        subject.namespace.as_str(),
+        subject.name.as_str(),
+        subject.label.as_str(),
+    );
+    let since = k8s_openapi::jiff::Timestamp::now();
+    let start = started.elapsed();
+    let (outcome, seen) =
+        crate::deploy::watch::watch(hub, kind, namespace, name, settings, |line| {
+            progress(label, line)
+        })
+        .await;
+    let span = Some((start, started.elapsed()));
+    let message = describe(&outcome);
+    progress(label, &message);
+    if outcome.is_complete() {
+        let watched = Watched {
+            ok: true,
+            message,
+            span,
+            ..Watched::default()
+        };
+        // A service's workload: do its new pods run the expected digest?
+        let Some(target) = subject.target else {
+            return watched;
+        };
+        let check = crate::deploy::digest::verify(cluster, target, namespace, &seen).await;
+        return watched.verified(check, &|line| progress(label, line));
+    }
+    let workload = crate::deploy::diagnosis::gather::Workload {
+        kind,
+        namespace,
+        name,
+    };
+    let diagnosis = crate::deploy::diagnosis::gather::diagnose_workload(
+        cluster, &workload, &outcome, &seen, since,
+    )
+    .await;
+    Watched {
+        ok: false,
+        message,
+        diagnosis: Some(diagnosis),
+        span,
+        ..Watched::default()
+    }
 }
 
 /// Waits for a Job to complete or fail; a failure carries the pod's reason and last log lines.
@@ -188,8 +257,7 @@ async fn wait_job(
                 return Watched {
                     ok: true,
                     message: "Job completed".into(),
-                    diagnosis: None,
-                    span: None,
+                    ..Watched::default()
                 };
             }
             if let Some(failed) = condition("Failed") {
@@ -204,8 +272,7 @@ async fn wait_job(
                 return Watched {
                     ok: false,
                     message,
-                    diagnosis: None,
-                    span: None,
+                    ..Watched::default()
                 };
             }
         }
@@ -217,8 +284,7 @@ async fn wait_job(
             "timed out after {}s waiting for the Job to complete",
             timeout.as_secs()
         ),
-        diagnosis: None,
-        span: None,
+        ..Watched::default()
     }
 }
 

@@ -289,6 +289,8 @@ fn observe(
             result.timeline.rollout = watched.span;
             result.rollout = watched.span.map(|(start, end)| end.saturating_sub(start));
             result.diagnosis = watched.diagnosis.clone();
+            result.digest = watched.digest.clone();
+            result.warnings.extend(watched.warnings.iter().cloned());
             if watched.ok {
                 Rollout::Complete
             } else {
