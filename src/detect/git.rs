@@ -589,23 +589,26 @@ fn entries_below(
     let everything = directories.contains(&"");
     let wanted = WantedPaths::new(directories, files);
     let mut entries = Vec::new();
+    // Whether all of the directory the walk is in is taken, decided once per directory.
+    let mut current: (String, bool) = (String::new(), everything);
     // One walk from the root, reading each tree once: a lookup per directory or file would
     // parse the trees on its way again every time (libgit2 does not cache large trees), which
     // made 10,000 services in one folder quadratic.
     root.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if current.0 != dir {
+            current = (dir.to_string(), everything || wanted.takes_all_below(dir));
+        }
+        let all_below = current.1;
         let name = entry.name().unwrap_or_default();
         if entry.kind() == Some(git2::ObjectType::Tree) {
-            return if everything
-                || wanted.takes_all_below(dir)
-                || wanted.leads_to(&format!("{dir}{name}/"))
-            {
+            return if all_below || wanted.leads_to(&format!("{dir}{name}/")) {
                 git2::TreeWalkResult::Ok
             } else {
                 git2::TreeWalkResult::Skip
             };
         }
         let path = format!("{dir}{name}");
-        if everything || wanted.takes_all_below(dir) || wanted.files.contains(path.as_str()) {
+        if all_below || wanted.files.contains(path.as_str()) {
             entries.push(TreeEntry {
                 path,
                 mode: entry.filemode() as u32,
