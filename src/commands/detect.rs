@@ -24,6 +24,18 @@ pub(super) fn run_detect(
     session: &Session,
     args: &DetectArgs,
 ) -> Result<(ChangeSet, Config, crate::context::Context), Failure> {
+    let (changes, config, context, _repo) = run_detect_with(session, args, |_, _, _, _| {})?;
+    Ok((changes, config, context))
+}
+
+/// [`run_detect`] that lets a later stage start work while `git diff` runs: `prepare` is called
+/// once the config is loaded, before the range is compared, with the head of the likely range
+/// (full SHA) when it is known. Hands back the repository too.
+pub(super) fn run_detect_with(
+    session: &Session,
+    args: &DetectArgs,
+    prepare: impl FnOnce(&Config, &crate::context::Context, &mut GitRepository, Option<&str>),
+) -> Result<(ChangeSet, Config, crate::context::Context, GitRepository), Failure> {
     let token = non_empty(args.github_token.clone());
     if let Some(token) = &token {
         session.runner.mask(token);
@@ -40,18 +52,25 @@ pub(super) fn run_detect(
         github_token: token,
     };
     // git reads the trees while the config loads (used only if the range turns out the same).
+    let likely = likely_pair(&range::request(
+        &context.event,
+        &options.range,
+        context.default_branch.as_deref(),
+        context.sha.as_deref(),
+    ));
     if options.services.is_none()
-        && let Some((base, head)) = likely_pair(&range::request(
-            &context.event,
-            &options.range,
-            context.default_branch.as_deref(),
-            context.sha.as_deref(),
-        ))
+        && let Some((base, head)) = &likely
     {
-        repo.prefetch_diff(&base, &head);
+        repo.prefetch_diff(base, head);
     }
     let config = session.load_config(Some(repo.root()))?;
     repo.set_remote(&config.detect.remote);
+    prepare(
+        &config,
+        &context,
+        &mut repo,
+        likely.as_ref().map(|(_, head)| head.as_str()),
+    );
     let changes = crate::detect::detect(&config, &context, &mut repo, &options)?;
     let changes = super::bases::apply(session, args, &config, &context, &mut repo, changes)?;
     if !repo.fetches.is_empty() {
@@ -59,7 +78,7 @@ pub(super) fn run_detect(
             .runner
             .group("shipgate: fetched history", &repo.fetches.join("\n"));
     }
-    Ok((changes, config, context))
+    Ok((changes, config, context, repo))
 }
 
 /// Reports a change set: diagnostics, outputs (later stages' `extra` outputs replace same-named

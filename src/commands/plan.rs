@@ -14,8 +14,8 @@ use crate::report;
 use crate::runner::Summary;
 
 pub(super) fn execute(session: &Session, args: &PlanArgs) -> Result<u8, Failure> {
-    let (changes, config, context) = detect::run_detect(session, &args.detect)?;
-    let repo = GitRepository::open(&session.repo, &config.detect.remote)?;
+    let (changes, config, context, repo) =
+        detect::run_detect_with(session, &args.detect, prefetch_tree)?;
     let (plan, notes) = make_plan(
         &config,
         &context,
@@ -92,20 +92,7 @@ pub(super) fn make_plan(
         now,
     );
 
-    let files = CommitFiles {
-        repo: &repo,
-        commit: head.clone(),
-    };
-    let inputs: Vec<BuildInputs> = (0..config.services.len())
-        .map(|index| {
-            let spec = crate::plan::build_spec(config, index);
-            BuildInputs {
-                dockerfile: Some(spec.dockerfile),
-                target: spec.target,
-                args: spec.args.into_iter().collect(),
-            }
-        })
-        .collect();
+    let inputs = build_inputs(config);
     let dockerfiles: Vec<&str> = inputs
         .iter()
         .filter_map(|i| i.dockerfile.as_deref())
@@ -119,6 +106,11 @@ pub(super) fn make_plan(
             ))
         })?;
     let digests = content::digests(config, &tree, &inputs);
+    let files = CommitFiles {
+        repo: &repo,
+        commit: head.clone(),
+        tree: &tree,
+    };
     let affected: std::collections::HashSet<&str> =
         changes.affected.iter().map(|a| a.name.as_str()).collect();
     let facts: Vec<ServiceFacts> = config
@@ -141,6 +133,50 @@ pub(super) fn make_plan(
     crate::plan::plan(config, plan_context, &changes.affected, &facts)
 }
 
+/// What besides its files goes into each service's `{content}` digest (by config index).
+fn build_inputs(config: &crate::config::Config) -> Vec<BuildInputs> {
+    (0..config.services.len())
+        .map(|index| {
+            let spec = crate::plan::build_spec(config, index);
+            BuildInputs {
+                dockerfile: Some(spec.dockerfile),
+                target: spec.target,
+                args: spec.args.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+/// Starts reading the tree entries `{content}` needs of the commit that will most likely be
+/// planned, on a thread, while detection's `git diff` runs ([`make_plan`] takes them only if
+/// it plans that very commit with the same paths).
+fn prefetch_tree(
+    config: &crate::config::Config,
+    context: &Context,
+    repo: &mut GitRepository,
+    likely_head: Option<&str>,
+) {
+    let Some(likely_head) = likely_head else {
+        return;
+    };
+    let wanted =
+        crate::plan::planned_revision(&context.event, Some(likely_head), context.sha.as_deref());
+    let Some(head) = repo.resolve(&wanted) else {
+        return;
+    };
+    let directories = config
+        .matcher
+        .directories()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let dockerfiles = build_inputs(config)
+        .into_iter()
+        .filter_map(|i| i.dockerfile)
+        .collect();
+    repo.prefetch_tree_entries(&head, directories, dockerfiles);
+}
+
 /// `SOURCE_DATE_EPOCH`, when set: the run time of reproducible builds.
 fn source_date_epoch() -> Result<Option<i64>, Failure> {
     let Some(value) = crate::context::RunnerEnvironment::current().source_date_epoch else {
@@ -157,16 +193,21 @@ fn source_date_epoch() -> Result<Option<i64>, Failure> {
     })
 }
 
-/// Files of one commit, for version sources.
+/// Files of one commit, for version sources; `tree` holds some of its entries (sorted by path),
+/// read by blob id without looking the path up again.
 struct CommitFiles<'a> {
     repo: &'a GitRepository,
     commit: String,
+    tree: &'a [content::TreeEntry],
 }
 
 impl version::Files for CommitFiles<'_> {
     fn read(&self, path: &str) -> Option<String> {
-        self.repo
-            .read_file(&self.commit, path.trim_start_matches("./"))
+        let path = path.trim_start_matches("./");
+        match self.tree.binary_search_by(|e| e.path.as_str().cmp(path)) {
+            Ok(found) => self.repo.read_blob(&self.tree[found].blob),
+            Err(_) => self.repo.read_file(&self.commit, path),
+        }
     }
     fn tags(&self) -> Vec<String> {
         self.repo.tags_reachable_from(&self.commit)

@@ -4,6 +4,7 @@
 use super::range::History;
 use crate::diagnostic::Diagnostic;
 use crate::error::Failure;
+use crate::plan::content::TreeEntry;
 use git2::{ErrorCode, Oid, Repository};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,16 @@ pub struct GitRepository {
     pub fetches: Vec<String>,
     /// A `git diff` started early on the range this run most likely compares.
     pending: Option<PendingDiff>,
+    /// A tree walk started early on the commit `plan` most likely plans.
+    pending_tree: Option<PendingTree>,
+}
+
+/// A [`GitRepository::tree_entries_below`] running on a thread, and what it was asked.
+struct PendingTree {
+    commit: String,
+    directories: Vec<String>,
+    files: Vec<String>,
+    reader: std::thread::JoinHandle<Option<Vec<TreeEntry>>>,
 }
 
 /// A `git diff` started before the range was resolved, on the pair of commits it most likely is
@@ -115,6 +126,7 @@ impl GitRepository {
             trusted_by_us,
             fetches: Vec::new(),
             pending: None,
+            pending_tree: None,
         })
     }
 
@@ -243,67 +255,61 @@ impl GitRepository {
     }
 
     /// Every file of a commit's tree with its mode and blob id (for `{content}`), sorted.
-    pub fn tree_entries(
-        &self,
-        commit: &str,
-    ) -> Result<Vec<crate::plan::content::TreeEntry>, git2::Error> {
-        let tree = self.repo.find_commit(Oid::from_str(commit)?)?.tree()?;
-        let mut entries = Vec::new();
-        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() != Some(git2::ObjectType::Tree) {
-                entries.push(crate::plan::content::TreeEntry {
-                    path: format!("{dir}{}", entry.name().unwrap_or_default()),
-                    mode: entry.filemode() as u32,
-                    blob: blob_id(entry.id()),
-                });
-            }
-            git2::TreeWalkResult::Ok
-        })?;
-        entries.sort();
-        Ok(entries)
+    pub fn tree_entries(&self, commit: &str) -> Result<Vec<TreeEntry>, git2::Error> {
+        entries_below(&self.repo, commit, &[""], &[])
     }
 
     /// The files of a commit's tree below the given directories (each ending with `/`, `""` for
     /// the whole tree) plus the given single files, sorted: what `{content}` needs, without
-    /// reading the parts of the tree no pattern can reach.
+    /// reading the parts of the tree no pattern can reach. Taken from a
+    /// [`GitRepository::prefetch_tree_entries`] of exactly the same request when there is one.
     pub fn tree_entries_below(
-        &self,
+        &mut self,
         commit: &str,
         directories: &[&str],
         files: &[&str],
-    ) -> Result<Vec<crate::plan::content::TreeEntry>, git2::Error> {
-        if directories.contains(&"") {
-            return self.tree_entries(commit);
+    ) -> Result<Vec<TreeEntry>, git2::Error> {
+        if let Some(pending) = self.pending_tree.take()
+            && pending.commit == commit
+            && pending.directories.iter().eq(directories)
+            && pending.files.iter().eq(files)
+            && let Ok(Some(entries)) = pending.reader.join()
+        {
+            return Ok(entries);
         }
-        let root = self.repo.find_commit(Oid::from_str(commit)?)?.tree()?;
-        let wanted = WantedPaths::new(directories, files);
-        let mut entries = Vec::new();
-        // One walk from the root, reading each tree once: a lookup per directory or file would
-        // parse the trees on its way again every time (libgit2 does not cache large trees), which
-        // made 10,000 services in one folder quadratic.
-        root.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            let name = entry.name().unwrap_or_default();
-            if entry.kind() == Some(git2::ObjectType::Tree) {
-                let path = format!("{dir}{name}/");
-                return if wanted.takes_all_below(dir) || wanted.leads_to(&path) {
-                    git2::TreeWalkResult::Ok
-                } else {
-                    git2::TreeWalkResult::Skip
-                };
-            }
-            let path = format!("{dir}{name}");
-            if wanted.takes_all_below(dir) || wanted.files.contains(path.as_str()) {
-                entries.push(crate::plan::content::TreeEntry {
-                    path,
-                    mode: entry.filemode() as u32,
-                    blob: blob_id(entry.id()),
-                });
-            }
-            git2::TreeWalkResult::Ok
-        })?;
-        entries.sort();
-        entries.dedup();
-        Ok(entries)
+        entries_below(&self.repo, commit, directories, files)
+    }
+
+    /// Starts reading [`GitRepository::tree_entries_below`] of `commit` on a thread, with its
+    /// own handle on the repository, so that the tree walk of `plan` runs while `git diff` does.
+    /// The result is taken only by a request for exactly the same commit and paths.
+    pub fn prefetch_tree_entries(
+        &mut self,
+        commit: &str,
+        directories: Vec<String>,
+        files: Vec<String>,
+    ) {
+        let path = self.repo.path().to_path_buf();
+        let (walked_commit, walked_directories, walked_files) =
+            (commit.to_string(), directories.clone(), files.clone());
+        let reader = std::thread::spawn(move || {
+            let repo = Repository::open(path).ok()?;
+            let directories: Vec<&str> = walked_directories.iter().map(String::as_str).collect();
+            let files: Vec<&str> = walked_files.iter().map(String::as_str).collect();
+            entries_below(&repo, &walked_commit, &directories, &files).ok()
+        });
+        self.pending_tree = Some(PendingTree {
+            commit: commit.to_string(),
+            directories,
+            files,
+            reader,
+        });
+    }
+
+    /// A blob's text by id (a [`TreeEntry`]'s), if it is one and is UTF-8.
+    pub fn read_blob(&self, id: &[u8; 20]) -> Option<String> {
+        let blob = self.repo.find_blob(Oid::from_bytes(id).ok()?).ok()?;
+        String::from_utf8(blob.content().to_vec()).ok()
     }
 
     /// A file's text in a commit, if it exists and is UTF-8.
@@ -574,6 +580,51 @@ impl History for GitRepository {
     }
 }
 
+/// The files of `commit`'s tree below `directories` (each ending with `/`; `""` is the whole
+/// tree) plus the single `files`, sorted, in one walk from the root.
+fn entries_below(
+    repo: &Repository,
+    commit: &str,
+    directories: &[&str],
+    files: &[&str],
+) -> Result<Vec<TreeEntry>, git2::Error> {
+    let root = repo.find_commit(Oid::from_str(commit)?)?.tree()?;
+    let everything = directories.contains(&"");
+    let wanted = WantedPaths::new(directories, files);
+    let mut entries = Vec::new();
+    // Whether all of the directory the walk is in is taken, decided once per directory.
+    let mut current: (String, bool) = (String::new(), everything);
+    // One walk from the root, reading each tree once: a lookup per directory or file would
+    // parse the trees on its way again every time (libgit2 does not cache large trees), which
+    // made 10,000 services in one folder quadratic.
+    root.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if current.0 != dir {
+            current = (dir.to_string(), everything || wanted.takes_all_below(dir));
+        }
+        let all_below = current.1;
+        let name = entry.name().unwrap_or_default();
+        if entry.kind() == Some(git2::ObjectType::Tree) {
+            return if all_below || wanted.leads_to(&format!("{dir}{name}/")) {
+                git2::TreeWalkResult::Ok
+            } else {
+                git2::TreeWalkResult::Skip
+            };
+        }
+        let path = format!("{dir}{name}");
+        if all_below || wanted.files.contains(path.as_str()) {
+            entries.push(TreeEntry {
+                path,
+                mode: entry.filemode() as u32,
+                blob: blob_id(entry.id()),
+            });
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    entries.sort();
+    entries.dedup();
+    Ok(entries)
+}
+
 /// An object id as the 20 bytes `{content}` hashes.
 fn blob_id(id: Oid) -> [u8; 20] {
     let mut bytes = [0u8; 20];
@@ -779,7 +830,7 @@ mod tests {
         git(&["add", "-A"]);
         git(&["commit", "-qm", "x"]);
         let head = git(&["rev-parse", "HEAD"]).trim().to_string();
-        let repo = GitRepository::open(root, "origin").unwrap();
+        let mut repo = GitRepository::open(root, "origin").unwrap();
         let below = repo
             .tree_entries_below(
                 &head,
@@ -797,6 +848,29 @@ mod tests {
             below.iter().all(|e| all.contains(e)),
             "same modes and blob ids"
         );
+
+        // Read ahead on a thread: the same entries for the same request, and another request
+        // (other paths) walks again rather than taking them.
+        let owned = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        repo.prefetch_tree_entries(
+            &head,
+            owned(&["a/", "c/d/e/"]),
+            owned(&["docker/api/Dockerfile", "a/x.rs"]),
+        );
+        let prefetched = repo
+            .tree_entries_below(
+                &head,
+                &["a/", "c/d/e/"],
+                &["docker/api/Dockerfile", "a/x.rs"],
+            )
+            .unwrap();
+        assert_eq!(prefetched, below);
+        repo.prefetch_tree_entries(&head, owned(&["a/"]), Vec::new());
+        let other = repo.tree_entries_below(&head, &["c/"], &[]).unwrap();
+        let paths: Vec<&str> = other.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["c/d/e/f.rs", "c/d/other.rs", "c/top.rs"]);
+        let blob = other.iter().find(|e| e.path == "c/top.rs").unwrap().blob;
+        assert_eq!(repo.read_blob(&blob).as_deref(), Some("c/top.rs"));
     }
 
     #[test]
