@@ -871,6 +871,10 @@ struct Forward {
 
 impl Forward {
     fn start(k: &Kubectl, args: &[&str]) -> Forward {
+        Forward::start_with(k, args, &[])
+    }
+
+    fn start_with(k: &Kubectl, args: &[&str], env: &[(&str, &str)]) -> Forward {
         let mut child = Command::new("kubectl")
             .arg(format!(
                 "--cache-dir={}",
@@ -879,6 +883,7 @@ impl Forward {
             .args(args)
             .env("KUBECONFIG", &k.kubeconfig)
             .env("HOME", k.dir.path())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1058,13 +1063,14 @@ fn port_forward_kubectl_forwards_over_spdy_to_the_pod() {
     assert_eq!(api.port_forward_sessions(), 2);
 }
 
-/// The fallback kubectl takes when the WebSocket tunnel is refused: plain SPDY/3.1 (`POST`,
-/// `Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version: portforward.k8s.io`), answered `101` with
-/// the protocol echoed. Spoken here by hand (the first frame only) since kubectl reaches it
-/// only when the tunnel fails.
+/// Plain SPDY/3.1, the fallback kubectl takes when the WebSocket tunnel is refused (`POST`,
+/// `Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version: portforward.k8s.io`), and what it
+/// speaks alone with its WebSocket feature gate off (`KUBECTL_PORT_FORWARD_WEBSOCKETS=false`).
 #[test]
-fn port_forward_plain_spdy_upgrade_is_answered() {
-    use std::io::Write;
+fn port_forward_kubectl_forwards_over_plain_spdy() {
+    if !kubectl_available() {
+        return;
+    }
     let api = KubeApi::start();
     setup(
         &api,
@@ -1073,48 +1079,40 @@ fn port_forward_plain_spdy_upgrade_is_answered() {
             .replicas(1)
             .build(),
     );
+    api.serve_pods(
+        "shop",
+        kube_test_api::PodSelector::NamePrefix("auth-".into()),
+        8080,
+        kube_test_api::PodReply::Status(503),
+    );
     let pod = api.list("/api/v1/namespaces/shop/pods")[0]["metadata"]["name"]
         .as_str()
         .unwrap()
         .to_string();
-    let url = api.url();
-    let authority = url.trim_start_matches("http://");
-    let mut tcp = std::net::TcpStream::connect(authority).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        tcp,
-        "POST /api/v1/namespaces/shop/pods/{pod}/portforward HTTP/1.1\r\nHost: {authority}\r\n\
-         Authorization: Bearer {}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\
-         X-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n",
-        KubeApi::ADMIN_TOKEN
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            tcp.read(&mut byte).unwrap(),
-            1,
-            "{}",
-            String::from_utf8_lossy(&head)
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let mut forward = Forward::start_with(
+        &k,
+        &["port-forward", &format!("pod/{pod}"), ":8080"],
+        &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")],
+    );
+    let local = forward.local_ports(&[8080])[0];
+    for _ in 0..2 {
+        let answer = get_through(local, "/healthz");
+        assert!(
+            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{answer}"
         );
-        head.push(byte[0]);
+        assert!(answer.contains(&format!("\"pod\":\"{pod}\"")), "{answer}");
     }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    assert!(
-        head.starts_with("http/1.1 101 switching protocols\r\n"),
-        "{head}"
-    );
-    assert!(head.contains("upgrade: spdy/3.1\r\n"), "{head}");
-    assert!(
-        head.contains("x-stream-protocol-version: portforward.k8s.io\r\n"),
-        "{head}"
-    );
-    // A PING (id 1) comes back unchanged.
-    let ping = [0x80, 3, 0, 6, 0, 0, 0, 4, 0, 0, 0, 1];
-    tcp.write_all(&ping).unwrap();
-    let mut pong = [0u8; 12];
-    tcp.read_exact(&mut pong).unwrap();
-    assert_eq!(pong, ping);
+    let (code, stderr) = forward.finish_within(Duration::ZERO);
+    assert_eq!(code, None, "kubectl was still forwarding: {stderr}");
+    let forwards: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&format!("/pods/{pod}/portforward")))
+        .collect();
+    let methods: Vec<&str> = forwards.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST"], "{forwards:?}");
     assert_eq!(api.port_forward_sessions(), 1);
+    assert_eq!(api.pod_requests().len(), 2);
 }

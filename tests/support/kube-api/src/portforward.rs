@@ -1,25 +1,31 @@
-//! The `pods/{name}/portforward` subresource, as the apiserver + kubelet serve it over a
-//! WebSocket (`k8s.io/kubelet/pkg/cri/streaming/portforward/websocket.go`):
+//! The `pods/{name}/portforward` subresource, as the apiserver + kubelet serve it, in the three
+//! protocols clients speak:
 //!
-//! * `GET` or `POST /api/v1/namespaces/{ns}/pods/{name}/portforward?ports=8080[,9090]` (also
-//!   `ports=8080&ports=9090`) with `Upgrade: websocket`;
-//! * subprotocol `v4.channel.k8s.io` (binary channels; kube-rs offers `v5.channel.k8s.io,
-//!   v4.channel.k8s.io`, and a portforward answers v4), or none (the kubelet's `""` protocol,
-//!   the same binary framing);
-//! * port `i` gets data channel `2i` and error channel `2i+1`; every WebSocket message starts
-//!   with its channel byte; the server's first message on each channel is the port, 2 bytes
-//!   little-endian; then the data channel carries the TCP bytes both ways and the error channel
-//!   the kubelet's `error forwarding port …` sentence when the pod's port cannot be reached.
+//! * a WebSocket with the binary channel protocol
+//!   (`k8s.io/kubelet/pkg/cri/streaming/portforward/websocket.go`; kube-rs and shipgate):
+//!   `GET` or `POST /api/v1/namespaces/{ns}/pods/{name}/portforward?ports=8080[,9090]` (also
+//!   `ports=8080&ports=9090`) with `Upgrade: websocket`, subprotocol `v4.channel.k8s.io`
+//!   (kube-rs offers `v5.channel.k8s.io, v4.channel.k8s.io`, and a portforward answers v4) or
+//!   none (the kubelet's `""` protocol, the same framing). Port `i` gets data channel `2i` and
+//!   error channel `2i+1`; every message starts with its channel byte; the server's first
+//!   message on each channel is the port, 2 bytes little-endian; then the data channel carries
+//!   the TCP bytes both ways and the error channel the kubelet's `error forwarding port …`
+//!   sentence when the pod's port cannot be reached.
+//! * SPDY/3.1 (`kubectl port-forward`; `httpstream.go` there): a `POST` with `Upgrade:
+//!   SPDY/3.1`, `X-Stream-Protocol-Version: portforward.k8s.io` is answered `101 Switching
+//!   Protocols` and the connection speaks SPDY ([`crate::spdy`]). The ports are not in the
+//!   query: per local connection kubectl opens an error stream and a data stream (headers
+//!   `streamtype`, `port`, `requestid`); once both of a `requestid` are there the data stream
+//!   is piped to the pod's port, or the error stream carries the kubelet's sentence; then both
+//!   are half-closed.
+//! * the same SPDY tunnelled over a WebSocket (subprotocol `SPDY/3.1+portforward.k8s.io`, the
+//!   SPDY bytes in binary messages): what kubectl ≥ 1.31 tries first, falling back to plain
+//!   SPDY/3.1 when refused (or only plain SPDY with `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`).
 //!
-//! Each data stream is connected to the test's "pod": one loopback HTTP server per
+//! Each forwarded connection is connected to the test's "pod": one loopback HTTP server per
 //! [`KubeApi`](crate::KubeApi), which tells pods apart by the local port of the connection
 //! the forward opened. Tests say what a pod answers with [`KubeApi::serve_pods`]; a port
 //! nobody serves is refused like a closed container port.
-//!
-//! Not implemented: SPDY/3.1 (`Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version:
-//! portforward.k8s.io`) and SPDY tunnelled over a WebSocket (`SPDY/3.1+portforward.k8s.io`,
-//! what kubectl ≥ 1.31 sends). Such requests get a `400 Bad Request` Status naming the missing
-//! protocol.
 
 use crate::KubeApi;
 use crate::api::Shared;
@@ -324,14 +330,13 @@ async fn bridge(socket: WebSocket, io: tokio::io::DuplexStream) {
     };
     let from_client = async {
         while let Some(Ok(message)) = stream.next().await {
-            match message {
-                Message::Binary(data) => {
-                    if write.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
-                Message::Close(_) => break,
-                _ => {}
+            let done = match message {
+                Message::Binary(data) => write.write_all(&data).await.is_err(),
+                Message::Close(_) => true,
+                _ => false,
+            };
+            if done {
+                break;
             }
         }
         let _ = write.shutdown().await;

@@ -545,7 +545,8 @@ where
             }
             // Client PINGs have odd ids; answer them (ours would be even, and we send none).
             Frame::Ping(id) if id % 2 == 1 => {
-                if frames.send(Frame::Ping(id)).await.is_err() {
+                let answered = frames.send(Frame::Ping(id)).await.is_ok();
+                if !answered {
                     break Ok(());
                 }
             }
