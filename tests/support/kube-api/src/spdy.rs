@@ -710,4 +710,83 @@ mod tests {
         let (head, payload) = split(&[0x80, 3, 0, 6, 0, 0, 0, 2, 0, 0]);
         assert!(decode(head, payload, &mut reader).is_err());
     }
+
+    #[tokio::test]
+    async fn a_connection_replies_routes_data_and_answers_pings() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (opened, mut streams) = mpsc::unbounded_channel();
+        let served = tokio::spawn(serve(server, move |stream| {
+            let _ = opened.send(stream);
+        }));
+        let (mut read, mut write) = tokio::io::split(client);
+        let (mut deflate, mut inflate) = (HeaderWriter::new().unwrap(), HeaderReader::new());
+        let headers = vec![
+            ("streamtype".into(), "data".into()),
+            ("port".into(), "8080".into()),
+        ];
+        let frames = [
+            Frame::SynStream {
+                stream: 1,
+                fin: false,
+                headers,
+            },
+            Frame::Data {
+                stream: 1,
+                fin: true,
+                data: b"GET /".to_vec(),
+            },
+        ];
+        for frame in &frames {
+            let bytes = encode(frame, &mut deflate).unwrap();
+            write.write_all(&bytes).await.unwrap();
+        }
+        let reply = read_frame(&mut read, &mut inflate).await.unwrap();
+        let empty = Vec::new();
+        assert_eq!(
+            reply,
+            Some(Frame::SynReply {
+                stream: 1,
+                fin: false,
+                headers: empty
+            })
+        );
+        let mut stream = streams.recv().await.unwrap();
+        assert_eq!((stream.id, stream.header("Port")), (1, Some("8080")));
+        assert_eq!(stream.incoming.recv().await, Some(b"GET /".to_vec()));
+        assert_eq!(stream.incoming.recv().await, None, "closed at the FIN");
+        stream.out.data(b"200").await;
+        stream.out.finish().await;
+        drop(stream);
+        let answer = Frame::Data {
+            stream: 1,
+            fin: false,
+            data: b"200".to_vec(),
+        };
+        assert_eq!(
+            read_frame(&mut read, &mut inflate).await.unwrap(),
+            Some(answer)
+        );
+        let fin = Frame::Data {
+            stream: 1,
+            fin: true,
+            data: Vec::new(),
+        };
+        assert_eq!(
+            read_frame(&mut read, &mut inflate).await.unwrap(),
+            Some(fin)
+        );
+        // The client's (odd) PINGs come back; an even id would be the server's own, unanswered.
+        for id in [2, 3] {
+            let bytes = encode(&Frame::Ping(id), &mut deflate).unwrap();
+            write.write_all(&bytes).await.unwrap();
+        }
+        assert_eq!(
+            read_frame(&mut read, &mut inflate).await.unwrap(),
+            Some(Frame::Ping(3))
+        );
+        let bytes = encode(&Frame::GoAway { last: 0, status: 0 }, &mut deflate).unwrap();
+        write.write_all(&bytes).await.unwrap();
+        served.await.unwrap().unwrap();
+        assert_eq!(read_frame(&mut read, &mut inflate).await.unwrap(), None);
+    }
 }
