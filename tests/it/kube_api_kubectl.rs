@@ -861,16 +861,127 @@ fn dry_run_diff_get_and_delete_behave_like_a_cluster() {
     );
 }
 
+/// A running `kubectl port-forward`: its `Forwarding from 127.0.0.1:LOCAL -> REMOTE` lines
+/// as they come, its stderr at the end.
+struct Forward {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Forward {
+    fn start(k: &Kubectl, args: &[&str]) -> Forward {
+        Forward::start_with(k, args, &[])
+    }
+
+    fn start_with(k: &Kubectl, args: &[&str], env: &[(&str, &str)]) -> Forward {
+        let mut child = Command::new("kubectl")
+            .arg(format!(
+                "--cache-dir={}",
+                k.dir.path().join("cache").display()
+            ))
+            .args(args)
+            .env("KUBECONFIG", &k.kubeconfig)
+            .env("HOME", k.dir.path())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = se.read_to_string(&mut s);
+            s
+        });
+        Forward {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The local port kubectl listens on for each remote port, in order.
+    fn local_ports(&mut self, remotes: &[u16]) -> Vec<u16> {
+        let mut found = vec![0u16; remotes.len()];
+        let end = Instant::now() + Duration::from_secs(30);
+        while found.contains(&0) {
+            let left = end.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                let _ = self.child.kill();
+                panic!("kubectl did not start forwarding:\n{}", self.finish());
+            };
+            // "Forwarding from 127.0.0.1:43567 -> 8080" (and a [::1] line).
+            if let Some(rest) = line.strip_prefix("Forwarding from 127.0.0.1:")
+                && let Some((local, remote)) = rest.split_once(" -> ")
+                && let Some(i) = remotes.iter().position(|r| r.to_string() == remote)
+            {
+                found[i] = local.parse().unwrap();
+            }
+        }
+        found
+    }
+
+    /// Waits for kubectl to exit on its own (up to `wait`), else kills it; its stderr.
+    fn finish_within(&mut self, wait: Duration) -> (Option<i32>, String) {
+        let end = Instant::now() + wait;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        (code, stderr.join().unwrap())
+    }
+
+    fn finish(&mut self) -> String {
+        self.finish_within(Duration::ZERO).1
+    }
+}
+
+/// One HTTP/1.1 GET through kubectl's local port: the whole answer (empty when the forward
+/// closed the connection without one).
+fn get_through(local: u16, path: &str) -> String {
+    use std::io::Write;
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    answer
+}
+
 /// `kubectl port-forward` against the test server's `pods/{name}/portforward`. kubectl ≥ 1.31
-/// (checked with 1.32.4 and 1.37.1) first tries SPDY/3.1 tunnelled over a WebSocket (a GET with
+/// (checked with 1.32.4) tunnels SPDY/3.1 through a WebSocket (a GET with
 /// `Sec-WebSocket-Protocol: SPDY/3.1+portforward.k8s.io`, the ports inside SPDY stream
-/// headers, not in the query), then falls back to plain SPDY/3.1 (a POST with `Upgrade:
-/// SPDY/3.1`). The test server speaks the binary channel protocol kube-rs (and shipgate) use,
-/// `v4.channel.k8s.io`, not SPDY: this pins both of kubectl's attempts and the server's
-/// clear refusal of each, so a kubectl that changes protocol, or a server that learns SPDY,
-/// shows up here.
+/// headers, not in the query), and falls back to plain SPDY/3.1 (a POST with `Upgrade:
+/// SPDY/3.1`) when that is refused; the server speaks both. Each connection to kubectl's
+/// local port becomes an error stream and a data stream; the data stream reaches the pod's
+/// server, a port nobody serves gets the kubelet's error sentence on the error stream.
 #[test]
-fn port_forward_kubectl_speaks_spdy_which_is_refused_clearly() {
+fn port_forward_kubectl_forwards_over_spdy_to_the_pod() {
     if !kubectl_available() {
         return;
     }
@@ -882,40 +993,126 @@ fn port_forward_kubectl_speaks_spdy_which_is_refused_clearly() {
             .replicas(1)
             .build(),
     );
+    api.serve_pods(
+        "shop",
+        kube_test_api::PodSelector::NamePrefix("auth-".into()),
+        8080,
+        kube_test_api::PodReply::Healthy,
+    );
     let pod = api.list("/api/v1/namespaces/shop/pods")[0]["metadata"]["name"]
         .as_str()
         .unwrap()
         .to_string();
     let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
-    let out = k.run(&["port-forward", &format!("pod/{pod}"), ":8080", "-v=6"]);
-    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let requests = api.requests();
-    let forwards: Vec<_> = requests
-        .iter()
+    let mut forward = Forward::start(
+        &k,
+        &["port-forward", &format!("pod/{pod}"), ":8080", ":9999"],
+    );
+    let locals = forward.local_ports(&[8080, 9999]);
+    for path in ["/healthz", "/ready"] {
+        let answer = get_through(locals[0], path);
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["pod"], pod.as_str());
+        assert_eq!(body["path"], path);
+    }
+    let paths: Vec<String> = api.pod_requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/healthz", "/ready"]);
+    // Port 9999: nobody listens; kubectl reports the kubelet's error stream and gives up.
+    let answer = get_through(locals[1], "/");
+    assert_eq!(answer, "", "no answer from a closed port");
+    let (code, stderr) = forward.finish_within(Duration::from_secs(10));
+    // kubectl 1.32: `an error occurred forwarding LOCAL -> 9999: SENTENCE`; 1.37 logs it
+    // structured (`"An error occurred forwarding" err="SENTENCE" localPort=LOCAL …`).
+    let sentence = format!(
+        "error forwarding port 9999 to pod {pod}, uid : failed to connect to localhost:9999 \
+         inside namespace "
+    );
+    assert!(
+        stderr.contains(&sentence)
+            && stderr.contains("dial tcp4 127.0.0.1: connect: connection refused")
+            && stderr.contains(&locals[1].to_string())
+            && stderr.contains("error: lost connection to pod"),
+        "{stderr}"
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "kubectl gives up on the lost connection: {stderr}"
+    );
+    // One session, the WebSocket tunnel (no fallback to plain SPDY), ports not in the query.
+    let forwards: Vec<_> = api
+        .requests()
+        .into_iter()
         .filter(|r| r.path.ends_with(&format!("/pods/{pod}/portforward")))
         .collect();
     let methods: Vec<&str> = forwards.iter().map(|r| r.method.as_str()).collect();
-    assert_eq!(methods, ["GET", "POST"], "{forwards:?}");
-    assert!(
-        forwards.iter().all(|r| !r.query.contains("ports=")),
-        "kubectl sends the ports inside SPDY, not in the query: {forwards:?}"
+    assert_eq!(methods, ["GET"], "{forwards:?}");
+    assert!(forwards.iter().all(|r| !r.query.contains("ports=")));
+    assert_eq!(api.port_forward_sessions(), 1);
+
+    // deploy/NAME: kubectl picks the Deployment's pod itself.
+    let mut forward = Forward::start(&k, &["port-forward", "deploy/auth", ":8080"]);
+    let local = forward.local_ports(&[8080])[0];
+    let answer = get_through(local, "/deployed");
+    assert!(answer.contains(&format!("\"pod\":\"{pod}\"")), "{answer}");
+    let (code, stderr) = forward.finish_within(Duration::ZERO);
+    assert_eq!(code, None, "kubectl was still forwarding: {stderr}");
+    assert_eq!(api.port_forward_sessions(), 2);
+}
+
+/// Plain SPDY/3.1, the fallback kubectl takes when the WebSocket tunnel is refused (`POST`,
+/// `Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version: portforward.k8s.io`), and what it
+/// speaks alone with its WebSocket feature gate off (`KUBECTL_PORT_FORWARD_WEBSOCKETS=false`).
+#[test]
+fn port_forward_kubectl_forwards_over_plain_spdy() {
+    if !kubectl_available() {
+        return;
+    }
+    let api = KubeApi::start();
+    setup(
+        &api,
+        deployment("shop", "auth")
+            .image("auth", "registry.local/auth:1.0.0")
+            .replicas(1)
+            .build(),
     );
-    assert!(
-        out.stderr
-            .contains("(offered: SPDY/3.1+portforward.k8s.io)"),
-        "the WebSocket attempt tunnels SPDY:\n{}",
-        out.stderr
+    api.serve_pods(
+        "shop",
+        kube_test_api::PodSelector::NamePrefix("auth-".into()),
+        8080,
+        kube_test_api::PodReply::Status(503),
     );
-    assert!(
-        out.stderr.contains("fallback to secondary dialer"),
-        "{}",
-        out.stderr
+    let pod = api.list("/api/v1/namespaces/shop/pods")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let k = Kubectl::new(&api, KubeApi::ADMIN_TOKEN);
+    let mut forward = Forward::start_with(
+        &k,
+        &["port-forward", &format!("pod/{pod}"), ":8080"],
+        &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")],
     );
-    assert!(
-        out.stderr.contains("error upgrading connection: ")
-            && out.stderr.contains("the test API server serves port-forward only as a WebSocket with subprotocol v4.channel.k8s.io (offered: none)"),
-        "the SPDY fallback is refused clearly:\n{}",
-        out.stderr
-    );
-    assert_eq!(api.port_forward_sessions(), 0);
+    let local = forward.local_ports(&[8080])[0];
+    for _ in 0..2 {
+        let answer = get_through(local, "/healthz");
+        assert!(
+            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains(&format!("\"pod\":\"{pod}\"")), "{answer}");
+    }
+    let (code, stderr) = forward.finish_within(Duration::ZERO);
+    assert_eq!(code, None, "kubectl was still forwarding: {stderr}");
+    let forwards: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&format!("/pods/{pod}/portforward")))
+        .collect();
+    let methods: Vec<&str> = forwards.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST"], "{forwards:?}");
+    assert_eq!(api.port_forward_sessions(), 1);
+    assert_eq!(api.pod_requests().len(), 2);
 }

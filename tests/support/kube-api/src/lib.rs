@@ -95,6 +95,7 @@ mod kubelet;
 mod patch;
 mod portforward;
 mod selector;
+mod spdy;
 mod store;
 mod table;
 mod tls;

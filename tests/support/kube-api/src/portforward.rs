@@ -1,33 +1,43 @@
-//! The `pods/{name}/portforward` subresource, as the apiserver + kubelet serve it over a
-//! WebSocket (`k8s.io/kubelet/pkg/cri/streaming/portforward/websocket.go`):
+//! The `pods/{name}/portforward` subresource, as the apiserver + kubelet serve it, in the three
+//! protocols clients speak:
 //!
-//! * `GET` or `POST /api/v1/namespaces/{ns}/pods/{name}/portforward?ports=8080[,9090]` (also
-//!   `ports=8080&ports=9090`) with `Upgrade: websocket`;
-//! * subprotocol `v4.channel.k8s.io` (binary channels; kube-rs offers `v5.channel.k8s.io,
-//!   v4.channel.k8s.io`, and a portforward answers v4), or none (the kubelet's `""` protocol,
-//!   the same binary framing);
-//! * port `i` gets data channel `2i` and error channel `2i+1`; every WebSocket message starts
-//!   with its channel byte; the server's first message on each channel is the port, 2 bytes
-//!   little-endian; then the data channel carries the TCP bytes both ways and the error channel
-//!   the kubelet's `error forwarding port …` sentence when the pod's port cannot be reached.
+//! * a WebSocket with the binary channel protocol
+//!   (`k8s.io/kubelet/pkg/cri/streaming/portforward/websocket.go`; kube-rs and shipgate):
+//!   `GET` or `POST /api/v1/namespaces/{ns}/pods/{name}/portforward?ports=8080[,9090]` (also
+//!   `ports=8080&ports=9090`) with `Upgrade: websocket`, subprotocol `v4.channel.k8s.io`
+//!   (kube-rs offers `v5.channel.k8s.io, v4.channel.k8s.io`, and a portforward answers v4) or
+//!   none (the kubelet's `""` protocol, the same framing). Port `i` gets data channel `2i` and
+//!   error channel `2i+1`; every message starts with its channel byte; the server's first
+//!   message on each channel is the port, 2 bytes little-endian; then the data channel carries
+//!   the TCP bytes both ways and the error channel the kubelet's `error forwarding port …`
+//!   sentence when the pod's port cannot be reached.
+//! * SPDY/3.1 (`kubectl port-forward`; `httpstream.go` there): a `POST` with `Upgrade:
+//!   SPDY/3.1`, `X-Stream-Protocol-Version: portforward.k8s.io` is answered `101 Switching
+//!   Protocols` and the connection speaks SPDY ([`crate::spdy`]). The ports are not in the
+//!   query: per local connection kubectl opens an error stream and a data stream (headers
+//!   `streamtype`, `port`, `requestid`); once both of a `requestid` are there the data stream
+//!   is piped to the pod's port, or the error stream carries the kubelet's sentence; then both
+//!   are half-closed.
+//! * the same SPDY tunnelled over a WebSocket (subprotocol `SPDY/3.1+portforward.k8s.io`, the
+//!   SPDY bytes in binary messages): what kubectl ≥ 1.31 tries first, falling back to plain
+//!   SPDY/3.1 when refused (or only plain SPDY with `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`).
 //!
-//! Each data stream is connected to the test's "pod": one loopback HTTP server per
+//! Each forwarded connection is connected to the test's "pod": one loopback HTTP server per
 //! [`KubeApi`](crate::KubeApi), which tells pods apart by the local port of the connection
 //! the forward opened. Tests say what a pod answers with [`KubeApi::serve_pods`]; a port
 //! nobody serves is refused like a closed container port.
-//!
-//! Not implemented: SPDY/3.1 (`Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version:
-//! portforward.k8s.io`) and SPDY tunnelled over a WebSocket (`SPDY/3.1+portforward.k8s.io`,
-//! what kubectl ≥ 1.31 sends). Such requests get a `400 Bad Request` Status naming the missing
-//! protocol.
 
 use crate::KubeApi;
 use crate::api::Shared;
+use crate::spdy;
 use axum::extract::FromRequestParts;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::header::{CONNECTION, UPGRADE};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,6 +48,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// The binary channel protocol a port-forward answers with.
 pub const V4_PROTOCOL: &str = "v4.channel.k8s.io";
+/// kubectl's SPDY tunnelled over a WebSocket.
+pub const SPDY_TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+/// The port-forward protocol inside SPDY (`X-Stream-Protocol-Version`).
+const SPDY_PROTOCOL: &str = "portforward.k8s.io";
 
 /// Which pods a [`PodReply`] is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +126,7 @@ impl KubeApi {
         self.shared.forwards.lock().requests.clone()
     }
 
-    /// How many port-forward sessions (WebSocket upgrades) the server accepted.
+    /// How many port-forward sessions (WebSocket or SPDY upgrades) the server accepted.
     pub fn port_forward_sessions(&self) -> u64 {
         self.shared.forwards.lock().sessions
     }
@@ -154,13 +168,7 @@ pub(crate) async fn handle(
     namespace: String,
     name: String,
 ) -> Response {
-    let offered: Vec<String> = parts
-        .headers
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|p| p.trim().to_string()))
-        .collect();
+    let offered: Vec<String> = header_list(&parts, "sec-websocket-protocol");
     let Some(pod) = shared
         .lock()
         .get_cloned(crate::store::res("pods"), &namespace, &name)
@@ -174,20 +182,27 @@ pub(crate) async fn handle(
             &format!("unable to upgrade connection: pod {name} is not running"),
         );
     }
-    let websocket = parts
+    let upgrade = parts
         .headers
         .get("upgrade")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if upgrade == "spdy/3.1" {
+        return spdy_upgrade(shared, &mut parts, namespace, pod);
+    }
+    let websocket = upgrade == "websocket";
+    if websocket && offered.iter().any(|p| p == SPDY_TUNNEL_PROTOCOL) {
+        return spdy_tunnel(shared, parts, namespace, pod).await;
+    }
     let binary = offered.is_empty() || offered.iter().any(|p| p == V4_PROTOCOL);
     if !websocket || !binary {
         return status(
             400,
             "BadRequest",
             &format!(
-                "the test API server serves port-forward only as a WebSocket with subprotocol \
-                 {V4_PROTOCOL} (offered: {}); SPDY/3.1 and SPDY tunnelled over WebSocket are \
-                 not implemented",
+                "the test API server serves port-forward as a WebSocket with subprotocol \
+                 {V4_PROTOCOL} or {SPDY_TUNNEL_PROTOCOL}, or as SPDY/3.1 (offered: {})",
                 if offered.is_empty() {
                     "none".to_string()
                 } else {
@@ -211,6 +226,215 @@ pub(crate) async fn handle(
         upgrade.protocols([V4_PROTOCOL])
     };
     upgrade.on_upgrade(move |socket| session(shared, socket, namespace, pod, ports))
+}
+
+/// The comma-separated values of every `name` header.
+fn header_list(parts: &Parts, name: &str) -> Vec<String> {
+    parts
+        .headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|p| p.trim().to_string()))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The kubelet's sentence when the pod's port cannot be reached.
+fn forward_error(port: u16, pod: &str, namespace: &str, error: &str) -> String {
+    format!(
+        "error forwarding port {port} to pod {pod}, uid : failed to connect to \
+         localhost:{port} inside namespace \"{namespace}\": {error}"
+    )
+}
+
+/// Plain SPDY/3.1 (`Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version: portforward.k8s.io`):
+/// `101 Switching Protocols`, then a SPDY session on the raw connection.
+fn spdy_upgrade(shared: Arc<Shared>, parts: &mut Parts, namespace: String, pod: Value) -> Response {
+    let offered = header_list(parts, "x-stream-protocol-version");
+    if !offered.is_empty() && !offered.iter().any(|p| p == SPDY_PROTOCOL) {
+        return status(
+            403,
+            "Forbidden",
+            &format!(
+                "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, \
+                 server supports [\"{SPDY_PROTOCOL}\"]"
+            ),
+        );
+    }
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return status(
+            400,
+            "BadRequest",
+            "unable to upgrade: connection not upgradable",
+        );
+    };
+    shared.forwards.lock().sessions += 1;
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            spdy_session(shared, TokioIo::new(upgraded), namespace, pod).await;
+        }
+    });
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(UPGRADE, HeaderValue::from_static("SPDY/3.1"));
+    headers.insert(
+        "x-stream-protocol-version",
+        HeaderValue::from_static(SPDY_PROTOCOL),
+    );
+    response
+}
+
+/// SPDY tunnelled over a WebSocket (`SPDY/3.1+portforward.k8s.io`): the same SPDY bytes in
+/// binary messages, message boundaries meaningless.
+async fn spdy_tunnel(
+    shared: Arc<Shared>,
+    mut parts: Parts,
+    namespace: String,
+    pod: Value,
+) -> Response {
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    shared.forwards.lock().sessions += 1;
+    upgrade
+        .protocols([SPDY_TUNNEL_PROTOCOL])
+        .on_upgrade(move |socket| async move {
+            let (ours, theirs) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(spdy_session(shared, theirs, namespace, pod));
+            bridge(socket, ours).await;
+        })
+}
+
+/// Carries bytes between a WebSocket's binary messages and `io` until either side ends.
+async fn bridge(socket: WebSocket, io: tokio::io::DuplexStream) {
+    let (mut sink, mut stream) = socket.split();
+    let (mut read, mut write) = tokio::io::split(io);
+    let to_client = async {
+        let mut buffer = vec![0u8; 32 * 1024];
+        while let Ok(n) = read.read(&mut buffer).await
+            && n > 0
+        {
+            if sink
+                .send(Message::Binary(buffer[..n].to_vec().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+    };
+    let from_client = async {
+        while let Some(Ok(message)) = stream.next().await {
+            let done = match message {
+                Message::Binary(data) => write.write_all(&data).await.is_err(),
+                Message::Close(_) => true,
+                _ => false,
+            };
+            if done {
+                break;
+            }
+        }
+        let _ = write.shutdown().await;
+    };
+    tokio::select! {
+        () = to_client => {}
+        () = from_client => {}
+    }
+}
+
+/// A SPDY port-forward session: kubectl opens, per connection, an error stream and a data
+/// stream with the same `requestid`; once both are there the data stream is connected to the
+/// pod's port (`k8s.io/kubelet/pkg/cri/streaming/portforward/httpstream.go`).
+async fn spdy_session<IO>(shared: Arc<Shared>, io: IO, namespace: String, pod: Value)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let mut pairs: HashMap<String, (Option<spdy::Stream>, Option<spdy::Stream>)> = HashMap::new();
+    let _ = spdy::serve(io, |stream| {
+        let data = match stream.header("streamtype") {
+            Some("error") => false,
+            Some("data") => true,
+            // The kubelet resets a stream of another type; dropping it ignores it.
+            _ => return,
+        };
+        // Clients before requestid paired streams by id: error N, data N+2.
+        let key = match stream.header("requestid") {
+            Some(id) => id.to_string(),
+            None if data => stream.id.saturating_sub(2).to_string(),
+            None => stream.id.to_string(),
+        };
+        let pair = pairs.entry(key.clone()).or_default();
+        if data {
+            pair.1 = Some(stream);
+        } else {
+            pair.0 = Some(stream);
+        }
+        if pair.0.is_some()
+            && pair.1.is_some()
+            && let Some((Some(error), Some(data))) = pairs.remove(&key)
+        {
+            let (shared, namespace, pod) = (shared.clone(), namespace.clone(), pod.clone());
+            tokio::spawn(forward_streams(shared, namespace, pod, error, data));
+        }
+    })
+    .await;
+}
+
+/// Forwards one connection: the data stream to the pod's port, or the kubelet's error
+/// sentence on the error stream; then half-closes both, as the kubelet does.
+async fn forward_streams(
+    shared: Arc<Shared>,
+    namespace: String,
+    pod: Value,
+    error: spdy::Stream,
+    data: spdy::Stream,
+) {
+    let port = data
+        .header("port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(0);
+    let spdy::Stream { incoming, out, .. } = data;
+    match connect(&shared, &namespace, &pod, port).await {
+        Ok(tcp) => pipe(tcp, incoming, &out).await,
+        Err(e) => {
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            let message = forward_error(port, name, &namespace, &e);
+            error.out.data(message.as_bytes()).await;
+        }
+    }
+    error.out.finish().await;
+    out.finish().await;
+}
+
+/// Copies the client's data to the pod (closing the pod's input at the client's FIN) and the
+/// pod's answer back until the pod closes.
+async fn pipe(
+    tcp: TcpStream,
+    mut incoming: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    out: &spdy::StreamWriter,
+) {
+    let (mut read, mut write) = tcp.into_split();
+    tokio::spawn(async move {
+        while let Some(chunk) = incoming.recv().await {
+            if write.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = write.shutdown().await;
+    });
+    let mut buffer = vec![0u8; 32 * 1024];
+    while let Ok(n) = read.read(&mut buffer).await
+        && n > 0
+    {
+        if !out.data(&buffer[..n]).await {
+            return;
+        }
+    }
 }
 
 /// One port-forward: announces the ports, then pipes each data channel to the pod.
@@ -243,13 +467,7 @@ async fn session(
             Err(error) => {
                 to_pods.push(None);
                 let mut frame = vec![(2 * i + 1) as u8];
-                frame.extend_from_slice(
-                    format!(
-                        "error forwarding port {port} to pod {name}, uid : failed to connect to \
-                         localhost:{port} inside namespace \"{namespace}\": {error}"
-                    )
-                    .as_bytes(),
-                );
+                frame.extend_from_slice(forward_error(*port, &name, &namespace, &error).as_bytes());
                 let _ = sink.send(Message::Binary(frame.into())).await;
             }
         }
