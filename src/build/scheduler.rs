@@ -136,76 +136,100 @@ async fn run_job<R: Registry>(
     let name = &job.service.name;
     if !job.is_active() {
         // Nothing runs: nothing to log (and no group to open in another build's output).
-        return match &job.action {
-            Action::Skip(reason) => report(
-                job,
-                Outcome::Skipped,
-                None,
-                Duration::ZERO,
-                Some(reason.clone()),
-                Vec::new(),
-            ),
-            _ => report(
-                job,
-                Outcome::Elsewhere,
-                None,
-                Duration::ZERO,
-                None,
-                Vec::new(),
-            ),
+        let (outcome, note) = match &job.action {
+            Action::Skip(reason) => (Outcome::Skipped, Some(reason.clone())),
+            _ => (Outcome::Elsewhere, None),
         };
+        return report(job, outcome, None, Duration::ZERO, note, Vec::new());
     }
-    let title = if job.skip_existing && clients.registry.is_some() {
-        format!(
+    let reuse = job.skip_existing && clients.registry.is_some();
+    let title = match reuse {
+        true => format!(
             "reuse {}:{} if the registry has it, else {}",
             job.service.image,
             job.service.lookup_tag,
             job.command_line()
-        )
-    } else {
-        job.command_line()
+        ),
+        false => job.command_line(),
     };
     log.started(name, &title);
     let mut notes: Vec<String> = Vec::new();
     if job.skip_existing
         && let Some(registry) = &clients.registry
     {
-        match existing::lookup(registry, &job.service, settings.push).await {
-            Lookup::Exists { digest, note } => {
+        match look_up_existing(job, registry, settings, log).await {
+            Ok(note) => notes.extend(note),
+            Err((outcome, digest, note)) => {
                 log.finished(name, &note);
                 return report(
                     job,
-                    Outcome::Existing,
-                    Some(digest),
+                    outcome,
+                    digest,
                     started.elapsed(),
                     Some(note),
                     Vec::new(),
                 );
             }
-            Lookup::Failed(message) => {
-                log.finished(name, &message);
-                return report(
-                    job,
-                    Outcome::Failed,
-                    None,
-                    started.elapsed(),
-                    Some(message),
-                    Vec::new(),
-                );
-            }
-            Lookup::Build { note } => {
-                log.line(
-                    name,
-                    note.as_deref().unwrap_or(&format!(
-                        "{}:{} is not in the registry yet: building",
-                        job.service.image, job.service.lookup_tag
-                    )),
-                );
-                notes.extend(note);
-            }
         }
     }
-    let (outcome, mut digest, note, tail) = match &job.action {
+    let (outcome, mut digest, note, tail) = build(job, settings, log, clients, cancel).await;
+    notes.extend(note);
+    if outcome == Outcome::Built && digest.is_none() {
+        digest = pushed_digest(job, clients, &mut notes).await;
+    }
+    let verdict = match &digest {
+        Some(digest) => format!("{} ({digest})", outcome.describe()),
+        None => outcome.describe().to_string(),
+    };
+    log.finished(
+        name,
+        &format!(
+            "{verdict} in {}",
+            crate::report::build::duration(started.elapsed())
+        ),
+    );
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    let tail = if outcome == Outcome::Failed {
+        tail
+    } else {
+        Vec::new()
+    };
+    report(job, outcome, digest, started.elapsed(), note, tail)
+}
+
+/// `skip-existing`: `Err` ends the job here (the image exists, or the lookup failed), with its
+/// outcome, digest and note; `Ok` builds, with a note to keep.
+async fn look_up_existing<R: Registry>(
+    job: &Job,
+    registry: &R,
+    settings: &Settings,
+    log: &Log,
+) -> Result<Option<String>, (Outcome, Option<String>, String)> {
+    match existing::lookup(registry, &job.service, settings.push).await {
+        Lookup::Exists { digest, note } => Err((Outcome::Existing, Some(digest), note)),
+        Lookup::Failed(message) => Err((Outcome::Failed, None, message)),
+        Lookup::Build { note } => {
+            log.line(
+                &job.service.name,
+                note.as_deref().unwrap_or(&format!(
+                    "{}:{} is not in the registry yet: building",
+                    job.service.image, job.service.lookup_tag
+                )),
+            );
+            Ok(note)
+        }
+    }
+}
+
+/// Runs the job's action: a local builder process or a remote workflow.
+async fn build<R: Registry>(
+    job: &Job,
+    settings: &Settings,
+    log: &Log,
+    clients: &Clients<R>,
+    cancel: Cancel,
+) -> Verdict {
+    match &job.action {
         Action::Elsewhere => (Outcome::Elsewhere, None, None, Vec::new()),
         Action::Skip(reason) => (Outcome::Skipped, None, Some(reason.clone()), Vec::new()),
         Action::Process {
@@ -236,9 +260,15 @@ async fn run_job<R: Registry>(
                 Vec::new(),
             ),
         },
-    };
-    notes.extend(note);
-    // A remote builder pushed; the registry knows the digest.
+    }
+}
+
+/// A remote builder pushed without telling the digest: the registry knows it.
+async fn pushed_digest<R: Registry>(
+    job: &Job,
+    clients: &Clients<R>,
+    notes: &mut Vec<String>,
+) -> Option<String> {
     let remote = matches!(&job.action, Action::Workflow(_))
         || matches!(
             &job.action,
@@ -247,35 +277,15 @@ async fn run_job<R: Registry>(
                 ..
             }
         );
-    if outcome == Outcome::Built
-        && digest.is_none()
-        && remote
-        && let Some(registry) = &clients.registry
-        && let Some(tag) = job.service.tags.first()
-    {
-        match registry.manifest_digest(&job.service.image, tag).await {
-            Ok(found) => digest = found,
-            Err(e) => notes.push(format!("digest unknown: {e}")),
+    let registry = clients.registry.as_ref().filter(|_| remote)?;
+    let tag = job.service.tags.first()?;
+    match registry.manifest_digest(&job.service.image, tag).await {
+        Ok(found) => found,
+        Err(e) => {
+            notes.push(format!("digest unknown: {e}"));
+            None
         }
     }
-    let verdict = match &digest {
-        Some(digest) => format!("{} ({digest})", outcome.describe()),
-        None => outcome.describe().to_string(),
-    };
-    log.finished(
-        name,
-        &format!(
-            "{verdict} in {}",
-            crate::report::build::duration(started.elapsed())
-        ),
-    );
-    let note = (!notes.is_empty()).then(|| notes.join("; "));
-    let tail = if outcome == Outcome::Failed {
-        tail
-    } else {
-        Vec::new()
-    };
-    report(job, outcome, digest, started.elapsed(), note, tail)
 }
 
 type Verdict = (Outcome, Option<String>, Option<String>, Vec<String>);

@@ -50,19 +50,7 @@ pub(super) fn run_builds(
     summary: &mut Summary,
 ) -> Result<BuildStage, Failure> {
     let token = non_empty(args.plan.detect.github_token.clone());
-    if let Some(token) = &token {
-        session.runner.mask(token);
-    }
-    if let Some(password) =
-        non_empty(crate::context::RunnerEnvironment::current().registry_password)
-    {
-        session.runner.mask(&password);
-    }
-    // The values of the variables `build.secrets` hands to builders, before a builder can echo one.
-    for value in crate::build::secrets::values(plan, |name| std::env::var(name).ok()) {
-        session.runner.mask(&value);
-    }
-    let plan = plan.clone();
+    mask_secrets(session, plan, token.as_deref());
     let defaults = config.and_then(|c| c.defaults.build.as_ref());
     let fail_fast = args
         .fail_fast
@@ -89,7 +77,7 @@ pub(super) fn run_builds(
             .or(defaults.and_then(|d| d.skip_existing))
             .unwrap_or(false)
     };
-    let jobs = jobs::prepare(&plan, &settings, &skip_existing).map_err(Failure::Usage)?;
+    let jobs = jobs::prepare(plan, &settings, &skip_existing).map_err(Failure::Usage)?;
     if !args.dry_run
         && let Some(error) = crate::build::gha_cache::missing_runtime(
             jobs.iter().filter(|j| j.is_active()).map(|j| &j.service),
@@ -99,7 +87,6 @@ pub(super) fn run_builds(
     {
         return Err(Failure::usage(error));
     }
-
     // Groups cannot nest: one group per build only when builds never overlap.
     let active = jobs.iter().filter(|j| j.is_active()).count();
     let layout = if args.max_parallel > 1 && active > 1 {
@@ -115,6 +102,58 @@ pub(super) fn run_builds(
     let reports = if args.dry_run {
         scheduler::dry_run(&jobs)
     } else {
+        let run = Execution {
+            token: token.as_deref(),
+            push,
+            fail_fast,
+            metadata_dir: &metadata_dir,
+        };
+        run.execute(session, plan, args, jobs, log)?
+    };
+    report::summary(
+        &reports,
+        push,
+        &no_push_reason,
+        crate::report::RunMode::from_dry_run(args.dry_run),
+        summary,
+    );
+    Ok(stage_of(session, &reports, args.dry_run, live, summary))
+}
+
+/// Masks every secret a build could print before any build starts: the GitHub token, the
+/// registry password, the values `build.secrets` hands to builders.
+fn mask_secrets(session: &Session, plan: &Plan, token: Option<&str>) {
+    if let Some(token) = token {
+        session.runner.mask(token);
+    }
+    if let Some(password) =
+        non_empty(crate::context::RunnerEnvironment::current().registry_password)
+    {
+        session.runner.mask(&password);
+    }
+    for value in crate::build::secrets::values(plan, |name| std::env::var(name).ok()) {
+        session.runner.mask(&value);
+    }
+}
+
+/// What a real (not dry) build run needs besides the jobs.
+struct Execution<'a> {
+    token: Option<&'a str>,
+    push: bool,
+    fail_fast: bool,
+    metadata_dir: &'a std::path::Path,
+}
+
+impl Execution<'_> {
+    /// Runs the jobs on a runtime of their own, with the registry and GitHub clients.
+    fn execute(
+        &self,
+        session: &Session,
+        plan: &Plan,
+        args: &BuildArgs,
+        jobs: Vec<Job>,
+        log: Log,
+    ) -> Result<Vec<ServiceReport>, Failure> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -127,18 +166,18 @@ pub(super) fn run_builds(
         // The GitHub client starts its worker on the runtime it is built in.
         let github = {
             let _inside = runtime.enter();
-            github_client(&jobs, token.as_deref(), &plan, args)?
+            github_client(&jobs, self.token, plan, args)?
         };
-        std::fs::create_dir_all(&metadata_dir).map_err(|e| {
+        std::fs::create_dir_all(self.metadata_dir).map_err(|e| {
             Failure::usage(Diagnostic::error(
                 TITLE,
-                format!("cannot create {}: {e}", metadata_dir.display()),
+                format!("cannot create {}: {e}", self.metadata_dir.display()),
             ))
         })?;
         let settings = scheduler::Settings {
             max_parallel: usize::from(args.max_parallel),
-            fail_fast,
-            push,
+            fail_fast: self.fail_fast,
+            push: self.push,
             workdir: workdir(session),
             timing: Timing {
                 timeout: args.workflow_timeout,
@@ -156,18 +195,21 @@ pub(super) fn run_builds(
             &runtime,
             scheduler::run(jobs, settings, Rc::new(log), clients),
         );
-        let _ = std::fs::remove_dir_all(&metadata_dir);
-        reports
-    };
+        let _ = std::fs::remove_dir_all(self.metadata_dir);
+        Ok(reports)
+    }
+}
 
-    report::summary(
-        &reports,
-        push,
-        &no_push_reason,
-        crate::report::RunMode::from_dry_run(args.dry_run),
-        summary,
-    );
-    if args.dry_run {
+/// The stage's outputs, terminal text and JSON from the reports; the dry run's commands go in
+/// the summary.
+fn stage_of(
+    session: &Session,
+    reports: &[ServiceReport],
+    dry_run: bool,
+    live: bool,
+    summary: &mut Summary,
+) -> BuildStage {
+    if dry_run {
         let commands: Vec<String> = reports
             .iter()
             .filter_map(|r| r.command.as_ref().map(|c| format!("# {}\n{c}", r.name)))
@@ -176,25 +218,23 @@ pub(super) fn run_builds(
             summary.details(title, body);
         }
     }
-    session.report_diagnostics(&report::diagnostics(&reports));
-    let images = report::images(&reports);
-    Ok(BuildStage {
-        outputs: vec![("images".to_string(), images.to_string())],
-        failed: report::failed(&reports),
-        terminal: {
-            let mut text = terminal(&reports, session.color());
-            if live {
-                for failed in reports.iter().filter(|r| r.outcome.is_failure()) {
-                    text.push_str(&format!("\n{} (last lines):\n", failed.name));
-                    for line in &failed.tail {
-                        text.push_str(&format!("  {line}\n"));
-                    }
-                }
+    session.report_diagnostics(&report::diagnostics(reports));
+    let images = report::images(reports);
+    let mut text = terminal(reports, session.color());
+    if live {
+        for failed in reports.iter().filter(|r| r.outcome.is_failure()) {
+            text.push_str(&format!("\n{} (last lines):\n", failed.name));
+            for line in &failed.tail {
+                text.push_str(&format!("  {line}\n"));
             }
-            text
-        },
+        }
+    }
+    BuildStage {
+        outputs: vec![("images".to_string(), images.to_string())],
+        failed: report::failed(reports),
+        terminal: text,
         json: json!({ "images": images, "services": reports }),
-    })
+    }
 }
 
 /// The plan from `--plan`, else planned here; plus the config when there is one (for

@@ -67,6 +67,99 @@ pub struct HealthGate {
     pub critical: bool,
 }
 
+/// `health.method`, upper-cased; GET, HEAD or POST, and no body checks on HEAD.
+fn checked_method(settings: &HealthSettings, errors: &mut Vec<String>) -> String {
+    let method = settings
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .trim()
+        .to_ascii_uppercase();
+    if !matches!(method.as_str(), "GET" | "HEAD" | "POST") {
+        errors.push(format!(
+            "health.method: `{method}` is not supported: use GET (the default), HEAD or POST"
+        ));
+    }
+    if method == "HEAD" && (settings.body_contains.is_some() || settings.json.is_some()) {
+        errors.push(
+            "health.method: HEAD responses have no body, so `body-contains` and \
+             `json` can never match: use GET, or drop those checks"
+                .to_string(),
+        );
+    }
+    method
+}
+
+/// `health.headers`, names trimmed; a bad value is refused without showing it (a token).
+fn checked_headers(settings: &HealthSettings, errors: &mut Vec<String>) -> Vec<(String, String)> {
+    let headers: Vec<(String, String)> = settings
+        .headers
+        .iter()
+        .map(|(name, value)| (name.trim().to_string(), value.clone()))
+        .collect();
+    for (name, value) in &headers {
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            errors.push(format!(
+                "health.headers: `{name}` is not a valid header name: use letters, digits \
+                 and `-`, e.g. `Authorization` or `X-Api-Key`"
+            ));
+        } else if HeaderValue::from_str(value).is_err() {
+            errors.push(format!(
+                "health.headers.{name}: the value is not a valid header value (it has a \
+                 line break, a control character or non-ASCII text); the value is not \
+                 shown because header values are treated as secrets"
+            ));
+        }
+    }
+    headers
+}
+
+/// When and how often a gate probes, and how many passes it needs.
+struct Schedule {
+    timeout: Duration,
+    initial_delay: Duration,
+    interval: Duration,
+    attempts: u32,
+    success_threshold: u32,
+}
+
+/// The gate's [`Schedule`] with its defaults; one that could never pass is refused.
+fn checked_schedule(settings: &HealthSettings, errors: &mut Vec<String>) -> Schedule {
+    let pick = |value: &Option<serde_saphyr::Spanned<crate::config::model::Duration>>,
+                default: Duration| value.as_ref().map_or(default, |d| d.value.0);
+    let schedule = Schedule {
+        timeout: pick(&settings.timeout, DEFAULT_TIMEOUT),
+        initial_delay: pick(&settings.initial_delay, Duration::ZERO),
+        interval: pick(&settings.interval, DEFAULT_INTERVAL),
+        attempts: settings.attempts.unwrap_or(DEFAULT_ATTEMPTS),
+        success_threshold: settings.success_threshold.unwrap_or(1),
+    };
+    let (attempts, success_threshold) = (schedule.attempts, schedule.success_threshold);
+    if schedule.timeout.is_zero() {
+        errors.push("health.timeout must be more than 0: write e.g. `5s` or `500ms`".to_string());
+    }
+    if schedule.interval.is_zero() && attempts > 1 {
+        errors.push(
+            "health.interval must be more than 0 when there are several attempts: \
+             write e.g. `5s` or `500ms`"
+                .to_string(),
+        );
+    }
+    if attempts == 0 {
+        errors.push("health.attempts must be at least 1 (the default is 6)".to_string());
+    }
+    if success_threshold == 0 {
+        errors.push("health.success-threshold must be at least 1 (the default is 1)".to_string());
+    } else if attempts > 0 && success_threshold > attempts {
+        errors.push(format!(
+            "health.success-threshold ({success_threshold}) is more than health.attempts \
+             ({attempts}), so the gate could never pass: raise `attempts` or lower \
+             `success-threshold`"
+        ));
+    }
+    schedule
+}
+
 impl HealthGate {
     /// Validates `settings` and applies defaults. `url_override` is the local address (e.g. a
     /// port-forward, `http://127.0.0.1:41234`) used when the gate names an in-cluster `port`;
@@ -77,73 +170,30 @@ impl HealthGate {
         url_override: Option<&str>,
     ) -> Result<HealthGate, String> {
         let mut errors = Vec::new();
-        let mut keep = |result: Result<(), String>| {
-            if let Err(error) = result {
-                errors.push(error);
-            }
-        };
-
         let (url, forward) = gate_target(settings, url_override).unwrap_or_else(|error| {
-            keep(Err(error));
+            errors.push(error);
             (String::new(), None)
         });
-
-        let method = settings
-            .method
-            .as_deref()
-            .unwrap_or("GET")
-            .trim()
-            .to_ascii_uppercase();
-        if !matches!(method.as_str(), "GET" | "HEAD" | "POST") {
-            keep(Err(format!(
-                "health.method: `{method}` is not supported: use GET (the default), HEAD or POST"
-            )));
-        }
-        if method == "HEAD" && (settings.body_contains.is_some() || settings.json.is_some()) {
-            keep(Err(
-                "health.method: HEAD responses have no body, so `body-contains` and \
-                 `json` can never match: use GET, or drop those checks"
-                    .to_string(),
-            ));
-        }
-
-        let headers: Vec<(String, String)> = settings
-            .headers
-            .iter()
-            .map(|(name, value)| (name.trim().to_string(), value.clone()))
-            .collect();
-        for (name, value) in &headers {
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                keep(Err(format!(
-                    "health.headers: `{name}` is not a valid header name: use letters, digits \
-                     and `-`, e.g. `Authorization` or `X-Api-Key`"
-                )));
-            } else if HeaderValue::from_str(value).is_err() {
-                keep(Err(format!(
-                    "health.headers.{name}: the value is not a valid header value (it has a \
-                     line break, a control character or non-ASCII text); the value is not \
-                     shown because header values are treated as secrets"
-                )));
-            }
-        }
-
+        let method = checked_method(settings, &mut errors);
+        let headers = checked_headers(settings, &mut errors);
         let expect = match &settings.expect_status {
             None => StatusSet::default(),
             Some(expect) => StatusSet::parse(expect).unwrap_or_else(|error| {
-                keep(Err(error));
+                errors.push(error);
                 StatusSet::default()
             }),
         };
-
         if settings.body_contains.as_deref() == Some("") {
-            keep(Err(
+            errors.push(
                 "health.body-contains is empty, so it would match anything: give the \
                  text the body must contain, or remove the key"
                     .to_string(),
-            ));
+            );
         }
         let json = settings.json.as_ref().map(|json| {
-            keep(check_json(json));
+            if let Err(error) = check_json(json) {
+                errors.push(error);
+            }
             JsonCheck {
                 pointer: json.pointer.clone(),
                 equals: json.equals.clone(),
@@ -151,44 +201,7 @@ impl HealthGate {
                 exists: json.exists,
             }
         });
-
-        let pick =
-            |value: &Option<serde_saphyr::Spanned<crate::config::model::Duration>>,
-             default: Duration| value.as_ref().map_or(default, |d| d.value.0);
-        let timeout = pick(&settings.timeout, DEFAULT_TIMEOUT);
-        let initial_delay = pick(&settings.initial_delay, Duration::ZERO);
-        let interval = pick(&settings.interval, DEFAULT_INTERVAL);
-        let attempts = settings.attempts.unwrap_or(DEFAULT_ATTEMPTS);
-        let success_threshold = settings.success_threshold.unwrap_or(1);
-        if timeout.is_zero() {
-            keep(Err(
-                "health.timeout must be more than 0: write e.g. `5s` or `500ms`".to_string(),
-            ));
-        }
-        if interval.is_zero() && attempts > 1 {
-            keep(Err(
-                "health.interval must be more than 0 when there are several attempts: \
-                 write e.g. `5s` or `500ms`"
-                    .to_string(),
-            ));
-        }
-        if attempts == 0 {
-            keep(Err(
-                "health.attempts must be at least 1 (the default is 6)".to_string()
-            ));
-        }
-        if success_threshold == 0 {
-            keep(Err(
-                "health.success-threshold must be at least 1 (the default is 1)".to_string(),
-            ));
-        } else if attempts > 0 && success_threshold > attempts {
-            keep(Err(format!(
-                "health.success-threshold ({success_threshold}) is more than health.attempts \
-                 ({attempts}), so the gate could never pass: raise `attempts` or lower \
-                 `success-threshold`"
-            )));
-        }
-
+        let schedule = checked_schedule(settings, &mut errors);
         if !errors.is_empty() {
             return Err(errors.join("\n"));
         }
@@ -200,11 +213,11 @@ impl HealthGate {
             expect,
             body_contains: settings.body_contains.clone(),
             json,
-            timeout,
-            initial_delay,
-            interval,
-            attempts,
-            success_threshold,
+            timeout: schedule.timeout,
+            initial_delay: schedule.initial_delay,
+            interval: schedule.interval,
+            attempts: schedule.attempts,
+            success_threshold: schedule.success_threshold,
             critical: settings.critical.unwrap_or(true),
         })
     }
