@@ -193,29 +193,12 @@ pub(super) fn run_deploy(
 ) -> Result<DeployStage, Failure> {
     // Secrets first: nothing may be printed before they are masked.
     let kubeconfig_input = masked_kubeconfig(session, inputs)?;
-    let images = match (images, non_empty(inputs.options.images.clone())) {
-        (Some(images), _) => images,
-        (None, Some(value)) => images_input(&value)?,
-        (None, None) => serde_json::json!({}),
-    };
-    let digests =
-        target::parse_images(&images).map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
-    let overrides = target::parse_overrides(&inputs.options.image_overrides)
-        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
-    let (mut targets, skipped) =
-        target::targets(config, plan, &digests, &overrides).map_err(Failure::Usage)?;
-    if let Some(mode) = inputs.options.verify_digest {
-        for target in &mut targets {
-            target.verify_digest = mode;
-        }
-    }
-    for target in &targets {
-        if let Some(gate) = &target.health {
-            for secret in gate.secret_values() {
-                session.runner.mask(&secret);
-            }
-        }
-    }
+    let Targets {
+        targets,
+        skipped,
+        digests,
+        overrides,
+    } = deploy_targets(session, plan, config, inputs, images)?;
     let skipped: Vec<ServiceResult> = skipped
         .into_iter()
         .map(|s| ServiceResult::skipped(&s.service, 0, s.reason))
@@ -261,22 +244,76 @@ pub(super) fn run_deploy(
             &options,
         )?
     };
-    annotate(session, &report);
-    crate::report::deploy::summary(
-        &report,
-        crate::report::RunMode::from_dry_run(inputs.dry_run),
-        summary,
-    );
+    Ok(stage_of(session, &report, inputs.dry_run, summary))
+}
+
+/// What the deploy of each planned service is: its workload, image (by the build's digest or an
+/// override) and gates; the services left out, with why. Gate header values are masked here.
+fn deploy_targets(
+    session: &Session,
+    plan: &Plan,
+    config: &Config,
+    inputs: &DeployInputs,
+    images: Option<serde_json::Value>,
+) -> Result<Targets, Failure> {
+    let images = match (images, non_empty(inputs.options.images.clone())) {
+        (Some(images), _) => images,
+        (None, Some(value)) => images_input(&value)?,
+        (None, None) => serde_json::json!({}),
+    };
+    let digests =
+        target::parse_images(&images).map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
+    let overrides = target::parse_overrides(&inputs.options.image_overrides)
+        .map_err(|e| Failure::usage(Diagnostic::error(TITLE, e)))?;
+    let (mut targets, skipped) =
+        target::targets(config, plan, &digests, &overrides).map_err(Failure::Usage)?;
+    if let Some(mode) = inputs.options.verify_digest {
+        for target in &mut targets {
+            target.verify_digest = mode;
+        }
+    }
+    for target in &targets {
+        if let Some(gate) = &target.health {
+            for secret in gate.secret_values() {
+                session.runner.mask(&secret);
+            }
+        }
+    }
+    Ok(Targets {
+        targets,
+        skipped,
+        digests,
+        overrides,
+    })
+}
+
+/// [`deploy_targets`]' answer.
+struct Targets {
+    targets: Vec<DeployTarget>,
+    skipped: Vec<target::Skipped>,
+    /// Service → the build's digest, from `images`.
+    digests: std::collections::BTreeMap<String, Option<String>>,
+    /// Service → image, from `image-overrides`.
+    overrides: std::collections::BTreeMap<String, String>,
+}
+
+/// The annotations, the summary section, the terminal text and the `result` output of a deploy.
+fn stage_of(
+    session: &Session,
+    report: &Report,
+    dry_run: bool,
+    summary: &mut Summary,
+) -> DeployStage {
+    annotate(session, report);
+    let mode = crate::report::RunMode::from_dry_run(dry_run);
+    crate::report::deploy::summary(report, mode, summary);
     let json = result_json(&report.services);
-    Ok(DeployStage {
+    DeployStage {
         outputs: vec![("result".into(), json.to_string())],
         failed: report.failed(),
-        terminal: crate::report::deploy::terminal(
-            &report,
-            crate::report::RunMode::from_dry_run(inputs.dry_run),
-        ),
+        terminal: crate::report::deploy::terminal(report, mode),
         json,
-    })
+    }
 }
 
 /// The deploy against the cluster: connect, announce, the live board or plain lines, the

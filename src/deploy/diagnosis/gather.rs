@@ -61,27 +61,7 @@ pub(in crate::deploy) async fn diagnose_workload(
         .map(|w| w.replica_summary())
         .unwrap_or_default();
     let mut events = Vec::new();
-    let mut objects = vec![(
-        crate::deploy::target::kind_name(workload.kind).to_string(),
-        workload.name.to_string(),
-    )];
-    if let Some(rs) = &seen.new_replica_set {
-        objects.push(("ReplicaSet".into(), rs.clone()));
-    }
-    let mut pods: Vec<String> = problems.iter().map(|p| p.pod.clone()).collect();
-    if pods.is_empty() {
-        pods.extend(
-            seen.new_pods
-                .iter()
-                .filter_map(|p| p.metadata.name.clone())
-                .take(1),
-        );
-    }
-    pods.dedup();
-    for pod in pods.iter().take(3) {
-        objects.push(("Pod".into(), pod.clone()));
-    }
-    for (kind, name) in &objects {
+    for (kind, name) in &event_objects(workload, seen, &problems) {
         if let Ok(found) = cluster.events_for(namespace, kind, name).await {
             events.extend(found);
         }
@@ -104,28 +84,7 @@ pub(in crate::deploy) async fn diagnose_workload(
     });
     let logs = match log_target {
         Some((pod, container, previous)) => {
-            match cluster
-                .logs(namespace, &pod, &container, previous, LOG_LINES as i64)
-                .await
-            {
-                Ok(text) => Some(ContainerLogs {
-                    pod,
-                    container,
-                    previous,
-                    lines: diagnostics::tail(&text, LOG_LINES),
-                }),
-                Err(_) if previous => cluster
-                    .logs(namespace, &pod, &container, false, LOG_LINES as i64)
-                    .await
-                    .ok()
-                    .map(|text| ContainerLogs {
-                        pod,
-                        container,
-                        previous: false,
-                        lines: diagnostics::tail(&text, LOG_LINES),
-                    }),
-                Err(_) => None,
-            }
+            container_logs(cluster, namespace, pod, container, previous).await
         }
         None => None,
     };
@@ -138,5 +97,69 @@ pub(in crate::deploy) async fn diagnose_workload(
         events: event_lines,
         suppressed_events: suppressed,
         logs,
+    }
+}
+
+/// The objects whose events explain a rollout: the workload, its new ReplicaSet and up to three
+/// of the pods with problems (else one new pod).
+fn event_objects(
+    workload: &Workload<'_>,
+    seen: &Seen,
+    problems: &[crate::deploy::pods::PodProblem],
+) -> Vec<(String, String)> {
+    let mut objects = vec![(
+        crate::deploy::target::kind_name(workload.kind).to_string(),
+        workload.name.to_string(),
+    )];
+    if let Some(rs) = &seen.new_replica_set {
+        objects.push(("ReplicaSet".into(), rs.clone()));
+    }
+    let mut pods: Vec<String> = problems.iter().map(|p| p.pod.clone()).collect();
+    if pods.is_empty() {
+        pods.extend(
+            seen.new_pods
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .take(1),
+        );
+    }
+    pods.dedup();
+    for pod in pods.iter().take(3) {
+        objects.push(("Pod".into(), pod.clone()));
+    }
+    objects
+}
+
+/// The container's last log lines: of its previous run when it crashed (else of the current one,
+/// when the previous is gone).
+async fn container_logs(
+    cluster: &Cluster,
+    namespace: &str,
+    pod: String,
+    container: String,
+    previous: bool,
+) -> Option<ContainerLogs> {
+    let limit = LOG_LINES as i64;
+    match cluster
+        .logs(namespace, &pod, &container, previous, limit)
+        .await
+    {
+        Ok(text) => Some(ContainerLogs {
+            pod,
+            container,
+            previous,
+            lines: diagnostics::tail(&text, LOG_LINES),
+        }),
+        Err(_) if previous => cluster
+            .logs(namespace, &pod, &container, false, limit)
+            .await
+            .ok()
+            .map(|text| ContainerLogs {
+                pod,
+                container,
+                previous: false,
+                lines: diagnostics::tail(&text, LOG_LINES),
+            }),
+        Err(_) => None,
     }
 }
