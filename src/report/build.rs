@@ -86,56 +86,13 @@ pub fn summary(
     } else {
         "Would push"
     };
-    let lookups = lookup_failures(reports);
-    if !lookups.is_empty() {
-        let affected: usize = lookups.iter().map(|(_, n)| n).sum();
-        text.push_str(&format!(
-            "⚠️ The registry could not say whether {affected} image{} already exist{}, so {} built instead:\n\n",
-            if affected == 1 { "" } else { "s" },
-            if affected == 1 { "s" } else { "" },
-            if affected == 1 { "it was" } else { "they were" },
-        ));
-        for (error, count) in &lookups {
-            text.push_str(&format!(
-                "- {}{}\n",
-                escape_markdown(error),
-                if lookups.len() > 1 {
-                    format!(" ({count})")
-                } else {
-                    String::new()
-                }
-            ));
-        }
-        text.push('\n');
-    }
+    text.push_str(&lookup_warning(reports));
     // The table right after its header: a paragraph between them would end the table.
     text.push_str(&format!(
         "| Service | Image | {tags_heading} | Digest | Duration | Result |\n| --- | --- | --- | --- | --- | --- |\n"
     ));
     for report in reports {
-        let tags: Vec<String> = report.tags.iter().map(|t| code_span(t)).collect();
-        let result = match row_note(report) {
-            Some(note) => format!(
-                "{} {}<br>{}",
-                icon(report.outcome),
-                report.outcome.describe(),
-                escape_markdown(&note)
-            ),
-            None => format!("{} {}", icon(report.outcome), report.outcome.describe()),
-        };
-        text.push_str(&format!(
-            "| **{}** | {} | {} | {} | {} | {} |\n",
-            escape_markdown(&report.name),
-            code_span(&report.image),
-            tags.join(" "),
-            report
-                .digest
-                .as_deref()
-                .map(|d| code_span(short_digest(d)))
-                .unwrap_or_else(|| "—".into()),
-            duration(report.duration),
-            result,
-        ));
+        text.push_str(&table_row(report));
     }
     summary.push(text);
     for report in reports.iter().filter(|r| !r.tail.is_empty()) {
@@ -148,6 +105,62 @@ pub fn summary(
             fenced("text", &report.tail.join("\n")),
         );
     }
+}
+
+/// The warning above the table when `skip-existing` could not ask the registry (empty if
+/// every lookup answered).
+fn lookup_warning(reports: &[ServiceReport]) -> String {
+    let lookups = lookup_failures(reports);
+    if lookups.is_empty() {
+        return String::new();
+    }
+    let affected: usize = lookups.iter().map(|(_, n)| n).sum();
+    let mut text = format!(
+        "⚠️ The registry could not say whether {affected} image{} already exist{}, so {} built instead:\n\n",
+        if affected == 1 { "" } else { "s" },
+        if affected == 1 { "s" } else { "" },
+        if affected == 1 { "it was" } else { "they were" },
+    );
+    for (error, count) in &lookups {
+        text.push_str(&format!(
+            "- {}{}\n",
+            escape_markdown(error),
+            if lookups.len() > 1 {
+                format!(" ({count})")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    text.push('\n');
+    text
+}
+
+/// One service's row of the build table.
+fn table_row(report: &ServiceReport) -> String {
+    let tags: Vec<String> = report.tags.iter().map(|t| code_span(t)).collect();
+    let result = match row_note(report) {
+        Some(note) => format!(
+            "{} {}<br>{}",
+            icon(report.outcome),
+            report.outcome.describe(),
+            escape_markdown(&note)
+        ),
+        None => format!("{} {}", icon(report.outcome), report.outcome.describe()),
+    };
+    format!(
+        "| **{}** | {} | {} | {} | {} | {} |\n",
+        escape_markdown(&report.name),
+        code_span(&report.image),
+        tags.join(" "),
+        report
+            .digest
+            .as_deref()
+            .map(|d| code_span(short_digest(d)))
+            .unwrap_or_else(|| "—".into()),
+        duration(report.duration),
+        result,
+    )
 }
 
 /// The registry error inside a failed lookup's note (`could not ask the registry whether
