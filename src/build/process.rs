@@ -135,30 +135,9 @@ pub async fn run(
             tail: Vec::new(),
         };
     }
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let names: Vec<String> = std::env::vars_os()
-        .filter_map(|(name, _)| name.into_string().ok())
-        .collect();
-    for name in withheld(names.iter().map(String::as_str), environment) {
-        command.env_remove(name);
-    }
-    #[cfg(unix)]
-    command.process_group(0);
-    let mut child = match command.spawn() {
+    let mut child = match spawn(program, args, cwd, environment) {
         Ok(child) => child,
-        Err(e) => {
-            let reason = if e.kind() == std::io::ErrorKind::NotFound {
-                format!("`{program}` was not found on PATH")
-            } else {
-                format!("cannot start `{program}`: {e}")
-            };
+        Err(reason) => {
             return Finished {
                 exit: Exit::NotStarted(reason),
                 tail: Vec::new(),
@@ -207,6 +186,38 @@ pub async fn run(
         exit,
         tail: tail.into_iter().collect(),
     }
+}
+
+/// Starts the builder in its own process group, output piped, with the scrubbed environment.
+fn spawn(
+    program: &str,
+    args: &[String],
+    cwd: &Path,
+    environment: &Environment,
+) -> Result<tokio::process::Child, String> {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    for name in withheld(names.iter().map(String::as_str), environment) {
+        command.env_remove(name);
+    }
+    #[cfg(unix)]
+    command.process_group(0);
+    command.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!("`{program}` was not found on PATH")
+        } else {
+            format!("cannot start `{program}`: {e}")
+        }
+    })
 }
 
 /// Waits for the exit once the output is closed, still honouring a cancellation.
