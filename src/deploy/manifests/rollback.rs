@@ -19,6 +19,19 @@ pub(super) async fn roll_back(
     progress: Progress,
     watch: bool,
 ) {
+    let restored = put_back(cluster, tracks, &progress).await;
+    if watch {
+        watch_restored(cluster, tracks, restored, options, &progress).await;
+    }
+}
+
+/// Deletes what this run created and restores what it changed, the last sent first; returns the
+/// restored objects (track index, the server's answer).
+async fn put_back(
+    cluster: &Cluster,
+    tracks: &mut [Track],
+    progress: &Progress,
+) -> Vec<(usize, serde_json::Value)> {
     let mut sent: Vec<(usize, usize)> = tracks
         .iter()
         .enumerate()
@@ -59,9 +72,18 @@ pub(super) async fn roll_back(
             }
         }
     }
-    if !watch {
-        return;
-    }
+    restored
+}
+
+/// Follows the restored workloads' rollouts through one shared watch per namespace and kind; a
+/// restore whose rollout does not complete is a failed restore.
+async fn watch_restored(
+    cluster: &Cluster,
+    tracks: &mut [Track],
+    restored: Vec<(usize, serde_json::Value)>,
+    options: &Options,
+    progress: &Progress,
+) {
     // One shared watch per namespace and kind for every restored workload.
     let subjects: Vec<crate::deploy::hub::Subject> = restored
         .iter()
