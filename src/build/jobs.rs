@@ -167,30 +167,7 @@ fn action(
                 metadata_file: Some(metadata_file),
             })
         }
-        Builder::Command => {
-            let template = build.command.as_deref().unwrap_or_default();
-            let argv = command::expand(template, service).map_err(|m| {
-                (
-                    format!("bad `build.command`: {m}"),
-                    "write the builder's argv as a list, e.g. [az, acr, build, --image, \"{ref}\", --file, \"{dockerfile}\", \"{context}\"]".to_string(),
-                )
-            })?;
-            if !settings.push {
-                return Ok(Action::Skip(format!(
-                    "a command builder pushes by itself, and {}",
-                    settings.no_push_reason
-                )));
-            }
-            let (program, args) = argv
-                .split_first()
-                .map(|(p, a)| (p.clone(), a.to_vec()))
-                .unwrap_or_default();
-            Ok(Action::Process {
-                program,
-                args,
-                metadata_file: None,
-            })
-        }
+        Builder::Command => command_action(service, settings),
         Builder::Workflow => {
             let Some(name) = build.workflow.as_deref().filter(|w| !w.trim().is_empty()) else {
                 return Err((
@@ -213,6 +190,37 @@ fn action(
         }
         Builder::None => Ok(Action::Elsewhere),
     }
+}
+
+/// `builder: command`: the config's argv with the service's values; skipped when not pushing
+/// (the command pushes by itself).
+fn command_action(
+    service: &PlannedService,
+    settings: &Settings,
+) -> Result<Action, (String, String)> {
+    let build = &service.build;
+    let template = build.command.as_deref().unwrap_or_default();
+    let argv = command::expand(template, service).map_err(|m| {
+        (
+            format!("bad `build.command`: {m}"),
+            "write the builder's argv as a list, e.g. [az, acr, build, --image, \"{ref}\", --file, \"{dockerfile}\", \"{context}\"]".to_string(),
+        )
+    })?;
+    if !settings.push {
+        return Ok(Action::Skip(format!(
+            "a command builder pushes by itself, and {}",
+            settings.no_push_reason
+        )));
+    }
+    let (program, args) = argv
+        .split_first()
+        .map(|(p, a)| (p.clone(), a.to_vec()))
+        .unwrap_or_default();
+    Ok(Action::Process {
+        program,
+        args,
+        metadata_file: None,
+    })
 }
 
 /// A service name as a file name part.
