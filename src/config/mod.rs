@@ -32,6 +32,8 @@ pub struct Config {
     pub matcher: Matcher,
     /// Warnings found while validating (they do not stop the run).
     pub warnings: Vec<Diagnostic>,
+    /// Service name → index in `services`: lookups by name stay constant-time with thousands.
+    positions: std::collections::HashMap<String, usize>,
 }
 
 /// One configured service or library.
@@ -54,7 +56,7 @@ pub struct Pattern {
 
 impl Config {
     pub fn service_index(&self, name: &str) -> Option<usize> {
-        self.services.iter().position(|s| s.name == name)
+        self.positions.get(name).copied()
     }
 
     pub fn service_names(&self) -> Vec<&str> {

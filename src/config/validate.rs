@@ -89,6 +89,12 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
         .iter()
         .map(|(n, _)| n.value.clone())
         .collect();
+    // Name → position, so resolving `depends-on` stays linear in the number of services.
+    let positions: std::collections::HashMap<String, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.clone(), index))
+        .collect();
     let mut services = Vec::new();
     let mut edges = Vec::new();
     let default_build = file.defaults.build.as_ref();
@@ -107,7 +113,11 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
             display,
             &mut findings.errors,
         );
-        let (service, service_edges) = service(name, settings, &names, display, &mut findings);
+        let known = Known {
+            names: &names,
+            positions: &positions,
+        };
+        let (service, service_edges) = service(name, settings, &known, display, &mut findings);
         services.push(service);
         edges.push(service_edges);
     }
@@ -122,6 +132,7 @@ pub fn validate(file: ConfigFile, display: &str) -> Result<Config, Failure> {
     }
     let matcher = matcher(&global, &services);
     Ok(Config {
+        positions,
         path: display.to_string(),
         services,
         global,
@@ -171,10 +182,16 @@ fn check_tag_templates(
 }
 
 /// One service: its name, paths, dependencies, image, tags and deploy settings.
+/// The configured service names, in order, and each one's position.
+struct Known<'a> {
+    names: &'a [String],
+    positions: &'a std::collections::HashMap<String, usize>,
+}
+
 fn service(
     name: Spanned<String>,
     settings: ServiceSettings,
-    names: &[String],
+    known: &Known<'_>,
     display: &str,
     findings: &mut Findings,
 ) -> (Service, Vec<usize>) {
@@ -186,7 +203,7 @@ fn service(
         );
     }
     let paths = patterns(&settings.paths, display, &mut findings.errors);
-    let (depends_on, edges) = dependencies(&name.value, &settings, names, display, findings);
+    let (depends_on, edges) = dependencies(&name.value, &settings, known, display, findings);
     if settings.paths.is_empty() && settings.depends_on.is_empty() {
         findings.warnings.push(
             Diagnostic::warning(
@@ -223,14 +240,14 @@ fn service(
 fn dependencies(
     name: &str,
     settings: &ServiceSettings,
-    names: &[String],
+    known: &Known<'_>,
     display: &str,
     findings: &mut Findings,
 ) -> (Vec<String>, Vec<usize>) {
     let mut depends_on = Vec::new();
     let mut edges = Vec::new();
     for dependency in &settings.depends_on {
-        match names.iter().position(|n| *n == dependency.value) {
+        match known.positions.get(dependency.value.as_str()).copied() {
             Some(index) => {
                 if !edges.contains(&index) {
                     edges.push(index);
@@ -246,10 +263,10 @@ fn dependencies(
                     locate(dependency, display),
                 );
                 findings.errors.push(
-                    match did_you_mean(&dependency.value, names.iter().map(String::as_str)) {
+                    match did_you_mean(&dependency.value, known.names.iter().map(String::as_str)) {
                         Some(best) => diagnostic.with_help(format!("did you mean `{best}`?")),
                         None => diagnostic
-                            .with_help(format!("configured services: {}", names.join(", "))),
+                            .with_help(format!("configured services: {}", known.names.join(", "))),
                     },
                 );
             }
