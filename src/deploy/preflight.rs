@@ -164,7 +164,11 @@ async fn rbac(
 /// An in-cluster health gate (`health.port`) needs `create pods/portforward` (and `get
 /// services` with `health.service`): a must, asked only when the service has such a gate,
 /// once per namespace like every question.
-async fn gate_rbac(cluster: &Cluster, target: &DeployTarget, namespace: &str) -> Vec<Problem> {
+pub(crate) async fn gate_rbac(
+    cluster: &Cluster,
+    target: &DeployTarget,
+    namespace: &str,
+) -> Vec<Problem> {
     let Some(forward) = target.health.as_ref().and_then(|g| g.forward.as_ref()) else {
         return Vec::new();
     };

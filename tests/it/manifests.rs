@@ -989,3 +989,56 @@ fn a_digest_mismatch_of_a_service_workload_rolls_back_the_whole_set() {
     assert_eq!(result(&run, "web")["digest"], digest.as_str());
     run.stderr_has("Deployment/shop/web: digest verified: every new pod runs");
 }
+
+/// An in-cluster health gate in manifests mode needs `create pods/portforward`, checked before
+/// the dry run like the set-image preflight: without it nothing is sent (not even a dry run)
+/// and the message names the right and the service.
+#[test]
+fn a_gate_through_a_port_forward_without_the_right_stops_before_anything_is_sent() {
+    let fixture = Fixture::new();
+    fixture.write(
+        ".github/shipgate.yml",
+        &ManifestsConfig::shop()
+            .web_health("{ port: 8080, path: /health }")
+            .render(),
+    );
+    let everything_but_port_forward = [
+        ("*", "deployments"),
+        ("*", "configmaps"),
+        ("*", "services"),
+        ("*", "jobs"),
+        ("*", "pods"),
+        ("*", "replicasets"),
+        ("*", "events"),
+        ("*", "leases"),
+        ("*", "namespaces"),
+        ("create", "selfsubjectaccessreviews"),
+    ];
+    fixture.api.add_user(
+        "deployer-token",
+        "system:serviceaccount:shop:deployer",
+        &everything_but_port_forward,
+    );
+    std::fs::write(
+        &fixture.kubeconfig,
+        fixture.api.kubeconfig_yaml("deployer-token", Some("shop")),
+    )
+    .unwrap();
+    let run = fixture
+        .deploy(&[("web", "1.0.0"), ("api", "1.0.0"), ("migrate", "1.0.0")])
+        .run()
+        .code(2);
+    run.stdout_has(
+        "this identity may not `create` pods/portforward in namespace `shop`, which the health \
+         gate of `web` needs",
+    );
+    run.no_outputs();
+    let sent = fixture
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" || r.method == "POST" && !r.path.contains("selfsubject"))
+        .count();
+    assert_eq!(sent, 0, "nothing applied, not even a dry run");
+    assert!(fixture.get("deployments/web").is_none());
+}

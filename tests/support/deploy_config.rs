@@ -83,6 +83,8 @@ impl DeployConfig {
 pub(crate) struct ManifestsConfig {
     kustomize: String,
     prune: bool,
+    /// `services.web.deploy.health`, in flow style.
+    web_health: Option<String>,
 }
 
 impl ManifestsConfig {
@@ -90,6 +92,7 @@ impl ManifestsConfig {
         ManifestsConfig {
             kustomize: "deploy/overlays/{environment}".to_string(),
             prune: false,
+            web_health: None,
         }
     }
 
@@ -105,8 +108,19 @@ impl ManifestsConfig {
         self
     }
 
+    /// `services.web.deploy.health` (flow style, e.g. `{ port: 8080, path: /health }`).
+    pub(crate) fn web_health(mut self, gate: &str) -> Self {
+        self.web_health = Some(gate.to_string());
+        self
+    }
+
     pub(crate) fn render(&self) -> String {
         let prune = if self.prune { "  prune: true\n" } else { "" };
+        let web_health = self
+            .web_health
+            .as_ref()
+            .map(|gate| format!(", health: {gate}"))
+            .unwrap_or_default();
         format!(
             r#"version: 1
 defaults:
@@ -121,7 +135,7 @@ deploy:
   web:
     paths: ["services/web/**"]
     image: web
-    deploy: {{ namespace: shop, name: web, timeout: 30s }}
+    deploy: {{ namespace: shop, name: web, timeout: 30s{web_health} }}
   api:
     paths: ["services/api/**"]
     image: api
@@ -130,7 +144,7 @@ deploy:
     paths: ["services/migrate/**"]
     image: migrate
 "#,
-            kustomize = self.kustomize
+            kustomize = self.kustomize,
         )
     }
 }

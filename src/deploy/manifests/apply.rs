@@ -66,6 +66,7 @@ pub async fn deploy(
             cluster.server
         )]
     })?);
+    gate_rights(cluster, targets).await?;
     progress(
         "manifests",
         &format!(
@@ -129,6 +130,29 @@ pub async fn deploy(
         objects,
         substitutions,
     })
+}
+
+/// The rights in-cluster health gates need (`create pods/portforward`, `get services`), checked
+/// before the dry run like the set-image deploy's preflight: a missing one is a usage error
+/// with nothing changed, not a gate that fails after the whole set was applied.
+async fn gate_rights(cluster: &Cluster, targets: &[DeployTarget]) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    for target in targets {
+        let namespace = target
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace.clone());
+        for problem in crate::deploy::preflight::gate_rbac(cluster, target, &namespace).await {
+            problems.push(match problem.help {
+                Some(help) => format!("{}: {help}", problem.message),
+                None => problem.message,
+            });
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(problems),
+    }
 }
 
 /// What the locked part of the run needs.
