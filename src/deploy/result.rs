@@ -171,6 +171,7 @@ pub fn result_json(results: &[ServiceResult]) -> Value {
                 "critical": report.critical,
                 "transport_errors": report.transport_errors,
                 "wrong_answers": report.wrong_answers,
+                "through": report.through,
             }),
             HealthState::Skipped => json!({ "skipped": true }),
             HealthState::NoGate | HealthState::WouldCheck(_) => Value::Null,

@@ -122,6 +122,7 @@ fn a_gate_passes_through_the_port_forward_to_a_new_pod() {
     run.stderr_has(&through);
     run.stderr_has("health gate: GET port 8080 /health via port-forward");
     run.summary_has(&through);
+    assert_eq!(auth["health"]["through"], through.as_str(), "{auth}");
     assert_eq!(fixture.image(), NEW);
 }
 
