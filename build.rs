@@ -22,7 +22,24 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Compiles `src/fast_mem.c`; the libc names become aliases only where musl's are slow.
+fn compile_fast_mem() {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let mut build = cc::Build::new();
+    build
+        .file("src/fast_mem.c")
+        .flag_if_supported("-ffreestanding")
+        .flag_if_supported("-fno-builtin")
+        .flag_if_supported("-fno-tree-loop-distribute-patterns")
+        .warnings(true);
+    if target == "x86_64-unknown-linux-musl" {
+        build.define("SHIPGATE_REPLACE_LIBC_MEM", None);
+    }
+    build.compile("shipgate_fast_mem");
+}
+
 fn main() {
+    compile_fast_mem();
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let mut files = Vec::new();
     collect(&root.join("src"), &mut files);

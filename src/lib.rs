@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod detect;
 pub mod diagnostic;
 pub mod error;
+mod fast_mem;
 pub mod github;
 pub mod gitops;
 pub mod health;

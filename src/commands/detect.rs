@@ -96,14 +96,17 @@ pub(super) fn emit(
     all.extend(extra);
     session.publish(&all, summary)?;
     if session.runner.mode.is_actions() && !changes.files.is_empty() {
-        let files: Vec<String> = changes
-            .files
-            .iter()
-            .map(|f| format!("{} {}", f.kind.letter(), f.path))
-            .collect();
+        // One buffer, not a string per file: the list can be ten thousand lines.
+        let mut files = String::with_capacity(changes.files.iter().map(|f| f.path.len() + 3).sum());
+        for file in &changes.files {
+            files.push(file.kind.letter());
+            files.push(' ');
+            files.push_str(&file.path);
+            files.push('\n');
+        }
         session.runner.group(
-            &format!("shipgate: {} changed files", files.len()),
-            &files.join("\n"),
+            &format!("shipgate: {} changed files", changes.files.len()),
+            &files,
         );
     }
     let mut human = report::detect::terminal(changes, session.color());
