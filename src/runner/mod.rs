@@ -74,10 +74,15 @@ impl Runner {
     /// Writes one workflow-command line (ours) where the runner will read it; the only writer
     /// whose text is not neutralised.
     fn command_line(&self, line: &str) {
+        self.command_text(&format!("{line}\n"));
+    }
+
+    /// Writes workflow commands, each line already ended by `\n`.
+    fn command_text(&self, text: &str) {
         if self.commands_on_stderr {
-            write_raw(&mut std::io::stderr().lock(), &format!("{line}\n"));
+            write_raw(&mut std::io::stderr().lock(), text);
         } else {
-            write_raw(&mut std::io::stdout().lock(), &format!("{line}\n"));
+            write_raw(&mut std::io::stdout().lock(), text);
         }
     }
 
@@ -127,15 +132,23 @@ impl Runner {
         match &self.mode {
             Mode::Actions { .. } => {
                 let token = output::random_delimiter();
-                let mut text = format!(
-                    "::group::{}\n::stop-commands::{token}\n{body}",
-                    commands::escape_data(title)
-                );
+                let title = commands::escape_data(title);
+                // Built once at its final size: the body can be ten thousand lines.
+                let mut text =
+                    String::with_capacity(body.len() + title.len() + 2 * token.len() + 64);
+                text.push_str("::group::");
+                text.push_str(&title);
+                text.push_str("\n::stop-commands::");
+                text.push_str(&token);
+                text.push('\n');
+                text.push_str(body);
                 if !text.ends_with('\n') {
                     text.push('\n');
                 }
-                text.push_str(&format!("::{token}::\n::endgroup::"));
-                self.command_line(&text);
+                text.push_str("::");
+                text.push_str(&token);
+                text.push_str("::\n::endgroup::\n");
+                self.command_text(&text);
             }
             Mode::Terminal { .. } => {
                 let mut stderr = std::io::stderr().lock();

@@ -156,6 +156,18 @@ pub fn inline_markdown(text: &str) -> String {
 
 /// Wraps text in an inline code span that its own backticks cannot break out of.
 pub fn code_span(text: &str) -> String {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'\n' | b'\r' | b'`' | b'|'))
+    {
+        // Nothing to replace or fence against (a path, a name): one backtick each side. A
+        // summary quotes up to a thousand files this way.
+        let mut span = String::with_capacity(text.len() + 2);
+        span.push('`');
+        span.push_str(text);
+        span.push('`');
+        return span;
+    }
     let clean: String = text
         .chars()
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
@@ -217,5 +229,18 @@ mod tests {
         );
         assert_eq!(code_span("a`b"), "``a`b``");
         assert_eq!(code_span("`x"), "`` `x ``");
+    }
+
+    #[test]
+    fn code_spans_of_plain_and_awkward_text() {
+        assert_eq!(
+            code_span("services/auth/src/main.rs"),
+            "`services/auth/src/main.rs`"
+        );
+        assert_eq!(code_span(""), "``");
+        assert_eq!(code_span("a b*_<x>"), "`a b*_<x>`");
+        assert_eq!(code_span("a|b"), "`a\\|b`");
+        assert_eq!(code_span("line\nbreak\r"), "`line break `");
+        assert_eq!(code_span("``x``"), "``` ``x`` ```");
     }
 }
