@@ -24,10 +24,7 @@ fn main() -> ExitCode {
     }
     drop_empty_inputs();
     let cli = shipgate::cli::Cli::parse();
-    let code = shipgate::commands::execute(cli);
-    #[cfg(target_os = "linux")]
-    allocator_options::no_purge_at_exit();
-    ExitCode::from(code)
+    ExitCode::from(shipgate::commands::execute(cli))
 }
 
 /// mimalloc's arenas are committed eagerly by default on Linux; a purge then only *resets* freed
@@ -54,17 +51,6 @@ mod allocator_options {
     #[used]
     #[unsafe(link_section = ".init_array")]
     static COMMIT_ARENAS_ON_DEMAND: extern "C" fn() = commit_arenas_on_demand;
-
-    /// `mi_option_purge_delay` in mimalloc v3's `mi_option_e`; -1 means "never purge".
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-    /// At exit, mimalloc collects and purges every arena range by range (an `madvise` or
-    /// `mprotect` each): about a millisecond of a 10,000-file `detect` (perf), spent returning
-    /// memory that the exit returns anyway. Called once the command is done.
-    pub(crate) fn no_purge_at_exit() {
-        // SAFETY: sets one integer option; mimalloc only reads it when it would purge.
-        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
-    }
 }
 
 /// libgit2 (C) allocates through the C library's `malloc` even when Rust uses mimalloc; reading a large
