@@ -3,8 +3,9 @@
 //! The x64 release is linked against musl, whose x86_64 `memcpy` is `rep movsq` with byte loops
 //! around it and whose `memcmp`/`bcmp` compare one byte at a time. Rust copies and compares many
 //! short strings (formatting, JSON, path matching), and there `rep movs` pays its start-up cost
-//! every call: profiled with `perf`, musl's `memcpy` was about 45% of `shipgate detect`'s own
-//! CPU time on the 10,000-file benchmark (astral-sh/uv#10610 saw the same in uv).
+//! every call: profiled with `perf` on a musl-gcc build, musl's `memcpy` was about 45% of
+//! `shipgate detect`'s own CPU time on the 10,000-file benchmark (astral-sh/uv#10610 saw musl's
+//! `memcpy` slow uv down too). `callgrind` missed it: it counts a `rep movsq` as one instruction.
 //!
 //! `fast_mem.c` holds small, portable replacements (overlapping unaligned loads for short
 //! lengths, 32-byte blocks above). `build.rs` compiles it for every target under `shipgate_*`

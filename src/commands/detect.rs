@@ -96,17 +96,9 @@ pub(super) fn emit(
     all.extend(extra);
     session.publish(&all, summary)?;
     if session.runner.mode.is_actions() && !changes.files.is_empty() {
-        // One buffer, not a string per file: the list can be ten thousand lines.
-        let mut files = String::with_capacity(changes.files.iter().map(|f| f.path.len() + 3).sum());
-        for file in &changes.files {
-            files.push(file.kind.letter());
-            files.push(' ');
-            files.push_str(&file.path);
-            files.push('\n');
-        }
         session.runner.group(
             &format!("shipgate: {} changed files", changes.files.len()),
-            &files,
+            &report::detect::file_log(changes),
         );
     }
     let mut human = report::detect::terminal(changes, session.color());

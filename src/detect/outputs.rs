@@ -166,6 +166,13 @@ mod tests {
         assert_eq!(outputs[2].1, r#"{"include":[]}"#);
         assert_eq!(outputs[3].1, "false");
         assert_eq!(outputs.len(), 4);
+        let set = change_set(&[], &["a.txt"]);
+        assert_eq!(changed_files(&set, ListFiles::None), None);
+        assert!(
+            super::outputs(&set, ListFiles::None)
+                .iter()
+                .all(|(name, _)| name != "changed-files")
+        );
     }
 
     #[test]

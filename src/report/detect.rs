@@ -75,6 +75,19 @@ fn reason_markdown(reason: &Reason) -> String {
     reason.render(&code_span, &escape_markdown)
 }
 
+/// The changed files as the step log's group lists them, one `LETTER path` line each. One
+/// buffer, not a string per file: the list can be ten thousand lines.
+pub fn file_log(changes: &ChangeSet) -> String {
+    let mut log = String::with_capacity(changes.files.iter().map(|f| f.path.len() + 3).sum());
+    for file in &changes.files {
+        log.push(file.kind.letter());
+        log.push(' ');
+        log.push_str(&file.path);
+        log.push('\n');
+    }
+    log
+}
+
 /// A Mermaid flowchart of what changed and what it pulled in, when anything was pulled in.
 fn dependency_graph(changes: &ChangeSet) -> Option<String> {
     let mut edges = Vec::new();
@@ -217,6 +230,21 @@ mod tests {
             !text.contains("|x.rs |"),
             "a pipe in a file name must not split the cell"
         );
+    }
+
+    #[test]
+    fn file_log_has_a_line_per_file_with_its_change_letter() {
+        let mut changes = sample();
+        changes.files.push(FileChange {
+            path: "web/new file.ts".into(),
+            kind: ChangeKind::Added,
+        });
+        assert_eq!(
+            file_log(&changes),
+            "M libs/common/<b>|x.rs\nA web/new file.ts\n"
+        );
+        changes.files.clear();
+        assert_eq!(file_log(&changes), "");
     }
 
     #[test]

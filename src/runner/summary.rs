@@ -227,20 +227,23 @@ mod tests {
             escape_markdown("<img src=x>|**b**\n"),
             "&lt;img src=x&gt;&#124;\\*\\*b\\*\\* "
         );
-        assert_eq!(code_span("a`b"), "``a`b``");
-        assert_eq!(code_span("`x"), "`` `x ``");
     }
 
     #[test]
-    fn code_spans_of_plain_and_awkward_text() {
-        assert_eq!(
-            code_span("services/auth/src/main.rs"),
-            "`services/auth/src/main.rs`"
-        );
-        assert_eq!(code_span(""), "``");
-        assert_eq!(code_span("a b*_<x>"), "`a b*_<x>`");
-        assert_eq!(code_span("a|b"), "`a\\|b`");
-        assert_eq!(code_span("line\nbreak\r"), "`line break `");
-        assert_eq!(code_span("``x``"), "``` ``x`` ```");
+    fn code_spans_fence_backticks_and_neutralise_breaks_and_pipes() {
+        for (text, span) in [
+            // Plain text (the direct path): one backtick each side.
+            ("services/auth/src/main.rs", "`services/auth/src/main.rs`"),
+            ("", "``"),
+            ("a b*_<x>", "`a b*_<x>`"),
+            // Anything else takes the general path.
+            ("a`b", "``a`b``"),
+            ("`x", "`` `x ``"),
+            ("``x``", "``` ``x`` ```"),
+            ("a|b", "`a\\|b`"),
+            ("line\nbreak\r", "`line break `"),
+        ] {
+            assert_eq!(code_span(text), span, "{text:?}");
+        }
     }
 }
